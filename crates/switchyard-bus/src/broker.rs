@@ -1,0 +1,139 @@
+//! The [`Broker`] trait and the value types that cross it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::BusError;
+
+/// One message on a topic: headers, an optional partition key and opaque payload bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    /// Partition key: messages with the same key keep their publish order.
+    pub key: Option<String>,
+    /// Header names and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl Message {
+    /// A message with only a payload.
+    pub fn new(payload: Vec<u8>) -> Self {
+        Message {
+            payload,
+            ..Message::default()
+        }
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Identifies one delivery of a message to a subscription, for `ack` and `nack`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryTag(pub u64);
+
+/// A message handed to a subscriber.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Pass back to `ack` or `nack`.
+    pub tag: DeliveryTag,
+    /// The topic it was published on.
+    pub topic: String,
+    /// The message itself.
+    pub message: Message,
+    /// 1 on first delivery, then one more for every redelivery.
+    pub delivery_count: u32,
+}
+
+/// A durable named subscription: every subscription of a topic receives every message
+/// published to it (fan-out); consumers sharing one subscription share its messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionConfig {
+    /// Unique name, e.g. `search-indexer-emails`.
+    pub name: String,
+    /// The topic it reads.
+    pub topic: String,
+    /// How long a fetched message may stay unacknowledged before it is delivered again.
+    pub ack_deadline: Duration,
+}
+
+impl SubscriptionConfig {
+    /// Subscription `name` on `topic` with a 60 s ack deadline.
+    pub fn new(name: impl Into<String>, topic: impl Into<String>) -> Self {
+        SubscriptionConfig {
+            name: name.into(),
+            topic: topic.into(),
+            ack_deadline: Duration::from_secs(60),
+        }
+    }
+
+    /// The same subscription with another ack deadline.
+    pub fn with_ack_deadline(mut self, ack_deadline: Duration) -> Self {
+        self.ack_deadline = ack_deadline;
+        self
+    }
+}
+
+/// Where a subscription stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionStats {
+    /// Subscription name.
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// Messages ever published on the topic.
+    pub published: u64,
+    /// Messages not yet delivered to this subscription.
+    pub backlog: u64,
+    /// Messages delivered or waiting for redelivery, not yet acknowledged.
+    pub unacked: u64,
+}
+
+impl SubscriptionStats {
+    /// Messages this subscription has still to finish: `backlog + unacked`.
+    pub fn lag(&self) -> u64 {
+        self.backlog + self.unacked
+    }
+}
+
+/// A message broker: durable topics and subscriptions with at-least-once delivery.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Appends `messages` to `topic`; returns once they are durable.
+    async fn publish(&self, topic: &str, messages: Vec<Message>) -> Result<(), BusError>;
+
+    /// Creates the subscription if it does not exist (idempotent). A new subscription
+    /// starts at the oldest message the topic still holds.
+    async fn ensure_subscription(&self, config: &SubscriptionConfig) -> Result<(), BusError>;
+
+    /// Up to `max_messages` messages of the subscription: first those whose ack deadline
+    /// or nack delay has passed, then new ones. Waits up to `max_wait` when there is none.
+    async fn fetch(
+        &self,
+        subscription: &str,
+        max_messages: usize,
+        max_wait: Duration,
+    ) -> Result<Vec<Delivery>, BusError>;
+
+    /// Marks deliveries as done: they are never delivered again.
+    async fn ack(&self, subscription: &str, tags: &[DeliveryTag]) -> Result<(), BusError>;
+
+    /// Gives deliveries back, to be delivered again after `redeliver_after`.
+    async fn nack(
+        &self,
+        subscription: &str,
+        tags: &[DeliveryTag],
+        redeliver_after: Duration,
+    ) -> Result<(), BusError>;
+
+    /// Where every subscription stands.
+    async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError>;
+}

@@ -1,0 +1,728 @@
+//! [`EmbeddedBroker`]: the default engine, one redb file (`bus.redb`) in the data directory.
+//!
+//! # Layout
+//! - table `topics`: topic name → next sequence number to assign (sequences start at 1);
+//! - table `subscriptions`: subscription name → JSON `{topic, cursor, ack_deadline_ms}`,
+//!   where `cursor` is the next sequence never yet delivered to that subscription;
+//! - table `log/{topic}`: sequence → message record (byte layout in `record.rs`);
+//! - table `pending/{subscription}`: sequence → (redeliver at, ms since epoch; deliveries)
+//!   for every message delivered or nacked and not yet acknowledged.
+//!
+//! # Durability and recovery
+//! Publishes are group-committed: one writer thread takes every publish request waiting
+//! and commits them in one fsynced transaction, so concurrent or batched publishers share a
+//! disk sync. `publish` returns only after that commit. Acks commit durably too. A fetch
+//! commits without fsync: if the process dies before a later durable commit, the fetch is
+//! forgotten and its messages are simply delivered again (at-least-once). Redb's
+//! copy-on-write commits make every transaction all-or-nothing, so a `kill -9` at any
+//! moment leaves the last durable state, with nothing to repair.
+//!
+//! # Retention
+//! A message is deleted once every subscription of its topic has acknowledged it. A topic
+//! keeps everything while it has no subscription; a new subscription starts at the oldest
+//! message still held.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, oneshot};
+
+use crate::record;
+use crate::{
+    Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
+    SubscriptionStats,
+};
+
+const TOPICS: TableDefinition<&str, u64> = TableDefinition::new("topics");
+const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("subscriptions");
+/// Publish requests one group commit takes at most.
+const MAX_GROUP_COMMIT_REQUESTS: usize = 256;
+
+/// The embedded broker. Cloning is cheap; clones share one database.
+#[derive(Clone)]
+pub struct EmbeddedBroker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    subscriptions: RwLock<HashMap<String, SubscriptionState>>,
+    wakers: Arc<TopicWakers>,
+    writer: Mutex<Option<(mpsc::Sender<PublishRequest>, JoinHandle<()>)>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SubscriptionState {
+    topic: String,
+    cursor: u64,
+    ack_deadline_ms: u64,
+}
+
+struct PublishRequest {
+    topic: String,
+    records: Vec<Vec<u8>>,
+    done: oneshot::Sender<Result<(), BusError>>,
+}
+
+/// Wakes fetchers waiting on a topic when something is published to it.
+#[derive(Default)]
+struct TopicWakers(Mutex<HashMap<String, Arc<Notify>>>);
+
+impl TopicWakers {
+    fn get(&self, topic: &str) -> Arc<Notify> {
+        let mut map = self.0.lock().expect("waker map lock is never poisoned");
+        map.entry(topic.to_string()).or_default().clone()
+    }
+}
+
+fn log_table(topic: &str) -> String {
+    format!("log/{topic}")
+}
+
+fn pending_table(subscription: &str) -> String {
+    format!("pending/{subscription}")
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn storage<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> BusError {
+    move |err| BusError::storage(context, err)
+}
+
+impl EmbeddedBroker {
+    /// Opens (or creates) the broker in `dir`. Fails if another process holds it.
+    pub fn open(dir: &Path) -> Result<Self, BusError> {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            BusError::storage(
+                "failed to create the bus directory",
+                format!("{}: {err}", dir.display()),
+            )
+        })?;
+        let path = dir.join("bus.redb");
+        let db = Database::create(&path).map_err(|err| match err {
+            redb::DatabaseError::DatabaseAlreadyOpen => BusError::new(
+                BusErrorKind::Unavailable,
+                format!(
+                    "failed to open {}: another switchyard process is using it",
+                    path.display()
+                ),
+            ),
+            other => BusError::storage(
+                "failed to open the bus",
+                format!("{}: {other}", path.display()),
+            ),
+        })?;
+        let db = Arc::new(db);
+        let subscriptions = load_subscriptions(&db)?;
+        let wakers = Arc::new(TopicWakers::default());
+        let (sender, receiver) = mpsc::channel();
+        let writer = {
+            let db = db.clone();
+            let wakers = wakers.clone();
+            std::thread::Builder::new()
+                .name("switchyard-bus-writer".into())
+                .spawn(move || group_commit_loop(&db, &receiver, &wakers))
+                .map_err(storage("failed to start the bus writer thread"))?
+        };
+        Ok(EmbeddedBroker {
+            inner: Arc::new(Inner {
+                db,
+                subscriptions: RwLock::new(subscriptions),
+                wakers,
+                writer: Mutex::new(Some((sender, writer))),
+            }),
+        })
+    }
+
+    fn subscription(&self, name: &str) -> Result<SubscriptionState, BusError> {
+        let map = self
+            .inner
+            .subscriptions
+            .read()
+            .expect("subscription lock is never poisoned");
+        map.get(name).cloned().ok_or_else(|| {
+            BusError::new(
+                BusErrorKind::UnknownSubscription,
+                format!("unknown subscription `{name}`"),
+            )
+        })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, BusError> + Send + 'static,
+    ) -> Result<T, BusError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || work(&inner))
+            .await
+            .map_err(storage("bus task failed"))?
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Close the channel, then wait for the writer so the database file is released
+        // when the last handle is gone (a reopen in the same process must succeed).
+        let writer = self.writer.get_mut().ok().and_then(Option::take);
+        if let Some((sender, handle)) = writer {
+            drop(sender);
+            let _ = handle.join();
+        }
+    }
+}
+
+fn load_subscriptions(db: &Database) -> Result<HashMap<String, SubscriptionState>, BusError> {
+    let txn = db
+        .begin_write()
+        .map_err(storage("failed to open the bus"))?;
+    let mut map = HashMap::new();
+    {
+        let table = txn
+            .open_table(SUBSCRIPTIONS)
+            .map_err(storage("failed to open subscriptions"))?;
+        txn.open_table(TOPICS)
+            .map_err(storage("failed to open topics"))?;
+        for entry in table
+            .iter()
+            .map_err(storage("failed to read subscriptions"))?
+        {
+            let (name, value) = entry.map_err(storage("failed to read subscriptions"))?;
+            let state: SubscriptionState =
+                serde_json::from_slice(value.value()).map_err(|err| {
+                    BusError::new(
+                        BusErrorKind::Corrupt,
+                        format!("failed to decode subscription `{}`: {err}", name.value()),
+                    )
+                })?;
+            map.insert(name.value().to_string(), state);
+        }
+    }
+    txn.commit().map_err(storage("failed to open the bus"))?;
+    Ok(map)
+}
+
+fn group_commit_loop(
+    db: &Database,
+    requests: &mpsc::Receiver<PublishRequest>,
+    wakers: &TopicWakers,
+) {
+    while let Ok(first) = requests.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP_COMMIT_REQUESTS {
+            match requests.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let result = append(db, &group);
+        if let Err(err) = &result {
+            tracing::error!(error = %err, requests = group.len(), "bus publish commit failed");
+        }
+        for request in group {
+            if result.is_ok() {
+                wakers.get(&request.topic).notify_waiters();
+            }
+            let _ = request.done.send(result.clone());
+        }
+    }
+}
+
+fn append(db: &Database, group: &[PublishRequest]) -> Result<(), BusError> {
+    let txn = db
+        .begin_write()
+        .map_err(storage("failed to begin publish"))?;
+    {
+        let mut topics = txn
+            .open_table(TOPICS)
+            .map_err(storage("failed to open topics"))?;
+        for request in group {
+            let name = log_table(&request.topic);
+            let mut log = txn
+                .open_table(TableDefinition::<u64, &[u8]>::new(&name))
+                .map_err(storage("failed to open topic log"))?;
+            let mut next = topics
+                .get(request.topic.as_str())
+                .map_err(storage("failed to read topic"))?
+                .map_or(1, |seq| seq.value());
+            for record in &request.records {
+                log.insert(next, record.as_slice())
+                    .map_err(storage("failed to append"))?;
+                next += 1;
+            }
+            topics
+                .insert(request.topic.as_str(), next)
+                .map_err(storage("failed to append"))?;
+        }
+    }
+    txn.commit().map_err(storage("failed to commit publish"))
+}
+
+fn validate_topic(topic: &str) -> Result<(), BusError> {
+    let valid = !topic.is_empty()
+        && topic.len() <= 200
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(BusError::new(
+            BusErrorKind::InvalidArgument,
+            format!("invalid topic name `{topic}`"),
+        ))
+    }
+}
+
+/// Marks deliveries of one fetch and returns them, with the earliest time (ms) at which
+/// another pending message of the subscription becomes due.
+fn fetch_now(
+    inner: &Inner,
+    name: &str,
+    state: &SubscriptionState,
+    max_messages: usize,
+) -> Result<(Vec<Delivery>, Option<u64>), BusError> {
+    let now = now_ms();
+    let deadline = now + state.ack_deadline_ms;
+    let mut txn = inner
+        .db
+        .begin_write()
+        .map_err(storage("failed to begin fetch"))?;
+    txn.set_durability(Durability::None)
+        .map_err(storage("failed to begin fetch"))?;
+    let mut deliveries = Vec::new();
+    let mut next_due: Option<u64> = None;
+    let mut cursor = None;
+    {
+        let log_name = log_table(&state.topic);
+        let pending_name = pending_table(name);
+        let log = txn
+            .open_table(TableDefinition::<u64, &[u8]>::new(&log_name))
+            .map_err(storage("failed to open topic log"))?;
+        let mut pending = txn
+            .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
+            .map_err(storage("failed to open pending table"))?;
+        let mut due = Vec::new();
+        for entry in pending.iter().map_err(storage("failed to read pending"))? {
+            let (seq, value) = entry.map_err(storage("failed to read pending"))?;
+            let (redeliver_at, count) = value.value();
+            if redeliver_at <= now && due.len() < max_messages {
+                due.push((seq.value(), count));
+            } else if redeliver_at > now {
+                next_due = Some(next_due.map_or(redeliver_at, |t| t.min(redeliver_at)));
+            }
+        }
+        for (seq, count) in due {
+            let Some(bytes) = log.get(seq).map_err(storage("failed to read log"))? else {
+                // Retention never deletes unacknowledged messages; a missing one means the
+                // store was damaged. Drop the pending mark and say so loudly.
+                tracing::error!(subscription = name, seq, "pending message missing from log");
+                pending
+                    .remove(seq)
+                    .map_err(storage("failed to update pending"))?;
+                continue;
+            };
+            let message = record::decode(bytes.value(), seq)?;
+            pending
+                .insert(seq, (deadline, count + 1))
+                .map_err(storage("failed to update pending"))?;
+            deliveries.push(Delivery {
+                tag: DeliveryTag(seq),
+                topic: state.topic.clone(),
+                message,
+                delivery_count: count + 1,
+            });
+        }
+        let current = current_cursor(&txn, name, state)?;
+        let mut next_cursor = current;
+        if deliveries.len() < max_messages {
+            let wanted = max_messages - deliveries.len();
+            for entry in log
+                .range(current..)
+                .map_err(storage("failed to read log"))?
+                .take(wanted)
+            {
+                let (seq, bytes) = entry.map_err(storage("failed to read log"))?;
+                let seq = seq.value();
+                let message = record::decode(bytes.value(), seq)?;
+                pending
+                    .insert(seq, (deadline, 1))
+                    .map_err(storage("failed to update pending"))?;
+                deliveries.push(Delivery {
+                    tag: DeliveryTag(seq),
+                    topic: state.topic.clone(),
+                    message,
+                    delivery_count: 1,
+                });
+                next_cursor = seq + 1;
+            }
+        }
+        if next_cursor != current {
+            cursor = Some(next_cursor);
+        }
+    }
+    if let Some(cursor) = cursor {
+        let stored = SubscriptionState {
+            cursor,
+            ..state.clone()
+        };
+        let mut table = txn
+            .open_table(SUBSCRIPTIONS)
+            .map_err(storage("failed to open subscriptions"))?;
+        let json = serde_json::to_vec(&stored).expect("subscription state always serializes");
+        table
+            .insert(name, json.as_slice())
+            .map_err(storage("failed to store cursor"))?;
+    }
+    txn.commit().map_err(storage("failed to commit fetch"))?;
+    if !deliveries.is_empty() {
+        next_due = Some(next_due.map_or(deadline, |t| t.min(deadline)));
+    }
+    Ok((deliveries, next_due))
+}
+
+/// The stored cursor of a subscription (the in-memory copy only knows its creation value).
+fn current_cursor(
+    txn: &redb::WriteTransaction,
+    name: &str,
+    state: &SubscriptionState,
+) -> Result<u64, BusError> {
+    let table = txn
+        .open_table(SUBSCRIPTIONS)
+        .map_err(storage("failed to open subscriptions"))?;
+    let stored = table
+        .get(name)
+        .map_err(storage("failed to read subscription"))?;
+    Ok(match stored {
+        Some(bytes) => serde_json::from_slice::<SubscriptionState>(bytes.value())
+            .map(|stored| stored.cursor)
+            .unwrap_or(state.cursor),
+        None => state.cursor,
+    })
+}
+
+/// Deletes the messages of `topic` that every subscription has acknowledged.
+fn apply_retention(
+    txn: &redb::WriteTransaction,
+    topic: &str,
+    subscriptions: &HashMap<String, SubscriptionState>,
+) -> Result<(), BusError> {
+    let mut low_water: Option<u64> = None;
+    for (name, state) in subscriptions
+        .iter()
+        .filter(|(_, state)| state.topic == topic)
+    {
+        let pending_name = pending_table(name);
+        let pending = txn
+            .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
+            .map_err(storage("failed to open pending table"))?;
+        let oldest_pending = pending
+            .first()
+            .map_err(storage("failed to read pending"))?
+            .map(|(seq, _)| seq.value());
+        let cursor = current_cursor(txn, name, state)?;
+        let subscription_low = oldest_pending.map_or(cursor, |seq| seq.min(cursor));
+        low_water = Some(low_water.map_or(subscription_low, |low| low.min(subscription_low)));
+    }
+    let Some(low_water) = low_water else {
+        return Ok(());
+    };
+    let log_name = log_table(topic);
+    let mut log = txn
+        .open_table(TableDefinition::<u64, &[u8]>::new(&log_name))
+        .map_err(storage("failed to open topic log"))?;
+    log.retain_in(..low_water, |_, _| false)
+        .map_err(storage("failed to apply retention"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Broker for EmbeddedBroker {
+    async fn publish(&self, topic: &str, messages: Vec<Message>) -> Result<(), BusError> {
+        validate_topic(topic)?;
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let published_at = now_ms();
+        let records = messages
+            .iter()
+            .map(|message| record::encode(message, published_at))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (done, result) = oneshot::channel();
+        {
+            let writer = self
+                .inner
+                .writer
+                .lock()
+                .expect("writer lock is never poisoned");
+            let (sender, _) = writer
+                .as_ref()
+                .ok_or_else(|| BusError::new(BusErrorKind::Closed, "the bus is closed"))?;
+            sender
+                .send(PublishRequest {
+                    topic: topic.to_string(),
+                    records,
+                    done,
+                })
+                .map_err(|_| BusError::new(BusErrorKind::Closed, "the bus writer has stopped"))?;
+        }
+        result
+            .await
+            .map_err(|_| BusError::new(BusErrorKind::Closed, "the bus writer has stopped"))?
+    }
+
+    async fn ensure_subscription(&self, config: &SubscriptionConfig) -> Result<(), BusError> {
+        validate_topic(&config.topic)?;
+        if let Ok(existing) = self.subscription(&config.name) {
+            if existing.topic != config.topic {
+                return Err(BusError::new(
+                    BusErrorKind::InvalidArgument,
+                    format!(
+                        "subscription `{}` already reads topic `{}`, not `{}`",
+                        config.name, existing.topic, config.topic
+                    ),
+                ));
+            }
+            if existing.ack_deadline_ms == config.ack_deadline.as_millis() as u64 {
+                return Ok(());
+            }
+        }
+        let config = config.clone();
+        let state = self
+            .blocking(move |inner| {
+                let txn = inner
+                    .db
+                    .begin_write()
+                    .map_err(storage("failed to begin subscribe"))?;
+                let state;
+                {
+                    let mut table = txn
+                        .open_table(SUBSCRIPTIONS)
+                        .map_err(storage("failed to open subscriptions"))?;
+                    let existing = table
+                        .get(config.name.as_str())
+                        .map_err(storage("failed to read subscription"))?
+                        .and_then(|bytes| {
+                            serde_json::from_slice::<SubscriptionState>(bytes.value()).ok()
+                        });
+                    let cursor = match existing {
+                        Some(existing) => existing.cursor,
+                        None => {
+                            let log_name = log_table(&config.topic);
+                            let log = txn
+                                .open_table(TableDefinition::<u64, &[u8]>::new(&log_name))
+                                .map_err(storage("failed to open topic log"))?;
+                            let oldest = log
+                                .first()
+                                .map_err(storage("failed to read log"))?
+                                .map(|(seq, _)| seq.value());
+                            let topics = txn
+                                .open_table(TOPICS)
+                                .map_err(storage("failed to open topics"))?;
+                            let next = topics
+                                .get(config.topic.as_str())
+                                .map_err(storage("failed to read topic"))?
+                                .map_or(1, |seq| seq.value());
+                            oldest.unwrap_or(next)
+                        }
+                    };
+                    state = SubscriptionState {
+                        topic: config.topic.clone(),
+                        cursor,
+                        ack_deadline_ms: config.ack_deadline.as_millis() as u64,
+                    };
+                    let json =
+                        serde_json::to_vec(&state).expect("subscription state always serializes");
+                    table
+                        .insert(config.name.as_str(), json.as_slice())
+                        .map_err(storage("failed to store subscription"))?;
+                }
+                txn.commit()
+                    .map_err(storage("failed to commit subscribe"))?;
+                Ok((config.name, state))
+            })
+            .await?;
+        self.inner
+            .subscriptions
+            .write()
+            .expect("subscription lock is never poisoned")
+            .insert(state.0, state.1);
+        Ok(())
+    }
+
+    async fn fetch(
+        &self,
+        subscription: &str,
+        max_messages: usize,
+        max_wait: Duration,
+    ) -> Result<Vec<Delivery>, BusError> {
+        let state = self.subscription(subscription)?;
+        let give_up_at = tokio::time::Instant::now() + max_wait;
+        let waker = self.inner.wakers.get(&state.topic);
+        loop {
+            let notified = waker.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let name = subscription.to_string();
+            let state = state.clone();
+            let (deliveries, next_due) = self
+                .blocking(move |inner| fetch_now(inner, &name, &state, max_messages.max(1)))
+                .await?;
+            let now = tokio::time::Instant::now();
+            if !deliveries.is_empty() || now >= give_up_at {
+                return Ok(deliveries);
+            }
+            let wake_at = next_due
+                .map(|due_ms| now + Duration::from_millis(due_ms.saturating_sub(now_ms())))
+                .map_or(give_up_at, |due| due.min(give_up_at));
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(wake_at) => {}
+            }
+        }
+    }
+
+    async fn ack(&self, subscription: &str, tags: &[DeliveryTag]) -> Result<(), BusError> {
+        let state = self.subscription(subscription)?;
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let name = subscription.to_string();
+        let tags = tags.to_vec();
+        self.blocking(move |inner| {
+            let txn = inner
+                .db
+                .begin_write()
+                .map_err(storage("failed to begin ack"))?;
+            {
+                let pending_name = pending_table(&name);
+                let mut pending = txn
+                    .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
+                    .map_err(storage("failed to open pending table"))?;
+                for tag in &tags {
+                    pending.remove(tag.0).map_err(storage("failed to ack"))?;
+                }
+            }
+            let subscriptions = inner
+                .subscriptions
+                .read()
+                .expect("subscription lock is never poisoned")
+                .clone();
+            apply_retention(&txn, &state.topic, &subscriptions)?;
+            txn.commit().map_err(storage("failed to commit ack"))
+        })
+        .await
+    }
+
+    async fn nack(
+        &self,
+        subscription: &str,
+        tags: &[DeliveryTag],
+        redeliver_after: Duration,
+    ) -> Result<(), BusError> {
+        self.subscription(subscription)?;
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let name = subscription.to_string();
+        let tags = tags.to_vec();
+        let redeliver_at = now_ms() + redeliver_after.as_millis() as u64;
+        self.blocking(move |inner| {
+            let txn = inner
+                .db
+                .begin_write()
+                .map_err(storage("failed to begin nack"))?;
+            {
+                let pending_name = pending_table(&name);
+                let mut pending = txn
+                    .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
+                    .map_err(storage("failed to open pending table"))?;
+                for tag in &tags {
+                    let count = pending
+                        .get(tag.0)
+                        .map_err(storage("failed to read pending"))?
+                        .map(|v| v.value().1);
+                    if let Some(count) = count {
+                        pending
+                            .insert(tag.0, (redeliver_at, count))
+                            .map_err(storage("failed to nack"))?;
+                    }
+                }
+            }
+            txn.commit().map_err(storage("failed to commit nack"))
+        })
+        .await?;
+        self.inner
+            .wakers
+            .get(&self.subscription(subscription)?.topic)
+            .notify_waiters();
+        Ok(())
+    }
+
+    async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
+        self.blocking(|inner| {
+            let subscriptions = inner
+                .subscriptions
+                .read()
+                .expect("subscription lock is never poisoned")
+                .clone();
+            let txn = inner
+                .db
+                .begin_read()
+                .map_err(storage("failed to begin stats"))?;
+            let topics = txn
+                .open_table(TOPICS)
+                .map_err(storage("failed to open topics"))?;
+            let subscription_table = txn
+                .open_table(SUBSCRIPTIONS)
+                .map_err(storage("failed to open subscriptions"))?;
+            let mut stats = Vec::with_capacity(subscriptions.len());
+            for (name, state) in subscriptions {
+                let next = topics
+                    .get(state.topic.as_str())
+                    .map_err(storage("failed to read topic"))?
+                    .map_or(1, |seq| seq.value());
+                let cursor = subscription_table
+                    .get(name.as_str())
+                    .map_err(storage("failed to read subscription"))?
+                    .and_then(|bytes| {
+                        serde_json::from_slice::<SubscriptionState>(bytes.value()).ok()
+                    })
+                    .map_or(state.cursor, |stored| stored.cursor);
+                let pending_name = pending_table(&name);
+                let unacked = match txn
+                    .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
+                {
+                    Ok(table) => table.len().map_err(storage("failed to read pending"))?,
+                    Err(redb::TableError::TableDoesNotExist(_)) => 0,
+                    Err(err) => return Err(BusError::storage("failed to open pending table", err)),
+                };
+                stats.push(SubscriptionStats {
+                    name,
+                    topic: state.topic,
+                    published: next - 1,
+                    backlog: next.saturating_sub(cursor),
+                    unacked,
+                });
+            }
+            stats.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(stats)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,37 @@
+//! Switchyard's message bus: the [`Broker`] abstraction every backend implements, and
+//! [`EmbeddedBroker`], the default engine, durable on local disk.
+//!
+//! The bus carries opaque messages (headers, optional partition key, payload bytes) on
+//! named topics. It knows nothing of envelopes or event types.
+//!
+//! ```
+//! # tokio_test();
+//! # fn tokio_test() {
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::time::Duration;
+//! use switchyard_bus::{Broker, EmbeddedBroker, Message, SubscriptionConfig};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let broker = EmbeddedBroker::open(dir.path()).unwrap();
+//! broker.ensure_subscription(&SubscriptionConfig::new("indexer", "emails")).await.unwrap();
+//! broker.publish("emails", vec![Message::new(b"hello".to_vec())]).await.unwrap();
+//! let batch = broker.fetch("indexer", 10, Duration::from_secs(1)).await.unwrap();
+//! assert_eq!(batch[0].message.payload, b"hello");
+//! broker.ack("indexer", &[batch[0].tag]).await.unwrap();
+//! # });
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod broker;
+mod embedded;
+mod error;
+mod record;
+#[cfg(feature = "testsuite")]
+mod testsuite;
+
+pub use broker::{Broker, Delivery, DeliveryTag, Message, SubscriptionConfig, SubscriptionStats};
+pub use embedded::EmbeddedBroker;
+pub use error::{BusError, BusErrorKind};
+#[cfg(feature = "testsuite")]
+pub use testsuite::conformance_suite;

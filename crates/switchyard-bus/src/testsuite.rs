@@ -1,0 +1,274 @@
+//! The broker conformance suite: named checks every [`Broker`] backend must pass.
+//!
+//! Each check uses fresh topic and subscription names, so the suite runs against a
+//! long-lived server as well as a new embedded store.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+
+use crate::{Broker, BusErrorKind, Message, SubscriptionConfig};
+
+const SHORT_WAIT: Duration = Duration::from_millis(50);
+const LONG_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs every check against `broker`; the error names the check that failed.
+pub async fn conformance_suite(broker: &dyn Broker) -> anyhow::Result<()> {
+    publish_fetch_ack(broker)
+        .await
+        .context("publish_fetch_ack")?;
+    fan_out(broker).await.context("fan_out")?;
+    batch_fetch(broker).await.context("batch_fetch")?;
+    ack_deadline_redelivery(broker)
+        .await
+        .context("ack_deadline_redelivery")?;
+    nack_redelivers_after_delay(broker)
+        .await
+        .context("nack_redelivers_after_delay")?;
+    competing_consumers_share_work(broker)
+        .await
+        .context("competing_consumers_share_work")?;
+    fetch_waits_for_publish(broker)
+        .await
+        .context("fetch_waits_for_publish")?;
+    unknown_subscription_is_reported(broker)
+        .await
+        .context("unknown_subscription_is_reported")?;
+    large_batch(broker).await.context("large_batch")?;
+    Ok(())
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+fn numbered(count: usize) -> Vec<Message> {
+    (0..count)
+        .map(|i| Message {
+            key: Some(format!("key-{}", i % 3)),
+            headers: vec![("ce-id".into(), i.to_string())],
+            payload: format!("message {i}").into_bytes(),
+        })
+        .collect()
+}
+
+async fn subscribe(
+    broker: &dyn Broker,
+    topic: &str,
+    ack_deadline: Duration,
+) -> anyhow::Result<String> {
+    let name = unique("sub");
+    broker
+        .ensure_subscription(&SubscriptionConfig::new(&name, topic).with_ack_deadline(ack_deadline))
+        .await?;
+    Ok(name)
+}
+
+async fn publish_fetch_ack(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.basic");
+    let sub = subscribe(broker, &topic, Duration::from_secs(30)).await?;
+    let sent = numbered(3);
+    broker.publish(&topic, sent.clone()).await?;
+    let got = broker.fetch(&sub, 10, LONG_WAIT).await?;
+    let messages: Vec<Message> = got.iter().map(|d| d.message.clone()).collect();
+    ensure!(
+        messages == sent,
+        "expected the published messages in order, got {messages:?}"
+    );
+    ensure!(
+        got.iter()
+            .all(|d| d.delivery_count == 1 && d.topic == topic)
+    );
+    broker
+        .ack(&sub, &got.iter().map(|d| d.tag).collect::<Vec<_>>())
+        .await?;
+    let again = broker.fetch(&sub, 10, SHORT_WAIT).await?;
+    ensure!(
+        again.is_empty(),
+        "acknowledged messages came back: {again:?}"
+    );
+    let stats = broker.stats().await?;
+    let mine = stats
+        .iter()
+        .find(|s| s.name == sub)
+        .context("subscription missing from stats")?;
+    ensure!(
+        mine.lag() == 0 && mine.published == 3,
+        "unexpected stats {mine:?}"
+    );
+    Ok(())
+}
+
+async fn fan_out(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.fanout");
+    let first = subscribe(broker, &topic, Duration::from_secs(30)).await?;
+    let second = subscribe(broker, &topic, Duration::from_secs(30)).await?;
+    broker.publish(&topic, numbered(4)).await?;
+    for sub in [&first, &second] {
+        let got = broker.fetch(sub, 10, LONG_WAIT).await?;
+        ensure!(got.len() == 4, "{sub} got {} of 4", got.len());
+        broker
+            .ack(sub, &got.iter().map(|d| d.tag).collect::<Vec<_>>())
+            .await?;
+    }
+    Ok(())
+}
+
+async fn batch_fetch(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.batch");
+    let sub = subscribe(broker, &topic, Duration::from_secs(30)).await?;
+    broker.publish(&topic, numbered(25)).await?;
+    let mut sizes = Vec::new();
+    loop {
+        let got = broker.fetch(&sub, 10, SHORT_WAIT).await?;
+        if got.is_empty() {
+            break;
+        }
+        sizes.push(got.len());
+        broker
+            .ack(&sub, &got.iter().map(|d| d.tag).collect::<Vec<_>>())
+            .await?;
+    }
+    ensure!(sizes == [10, 10, 5], "batches of {sizes:?}");
+    Ok(())
+}
+
+async fn ack_deadline_redelivery(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.deadline");
+    let sub = subscribe(broker, &topic, Duration::from_millis(300)).await?;
+    broker.publish(&topic, numbered(1)).await?;
+    let first = broker.fetch(&sub, 1, LONG_WAIT).await?;
+    ensure!(first.len() == 1);
+    let early = broker.fetch(&sub, 1, SHORT_WAIT).await?;
+    ensure!(early.is_empty(), "redelivered before the ack deadline");
+    let again = broker.fetch(&sub, 1, LONG_WAIT).await?;
+    ensure!(again.len() == 1, "not redelivered after the ack deadline");
+    ensure!(
+        again[0].delivery_count == 2,
+        "delivery count {}",
+        again[0].delivery_count
+    );
+    ensure!(again[0].message == first[0].message);
+    broker.ack(&sub, &[again[0].tag]).await?;
+    Ok(())
+}
+
+async fn nack_redelivers_after_delay(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.nack");
+    let sub = subscribe(broker, &topic, Duration::from_secs(30)).await?;
+    broker.publish(&topic, numbered(1)).await?;
+    let first = broker.fetch(&sub, 1, LONG_WAIT).await?;
+    broker
+        .nack(&sub, &[first[0].tag], Duration::from_millis(400))
+        .await?;
+    let early = broker.fetch(&sub, 1, SHORT_WAIT).await?;
+    ensure!(early.is_empty(), "redelivered before the nack delay");
+    let started = std::time::Instant::now();
+    let again = broker.fetch(&sub, 1, LONG_WAIT).await?;
+    ensure!(again.len() == 1, "not redelivered after nack");
+    ensure!(
+        started.elapsed() < Duration::from_secs(3),
+        "redelivery took {:?}",
+        started.elapsed()
+    );
+    ensure!(again[0].delivery_count == 2);
+    broker.ack(&sub, &[again[0].tag]).await?;
+    Ok(())
+}
+
+async fn competing_consumers_share_work(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.compete");
+    let sub = subscribe(broker, &topic, Duration::from_secs(30)).await?;
+    broker.publish(&topic, numbered(200)).await?;
+    let consume = || async {
+        let mut seen = Vec::new();
+        loop {
+            let got = broker.fetch(&sub, 7, SHORT_WAIT).await?;
+            if got.is_empty() {
+                return anyhow::Ok(seen);
+            }
+            broker
+                .ack(&sub, &got.iter().map(|d| d.tag).collect::<Vec<_>>())
+                .await?;
+            seen.extend(got.into_iter().map(|d| d.message.payload));
+        }
+    };
+    let (a, b) = tokio::join!(consume(), consume());
+    let (a, b) = (a?, b?);
+    let all: BTreeSet<_> = a.iter().chain(b.iter()).cloned().collect();
+    ensure!(
+        a.len() + b.len() == 200,
+        "{} + {} deliveries for 200 messages",
+        a.len(),
+        b.len()
+    );
+    ensure!(all.len() == 200, "only {} distinct messages", all.len());
+    Ok(())
+}
+
+async fn fetch_waits_for_publish(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.wait");
+    let sub = subscribe(broker, &topic, Duration::from_secs(30)).await?;
+    let fetch = broker.fetch(&sub, 5, LONG_WAIT);
+    let publish = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        broker.publish(&topic, numbered(1)).await
+    };
+    let (got, published) = tokio::join!(fetch, publish);
+    published?;
+    ensure!(got?.len() == 1, "a waiting fetch missed the publish");
+    Ok(())
+}
+
+async fn unknown_subscription_is_reported(broker: &dyn Broker) -> anyhow::Result<()> {
+    let err = broker
+        .fetch(&unique("missing"), 1, SHORT_WAIT)
+        .await
+        .err()
+        .context("fetch on an unknown subscription succeeded")?;
+    ensure!(
+        err.kind() == BusErrorKind::UnknownSubscription,
+        "kind {:?}",
+        err.kind()
+    );
+    Ok(())
+}
+
+async fn large_batch(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.large");
+    let sub = subscribe(broker, &topic, Duration::from_secs(60)).await?;
+    let sent = numbered(10_000);
+    for chunk in sent.chunks(1000) {
+        broker.publish(&topic, chunk.to_vec()).await?;
+    }
+    let mut received = 0;
+    let mut keys_in_order: std::collections::HashMap<String, Vec<usize>> = Default::default();
+    loop {
+        let got = broker.fetch(&sub, 500, SHORT_WAIT).await?;
+        if got.is_empty() {
+            break;
+        }
+        for delivery in &got {
+            let index: usize = delivery
+                .message
+                .header("ce-id")
+                .context("header lost")?
+                .parse()?;
+            let key = delivery.message.key.clone().context("key lost")?;
+            keys_in_order.entry(key).or_default().push(index);
+        }
+        received += got.len();
+        broker
+            .ack(&sub, &got.iter().map(|d| d.tag).collect::<Vec<_>>())
+            .await?;
+    }
+    ensure!(received == 10_000, "received {received} of 10000");
+    for (key, indexes) in keys_in_order {
+        ensure!(
+            indexes.windows(2).all(|w| w[0] < w[1]),
+            "order broken for {key}"
+        );
+    }
+    Ok(())
+}
