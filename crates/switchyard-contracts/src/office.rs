@@ -398,6 +398,16 @@ impl AnyOfficeEvent {
         }
     }
 
+    /// Sets the batch the inner event is sent in.
+    pub fn set_batch_id(&mut self, batch_id: &str) {
+        let field = match self {
+            AnyOfficeEvent::Email(event) => &mut event.batch_id,
+            AnyOfficeEvent::Calendar(event) => &mut event.batch_id,
+            AnyOfficeEvent::Contact(event) => &mut event.batch_id,
+        };
+        *field = batch_id.to_string();
+    }
+
     /// The kind of the inner item.
     pub fn kind(&self) -> DataKind {
         match self {

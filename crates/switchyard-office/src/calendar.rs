@@ -1,0 +1,431 @@
+//! The `.ics` importer: every VEVENT of a file becomes a [`CalendarItem`] with its times
+//! in UTC. VTODO, VJOURNAL and the other components are skipped for now.
+//!
+//! Events are numbered `VEVENT 1`, `VEVENT 2`, … across the whole file, so that a
+//! rejection points at the broken one. An event without UID or with a DTSTART calcard
+//! cannot read as a date is rejected; the rest of the file still imports.
+
+use calcard::common::{DateTimeResult, PartialDateTime};
+use calcard::icalendar::{
+    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarParameterName,
+    ICalendarProperty, ICalendarValue,
+};
+use calcard::{Entry, Parser};
+use chrono::{DateTime, TimeDelta, Utc};
+use switchyard_contracts::{AnyOfficeEvent, Attendee, CalendarItem, Mailbox};
+
+use crate::ImportItem;
+use crate::reader::EventStamp;
+use crate::timezone::TimeZones;
+
+/// Reads every VEVENT of an iCalendar file. Invalid UTF-8 is replaced, not rejected.
+pub(crate) fn read_calendar(bytes: &[u8], stamp: &EventStamp) -> Vec<ImportItem> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut parser = Parser::new(&text);
+    let mut items = Vec::new();
+    let mut calendars = 0;
+    let mut events = 0;
+    // Each entry consumes input; the bound guards against a parser that would not.
+    for _ in 0..=text.len() {
+        match parser.entry() {
+            Entry::ICalendar(calendar) => {
+                calendars += 1;
+                read_events(&calendar, &mut events, stamp, &mut items);
+            }
+            Entry::Eof => break,
+            Entry::TooManyComponents => {
+                items.push(Err(stamp.reject("file", "too many components")));
+                break;
+            }
+            Entry::UnterminatedComponent(name) => {
+                items.push(Err(stamp.reject("file", format!("unterminated {name}"))));
+            }
+            Entry::UnexpectedComponentEnd { expected, found } => {
+                let reason = format!(
+                    "END:{} where END:{} was expected",
+                    found.as_str(),
+                    expected.as_str()
+                );
+                items.push(Err(stamp.reject("file", reason)));
+            }
+            // Stray lines between components carry nothing to import.
+            _ => {}
+        }
+    }
+    if calendars == 0 && items.is_empty() {
+        items.push(Err(stamp.reject("file", "no iCalendar data found")));
+    }
+    items
+}
+
+fn read_events(
+    calendar: &ICalendar,
+    events: &mut usize,
+    stamp: &EventStamp,
+    items: &mut Vec<ImportItem>,
+) {
+    let zones = TimeZones::new(calendar);
+    let vevents = calendar
+        .components
+        .iter()
+        .filter(|component| component.component_type == ICalendarComponentType::VEvent);
+    for component in vevents {
+        *events += 1;
+        let item = convert_event(component, &zones)
+            .map(|(item, last_updated)| AnyOfficeEvent::Calendar(stamp.event(item, last_updated)))
+            .map_err(|reason| stamp.reject(format!("VEVENT {events}"), reason));
+        items.push(item);
+    }
+}
+
+/// One VEVENT as a calendar item and its last modification, or why it cannot be.
+fn convert_event(
+    event: &ICalendarComponent,
+    zones: &TimeZones,
+) -> Result<(CalendarItem, Option<DateTime<Utc>>), String> {
+    let uid = event
+        .uid()
+        .map(str::trim)
+        .filter(|uid| !uid.is_empty())
+        .ok_or("missing UID")?;
+    let id = match event.property(&ICalendarProperty::RecurrenceId) {
+        Some(entry) => format!("{uid}#{}", value_text(entry)),
+        None => uid.to_string(),
+    };
+
+    let mut item = CalendarItem {
+        id,
+        title: text(event, &ICalendarProperty::Summary).unwrap_or_default(),
+        description: text(event, &ICalendarProperty::Description).unwrap_or_default(),
+        location: text(event, &ICalendarProperty::Location),
+        ..CalendarItem::default()
+    };
+
+    if let Some(entry) = event.property(&ICalendarProperty::Dtstart) {
+        let Some((value, has_time)) = date_time(entry) else {
+            return Err(format!("unparsable DTSTART `{}`", value_text(entry)));
+        };
+        item.all_day = !has_time;
+        item.time_zone = entry.tz_id().map(str::to_string);
+        let start = to_utc(&value, has_time, entry, zones);
+        let end = match event.property(&ICalendarProperty::Dtend).and_then(|entry| {
+            date_time(entry).map(|(value, has_time)| to_utc(&value, has_time, entry, zones))
+        }) {
+            Some(end) => Some(end),
+            None => match duration(event) {
+                Some(duration) => start.checked_add_signed(duration),
+                None if item.all_day => start.checked_add_signed(TimeDelta::days(1)),
+                None => Some(start),
+            },
+        };
+        item.start = Some(start);
+        item.end = end;
+    }
+
+    item.organizer = event
+        .property(&ICalendarProperty::Organizer)
+        .and_then(calendar_user);
+    item.attendees = event
+        .properties(&ICalendarProperty::Attendee)
+        .filter_map(|entry| {
+            let status = entry
+                .parameter(&ICalendarParameterName::Partstat)
+                .and_then(|status| status.as_text())
+                .map(str::to_string);
+            calendar_user(entry).map(|mailbox| Attendee { mailbox, status })
+        })
+        .collect();
+    item.recurrence = event
+        .property(&ICalendarProperty::Rrule)
+        .map(value_text)
+        .filter(|rule| !rule.is_empty());
+
+    let last_updated = [ICalendarProperty::LastModified, ICalendarProperty::Dtstamp]
+        .iter()
+        .filter_map(|property| event.property(property))
+        .find_map(|entry| {
+            date_time(entry).map(|(value, has_time)| to_utc(&value, has_time, entry, zones))
+        });
+    Ok((item, last_updated))
+}
+
+/// The first value of `entry` as a date or date-time, with whether it has a time.
+fn date_time(entry: &ICalendarEntry) -> Option<(DateTimeResult, bool)> {
+    match entry.values.first()? {
+        ICalendarValue::PartialDateTime(value) if value.has_date() => {
+            Some((value.to_date_time()?, value.has_time()))
+        }
+        _ => None,
+    }
+}
+
+/// A date-time in UTC; a date (all-day) is its midnight in UTC, whatever the zone.
+fn to_utc(
+    value: &DateTimeResult,
+    has_time: bool,
+    entry: &ICalendarEntry,
+    zones: &TimeZones,
+) -> DateTime<Utc> {
+    if has_time {
+        zones.to_utc(value, entry.tz_id())
+    } else {
+        value.date_time.and_utc()
+    }
+}
+
+fn duration(event: &ICalendarComponent) -> Option<TimeDelta> {
+    match event
+        .property(&ICalendarProperty::Duration)?
+        .values
+        .first()?
+    {
+        ICalendarValue::Duration(duration) => duration.to_time_delta(),
+        _ => None,
+    }
+}
+
+fn text(component: &ICalendarComponent, property: &ICalendarProperty) -> Option<String> {
+    component
+        .property(property)
+        .map(value_text)
+        .filter(|text| !text.is_empty())
+}
+
+/// The value of `entry` as iCalendar text: dates in their basic format, rules as written.
+fn value_text(entry: &ICalendarEntry) -> String {
+    match entry.values.first() {
+        Some(ICalendarValue::PartialDateTime(value)) => format_date_time(value),
+        Some(ICalendarValue::RecurrenceRule(rule)) => rule.to_string(),
+        Some(value) => value.as_text().unwrap_or_default().trim().to_string(),
+        None => String::new(),
+    }
+}
+
+/// `YYYYMMDD`, `YYYYMMDDTHHMMSS` or `YYYYMMDDTHHMMSSZ`, as in iCalendar.
+fn format_date_time(value: &PartialDateTime) -> String {
+    let mut text = format!(
+        "{:04}{:02}{:02}",
+        value.year.unwrap_or(0),
+        value.month.unwrap_or(0),
+        value.day.unwrap_or(0)
+    );
+    if value.has_time() {
+        text.push_str(&format!(
+            "T{:02}{:02}{:02}",
+            value.hour.unwrap_or(0),
+            value.minute.unwrap_or(0),
+            value.second.unwrap_or(0)
+        ));
+        match (value.tz_hour, value.tz_minute.unwrap_or(0)) {
+            (Some(0), 0) => text.push('Z'),
+            (Some(hour), minute) => {
+                let sign = if value.tz_minus { '-' } else { '+' };
+                text.push_str(&format!("{sign}{hour:02}{minute:02}"));
+            }
+            (None, _) => {}
+        }
+    }
+    text
+}
+
+/// An ORGANIZER or ATTENDEE: address without `mailto:`, `CN` as name.
+fn calendar_user(entry: &ICalendarEntry) -> Option<Mailbox> {
+    let address = entry
+        .calendar_address()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let name = entry
+        .parameter(&ICalendarParameterName::Cn)
+        .and_then(|name| name.as_text())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty());
+    (name.is_some() || !address.is_empty()).then_some(Mailbox { name, address })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::test_stamp;
+
+    fn read(body: &str) -> Vec<ImportItem> {
+        let ics = format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{body}END:VCALENDAR\r\n");
+        read_calendar(ics.as_bytes(), &test_stamp("ics"))
+    }
+
+    fn event(properties: &str) -> String {
+        format!("BEGIN:VEVENT\r\n{properties}END:VEVENT\r\n")
+    }
+
+    /// Reads one VEVENT made of `properties` and checks the item against `expected`.
+    fn check(properties: &str, expected: CalendarItem) {
+        let items = read(&event(properties));
+        assert_eq!(items.len(), 1, "{items:?}");
+        match &items[0] {
+            Ok(AnyOfficeEvent::Calendar(event)) => assert_eq!(event.item, expected),
+            other => panic!("{properties}: expected a calendar event, got {other:?}"),
+        }
+    }
+
+    fn utc(text: &str) -> Option<DateTime<Utc>> {
+        Some(text.parse().expect("test times parse"))
+    }
+
+    #[test]
+    fn converts_vevents() {
+        check(
+            "UID:a\r\nSUMMARY:Standup\r\nDESCRIPTION:Daily\\, short\r\nLOCATION:Room 1\r\n\
+             DTSTART:20240102T090000Z\r\nDTEND:20240102T091500Z\r\n",
+            CalendarItem {
+                id: "a".into(),
+                title: "Standup".into(),
+                description: "Daily, short".into(),
+                location: Some("Room 1".into()),
+                start: utc("2024-01-02T09:00:00Z"),
+                end: utc("2024-01-02T09:15:00Z"),
+                ..CalendarItem::default()
+            },
+        );
+        // TZID by IANA name, DURATION instead of DTEND.
+        check(
+            "UID:b\r\nDTSTART;TZID=Europe/Berlin:20240701T100000\r\nDURATION:PT1H30M\r\n",
+            CalendarItem {
+                id: "b".into(),
+                start: utc("2024-07-01T08:00:00Z"),
+                end: utc("2024-07-01T09:30:00Z"),
+                time_zone: Some("Europe/Berlin".into()),
+                ..CalendarItem::default()
+            },
+        );
+        // Floating time is taken as UTC; no DTEND or DURATION means a zero-length event.
+        check(
+            "UID:c\r\nDTSTART:20240102T090000\r\n",
+            CalendarItem {
+                id: "c".into(),
+                start: utc("2024-01-02T09:00:00Z"),
+                end: utc("2024-01-02T09:00:00Z"),
+                ..CalendarItem::default()
+            },
+        );
+        // DATE values are all-day; without DTEND the event lasts the day.
+        check(
+            "UID:d\r\nDTSTART;VALUE=DATE:20240102\r\n",
+            CalendarItem {
+                id: "d".into(),
+                all_day: true,
+                start: utc("2024-01-02T00:00:00Z"),
+                end: utc("2024-01-03T00:00:00Z"),
+                ..CalendarItem::default()
+            },
+        );
+        // An overridden occurrence carries its RECURRENCE-ID in the id.
+        check(
+            "UID:e\r\nRECURRENCE-ID;TZID=Europe/Berlin:20240108T100000\r\n\
+             DTSTART;TZID=Europe/Berlin:20240108T110000\r\n\
+             DTEND;TZID=Europe/Berlin:20240108T120000\r\n",
+            CalendarItem {
+                id: "e#20240108T100000".into(),
+                start: utc("2024-01-08T10:00:00Z"),
+                end: utc("2024-01-08T11:00:00Z"),
+                time_zone: Some("Europe/Berlin".into()),
+                ..CalendarItem::default()
+            },
+        );
+        // People and recurrence.
+        check(
+            "UID:f\r\nORGANIZER;CN=Alice:mailto:alice@example.com\r\n\
+             ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED:MAILTO:bob@example.com\r\n\
+             ATTENDEE;RSVP=TRUE:mailto:carol@example.com\r\n\
+             RRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10\r\n",
+            CalendarItem {
+                id: "f".into(),
+                organizer: Some(Mailbox {
+                    name: Some("Alice".into()),
+                    address: "alice@example.com".into(),
+                }),
+                attendees: vec![
+                    Attendee {
+                        mailbox: Mailbox {
+                            name: Some("Bob".into()),
+                            address: "bob@example.com".into(),
+                        },
+                        status: Some("ACCEPTED".into()),
+                    },
+                    Attendee {
+                        mailbox: Mailbox {
+                            name: None,
+                            address: "carol@example.com".into(),
+                        },
+                        status: None,
+                    },
+                ],
+                recurrence: Some("FREQ=WEEKLY;COUNT=10;BYDAY=MO,WE".into()),
+                ..CalendarItem::default()
+            },
+        );
+    }
+
+    fn last_updated(properties: &str) -> DateTime<Utc> {
+        match read(&event(properties)).remove(0) {
+            Ok(AnyOfficeEvent::Calendar(event)) => event.last_updated,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn last_updated_prefers_last_modified_then_dtstamp_then_file_time() {
+        let both = "UID:a\r\nDTSTAMP:20240101T000000Z\r\nLAST-MODIFIED:20240202T000000Z\r\n";
+        assert_eq!(last_updated(both), utc("2024-02-02T00:00:00Z").unwrap());
+        let stamp_only = "UID:a\r\nDTSTAMP:20240101T000000Z\r\n";
+        assert_eq!(
+            last_updated(stamp_only),
+            utc("2024-01-01T00:00:00Z").unwrap()
+        );
+        assert_eq!(last_updated("UID:a\r\n"), test_stamp("ics").file_modified);
+    }
+
+    /// Reads `body` and lists each item as `Ok(id)` or `Err("location: reason")`.
+    fn outcomes(body: &str) -> Vec<Result<String, String>> {
+        read(body)
+            .into_iter()
+            .map(|item| match item {
+                Ok(AnyOfficeEvent::Calendar(event)) => Ok(event.item.id),
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(rejection) => Err(format!("{}: {}", rejection.location, rejection.reason)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn broken_vevents_are_rejected_and_the_rest_imports() {
+        let body = [
+            event("UID:one\r\nDTSTART:20240101T100000Z\r\n"),
+            event("SUMMARY:no uid\r\nDTSTART:20240101T100000Z\r\n"),
+            "BEGIN:VTODO\r\nUID:todo\r\nEND:VTODO\r\n".to_string(),
+            event("UID:three\r\nDTSTART:INVALID-DATE\r\n"),
+            event("UID:four\r\nDTSTART;VALUE=DATE:20240101\r\n"),
+        ]
+        .concat();
+        assert_eq!(
+            outcomes(&body),
+            vec![
+                Ok("one".to_string()),
+                Err("VEVENT 2: missing UID".to_string()),
+                Err("VEVENT 3: unparsable DTSTART `INVALID-DATE`".to_string()),
+                Ok("four".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn files_without_calendars_are_one_rejection() {
+        let items = read_calendar(b"hello\nworld\n", &test_stamp("ics"));
+        assert_eq!(items.len(), 1);
+        let rejection = items[0].as_ref().unwrap_err();
+        assert_eq!(rejection.location, "file");
+        assert_eq!(rejection.reason, "no iCalendar data found");
+        assert!(read_calendar(b"", &test_stamp("ics"))[0].is_err());
+        // A calendar with only to-dos imports nothing and rejects nothing.
+        assert!(outcomes("BEGIN:VTODO\r\nUID:t\r\nEND:VTODO\r\n").is_empty());
+    }
+}

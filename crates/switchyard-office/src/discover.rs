@@ -1,0 +1,225 @@
+//! Finding import files: walks the paths the user named, keeps files by extension and
+//! records their sizes for byte-based progress. Reads metadata only, never contents.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::{ImportError, Rejection};
+
+/// The file formats the importers read, chosen by file extension only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourceKind {
+    /// `.mbox`: a mailbox of `From `-separated messages (or one bare message).
+    Mbox,
+    /// `.eml`: one RFC 5322 message.
+    Eml,
+    /// `.ics`: iCalendar; VEVENTs become calendar events.
+    Ics,
+    /// `.vcf`: vCards; each card becomes a contact.
+    Vcf,
+}
+
+impl SourceKind {
+    /// The kind of a path by its extension, case-insensitive.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "mbox" => Some(SourceKind::Mbox),
+            "eml" => Some(SourceKind::Eml),
+            "ics" => Some(SourceKind::Ics),
+            "vcf" => Some(SourceKind::Vcf),
+            _ => None,
+        }
+    }
+
+    /// The `provider` of events read from this kind: `mbox`, `eml`, `ics` or `vcf`.
+    pub fn provider(self) -> &'static str {
+        match self {
+            SourceKind::Mbox => "mbox",
+            SourceKind::Eml => "eml",
+            SourceKind::Ics => "ics",
+            SourceKind::Vcf => "vcf",
+        }
+    }
+}
+
+/// One file to import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its format.
+    pub kind: SourceKind,
+    /// Its size when discovered.
+    pub size_bytes: u64,
+}
+
+/// What [`discover`] found: files to import, sorted by path, and the entries it had to
+/// leave out.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// Importable files, sorted by path, each once.
+    pub files: Vec<SourceFile>,
+    /// Folder entries that could not be read, and files named explicitly whose
+    /// extension no importer handles.
+    pub rejections: Vec<Rejection>,
+}
+
+impl Discovery {
+    /// The summed size of every file, for a progress bar.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|file| file.size_bytes).sum()
+    }
+}
+
+/// Lists the importable files below `paths`: folders are walked recursively (following
+/// symlinks), files are kept by extension (`.mbox`, `.eml`, `.ics`, `.vcf`, any case).
+///
+/// Files found in folders with other extensions are skipped silently; a file named
+/// directly with another extension, and any folder entry that cannot be read, becomes
+/// a rejection. Fails only when a path in `paths` itself cannot be read.
+pub fn discover(paths: &[PathBuf]) -> Result<Discovery, ImportError> {
+    let mut files = BTreeMap::new();
+    let mut rejections = Vec::new();
+    for root in paths {
+        let metadata = std::fs::metadata(root).map_err(|source| ImportError::Read {
+            path: root.clone(),
+            source,
+        })?;
+        if metadata.is_file() {
+            match SourceKind::from_path(root) {
+                Some(kind) => {
+                    files.insert(root.clone(), (kind, metadata.len()));
+                }
+                None => rejections.push(Rejection::new(
+                    root,
+                    "file",
+                    "unsupported file type: expected .mbox, .eml, .ics or .vcf",
+                )),
+            }
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(root).follow_links(true) {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    let path = err.path().unwrap_or(root);
+                    let reason = match err.io_error() {
+                        Some(io_error) => io_error.to_string(),
+                        None => err.to_string(),
+                    };
+                    rejections.push(Rejection::new(path, "folder entry", reason));
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Some(kind) = SourceKind::from_path(entry.path()) else {
+                continue;
+            };
+            match entry.metadata() {
+                Ok(metadata) => {
+                    files.insert(entry.into_path(), (kind, metadata.len()));
+                }
+                Err(err) => rejections.push(Rejection::new(
+                    entry.path(),
+                    "folder entry",
+                    err.to_string(),
+                )),
+            }
+        }
+    }
+    let files = files
+        .into_iter()
+        .map(|(path, (kind, size_bytes))| SourceFile {
+            path,
+            kind,
+            size_bytes,
+        })
+        .collect();
+    Ok(Discovery { files, rejections })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_kind(name: &str, expected: Option<SourceKind>) {
+        assert_eq!(SourceKind::from_path(Path::new(name)), expected, "{name}");
+    }
+
+    #[test]
+    fn kinds_come_from_the_extension_only() {
+        check_kind("inbox.mbox", Some(SourceKind::Mbox));
+        check_kind("INBOX.MBOX", Some(SourceKind::Mbox));
+        check_kind("a/b/mail.Eml", Some(SourceKind::Eml));
+        check_kind("cal.ics", Some(SourceKind::Ics));
+        check_kind("people.VCF", Some(SourceKind::Vcf));
+        check_kind("Inbox", None);
+        check_kind("mbox", None);
+        check_kind("notes.txt", None);
+        check_kind("archive.mbox.gz", None);
+    }
+
+    #[test]
+    fn walks_folders_recursively_sorted_with_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("b/deeper")).unwrap();
+        std::fs::write(root.join("b/deeper/z.ICS"), "12345").unwrap();
+        std::fs::write(root.join("a.vcf"), "1").unwrap();
+        std::fs::write(root.join("b/mail.eml"), "123").unwrap();
+        std::fs::write(root.join("b/Inbox"), "From x").unwrap();
+        std::fs::write(root.join("b/readme.txt"), "x").unwrap();
+
+        let discovery = discover(&[root.to_path_buf(), root.join("a.vcf")]).unwrap();
+        let found: Vec<(PathBuf, SourceKind, u64)> = discovery
+            .files
+            .iter()
+            .map(|file| {
+                let relative = file.path.strip_prefix(root).unwrap().to_path_buf();
+                (relative, file.kind, file.size_bytes)
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (PathBuf::from("a.vcf"), SourceKind::Vcf, 1),
+                (PathBuf::from("b/deeper/z.ICS"), SourceKind::Ics, 5),
+                (PathBuf::from("b/mail.eml"), SourceKind::Eml, 3),
+            ]
+        );
+        assert_eq!(discovery.total_bytes(), 9);
+        assert!(discovery.rejections.is_empty());
+    }
+
+    #[test]
+    fn explicit_unsupported_files_are_rejected_missing_paths_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let notes = dir.path().join("notes.txt");
+        std::fs::write(&notes, "x").unwrap();
+        let discovery = discover(std::slice::from_ref(&notes)).unwrap();
+        assert!(discovery.files.is_empty());
+        assert_eq!(discovery.rejections.len(), 1);
+        assert_eq!(discovery.rejections[0].file, notes);
+
+        let missing = dir.path().join("missing");
+        let err = discover(std::slice::from_ref(&missing)).unwrap_err();
+        assert_eq!(err.path(), missing);
+        assert!(err.to_string().starts_with("failed to read "), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loops_are_rejections_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/loop")).unwrap();
+        std::fs::write(dir.path().join("sub/a.eml"), "x").unwrap();
+        let discovery = discover(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(discovery.files.len(), 1);
+        assert_eq!(discovery.rejections.len(), 1, "{:?}", discovery.rejections);
+        assert_eq!(discovery.rejections[0].location, "folder entry");
+    }
+}

@@ -1,0 +1,399 @@
+//! Email importers: splits `.mbox` mailboxes into messages as a stream and turns each
+//! message (or a whole `.eml`) into an [`Email`] with `mail-parser`.
+//!
+//! Mailbox format: a message starts at a line beginning `From ` that opens the file or
+//! follows an empty line; the separator line itself is not part of the message and
+//! `>From ` quoting (mboxrd) is undone. Text before the first separator that is not
+//! blank is a message of its own, so a bare RFC 5322 message saved as `.mbox` imports
+//! as one email. Only one message is held in memory at a time.
+
+use std::io::BufRead;
+
+use chrono::{DateTime, Utc};
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use sha2::{Digest, Sha256};
+use switchyard_contracts::{AnyOfficeEvent, Email, Mailbox};
+
+use crate::ImportItem;
+use crate::reader::EventStamp;
+
+/// Splits a mailbox into messages, tracking byte offsets for locations and progress.
+pub(crate) struct MboxReader<R> {
+    reader: R,
+    /// Bytes consumed from `reader`.
+    offset: u64,
+    /// Offset of a separator line already consumed, which opens the next message.
+    next_separator: Option<u64>,
+    previous_line_blank: bool,
+    messages_read: usize,
+    finished: bool,
+}
+
+/// One message cut out of a mailbox.
+struct RawMessage {
+    /// 1-based position in the mailbox.
+    index: usize,
+    /// Byte offset of its separator line, or of its first line when it has none.
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+impl<R: BufRead> MboxReader<R> {
+    pub(crate) fn new(reader: R) -> Self {
+        MboxReader {
+            reader,
+            offset: 0,
+            next_separator: None,
+            previous_line_blank: true,
+            messages_read: 0,
+            finished: false,
+        }
+    }
+
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next message as an event or a rejection; `None` at the end of the mailbox.
+    pub(crate) fn next_item(&mut self, stamp: &EventStamp) -> Option<ImportItem> {
+        match self.next_message() {
+            Ok(Some(message)) => {
+                let location = format!("message {} at byte {}", message.index, message.offset);
+                Some(convert_message(&message.bytes, &location, stamp))
+            }
+            Ok(None) => None,
+            Err(err) => {
+                self.finished = true;
+                let location = format!("byte {}", self.offset);
+                Some(Err(stamp.reject(location, format!("failed to read: {err}"))))
+            }
+        }
+    }
+
+    fn next_message(&mut self) -> std::io::Result<Option<RawMessage>> {
+        let (mut offset, mut after_separator) = match self.next_separator.take() {
+            Some(offset) => (offset, true),
+            None if self.finished => return Ok(None),
+            None => (self.offset, false),
+        };
+        let mut bytes = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let length = self.reader.read_until(b'\n', &mut line)?;
+            if length == 0 {
+                self.finished = true;
+                break;
+            }
+            let line_offset = self.offset;
+            self.offset += length as u64;
+            let is_separator = self.previous_line_blank && line.starts_with(b"From ");
+            self.previous_line_blank = matches!(line.as_slice(), b"\n" | b"\r\n");
+            if is_separator {
+                if after_separator || !is_blank(&bytes) {
+                    self.next_separator = Some(line_offset);
+                    break;
+                }
+                // Blank lines before the first separator belong to no message.
+                bytes.clear();
+                offset = line_offset;
+                after_separator = true;
+                continue;
+            }
+            let quoted_from =
+                line.iter()
+                    .position(|&byte| byte != b'>')
+                    .is_some_and(|first_other| {
+                        first_other > 0 && line[first_other..].starts_with(b"From ")
+                    });
+            bytes.extend_from_slice(if quoted_from { &line[1..] } else { &line });
+        }
+        if !after_separator && is_blank(&bytes) {
+            return Ok(None);
+        }
+        self.messages_read += 1;
+        Ok(Some(RawMessage {
+            index: self.messages_read,
+            offset,
+            bytes,
+        }))
+    }
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Reads a whole `.eml` file as one message.
+pub(crate) fn read_eml(bytes: &[u8], stamp: &EventStamp) -> ImportItem {
+    convert_message(bytes, "message", stamp)
+}
+
+/// How Outlook's binary `.msg` files (OLE compound documents) begin.
+const OLE_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+
+/// Parses one raw message into an email event, or rejects it at `location`.
+fn convert_message(raw: &[u8], location: &str, stamp: &EventStamp) -> ImportItem {
+    if is_blank(raw) {
+        return Err(stamp.reject(location, "empty message"));
+    }
+    if raw.starts_with(&OLE_MAGIC) {
+        return Err(stamp.reject(
+            location,
+            "an Outlook .msg (OLE) file, not an RFC 5322 message",
+        ));
+    }
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return Err(stamp.reject(location, "not a parsable email message"));
+    };
+    let date = message
+        .date()
+        .filter(|date| date.is_valid())
+        .and_then(|date| DateTime::<Utc>::from_timestamp(date.to_timestamp(), 0));
+    let from = message.from().and_then(|from| mailboxes(from).next());
+    if message.message_id().is_none() && from.is_none() && date.is_none() {
+        return Err(stamp.reject(
+            location,
+            "no From, Message-ID or Date header: not an email message",
+        ));
+    }
+    let id = match message.message_id() {
+        Some(id) => format!("<{id}>"),
+        None => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
+    };
+    let thread_id =
+        first_message_id(message.references()).or_else(|| first_message_id(message.in_reply_to()));
+    let email = Email {
+        id,
+        thread_id,
+        from,
+        to: message.all_to().flat_map(mailboxes).collect(),
+        cc: message.all_cc().flat_map(mailboxes).collect(),
+        bcc: message.all_bcc().flat_map(mailboxes).collect(),
+        subject: message.subject().unwrap_or_default().to_string(),
+        date,
+        body_text: message.body_text(0).unwrap_or_default().into_owned(),
+        attachment_names: message
+            .attachments()
+            .filter_map(|part| part.attachment_name())
+            .map(str::to_string)
+            .collect(),
+    };
+    Ok(AnyOfficeEvent::Email(stamp.event(email, date)))
+}
+
+/// The addresses of a header, groups flattened; entries with neither name nor address
+/// are dropped.
+fn mailboxes<'a>(address: &'a Address<'_>) -> impl Iterator<Item = Mailbox> + 'a {
+    address.iter().filter_map(|addr| {
+        let name = addr
+            .name()
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_string);
+        let address = addr
+            .address()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string();
+        (name.is_some() || !address.is_empty()).then_some(Mailbox { name, address })
+    })
+}
+
+/// The first message id of a `References` or `In-Reply-To` header, in angle brackets.
+fn first_message_id(header: &HeaderValue<'_>) -> Option<String> {
+    let first = match header {
+        HeaderValue::Text(id) => Some(id.as_ref()),
+        HeaderValue::TextList(ids) => ids.first().map(|id| id.as_ref()),
+        _ => None,
+    };
+    first
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| format!("<{id}>"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::test_stamp;
+
+    fn read_mbox(input: &str) -> Vec<ImportItem> {
+        let stamp = test_stamp("mbox");
+        let mut reader = MboxReader::new(input.as_bytes());
+        std::iter::from_fn(|| reader.next_item(&stamp)).collect()
+    }
+
+    fn email(item: &ImportItem) -> &Email {
+        match item {
+            Ok(AnyOfficeEvent::Email(event)) => &event.item,
+            other => panic!("expected an email, got {other:?}"),
+        }
+    }
+
+    /// Splits `input` and checks each item: `Ok(subject)` or `Err(location)`.
+    fn check_split(input: &str, expected: &[Result<&str, &str>]) {
+        let items = read_mbox(input);
+        let actual: Vec<Result<&str, &str>> = items
+            .iter()
+            .map(|item| match item {
+                Ok(_) => Ok(email(item).subject.as_str()),
+                Err(rejection) => Err(rejection.location.as_str()),
+            })
+            .collect();
+        assert_eq!(actual, expected, "{input:?}");
+    }
+
+    #[test]
+    fn splits_mailboxes() {
+        let one = "From: a@x\nSubject: one\n\nbody\n";
+        let two = "From: b@x\nSubject: two\n\nbody\n";
+        check_split("", &[]);
+        check_split("\n\n", &[]);
+        check_split(&format!("From a\n{one}"), &[Ok("one")]);
+        check_split(
+            &format!("From a\n{one}\nFrom b\n{two}"),
+            &[Ok("one"), Ok("two")],
+        );
+        // A bare message without separator, as several patchew .mbox files are.
+        check_split(one, &[Ok("one")]);
+        check_split(&format!("{one}\nFrom b\n{two}"), &[Ok("one"), Ok("two")]);
+        // Leading blank lines are no message.
+        check_split(&format!("\n\nFrom a\n{one}"), &[Ok("one")]);
+        // `From ` inside a paragraph does not split.
+        check_split(
+            "From a\nFrom: a@x\nSubject: one\n\nhello\nFrom here on\n",
+            &[Ok("one")],
+        );
+        // A separator with nothing after it is an empty message.
+        check_split(
+            &format!("From a\n{one}\nFrom b\n"),
+            &[Ok("one"), Err("message 2 at byte 37")],
+        );
+        check_split(
+            "From a\r\n\r\nFrom b\r\n",
+            &[Err("message 1 at byte 0"), Err("message 2 at byte 10")],
+        );
+    }
+
+    #[test]
+    fn unquotes_from_lines_and_keeps_offsets() {
+        let input =
+            "From a\nFrom: a@x\nSubject: one\n\n>From me\n>>From you\n\nFrom b\nFrom: b@x\n\nx\n";
+        let items = read_mbox(input);
+        assert_eq!(items.len(), 2);
+        assert_eq!(email(&items[0]).body_text, "From me\n>From you\n\n");
+        let second_offset = input.find("\nFrom b").unwrap() + 1;
+        let mut reader = MboxReader::new(input.as_bytes());
+        let stamp = test_stamp("mbox");
+        reader.next_item(&stamp);
+        reader.next_item(&stamp);
+        assert_eq!(reader.bytes_read(), input.len() as u64);
+        let message = MboxReader::new(input.as_bytes()).next_message().unwrap();
+        assert_eq!(message.unwrap().offset, 0);
+        let mut reader = MboxReader::new(input.as_bytes());
+        reader.next_message().unwrap();
+        assert_eq!(
+            reader.next_message().unwrap().unwrap().offset,
+            second_offset as u64
+        );
+    }
+
+    fn convert(raw: &str) -> ImportItem {
+        convert_message(raw.as_bytes(), "message", &test_stamp("eml"))
+    }
+
+    #[test]
+    fn converts_headers_and_bodies() {
+        let item = convert(concat!(
+            "From: \"Alice A.\" <alice@example.com>\r\n",
+            "To: bob@example.com, Team: carol@example.com, Dan <dan@example.com>;\r\n",
+            "Cc: erin@example.com\r\n",
+            "Bcc: frank@example.com\r\n",
+            "Subject: =?utf-8?q?Caf=C3=A9?= plans\r\n",
+            "Date: Tue, 1 Jul 2003 10:52:37 +0200\r\n",
+            "Message-ID: <m1@example.com>\r\n",
+            "In-Reply-To: <m0@example.com>\r\n",
+            "References: <root@example.com> <m0@example.com>\r\n",
+            "Content-Type: multipart/mixed; boundary=b\r\n",
+            "\r\n",
+            "--b\r\nContent-Type: text/plain\r\n\r\nHello there\r\n",
+            "--b\r\nContent-Type: application/pdf\r\n",
+            "Content-Disposition: attachment; filename=report.pdf\r\n\r\nJVBER\r\n",
+            "--b--\r\n",
+        ));
+        let email = email(&item);
+        assert_eq!(email.id, "<m1@example.com>");
+        assert_eq!(email.thread_id.as_deref(), Some("<root@example.com>"));
+        assert_eq!(
+            email.from.as_ref().unwrap().display(),
+            "Alice A. <alice@example.com>"
+        );
+        let addresses = |list: &[Mailbox]| -> Vec<String> {
+            list.iter().map(|mailbox| mailbox.address.clone()).collect()
+        };
+        assert_eq!(
+            addresses(&email.to),
+            ["bob@example.com", "carol@example.com", "dan@example.com"]
+        );
+        assert_eq!(addresses(&email.cc), ["erin@example.com"]);
+        assert_eq!(addresses(&email.bcc), ["frank@example.com"]);
+        assert_eq!(email.subject, "Café plans");
+        assert_eq!(
+            email.date.unwrap().to_rfc3339(),
+            "2003-07-01T08:52:37+00:00"
+        );
+        assert_eq!(email.body_text, "Hello there");
+        assert_eq!(email.attachment_names, ["report.pdf"]);
+        let Ok(AnyOfficeEvent::Email(event)) = &item else {
+            unreachable!()
+        };
+        assert_eq!(event.last_updated, email.date.unwrap());
+        assert_eq!(event.provider, "eml");
+        assert_eq!(event.user_id, "alice");
+        assert_eq!(event.batch_id, "");
+    }
+
+    #[test]
+    fn falls_back_for_missing_headers() {
+        let raw = "From: a@x\r\nIn-Reply-To: <parent@x>\r\nContent-Type: text/html\r\n\r\n<p>Hi <b>you</b></p>\r\n";
+        let item = convert(raw);
+        let email = email(&item);
+        let expected_id = format!("sha256:{}", hex::encode(Sha256::digest(raw.as_bytes())));
+        assert_eq!(email.id, expected_id);
+        assert_eq!(email.thread_id.as_deref(), Some("<parent@x>"));
+        assert_eq!(email.body_text.trim(), "Hi you");
+        let Ok(AnyOfficeEvent::Email(event)) = &item else {
+            unreachable!()
+        };
+        assert_eq!(event.last_updated, test_stamp("eml").file_modified);
+    }
+
+    fn check_rejected(raw: &str, reason: &str) {
+        match convert(raw) {
+            Err(rejection) => {
+                assert_eq!(rejection.location, "message");
+                assert!(
+                    rejection.reason.contains(reason),
+                    "{raw:?}: {}",
+                    rejection.reason
+                );
+            }
+            Ok(event) => panic!("{raw:?} should be rejected, got {event:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_email() {
+        check_rejected("", "empty message");
+        check_rejected(" \r\n\r\n", "empty message");
+        check_rejected("just some text\n", "not a parsable email message");
+        check_rejected("Subject: hi\n\nbody\n", "no From, Message-ID or Date");
+        let mut outlook_msg = OLE_MAGIC.to_vec();
+        outlook_msg.extend_from_slice(&[0; 32]);
+        match convert_message(&outlook_msg, "message", &test_stamp("eml")) {
+            Err(rejection) => assert!(rejection.reason.contains("Outlook .msg")),
+            Ok(event) => panic!("{event:?}"),
+        }
+    }
+}

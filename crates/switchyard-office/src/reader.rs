@@ -1,0 +1,221 @@
+//! Reading one file: [`read_file`] picks the importer by [`SourceKind`] and returns a
+//! [`FileReader`] that yields events and [`Rejection`]s and tracks the bytes consumed.
+//! Also owns the event metadata every importer stamps on its items.
+
+use std::fmt;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use switchyard_contracts::{AnyOfficeEvent, OfficeEvent, OfficeItem, Operation, SyncType};
+
+use crate::mail::{MboxReader, read_eml};
+use crate::{SourceFile, SourceKind, calendar, contact};
+
+/// Who the imported data belongs to and how it is synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The owner of the imported items, copied into every event.
+    pub user_id: String,
+    /// Backfill or streaming, copied into every event.
+    pub sync_type: SyncType,
+}
+
+/// An item of a file that could not be imported, and why. The rest of the file goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The file.
+    pub file: PathBuf,
+    /// Where in the file: `message 3 at byte 10234`, `VEVENT 2`, `card 5`, or `file`.
+    pub location: String,
+    /// What is wrong, lowercase, e.g. `missing UID`.
+    pub reason: String,
+}
+
+impl Rejection {
+    pub(crate) fn new(
+        file: impl Into<PathBuf>,
+        location: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Rejection {
+            file: file.into(),
+            location: location.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}, {}: {}",
+            self.file.display(),
+            self.location,
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// One result of reading a file: an event, or the rejection of one item.
+pub type ImportItem = Result<AnyOfficeEvent, Rejection>;
+
+/// What every event read from one file shares.
+pub(crate) struct EventStamp {
+    pub(crate) file: PathBuf,
+    provider: &'static str,
+    user_id: String,
+    sync_type: SyncType,
+    /// `last_updated` of items that carry no date of their own.
+    pub(crate) file_modified: DateTime<Utc>,
+}
+
+impl EventStamp {
+    /// A `create` event for `item`, last updated at `last_updated` or else when the file
+    /// was modified. The batch id stays empty for the caller to fill.
+    pub(crate) fn event<T: OfficeItem>(
+        &self,
+        item: T,
+        last_updated: Option<DateTime<Utc>>,
+    ) -> OfficeEvent<T> {
+        let mut event = OfficeEvent::new(
+            Operation::Create,
+            self.sync_type,
+            self.provider,
+            self.user_id.clone(),
+            String::new(),
+            item,
+        );
+        event.last_updated = last_updated.unwrap_or(self.file_modified);
+        event
+    }
+
+    pub(crate) fn reject(
+        &self,
+        location: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Rejection {
+        Rejection::new(self.file.clone(), location, reason)
+    }
+}
+
+/// Streams the items of one file. See [`read_file`].
+pub struct FileReader {
+    state: State,
+    bytes_read: u64,
+    size_bytes: u64,
+}
+
+enum State {
+    /// Mailboxes are split message by message, never held whole in memory.
+    Mbox(Box<MboxReader<BufReader<File>>>, EventStamp),
+    /// Files parsed whole at the first `next` (one message, a calendar, vCards).
+    Whole(Option<(File, EventStamp, SourceKind)>),
+    Items(std::vec::IntoIter<ImportItem>),
+}
+
+impl FileReader {
+    /// Bytes of the file consumed so far, at most its size at discovery. Mailboxes advance
+    /// message by message; other files jump to their full size at the first item.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.min(self.size_bytes)
+    }
+}
+
+impl Iterator for FileReader {
+    type Item = ImportItem;
+
+    fn next(&mut self) -> Option<ImportItem> {
+        loop {
+            match &mut self.state {
+                State::Mbox(reader, stamp) => {
+                    let item = reader.next_item(stamp);
+                    self.bytes_read = if item.is_some() {
+                        reader.bytes_read()
+                    } else {
+                        self.size_bytes
+                    };
+                    return item;
+                }
+                State::Whole(pending) => {
+                    let items = match pending.take() {
+                        Some((handle, stamp, kind)) => read_whole(handle, &stamp, kind),
+                        None => Vec::new(),
+                    };
+                    self.state = State::Items(items.into_iter());
+                    self.bytes_read = self.size_bytes;
+                }
+                State::Items(items) => return items.next(),
+            }
+        }
+    }
+}
+
+/// Opens `file` and streams its items as events of `options.user_id`.
+///
+/// Never fails: a file that cannot be opened or read yields one rejection at location
+/// `file`. An `.mbox` is read message by message; `.eml`, `.ics` and `.vcf` files are
+/// read whole, at the first call to `next`.
+pub fn read_file(file: &SourceFile, options: &ImportOptions) -> FileReader {
+    let size_bytes = file.size_bytes;
+    let handle = match File::open(&file.path) {
+        Ok(handle) => handle,
+        Err(err) => {
+            let rejection = Rejection::new(&file.path, "file", format!("failed to open: {err}"));
+            return FileReader {
+                state: State::Items(vec![Err(rejection)].into_iter()),
+                bytes_read: 0,
+                size_bytes,
+            };
+        }
+    };
+    let file_modified = handle
+        .metadata()
+        .and_then(|metadata| metadata.modified())
+        .map(DateTime::<Utc>::from)
+        .unwrap_or_else(|_| Utc::now());
+    let stamp = EventStamp {
+        file: file.path.clone(),
+        provider: file.kind.provider(),
+        user_id: options.user_id.clone(),
+        sync_type: options.sync_type,
+        file_modified,
+    };
+    let state = match file.kind {
+        SourceKind::Mbox => State::Mbox(Box::new(MboxReader::new(BufReader::new(handle))), stamp),
+        kind => State::Whole(Some((handle, stamp, kind))),
+    };
+    FileReader {
+        state,
+        bytes_read: 0,
+        size_bytes,
+    }
+}
+
+fn read_whole(mut handle: File, stamp: &EventStamp, kind: SourceKind) -> Vec<ImportItem> {
+    let mut bytes = Vec::new();
+    if let Err(err) = std::io::Read::read_to_end(&mut handle, &mut bytes) {
+        return vec![Err(stamp.reject("file", format!("failed to read: {err}")))];
+    }
+    match kind {
+        SourceKind::Mbox | SourceKind::Eml => vec![read_eml(&bytes, stamp)],
+        SourceKind::Ics => calendar::read_calendar(&bytes, stamp),
+        SourceKind::Vcf => contact::read_contacts(&bytes, stamp),
+    }
+}
+
+/// A stamp for parsing bytes in unit tests, with a fixed file time.
+#[cfg(test)]
+pub(crate) fn test_stamp(provider: &'static str) -> EventStamp {
+    EventStamp {
+        file: PathBuf::from(format!("test.{provider}")),
+        provider,
+        user_id: "alice".into(),
+        sync_type: SyncType::Backfill,
+        file_modified: DateTime::from_timestamp(1_700_000_000, 0).expect("valid timestamp"),
+    }
+}

@@ -1,0 +1,364 @@
+//! End-to-end imports of real files: the fixtures copied into this repository, and every
+//! file of the shared public test material when it is present.
+
+use std::path::{Path, PathBuf};
+
+use switchyard_contracts::{AnyOfficeEvent, CalendarItem, Contact, Email, SyncType};
+use switchyard_office::{
+    FileReader, ImportItem, ImportOptions, Rejection, SourceFile, SourceKind, discover, read_file,
+};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/office-import")
+}
+
+fn options() -> ImportOptions {
+    ImportOptions {
+        user_id: "alice".into(),
+        sync_type: SyncType::Backfill,
+    }
+}
+
+fn import(relative: &str) -> Vec<ImportItem> {
+    let path = fixtures().join(relative);
+    let file = SourceFile {
+        kind: SourceKind::from_path(&path).expect("fixture has a known extension"),
+        size_bytes: std::fs::metadata(&path).expect("fixture exists").len(),
+        path,
+    };
+    read_file(&file, &options()).collect()
+}
+
+fn emails(items: &[ImportItem]) -> Vec<&Email> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Ok(AnyOfficeEvent::Email(event)) => Some(&event.item),
+            _ => None,
+        })
+        .collect()
+}
+
+fn calendar_items(items: &[ImportItem]) -> Vec<&CalendarItem> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Ok(AnyOfficeEvent::Calendar(event)) => Some(&event.item),
+            _ => None,
+        })
+        .collect()
+}
+
+fn contacts(items: &[ImportItem]) -> Vec<&Contact> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Ok(AnyOfficeEvent::Contact(event)) => Some(&event.item),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rejections(items: &[ImportItem]) -> Vec<&Rejection> {
+    items
+        .iter()
+        .filter_map(|item| item.as_ref().err())
+        .collect()
+}
+
+#[test]
+fn an_mbox_gives_one_email_per_message() {
+    let items = import("patchew-mbox/0004-multiple-patch-reviewed.mbox");
+    assert!(rejections(&items).is_empty(), "{:?}", rejections(&items));
+    let emails = emails(&items);
+    let ids: Vec<&str> = emails.iter().map(|email| email.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "<1469192015-16487-1-git-send-email-berrange@redhat.com>",
+            "<5792265A.5070507@redhat.com>",
+            "<e0858c00-ccb6-e533-ee3e-9ba84ca45a7b@redhat.com>",
+            "<1469192015-16487-2-git-send-email-berrange@redhat.com>",
+            "<1469192015-16487-3-git-send-email-berrange@redhat.com>",
+        ]
+    );
+    assert_eq!(
+        emails[0].subject,
+        "[Qemu-devel] [PATCH v4 0/2] Report format specific info for LUKS block driver"
+    );
+    let from = emails[1].from.as_ref().expect("has a sender");
+    assert_eq!(from.display(), "Eric Blake <eblake@redhat.com>");
+    assert_eq!(
+        emails[3].thread_id.as_deref(),
+        Some("<1469192015-16487-1-git-send-email-berrange@redhat.com>")
+    );
+    for item in &items {
+        let Ok(AnyOfficeEvent::Email(event)) = item else {
+            unreachable!()
+        };
+        assert_eq!(event.provider, "mbox");
+        assert_eq!(event.user_id, "alice");
+        assert_eq!(Some(event.last_updated), event.item.date);
+    }
+}
+
+#[test]
+fn non_utf8_messages_are_decoded() {
+    // A bare ISO-8859-1 message saved as .mbox, without a `From ` separator line.
+    let items = import("patchew-mbox/0005-non-utf-8.mbox");
+    let emails = emails(&items);
+    assert_eq!(emails.len(), 1, "{items:?}");
+    assert_eq!(emails[0].id, "<20160803231737.GA7257@flamenco>");
+    assert!(
+        emails[0].body_text.contains("Alex Bennée wrote"),
+        "{}",
+        emails[0].body_text
+    );
+
+    let items = import("patchew-mbox/0010-invalid-byte.mbox");
+    assert_eq!(self::emails(&items).len(), 1, "{items:?}");
+}
+
+#[test]
+fn malformed_mime_still_imports() {
+    let items = import("spamscope-mail-parser-4.8.0/mail_malformed_1.eml");
+    let emails = emails(&items);
+    assert_eq!(emails.len(), 1, "{items:?}");
+    assert_eq!(emails[0].subject, "immagine");
+    assert_eq!(emails[0].from.as_ref().unwrap().address, "femucca@tin.it");
+
+    let items = import("spamscope-mail-parser-4.8.0/mail_test_3.eml");
+    assert_eq!(self::emails(&items)[0].subject, "Hi there");
+    let Ok(AnyOfficeEvent::Email(event)) = &items[0] else {
+        unreachable!()
+    };
+    assert_eq!(event.provider, "eml");
+}
+
+#[test]
+fn custom_vtimezones_are_converted_to_utc() {
+    // TZID=custom_America/New_York is no IANA name; its VTIMEZONE rules put
+    // 2014-08-29 in EDT (UTC-4): 08:00 local is 12:00 UTC, 10:00 is 14:00.
+    let items = import("icalendar-py-7.3.0/america_new_york.ics");
+    let events = calendar_items(&items);
+    assert_eq!(events.len(), 1, "{items:?}");
+    assert_eq!(events[0].id, "noend123");
+    assert_eq!(events[0].title, "an event with a custom tz name");
+    assert_eq!(
+        events[0].start.unwrap().to_rfc3339(),
+        "2014-08-29T12:00:00+00:00"
+    );
+    assert_eq!(
+        events[0].end.unwrap().to_rfc3339(),
+        "2014-08-29T14:00:00+00:00"
+    );
+    assert_eq!(
+        events[0].time_zone.as_deref(),
+        Some("custom_America/New_York")
+    );
+}
+
+#[test]
+fn iana_time_zones_are_converted_to_utc() {
+    // Vienna in February is CET (UTC+1): 10:00 local is 09:00 UTC.
+    let items = import("icalendar-py-7.3.0/timezoned.ics");
+    let events = calendar_items(&items);
+    assert_eq!(events.len(), 1, "{items:?}");
+    assert_eq!(events[0].id, "123456");
+    assert_eq!(events[0].location.as_deref(), Some("aka bild, wien"));
+    assert_eq!(
+        events[0].start.unwrap().to_rfc3339(),
+        "2012-02-13T09:00:00+00:00"
+    );
+    assert_eq!(
+        events[0].end.unwrap().to_rfc3339(),
+        "2012-02-17T17:00:00+00:00"
+    );
+    let Ok(AnyOfficeEvent::Calendar(event)) = &items[0] else {
+        unreachable!()
+    };
+    // No LAST-MODIFIED: DTSTAMP.
+    assert_eq!(event.last_updated.to_rfc3339(), "2010-10-10T09:10:10+00:00");
+    assert_eq!(event.provider, "ics");
+}
+
+fn check_rejections(relative: &str, expected: &[&str]) {
+    let items = import(relative);
+    let actual: Vec<String> = rejections(&items)
+        .iter()
+        .map(|rejection| format!("{}: {}", rejection.location, rejection.reason))
+        .collect();
+    assert_eq!(actual, expected, "{relative}");
+}
+
+#[test]
+fn broken_calendars_are_reported_per_vevent() {
+    check_rejections(
+        "icalendar-py-7.3.0/small_bad_calendar.ics",
+        &["VEVENT 1: missing UID"],
+    );
+    check_rejections(
+        "icalendar-py-7.3.0/broken_dtstart.ics",
+        &["VEVENT 1: unparsable DTSTART `INVALID-DATE`"],
+    );
+    check_rejections(
+        "icalendar-py-7.3.0/event_with_rsvp.ics",
+        &["VEVENT 1: missing UID"],
+    );
+}
+
+#[test]
+fn vcards_of_every_version_import() {
+    let items = import("calcard-0.3.14/001.vcf");
+    let cards = contacts(&items);
+    assert_eq!(cards.len(), 1, "{items:?}");
+    assert_eq!(cards[0].display_name, "Forrest Gump");
+    assert_eq!(cards[0].given_name.as_deref(), Some("Forrest"));
+    assert_eq!(cards[0].family_name.as_deref(), Some("Gump"));
+    assert_eq!(cards[0].emails, ["forrestgump@example.com"]);
+    assert_eq!(cards[0].phones, ["(111) 555-1212", "(404) 555-1212"]);
+    assert_eq!(
+        cards[0].organization.as_deref(),
+        Some("Bubba Gump Shrimp Co.")
+    );
+    assert!(cards[0].id.starts_with("sha256:"));
+    let Ok(AnyOfficeEvent::Contact(event)) = &items[0] else {
+        unreachable!()
+    };
+    assert_eq!(event.last_updated.to_rfc3339(), "2008-04-24T19:52:43+00:00");
+    assert_eq!(event.provider, "vcf");
+
+    // vCard 4.0: tel: URIs lose their scheme.
+    let items = import("calcard-0.3.14/003.vcf");
+    let cards = contacts(&items);
+    assert_eq!(cards[0].phones, ["+1-111-555-1212", "+1-404-555-1212"]);
+
+    // vCard 3.0 with folded lines and escaped separators.
+    let items = import("vobject-0.9.8/simple_3_0_test.vcf");
+    let cards = contacts(&items);
+    assert_eq!(
+        cards[0].display_name,
+        "Daffy Duck Knudson (with Bugs Bunny and Mr. Pluto)"
+    );
+    assert_eq!(cards[0].family_name.as_deref(), Some("Knudson"));
+    assert_eq!(cards[0].phones.len(), 3);
+    assert_eq!(
+        cards[0].organization.as_deref(),
+        Some("University of Novosibirsk")
+    );
+
+    // Lower-case properties and group-prefixed BEGIN/END.
+    let items = import("vobject-0.9.8/vcard_with_groups.vcf");
+    let cards = contacts(&items);
+    assert_eq!(cards.len(), 1, "{items:?}");
+    assert_eq!(cards[0].display_name, "Meister Berger");
+    assert_eq!(cards[0].emails, ["mb@goerlitz.de"]);
+}
+
+/// Reads a whole file, checking that progress only grows and ends at the file's size.
+fn read_with_progress(file: &SourceFile) -> Vec<ImportItem> {
+    let mut reader: FileReader = read_file(file, &options());
+    let mut items = Vec::new();
+    let mut last_bytes_read = 0;
+    while let Some(item) = reader.next() {
+        assert!(
+            reader.bytes_read() >= last_bytes_read,
+            "{}",
+            file.path.display()
+        );
+        last_bytes_read = reader.bytes_read();
+        items.push(item);
+    }
+    assert_eq!(
+        reader.bytes_read(),
+        file.size_bytes,
+        "{}",
+        file.path.display()
+    );
+    items
+}
+
+#[test]
+fn a_folder_import_finds_files_recursively() {
+    let discovery = discover(&[fixtures()]).unwrap();
+    assert!(
+        discovery.rejections.is_empty(),
+        "{:?}",
+        discovery.rejections
+    );
+    let names: Vec<String> = discovery
+        .files
+        .iter()
+        .map(|file| {
+            let relative = file.path.strip_prefix(fixtures()).unwrap();
+            relative.to_string_lossy().replace('\\', "/")
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "calcard-0.3.14/001.vcf",
+            "calcard-0.3.14/003.vcf",
+            "icalendar-py-7.3.0/america_new_york.ics",
+            "icalendar-py-7.3.0/broken_dtstart.ics",
+            "icalendar-py-7.3.0/event_with_rsvp.ics",
+            "icalendar-py-7.3.0/small_bad_calendar.ics",
+            "icalendar-py-7.3.0/timezoned.ics",
+            "patchew-mbox/0004-multiple-patch-reviewed.mbox",
+            "patchew-mbox/0005-non-utf-8.mbox",
+            "patchew-mbox/0010-invalid-byte.mbox",
+            "spamscope-mail-parser-4.8.0/mail_malformed_1.eml",
+            "spamscope-mail-parser-4.8.0/mail_test_3.eml",
+            "vobject-0.9.8/simple_3_0_test.vcf",
+            "vobject-0.9.8/vcard_with_groups.vcf",
+        ]
+    );
+    let items: Vec<ImportItem> = discovery
+        .files
+        .iter()
+        .flat_map(read_with_progress)
+        .collect();
+    assert_eq!(emails(&items).len(), 9);
+    assert_eq!(calendar_items(&items).len(), 2);
+    assert_eq!(contacts(&items).len(), 4);
+    assert_eq!(rejections(&items).len(), 3);
+}
+
+#[test]
+fn every_shared_test_file_imports_without_panic() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata");
+    if !shared.is_dir() {
+        println!("skipped: {} is absent", shared.display());
+        return;
+    }
+    let folders = ["email", "calendar", "contacts"].map(|folder| shared.join(folder));
+    let discovery = discover(&folders).unwrap();
+    assert!(
+        discovery.rejections.is_empty(),
+        "{:?}",
+        discovery.rejections
+    );
+    assert!(discovery.files.len() > 300, "{}", discovery.files.len());
+    let mut counts = [0usize; 4];
+    for file in &discovery.files {
+        for item in read_with_progress(file) {
+            let slot = match item {
+                Ok(AnyOfficeEvent::Email(_)) => 0,
+                Ok(AnyOfficeEvent::Calendar(_)) => 1,
+                Ok(AnyOfficeEvent::Contact(_)) => 2,
+                Err(rejection) => {
+                    println!("{rejection}");
+                    3
+                }
+            };
+            counts[slot] += 1;
+        }
+    }
+    let [emails, events, cards, rejected] = counts;
+    println!("{emails} emails, {events} events, {cards} contacts, {rejected} rejections");
+    // Counts as of this writing; most rejections are VEVENT snippets without UID.
+    assert!(emails >= 65, "{emails}");
+    assert!(events >= 120, "{events}");
+    assert!(cards >= 145, "{cards}");
+    assert!(rejected <= 80, "{rejected}");
+}
