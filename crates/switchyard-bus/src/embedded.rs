@@ -13,7 +13,8 @@
 //! and commits them in one fsynced transaction, so concurrent or batched publishers share a
 //! disk sync. `publish` returns only after that commit. Acks commit durably too. A fetch
 //! commits without fsync: if the process dies before a later durable commit, the fetch is
-//! forgotten and its messages are simply delivered again (at-least-once). Redb's
+//! forgotten and its messages are simply delivered again (at-least-once). Opening the
+//! store makes every unacknowledged delivery of the previous process due at once. Redb's
 //! copy-on-write commits make every transaction all-or-nothing, so a `kill -9` at any
 //! moment leaves the last durable state, with nothing to repair.
 //!
@@ -114,7 +115,7 @@ impl EmbeddedBroker {
         let path = dir.join("bus.redb");
         let db = Database::create(&path).map_err(|err| match err {
             redb::DatabaseError::DatabaseAlreadyOpen => BusError::new(
-                BusErrorKind::Unavailable,
+                BusErrorKind::InUse,
                 format!(
                     "failed to open {}: another switchyard process is using it",
                     path.display()
@@ -210,8 +211,38 @@ fn load_subscriptions(db: &Database) -> Result<HashMap<String, SubscriptionState
             map.insert(name.value().to_string(), state);
         }
     }
+    release_deliveries_of_previous_process(&txn, map.keys())?;
     txn.commit().map_err(storage("failed to open the bus"))?;
     Ok(map)
+}
+
+/// Only one process holds the store and its consumers live in that process, so whatever
+/// was delivered and not acknowledged when the store was last closed (or the process
+/// died) will never be acknowledged: make it due now rather than at its old deadline.
+fn release_deliveries_of_previous_process<'a>(
+    txn: &redb::WriteTransaction,
+    subscriptions: impl Iterator<Item = &'a String>,
+) -> Result<(), BusError> {
+    let now = now_ms();
+    for name in subscriptions {
+        let pending_name = pending_table(name);
+        let mut pending = txn
+            .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
+            .map_err(storage("failed to open pending table"))?;
+        let waiting: Vec<(u64, u32)> = pending
+            .iter()
+            .map_err(storage("failed to read pending"))?
+            .filter_map(|entry| entry.ok())
+            .filter(|(_, value)| value.value().0 > now)
+            .map(|(seq, value)| (seq.value(), value.value().1))
+            .collect();
+        for (seq, count) in waiting {
+            pending
+                .insert(seq, (now, count))
+                .map_err(storage("failed to update pending"))?;
+        }
+    }
+    Ok(())
 }
 
 fn group_commit_loop(

@@ -13,6 +13,8 @@ pub enum BusErrorKind {
     Corrupt,
     /// The broker was shut down.
     Closed,
+    /// Another process holds the embedded store.
+    InUse,
 }
 
 /// A bus operation failed.

@@ -398,6 +398,15 @@ impl AnyOfficeEvent {
         }
     }
 
+    /// What happened to the item.
+    pub fn operation(&self) -> Operation {
+        match self {
+            AnyOfficeEvent::Email(event) => event.operation,
+            AnyOfficeEvent::Calendar(event) => event.operation,
+            AnyOfficeEvent::Contact(event) => event.operation,
+        }
+    }
+
     /// Sets the batch the inner event is sent in.
     pub fn set_batch_id(&mut self, batch_id: &str) {
         let field = match self {

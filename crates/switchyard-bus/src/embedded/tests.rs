@@ -17,8 +17,9 @@ async fn positions_survive_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let broker = EmbeddedBroker::open(dir.path()).unwrap();
+        // A long deadline: after the restart the message must come back anyway.
         let subscription =
-            SubscriptionConfig::new("s", "emails").with_ack_deadline(Duration::from_millis(300));
+            SubscriptionConfig::new("s", "emails").with_ack_deadline(Duration::from_secs(600));
         broker.ensure_subscription(&subscription).await.unwrap();
         let messages = (0..5).map(|i| Message::new(vec![i])).collect();
         broker.publish("emails", messages).await.unwrap();
@@ -35,7 +36,10 @@ async fn positions_survive_restart() {
     assert_eq!(stats[0].lag(), 3, "{stats:?}");
     let mut payloads = Vec::new();
     loop {
-        let got = broker.fetch("s", 10, Duration::from_secs(1)).await.unwrap();
+        let got = broker
+            .fetch("s", 10, Duration::from_millis(100))
+            .await
+            .unwrap();
         if got.is_empty() {
             break;
         }

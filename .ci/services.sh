@@ -1,0 +1,45 @@
+# Checks the local services on their loopback ports and starts any that is down, with
+# the start commands of this machine kind; then waits until each answers.
+# Sourced by .ci/run; defines ensure_services.
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+wait_port() {
+  local name=$1 port=$2
+  for _ in $(seq 1 120); do
+    if port_open "$port"; then
+      echo "   $name is up on $port"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "error: $name did not come up on port $port" >&2
+  return 1
+}
+
+start_if_down() {
+  local name=$1 port=$2
+  shift 2
+  if port_open "$port"; then
+    echo "   $name already up on $port"
+    return 0
+  fi
+  if ! command -v "$1" >/dev/null 2>&1; then
+    echo "   $name is down and '$1' is not installed: tests that need it will fail" >&2
+    return 0
+  fi
+  echo "   starting $name"
+  "$@" || true
+  # Soft for now: no test of the embedded default needs these services.
+  wait_port "$name" "$port" || echo "   warning: $name is still down" >&2
+}
+
+ensure_services() {
+  echo "== services"
+  start_if_down postgresql 5432 pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql 2>/dev/null | head -n1)" main start
+  start_if_down redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  start_if_down rabbitmq 5672 rabbitmq-server -detached
+  start_if_down nats 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+}

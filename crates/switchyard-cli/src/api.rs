@@ -1,0 +1,154 @@
+//! The HTTP API of `switchyard serve` (axum): accept events, search, health and status.
+//!
+//! - `POST /v1/events`: one CloudEvent or a JSON array of them (structured mode). Every
+//!   event is checked (envelope and payload) before any is published: one bad event gets
+//!   a 400 naming its index and field, and nothing of that request is published.
+//! - `GET /v1/search?q=…&user=…[&type=…][&limit=…]`: search one user's documents.
+//! - `GET /v1/status`: subscriptions and the indexer lag.
+//! - `GET /health`.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchyard_bus::Broker;
+use switchyard_contracts::{Envelope, decode_office_event};
+use switchyard_runtime::{PublishError, Publisher};
+use switchyard_search::{SearchIndex, SearchQuery};
+
+use crate::node::indexer_lag;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Publishes accepted events.
+    pub publisher: Publisher,
+    /// Answers searches.
+    pub index: Arc<SearchIndex>,
+    /// Reports status.
+    pub broker: Arc<dyn Broker>,
+}
+
+/// The router of every route above.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/events", post(accept_events))
+        .route("/v1/search", get(search))
+        .route("/v1/status", get(status))
+        .with_state(state)
+}
+
+/// A JSON error response: `{"error": …, "field": …, "index": …}`.
+struct ApiError {
+    status: StatusCode,
+    body: Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
+        ApiError {
+            status,
+            body: json!({ "error": message.to_string() }),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn accept_events(
+    State(state): State<ApiState>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {err}")))?;
+    let values = match value {
+        Value::Array(values) => values,
+        single => vec![single],
+    };
+    let mut envelopes = Vec::with_capacity(values.len());
+    for (index, value) in values.into_iter().enumerate() {
+        let checked = Envelope::from_json_value(value)
+            .and_then(|envelope| decode_office_event(&envelope).map(|_| envelope));
+        match checked {
+            Ok(envelope) => envelopes.push(envelope),
+            Err(err) => {
+                return Err(ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    body: json!({ "error": err.to_string(), "field": err.field(), "index": index }),
+                });
+            }
+        }
+    }
+    state.publisher.publish(&envelopes).await.map_err(|err| {
+        let status = match &err {
+            PublishError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            PublishError::Bus(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, err)
+    })?;
+    let ids: Vec<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "accepted": ids.len(), "ids": ids })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    user: Option<String>,
+    #[serde(rename = "type")]
+    doc_type: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn search(
+    State(state): State<ApiState>,
+    Query(params): Query<SearchParams>,
+) -> Result<Json<Value>, ApiError> {
+    let user_id = params.user.filter(|user| !user.is_empty()).ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "missing required parameter `user`")
+    })?;
+    let query = SearchQuery {
+        text: params.q.unwrap_or_default(),
+        user_id,
+        doc_type: params.doc_type.filter(|t| !t.is_empty()),
+        limit: params.limit.unwrap_or(10).clamp(1, 1000),
+    };
+    let index = state.index.clone();
+    let hits = tokio::task::spawn_blocking(move || index.search(&query))
+        .await
+        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err))?
+        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err))?;
+    Ok(Json(json!({ "hits": hits })))
+}
+
+async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let unavailable =
+        |err: &dyn std::fmt::Display| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err);
+    let subscriptions = state
+        .broker
+        .stats()
+        .await
+        .map_err(|err| unavailable(&err))?;
+    let lag = indexer_lag(state.broker.as_ref())
+        .await
+        .map_err(|err| unavailable(&err))?;
+    Ok(Json(
+        json!({ "indexer_lag": lag, "subscriptions": subscriptions }),
+    ))
+}

@@ -1,0 +1,174 @@
+//! `switchyard bench`: throughput benchmarks of the embedded node, printed as text or as
+//! one JSON object (machine-readable, for tracking figures over time).
+//!
+//! `ingest` writes N synthetic emails to an mbox file, imports it through the same path as
+//! `switchyard import`, waits until every email is searchable and checks the count.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Context, ensure};
+use clap::Subcommand;
+use indicatif::ProgressBar;
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::import::{self, Destination};
+use crate::node::Node;
+
+/// The benchmarks.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Import N synthetic emails and wait until all are searchable.
+    Ingest {
+        /// How many emails.
+        #[arg(long, default_value_t = 10_000)]
+        emails: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the synthetic emails of `ingest` to an mbox file, for tests and manual runs.
+    GenerateMbox {
+        /// How many emails.
+        #[arg(long, default_value_t = 10_000)]
+        emails: usize,
+        /// The file to write.
+        out: std::path::PathBuf,
+    },
+}
+
+/// Runs one benchmark.
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Ingest { emails, json } => ingest(emails, json).await,
+        BenchCommand::GenerateMbox { emails, out } => {
+            let bytes = write_mbox(&out, emails)
+                .with_context(|| format!("failed to write {}", out.display()))?;
+            println!("wrote {emails} emails ({bytes} bytes) to {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+const USER: &str = "bench-user";
+const WORDS: &[&str] = &[
+    "quarterly",
+    "report",
+    "invoice",
+    "meeting",
+    "project",
+    "deadline",
+    "budget",
+    "review",
+    "contract",
+    "shipment",
+    "launch",
+    "roadmap",
+    "hiring",
+    "customer",
+    "feedback",
+    "release",
+    "design",
+    "security",
+    "audit",
+    "travel",
+    "offsite",
+    "planning",
+    "metrics",
+    "incident",
+];
+
+/// Writes `count` emails in mbox format; returns the file size.
+fn write_mbox(path: &std::path::Path, count: usize) -> anyhow::Result<u64> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    // A small deterministic generator (xorshift) keeps runs comparable.
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next_word = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        WORDS[(seed % WORDS.len() as u64) as usize]
+    };
+    for i in 0..count {
+        let subject: Vec<&str> = (0..5).map(|_| next_word()).collect();
+        let body: Vec<&str> = (0..120).map(|_| next_word()).collect();
+        write!(
+            out,
+            "From sender{s}@example.com Mon Jan  1 00:00:00 2024\n\
+             From: Sender {s} <sender{s}@example.com>\n\
+             To: {USER}@example.com\n\
+             Subject: {subject} {i}\n\
+             Date: Mon, 1 Jan 2024 {h:02}:{m:02}:00 +0000\n\
+             Message-ID: <bench-{i}@example.com>\n\n\
+             {body}\n\n",
+            s = i % 500,
+            subject = subject.join(" "),
+            h = (i / 60) % 24,
+            m = i % 60,
+            body = body.join(" "),
+        )?;
+    }
+    out.flush()?;
+    Ok(std::fs::metadata(path)?.len())
+}
+
+/// Peak resident set size of this process, from `/proc/self/status` (Linux).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+async fn ingest(emails: usize, json_output: bool) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("failed to create a scratch directory")?;
+    let mbox = dir.path().join("bench.mbox");
+    let mbox_bytes = write_mbox(&mbox, emails)?;
+    let settings = Settings::resolve(None, Some(dir.path().join("data")), None)?;
+    let mut node = Node::open(&settings)?;
+    node.start_indexers().await?;
+    let started = Instant::now();
+    let destination = Destination::Local(node.publisher.clone());
+    let report = import::import(&[mbox], USER, &destination, &ProgressBar::hidden()).await?;
+    let published = started.elapsed();
+    node.wait_until_indexed().await?;
+    let end_to_end = started.elapsed();
+    let indexed = node.index.count(USER, Some("email"))?;
+    node.shutdown().await;
+    ensure!(
+        report.rejected == 0,
+        "{} synthetic emails were rejected",
+        report.rejected
+    );
+    ensure!(
+        indexed == emails as u64,
+        "{indexed} of {emails} emails are searchable"
+    );
+    let result = json!({
+        "benchmark": "ingest",
+        "emails": emails,
+        "input_bytes": mbox_bytes,
+        "publish_secs": published.as_secs_f64(),
+        "publish_events_per_sec": emails as f64 / published.as_secs_f64(),
+        "end_to_end_secs": end_to_end.as_secs_f64(),
+        "end_to_end_events_per_sec": emails as f64 / end_to_end.as_secs_f64(),
+        "peak_rss_bytes": peak_rss_bytes(),
+    });
+    if json_output {
+        println!("{result}");
+    } else {
+        println!(
+            "ingest {emails} emails ({:.1} MiB): publish {:.0} events/s, end-to-end {:.0} events/s, peak RSS {} MiB",
+            mbox_bytes as f64 / 1048576.0,
+            result["publish_events_per_sec"]
+                .as_f64()
+                .unwrap_or_default(),
+            result["end_to_end_events_per_sec"]
+                .as_f64()
+                .unwrap_or_default(),
+            peak_rss_bytes().unwrap_or_default() / 1048576,
+        );
+    }
+    Ok(())
+}

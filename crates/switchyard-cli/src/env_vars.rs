@@ -1,0 +1,12 @@
+//! Every environment variable Switchyard reads, declared in one place.
+
+/// Path of the TOML configuration file.
+pub const CONFIG: &str = "SWITCHYARD_CONFIG";
+/// Data directory of the embedded engines.
+pub const DATA_DIR: &str = "SWITCHYARD_DATA_DIR";
+/// Address `serve` listens on.
+pub const LISTEN: &str = "SWITCHYARD_LISTEN";
+/// Base URL of a running `serve`, for `import`.
+pub const SERVER: &str = "SWITCHYARD_SERVER";
+/// Log filter, in `tracing_subscriber::EnvFilter` syntax (falls back to `RUST_LOG`).
+pub const LOG: &str = "SWITCHYARD_LOG";

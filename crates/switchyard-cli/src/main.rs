@@ -1,0 +1,267 @@
+//! The `switchyard` binary: parses the command line and wires the crates together.
+//! Domain logic lives in the library crates; this crate only connects them.
+
+mod api;
+mod bench;
+mod config;
+mod env_vars;
+mod import;
+mod node;
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget};
+use switchyard_search::{SearchIndex, SearchQuery};
+
+use crate::config::Settings;
+use crate::import::{Destination, RemoteServer};
+use crate::node::{Node, OpenError};
+
+/// Switchyard: office data in, typed events through, unified search out.
+#[derive(Parser)]
+#[command(name = "switchyard", version, about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = env_vars::CONFIG)]
+    config: Option<PathBuf>,
+    /// Data directory of the embedded engines [default: switchyard-data].
+    #[arg(long, global = true, env = env_vars::DATA_DIR)]
+    data_dir: Option<PathBuf>,
+    /// Address of the HTTP API: where `serve` listens, and where `import` and `status`
+    /// find a running server [default: 127.0.0.1:8080].
+    #[arg(long, global = true, env = env_vars::LISTEN)]
+    listen: Option<SocketAddr>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the consumers and the HTTP API.
+    Serve,
+    /// Import .mbox, .eml, .ics and .vcf files (folders are walked recursively).
+    Import {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The user the data belongs to.
+        #[arg(long)]
+        user: String,
+        /// Send to this running server instead of opening the data directory
+        /// (used anyway when a server holds the data directory).
+        #[arg(long, env = env_vars::SERVER)]
+        server: Option<String>,
+    },
+    /// Search one user's documents.
+    Search {
+        /// Free text; empty lists the newest documents.
+        query: String,
+        /// The user whose documents to search.
+        #[arg(long)]
+        user: String,
+        /// Only documents of this type (email, calendar, contact).
+        #[arg(long = "type")]
+        doc_type: Option<String>,
+        /// Most hits to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// One JSON object per hit.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show subscriptions and how far behind they are.
+    Status,
+    /// Benchmarks (release build recommended).
+    Bench {
+        #[command(subcommand)]
+        bench: bench::BenchCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = std::env::var(env_vars::LOG)
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default_level.to_string());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::resolve(cli.config.as_deref(), cli.data_dir.clone(), cli.listen)?;
+    match cli.command {
+        Command::Serve => serve(&settings).await.map(|()| ExitCode::SUCCESS),
+        Command::Import {
+            paths,
+            user,
+            server,
+        } => import(&settings, &paths, &user, server).await,
+        Command::Search {
+            query,
+            user,
+            doc_type,
+            limit,
+            json,
+        } => {
+            let index = SearchIndex::open_read_only(&node::index_dir(&settings.data_dir))
+                .with_context(|| {
+                    format!(
+                        "failed to open the search index in {}",
+                        settings.data_dir.display()
+                    )
+                })?;
+            let hits = index.search(&SearchQuery {
+                text: query,
+                user_id: user,
+                doc_type,
+                limit,
+            })?;
+            let mut out = std::io::stdout().lock();
+            for hit in hits {
+                let written = if json {
+                    writeln!(out, "{}", serde_json::to_string(&hit)?)
+                } else {
+                    writeln!(
+                        out,
+                        "{:>7.3}  {:<8} {}  [{}]",
+                        hit.score, hit.doc_type, hit.title, hit.id
+                    )
+                };
+                match written {
+                    // The reader (`head`, a closed pipe) has seen enough.
+                    Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => break,
+                    other => other?,
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => {
+            let status = match Node::open(&settings) {
+                Ok(node) => serde_json::to_value(node.broker.stats().await?)?,
+                Err(OpenError::InUse(_)) => {
+                    let server = RemoteServer::new(&format!("http://{}", settings.listen));
+                    server.status().await?["subscriptions"].clone()
+                }
+                Err(OpenError::Other(err)) => return Err(err),
+            };
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { bench } => bench::run(bench).await.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let mut node = Node::open(settings)?;
+    node.start_indexers().await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", settings.listen))?;
+    tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "switchyard serving");
+    let router = api::router(api::ApiState {
+        publisher: node.publisher.clone(),
+        index: node.index.clone(),
+        broker: node.broker.clone(),
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("shutting down: finishing in-flight batches");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+async fn import(
+    settings: &Settings,
+    paths: &[PathBuf],
+    user: &str,
+    server: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let progress = if std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    let local = match server {
+        Some(_) => None,
+        None => match Node::open(settings) {
+            Ok(node) => Some(node),
+            Err(OpenError::InUse(dir)) => {
+                tracing::info!(data_dir = %dir, "data directory in use: sending to the running server");
+                None
+            }
+            Err(OpenError::Other(err)) => return Err(err),
+        },
+    };
+    let report = match local {
+        Some(mut node) => {
+            node.start_indexers().await?;
+            let destination = Destination::Local(node.publisher.clone());
+            let report = import::import(paths, user, &destination, &progress).await;
+            progress.set_message("indexing");
+            let indexed = node.wait_until_indexed().await;
+            node.shutdown().await;
+            indexed?;
+            report?
+        }
+        None => {
+            let url = server.unwrap_or_else(|| format!("http://{}", settings.listen));
+            let remote = RemoteServer::new(&url);
+            anyhow::ensure!(
+                remote.is_up().await,
+                "the data directory {} is in use, but no server answers at {url} (pass --server)",
+                settings.data_dir.display()
+            );
+            let destination = Destination::Remote(remote);
+            let report = import::import(paths, user, &destination, &progress).await?;
+            if let Destination::Remote(remote) = &destination {
+                remote.wait_until_indexed().await?;
+            }
+            report
+        }
+    };
+    progress.finish_and_clear();
+    println!(
+        "imported {}, rejected {} ({} files, {} bytes)",
+        report.imported, report.rejected, report.files, report.bytes
+    );
+    Ok(if report.rejected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

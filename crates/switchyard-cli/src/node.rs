@@ -1,0 +1,129 @@
+//! The embedded node: the engines of one data directory (bus, state, search index) and
+//! the consumers that run on them. `serve`, a local `import` and `bench` all use it.
+//!
+//! Layout of the data directory: `bus/` (the broker), `state/` (idempotency keys),
+//! `index/` (the search index).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use switchyard_bus::{Broker, BusErrorKind, EmbeddedBroker, SubscriptionConfig};
+use switchyard_contracts::DataKind;
+use switchyard_runtime::{Consumer, ConsumerConfig, Publisher};
+use switchyard_search::{Indexer, SearchIndex};
+use switchyard_state::{EmbeddedState, StateStore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+
+/// Prefix of every search indexer subscription: `search-indexer-{topic}`.
+const INDEXER_PREFIX: &str = "search-indexer-";
+
+/// An open data directory with its consumers.
+pub struct Node {
+    /// The broker of the data directory.
+    pub broker: Arc<dyn Broker>,
+    /// Publishes envelopes to the broker.
+    pub publisher: Publisher,
+    /// The search index.
+    pub index: Arc<SearchIndex>,
+    state: Arc<dyn StateStore>,
+    settings: Settings,
+    shutdown: CancellationToken,
+    consumers: JoinSet<()>,
+}
+
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process (a running `serve`) holds it.
+    #[error("data directory {0} is in use by another switchyard process")]
+    InUse(String),
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Node {
+    /// Opens the engines in `settings.data_dir`; consumers are not started yet.
+    pub fn open(settings: &Settings) -> Result<Node, OpenError> {
+        let dir = &settings.data_dir;
+        let broker = match EmbeddedBroker::open(&dir.join("bus")) {
+            Ok(broker) => broker,
+            Err(err) if err.kind() == BusErrorKind::InUse => {
+                return Err(OpenError::InUse(dir.display().to_string()));
+            }
+            Err(err) => return Err(anyhow::Error::new(err).into()),
+        };
+        let state = EmbeddedState::open(&dir.join("state")).context("failed to open state")?;
+        let index =
+            SearchIndex::open(&index_dir(dir)).context("failed to open the search index")?;
+        let broker: Arc<dyn Broker> = Arc::new(broker);
+        Ok(Node {
+            publisher: Publisher::new(broker.clone()),
+            broker,
+            index: Arc::new(index),
+            state: Arc::new(state),
+            settings: settings.clone(),
+            shutdown: CancellationToken::new(),
+            consumers: JoinSet::new(),
+        })
+    }
+
+    /// Starts the search indexer consumers, one per office topic.
+    pub async fn start_indexers(&mut self) -> anyhow::Result<()> {
+        for kind in DataKind::ALL {
+            let topic = kind.topic();
+            let subscription =
+                SubscriptionConfig::new(format!("{INDEXER_PREFIX}{topic}"), topic.as_str())
+                    .with_ack_deadline(Duration::from_secs(
+                        self.settings.indexer_ack_deadline_secs,
+                    ));
+            // Created before returning, so that nothing published afterwards is missed.
+            self.broker.ensure_subscription(&subscription).await?;
+            let mut config = ConsumerConfig::new(subscription);
+            config.batch_size = self.settings.indexer_batch_size;
+            let consumer = Consumer::new(
+                self.broker.clone(),
+                self.state.clone(),
+                config,
+                Indexer::new(self.index.clone()),
+            );
+            self.consumers
+                .spawn(consumer.run(self.shutdown.child_token()));
+        }
+        Ok(())
+    }
+
+    /// Returns once every published event is indexed and searchable.
+    pub async fn wait_until_indexed(&self) -> anyhow::Result<()> {
+        while indexer_lag(self.broker.as_ref()).await? > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops the consumers after their current batch and waits for them.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.consumers.join_next().await.is_some() {}
+    }
+}
+
+/// Events published to the office topics but not yet indexed.
+pub async fn indexer_lag(broker: &dyn Broker) -> anyhow::Result<u64> {
+    let stats = broker.stats().await?;
+    Ok(stats
+        .iter()
+        .filter(|s| s.name.starts_with(INDEXER_PREFIX))
+        .map(|s| s.lag())
+        .sum())
+}
+
+/// Where the search index of a data directory lives.
+pub fn index_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("index")
+}

@@ -1,0 +1,237 @@
+//! End-to-end tests of the `switchyard` binary on the embedded engines: import, search,
+//! the HTTP API, bad input.
+
+mod support;
+
+use std::collections::HashSet;
+
+use serde_json::json;
+use support::{Server, fixtures, post, run, search, stdout};
+
+fn ids(hits: &[serde_json::Value]) -> Vec<String> {
+    hits.iter()
+        .map(|hit| hit["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn imported_samples_are_searchable_per_user_and_type() {
+    let data = tempfile::tempdir().unwrap();
+    let output = run(
+        data.path(),
+        &[
+            "import",
+            fixtures().join("good").to_str().unwrap(),
+            "--user",
+            "alice",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout(&output).contains("rejected 0"),
+        "{}",
+        stdout(&output)
+    );
+
+    let luks = search(data.path(), "alice", "LUKS", &[]);
+    assert!(!luks.is_empty());
+    assert!(
+        luks.iter().all(|hit| hit["doc_type"] == "email"),
+        "{luks:?}"
+    );
+    assert!(luks.iter().all(|hit| hit["score"].as_f64().unwrap() > 0.0));
+    assert!(
+        luks[0]["title"].as_str().unwrap().contains("LUKS"),
+        "{luks:?}"
+    );
+
+    let christmas = search(data.path(), "alice", "Christmas", &[]);
+    assert_eq!(christmas.len(), 1, "{christmas:?}");
+    assert_eq!(christmas[0]["doc_type"], "calendar");
+    assert_eq!(christmas[0]["title"], "Orthodox Christmas");
+
+    let contact = search(data.path(), "alice", "Novosibirsk", &["--type", "contact"]);
+    assert_eq!(contact.len(), 1, "{contact:?}");
+    assert!(contact[0]["title"].as_str().unwrap().contains("Daffy"));
+    assert!(search(data.path(), "alice", "Novosibirsk", &["--type", "email"]).is_empty());
+
+    assert!(
+        search(data.path(), "bob", "LUKS", &[]).is_empty(),
+        "bob sees alice's mail"
+    );
+    assert!(search(data.path(), "bob", "", &[]).is_empty());
+}
+
+#[test]
+fn importing_twice_leaves_one_document_per_item() {
+    let data = tempfile::tempdir().unwrap();
+    let folder = fixtures().join("good");
+    let first = run(
+        data.path(),
+        &["import", folder.to_str().unwrap(), "--user", "alice"],
+    );
+    assert!(first.status.success());
+    let before = ids(&search(data.path(), "alice", "", &["--limit", "1000"]));
+    let second = run(
+        data.path(),
+        &["import", folder.to_str().unwrap(), "--user", "alice"],
+    );
+    assert!(second.status.success());
+    let after = ids(&search(data.path(), "alice", "", &["--limit", "1000"]));
+    assert!(before.len() >= 8, "{before:?}");
+    let unique: HashSet<_> = after.iter().collect();
+    assert_eq!(unique.len(), after.len(), "duplicate documents: {after:?}");
+    assert_eq!(
+        before.iter().collect::<HashSet<_>>(),
+        unique,
+        "a re-import changed the set of documents"
+    );
+}
+
+#[test]
+fn bad_files_are_named_and_the_rest_is_imported() {
+    let data = tempfile::tempdir().unwrap();
+    let output = run(
+        data.path(),
+        &[
+            "import",
+            fixtures().join("good").to_str().unwrap(),
+            fixtures().join("broken").to_str().unwrap(),
+            "--user",
+            "alice",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a rejection must fail the exit code"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken_dtstart.ics"), "{stderr}");
+    assert!(stderr.contains("VEVENT"), "{stderr}");
+    assert!(
+        stdout(&output).contains("rejected 1"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(search(data.path(), "alice", "Christmas", &[]).len(), 1);
+}
+
+fn email_event(id: &str, user: &str, item_id: &str, subject: &str) -> serde_json::Value {
+    json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "/tests/http",
+        "type": "switchyard.office.email",
+        "datacontenttype": "application/json",
+        "data": {
+            "operation": "create",
+            "batch_id": "b1",
+            "last_updated": "2024-01-01T00:00:00Z",
+            "sync_timestamp": "2024-01-01T00:00:00Z",
+            "sync_type": "streaming",
+            "provider": "gmail",
+            "user_id": user,
+            "item": { "id": item_id, "subject": subject, "body_text": "migration of the zebras" }
+        }
+    })
+}
+
+#[test]
+fn http_api_accepts_valid_events_and_names_the_field_of_invalid_ones() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let events = format!("{}/v1/events", server.base_url);
+
+    let (status, body) = post(
+        &events,
+        &email_event("e1", "alice", "m1", "Zebra plans").to_string(),
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], 1);
+
+    let mut missing_user = email_event("e2", "alice", "m2", "Other");
+    missing_user["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("user_id");
+    let (status, body) = post(&events, &missing_user.to_string());
+    assert_eq!(status, 400);
+    assert_eq!(body["field"], "data.user_id", "{body}");
+
+    let mut bad_time = email_event("e3", "alice", "m3", "Other");
+    bad_time["time"] = json!("not a time");
+    let (status, body) = post(&events, &bad_time.to_string());
+    assert_eq!(
+        (status, body["field"].clone()),
+        (400, json!("time")),
+        "{body}"
+    );
+
+    // One bad event in an array: the request is refused whole, with the bad index.
+    let batch = json!([email_event("e4", "alice", "m4", "Giraffe notes"), {"specversion": "1.0"}]);
+    let (status, body) = post(&events, &batch.to_string());
+    assert_eq!(status, 400);
+    assert_eq!(body["index"], 1, "{body}");
+
+    let (status, _) = post(&events, "{not json");
+    assert_eq!(status, 400);
+
+    server.wait_until_indexed();
+    let (status, body) =
+        support::get(&format!("{}/v1/search?q=zebra&user=alice", server.base_url)).unwrap();
+    assert_eq!(status, 200);
+    let hits = body["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "{body}");
+    assert_eq!(hits[0]["id"], "m1");
+    let (_, body) = support::get(&format!(
+        "{}/v1/search?q=giraffe&user=alice",
+        server.base_url
+    ))
+    .unwrap();
+    assert_eq!(
+        body["hits"],
+        json!([]),
+        "a refused request published something"
+    );
+    let (_, body) =
+        support::get(&format!("{}/v1/search?q=zebra&user=bob", server.base_url)).unwrap();
+    assert_eq!(body["hits"], json!([]));
+    let (status, _) = support::get(&format!("{}/v1/search?q=zebra", server.base_url)).unwrap();
+    assert_eq!(status, 400, "a search without user must be refused");
+}
+
+#[test]
+fn import_sends_to_the_running_server_that_holds_the_data_directory() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let port = server.base_url.rsplit(':').next().unwrap().to_string();
+    let output = support::binary()
+        .args([
+            "import",
+            fixtures().join("good").to_str().unwrap(),
+            "--user",
+            "carol",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // import waits until the server has indexed what it sent.
+    let (_, body) = support::get(&format!(
+        "{}/v1/search?q=Christmas&user=carol",
+        server.base_url
+    ))
+    .unwrap();
+    assert_eq!(body["hits"].as_array().unwrap().len(), 1, "{body}");
+}

@@ -1,0 +1,144 @@
+//! Helpers shared by the end-to-end tests: run the real `switchyard` binary, start a
+//! server on a free loopback port, read its API.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    command
+        .env_remove("SWITCHYARD_DATA_DIR")
+        .env_remove("SWITCHYARD_SERVER");
+    command
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/e2e")
+}
+
+/// Runs `switchyard ARGS --data-dir DIR` to completion.
+pub fn run(data_dir: &Path, args: &[&str]) -> Output {
+    binary()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("the binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Search hits as JSON values, through the CLI.
+pub fn search(data_dir: &Path, user: &str, query: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["search", query, "--user", user, "--json"];
+    args.extend_from_slice(extra);
+    let output = run(data_dir, &args);
+    assert!(
+        output.status.success(),
+        "search failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `switchyard serve`, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub base_url: String,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        let port = free_port();
+        let child = binary()
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let server = Server {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(&format!("{}/health", server.base_url)).is_none() {
+            assert!(Instant::now() < deadline, "serve did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        get(&format!("{}/v1/status", self.base_url))
+            .expect("status answers")
+            .1
+    }
+
+    /// Waits until the server has indexed everything it accepted.
+    pub fn wait_until_indexed(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.status()["indexer_lag"] != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "indexing did not finish: {}",
+                self.status()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET returning (status, JSON body), or None when nothing answers.
+pub fn get(url: &str) -> Option<(u16, serde_json::Value)> {
+    let response = reqwest::blocking::get(url).ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.json().unwrap_or(serde_json::Value::Null)))
+}
+
+/// A POST of a JSON body returning (status, JSON body).
+pub fn post(url: &str, body: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::blocking::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .expect("server answers");
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(serde_json::Value::Null))
+}
