@@ -44,6 +44,10 @@ use crate::{
 
 const TOPICS: TableDefinition<&str, u64> = TableDefinition::new("topics");
 const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("subscriptions");
+/// Page cache of the bus database. Readers mostly want the newest pages (the log tail and
+/// the pending tables), so a modest cache serves them; redb's 1 GiB default would make
+/// the resident size grow with the backlog.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Publish requests one group commit takes at most.
 const MAX_GROUP_COMMIT_REQUESTS: usize = 256;
 
@@ -113,19 +117,22 @@ impl EmbeddedBroker {
             )
         })?;
         let path = dir.join("bus.redb");
-        let db = Database::create(&path).map_err(|err| match err {
-            redb::DatabaseError::DatabaseAlreadyOpen => BusError::new(
-                BusErrorKind::InUse,
-                format!(
-                    "failed to open {}: another switchyard process is using it",
-                    path.display()
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|err| match err {
+                redb::DatabaseError::DatabaseAlreadyOpen => BusError::new(
+                    BusErrorKind::InUse,
+                    format!(
+                        "failed to open {}: another switchyard process is using it",
+                        path.display()
+                    ),
                 ),
-            ),
-            other => BusError::storage(
-                "failed to open the bus",
-                format!("{}: {other}", path.display()),
-            ),
-        })?;
+                other => BusError::storage(
+                    "failed to open the bus",
+                    format!("{}: {other}", path.display()),
+                ),
+            })?;
         let db = Arc::new(db);
         let subscriptions = load_subscriptions(&db)?;
         let wakers = Arc::new(TopicWakers::default());

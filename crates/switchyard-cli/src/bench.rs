@@ -38,10 +38,11 @@ pub enum BenchCommand {
     },
 }
 
-/// Runs one benchmark.
-pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+/// Runs one benchmark with the tuning of `settings` (its data directory is not used:
+/// benchmarks run in a scratch directory).
+pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Ingest { emails, json } => ingest(emails, json).await,
+        BenchCommand::Ingest { emails, json } => ingest(emails, json, settings).await,
         BenchCommand::GenerateMbox { emails, out } => {
             let bytes = write_mbox(&out, emails)
                 .with_context(|| format!("failed to write {}", out.display()))?;
@@ -121,11 +122,14 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-async fn ingest(emails: usize, json_output: bool) -> anyhow::Result<()> {
+async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("failed to create a scratch directory")?;
     let mbox = dir.path().join("bench.mbox");
     let mbox_bytes = write_mbox(&mbox, emails)?;
-    let settings = Settings::resolve(None, Some(dir.path().join("data")), None)?;
+    let settings = Settings {
+        data_dir: dir.path().join("data"),
+        ..settings.clone()
+    };
     let mut node = Node::open(&settings)?;
     node.start_indexers().await?;
     let started = Instant::now();
@@ -154,6 +158,7 @@ async fn ingest(emails: usize, json_output: bool) -> anyhow::Result<()> {
         "end_to_end_secs": end_to_end.as_secs_f64(),
         "end_to_end_events_per_sec": emails as f64 / end_to_end.as_secs_f64(),
         "peak_rss_bytes": peak_rss_bytes(),
+        "indexer_batch_size": settings.indexer_batch_size,
     });
     if json_output {
         println!("{result}");

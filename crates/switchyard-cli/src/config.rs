@@ -7,7 +7,7 @@
 //! listen = "127.0.0.1:8080"
 //!
 //! [indexer]
-//! batch_size = 500
+//! batch_size = 1000
 //! ack_deadline_secs = 120
 //! ```
 
@@ -102,7 +102,7 @@ impl Settings {
             listen: listen
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address is valid")),
-            indexer_batch_size: file.indexer.batch_size.unwrap_or(500),
+            indexer_batch_size: file.indexer.batch_size.unwrap_or(1000),
             indexer_ack_deadline_secs: file.indexer.ack_deadline_secs.unwrap_or(120),
         })
     }

@@ -170,7 +170,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&status)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { bench } => bench::run(bench).await.map(|()| ExitCode::SUCCESS),
+        Command::Bench { bench } => bench::run(bench, &settings)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -15,6 +15,8 @@ use crate::{StateError, StateErrorKind, StateStore};
 
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const NEVER: u64 = 0;
+/// Page cache of the state database (redb's default is 1 GiB).
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// The embedded state store. Cloning is cheap; clones share one database.
 #[derive(Clone)]
@@ -43,6 +45,30 @@ fn is_live(expires_at: u64, now: u64) -> bool {
     expires_at == NEVER || expires_at > now
 }
 
+/// Whether a stored entry holds a value that has not expired at `now`.
+fn entry_is_live(entry: &[u8], now: u64) -> bool {
+    split_entry(entry).is_some_and(|(expires_at, _)| is_live(expires_at, now))
+}
+
+/// Runs `work` on the `kv` table in one durable write transaction.
+fn write_kv<T>(
+    db: &Database,
+    work: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, StateError>,
+) -> Result<T, StateError> {
+    let txn = db
+        .begin_write()
+        .map_err(unavailable("failed to write state"))?;
+    let result = {
+        let mut table = txn
+            .open_table(KV)
+            .map_err(unavailable("failed to write state"))?;
+        work(&mut table)?
+    };
+    txn.commit()
+        .map_err(unavailable("failed to commit state"))?;
+    Ok(result)
+}
+
 impl EmbeddedState {
     /// Opens (or creates) the store in `dir`. Fails if another process holds it.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
@@ -53,18 +79,21 @@ impl EmbeddedState {
             )
         })?;
         let path = dir.join("state.redb");
-        let db = Database::create(&path).map_err(|err| {
-            let reason = match err {
-                redb::DatabaseError::DatabaseAlreadyOpen => {
-                    "another switchyard process is using it".to_string()
-                }
-                other => other.to_string(),
-            };
-            StateError::new(
-                StateErrorKind::Unavailable,
-                format!("failed to open {}: {reason}", path.display()),
-            )
-        })?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|err| {
+                let reason = match err {
+                    redb::DatabaseError::DatabaseAlreadyOpen => {
+                        "another switchyard process is using it".to_string()
+                    }
+                    other => other.to_string(),
+                };
+                StateError::new(
+                    StateErrorKind::Unavailable,
+                    format!("failed to open {}: {reason}", path.display()),
+                )
+            })?;
         let txn = db
             .begin_write()
             .map_err(unavailable("failed to open state"))?;
@@ -127,20 +156,14 @@ impl StateStore for EmbeddedState {
         entry.extend_from_slice(value);
         let keys = keys.to_vec();
         self.blocking(move |db| {
-            let txn = db
-                .begin_write()
-                .map_err(unavailable("failed to write state"))?;
-            {
-                let mut table = txn
-                    .open_table(KV)
-                    .map_err(unavailable("failed to write state"))?;
+            write_kv(db, |table| {
                 for key in &keys {
                     table
                         .insert(key.as_str(), entry.as_slice())
                         .map_err(unavailable("failed to write state"))?;
                 }
-            }
-            txn.commit().map_err(unavailable("failed to commit state"))
+                Ok(())
+            })
         })
         .await
     }
@@ -160,9 +183,7 @@ impl StateStore for EmbeddedState {
                     let entry = table
                         .get(key.as_str())
                         .map_err(unavailable("failed to read state"))?;
-                    Ok(entry
-                        .and_then(|entry| split_entry(entry.value()).map(|(expiry, _)| expiry))
-                        .is_some_and(|expires_at| is_live(expires_at, now)))
+                    Ok(entry.is_some_and(|entry| entry_is_live(entry.value(), now)))
                 })
                 .collect()
         })
@@ -173,27 +194,17 @@ impl StateStore for EmbeddedState {
         let keys = keys.to_vec();
         self.blocking(move |db| {
             let now = now_ms();
-            let txn = db
-                .begin_write()
-                .map_err(unavailable("failed to write state"))?;
-            let mut deleted = 0;
-            {
-                let mut table = txn
-                    .open_table(KV)
-                    .map_err(unavailable("failed to write state"))?;
+            write_kv(db, |table| {
+                let mut deleted = 0;
                 for key in &keys {
                     let removed = table
                         .remove(key.as_str())
                         .map_err(unavailable("failed to write state"))?;
-                    let was_live = removed
-                        .and_then(|entry| split_entry(entry.value()).map(|(expiry, _)| expiry))
-                        .is_some_and(|expires_at| is_live(expires_at, now));
-                    deleted += u64::from(was_live);
+                    deleted +=
+                        u64::from(removed.is_some_and(|entry| entry_is_live(entry.value(), now)));
                 }
-            }
-            txn.commit()
-                .map_err(unavailable("failed to commit state"))?;
-            Ok(deleted)
+                Ok(deleted)
+            })
         })
         .await
     }
@@ -201,14 +212,8 @@ impl StateStore for EmbeddedState {
     async fn purge_expired(&self) -> Result<u64, StateError> {
         self.blocking(|db| {
             let now = now_ms();
-            let txn = db
-                .begin_write()
-                .map_err(unavailable("failed to write state"))?;
-            let mut purged = 0;
-            {
-                let mut table = txn
-                    .open_table(KV)
-                    .map_err(unavailable("failed to write state"))?;
+            write_kv(db, |table| {
+                let mut purged = 0;
                 table
                     .retain(|_, entry| {
                         // Damaged entries are kept: `get` reports them, they are not ours to drop.
@@ -218,10 +223,8 @@ impl StateStore for EmbeddedState {
                         !expired
                     })
                     .map_err(unavailable("failed to purge state"))?;
-            }
-            txn.commit()
-                .map_err(unavailable("failed to commit state"))?;
-            Ok(purged)
+                Ok(purged)
+            })
         })
         .await
     }
