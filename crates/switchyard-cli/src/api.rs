@@ -1,8 +1,9 @@
 //! The HTTP API of `switchyard serve` (axum): accept events, search, health and status.
 //!
-//! - `POST /v1/events`: one CloudEvent or a JSON array of them (structured mode). Every
-//!   event is checked (envelope and payload) before any is published: one bad event gets
-//!   a 400 naming its index and field, and nothing of that request is published.
+//! - `POST /v1/events`: one CloudEvent or a JSON array of them (structured mode), of any
+//!   type in the event registry. Every event is checked (envelope, payload schema,
+//!   partition key, size) before any is published: one bad event gets a 400 naming its
+//!   index and field, and nothing of that request is published.
 //! - `GET /v1/search?q=…&user=…[&type=…][&limit=…]`: search one user's documents.
 //! - `GET /v1/status`: subscriptions and the indexer lag.
 //! - `GET /health`.
@@ -17,8 +18,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_bus::Broker;
-use switchyard_contracts::{Envelope, decode_office_event};
-use switchyard_runtime::{PublishError, Publisher};
+use switchyard_contracts::{ContractError, Envelope, decode_office_event};
+use switchyard_runtime::Publisher;
 use switchyard_search::{SearchIndex, SearchQuery};
 
 use crate::node::indexer_lag;
@@ -79,12 +80,15 @@ async fn accept_events(
         Value::Array(values) => values,
         single => vec![single],
     };
-    let mut envelopes = Vec::with_capacity(values.len());
+    let registry = state.publisher.registry();
+    let mut ready = Vec::with_capacity(values.len());
     for (index, value) in values.into_iter().enumerate() {
-        let checked = Envelope::from_json_value(value)
-            .and_then(|envelope| decode_office_event(&envelope).map(|_| envelope));
+        let checked = Envelope::from_json_value(value).and_then(|envelope| {
+            decode_if_office(&envelope)?;
+            registry.prepare(&envelope)
+        });
         match checked {
-            Ok(envelope) => envelopes.push(envelope),
+            Ok(outbound) => ready.push(outbound),
             Err(err) => {
                 return Err(ApiError {
                     status: StatusCode::BAD_REQUEST,
@@ -93,18 +97,25 @@ async fn accept_events(
             }
         }
     }
-    state.publisher.publish(&envelopes).await.map_err(|err| {
-        let status = match &err {
-            PublishError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            PublishError::Bus(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        ApiError::new(status, err)
-    })?;
-    let ids: Vec<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
+    let ids: Vec<String> = ready.iter().map(|event| event.event_id.clone()).collect();
+    state
+        .publisher
+        .publish_prepared(ready)
+        .await
+        .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "accepted": ids.len(), "ids": ids })),
     ))
+}
+
+/// Office events get the office checks too (non-empty ids, user consistency), beyond
+/// what their JSON Schema says.
+fn decode_if_office(envelope: &Envelope) -> Result<(), ContractError> {
+    match decode_office_event(envelope) {
+        Err(ContractError::UnknownEventType(_)) | Ok(_) => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 #[derive(Deserialize)]

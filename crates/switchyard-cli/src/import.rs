@@ -125,8 +125,13 @@ pub async fn import(
                     })
                     .collect::<Result<Vec<_>, _>>()
                     .context("an imported item breaks its contract")?;
-                destination.send(&envelopes).await?;
-                report.imported += envelopes.len() as u64;
+                let refused = destination.send(&envelopes).await?;
+                for (index, reason) in &refused {
+                    progress
+                        .suspend(|| eprintln!("rejected event {}: {reason}", envelopes[*index].id));
+                }
+                report.rejected += refused.len() as u64;
+                report.imported += (envelopes.len() - refused.len()) as u64;
                 tracing::info!(batch_id = %batch_id, events = envelopes.len(), imported = report.imported, "batch published");
                 progress.set_message(format!("{} events", report.imported));
             }
@@ -147,10 +152,19 @@ fn report_rejection(progress: &ProgressBar, rejection: &Rejection) {
 }
 
 impl Destination {
-    async fn send(&self, envelopes: &[Envelope]) -> anyhow::Result<()> {
+    /// Sends a batch; returns the events the registry refused (index, reason). A server
+    /// refuses a batch whole, so the remote case fails the import instead.
+    async fn send(&self, envelopes: &[Envelope]) -> anyhow::Result<Vec<(usize, String)>> {
         match self {
-            Destination::Local(publisher) => Ok(publisher.publish(envelopes).await?),
-            Destination::Remote(server) => server.post_events(envelopes).await,
+            Destination::Local(publisher) => {
+                let report = publisher.publish(envelopes).await?;
+                Ok(report
+                    .rejected
+                    .into_iter()
+                    .map(|rejected| (rejected.index, rejected.error.to_string()))
+                    .collect())
+            }
+            Destination::Remote(server) => server.post_events(envelopes).await.map(|()| Vec::new()),
         }
     }
 }

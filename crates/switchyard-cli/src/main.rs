@@ -3,6 +3,7 @@
 
 mod api;
 mod bench;
+mod catalog;
 mod config;
 mod env_vars;
 mod import;
@@ -76,6 +77,11 @@ enum Command {
     },
     /// Show subscriptions and how far behind they are.
     Status,
+    /// Check the event registry and write the generated event catalog.
+    Catalog {
+        #[command(subcommand)]
+        catalog: catalog::CatalogCommand,
+    },
     /// Benchmarks (release build recommended).
     Bench {
         #[command(subcommand)]
@@ -170,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&status)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Catalog { catalog } => catalog::run(catalog),
         Command::Bench { bench } => bench::run(bench, &settings)
             .await
             .map(|()| ExitCode::SUCCESS),

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use switchyard_bus::{Broker, BusErrorKind, EmbeddedBroker, SubscriptionConfig};
-use switchyard_contracts::DataKind;
+use switchyard_contracts::office_set::LEGACY_EMAIL_BACKFILL_TOPIC;
+use switchyard_contracts::{DataKind, Registry};
 use switchyard_runtime::{Consumer, ConsumerConfig, Publisher};
 use switchyard_search::{Indexer, SearchIndex};
 use switchyard_state::{EmbeddedState, StateStore};
@@ -30,6 +31,8 @@ pub struct Node {
     pub publisher: Publisher,
     /// The search index.
     pub index: Arc<SearchIndex>,
+    /// The event registry every event is checked against.
+    pub registry: Arc<Registry>,
     state: Arc<dyn StateStore>,
     settings: Settings,
     shutdown: CancellationToken,
@@ -62,8 +65,10 @@ impl Node {
         let index =
             SearchIndex::open(&index_dir(dir)).context("failed to open the search index")?;
         let broker: Arc<dyn Broker> = Arc::new(broker);
+        let registry = Arc::new(Registry::standard());
         Ok(Node {
-            publisher: Publisher::new(broker.clone()),
+            publisher: Publisher::new(broker.clone(), registry.clone()),
+            registry,
             broker,
             index: Arc::new(index),
             state: Arc::new(state),
@@ -73,15 +78,16 @@ impl Node {
         })
     }
 
-    /// Starts the search indexer consumers, one per office topic.
+    /// Starts the search indexer consumers, one per indexed office topic (and one for the
+    /// legacy `email-backfill` topic, whose batches are upcast to emails).
     pub async fn start_indexers(&mut self) -> anyhow::Result<()> {
-        for kind in DataKind::ALL {
-            let topic = kind.topic();
-            let subscription =
-                SubscriptionConfig::new(format!("{INDEXER_PREFIX}{topic}"), topic.as_str())
-                    .with_ack_deadline(Duration::from_secs(
-                        self.settings.indexer_ack_deadline_secs,
-                    ));
+        let topics = DataKind::ALL
+            .iter()
+            .map(|kind| kind.topic().to_string())
+            .chain([LEGACY_EMAIL_BACKFILL_TOPIC.to_string()]);
+        for topic in topics {
+            let subscription = SubscriptionConfig::new(format!("{INDEXER_PREFIX}{topic}"), &topic)
+                .with_ack_deadline(Duration::from_secs(self.settings.indexer_ack_deadline_secs));
             // Created before returning, so that nothing published afterwards is missed.
             self.broker.ensure_subscription(&subscription).await?;
             let mut config = ConsumerConfig::new(subscription);
@@ -89,6 +95,7 @@ impl Node {
             let consumer = Consumer::new(
                 self.broker.clone(),
                 self.state.clone(),
+                self.registry.clone(),
                 config,
                 Indexer::new(self.index.clone()),
             );

@@ -235,3 +235,30 @@ fn import_sends_to_the_running_server_that_holds_the_data_directory() {
     .unwrap();
     assert_eq!(body["hits"].as_array().unwrap().len(), 1, "{body}");
 }
+
+#[test]
+fn catalog_check_passes_on_the_shipped_event_sets() {
+    let data = tempfile::tempdir().unwrap();
+    let output = run(data.path(), &["catalog", "check"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}{stderr}", stdout(&output));
+    assert!(stderr.contains("0 violations"), "{stderr}");
+}
+
+#[test]
+fn http_api_accepts_any_registered_event_type_and_checks_its_schema() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let events = format!("{}/v1/events", server.base_url);
+    let created = json!({
+        "specversion": "1.0", "id": "s-1", "source": "/billing", "type": "subscription.created",
+        "data": {"subscription_id": "sub-1", "user_id": "u-1", "plan_code": "pro", "status": "trialing"}
+    });
+    let (status, body) = post(&events, &created.to_string());
+    assert_eq!(status, 202, "{body}");
+    let mut missing = created.clone();
+    missing["data"].as_object_mut().unwrap().remove("plan_code");
+    let (status, body) = post(&events, &missing.to_string());
+    assert_eq!(status, 400);
+    assert_eq!(body["field"], "data.plan_code", "{body}");
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ContractError, DataKind, Topic, TraceParent};
+use crate::{ContractError, TraceParent};
 
 /// The CloudEvents specification version Switchyard speaks.
 pub const SPEC_VERSION: &str = "1.0";
@@ -153,11 +153,6 @@ impl Envelope {
         }
         Ok(())
     }
-
-    /// The topic this event belongs on, derived from its type.
-    pub fn topic(&self) -> Result<Topic, ContractError> {
-        DataKind::from_event_type(&self.event_type).map(DataKind::topic)
-    }
 }
 
 #[cfg(test)]
@@ -178,7 +173,6 @@ mod tests {
     fn accepts_minimal_cloudevent() {
         let envelope = Envelope::from_json_value(minimal()).unwrap();
         assert_eq!(envelope.event_type, "switchyard.office.email");
-        assert_eq!(envelope.topic().unwrap(), Topic::emails());
     }
 
     #[test]

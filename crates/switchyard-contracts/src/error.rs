@@ -23,6 +23,24 @@ pub enum ContractError {
     /// The event `type` is not one this build knows.
     #[error("unknown event type `{0}`")]
     UnknownEventType(String),
+    /// Neither the payload nor the metadata holds the partition key.
+    #[error(
+        "event `{event_type}` has no partition key: field `{field}` is missing from the payload and the metadata"
+    )]
+    MissingPartitionKey {
+        /// The event type.
+        event_type: String,
+        /// The partition-key field its definition names.
+        field: String,
+    },
+    /// The payload is larger than may travel inline.
+    #[error("payload of {size_bytes} bytes exceeds the {limit_bytes}-byte limit")]
+    PayloadTooLarge {
+        /// Serialized size of `data`.
+        size_bytes: usize,
+        /// The limit.
+        limit_bytes: usize,
+    },
 }
 
 impl ContractError {
@@ -70,6 +88,8 @@ impl ContractError {
             ContractError::MissingField { field } | ContractError::InvalidField { field, .. } => {
                 Some(field)
             }
+            ContractError::MissingPartitionKey { field, .. } => Some(field),
+            ContractError::PayloadTooLarge { .. } => Some("data"),
             ContractError::Malformed(_) | ContractError::UnknownEventType(_) => None,
         }
     }

@@ -1,10 +1,12 @@
-//! Switchyard's event contracts: the CloudEvents 1.0 envelope every event travels in,
-//! the rules for topic names, and the typed office payloads (email, calendar, contact).
+//! Switchyard's event contracts: the CloudEvents 1.0 envelope every event travels in, the
+//! [`Registry`] where every event type is declared once (topic, kind, version, partition
+//! key, retention, domain, payload schema) with the rules it is checked against, and the
+//! typed payloads of the shipped event sets (office, identity, education).
 //!
 //! This crate does no I/O: it only defines shapes, validates them and (de)serializes them.
 //!
 //! ```
-//! use switchyard_contracts::{Email, EmailEvent, Envelope, Operation, SyncType, Topic};
+//! use switchyard_contracts::{Email, EmailEvent, Envelope, Operation, Registry, SyncType};
 //!
 //! let event = EmailEvent::new(
 //!     Operation::Create,
@@ -15,18 +17,28 @@
 //!     Email { id: "<msg-1@example.com>".into(), subject: "Hello".into(), ..Email::default() },
 //! );
 //! let envelope = event.to_envelope("switchyard://import", "job-42").unwrap();
-//! assert_eq!(envelope.topic().unwrap(), Topic::emails());
+//! let outbound = Registry::standard().prepare(&envelope).unwrap();
+//! assert_eq!(outbound.topic, "emails");
 //! let json = envelope.to_json_bytes();
 //! let decoded = Envelope::from_json_slice(&json).unwrap();
 //! assert_eq!(decoded.id, envelope.id);
 //! ```
 #![warn(missing_docs)]
 
+pub mod education;
 mod envelope;
 mod error;
+pub mod headers;
+pub mod identity;
 mod office;
+mod office_items;
+pub mod office_set;
+mod registry;
+mod rules;
 mod topic;
 mod traceparent;
+mod upcast;
+mod validation;
 
 pub use envelope::{CLOUDEVENTS_CONTENT_TYPE, Envelope, JSON_CONTENT_TYPE, SPEC_VERSION};
 pub use error::ContractError;
@@ -34,5 +46,16 @@ pub use office::{
     AnyOfficeEvent, Attendee, CalendarEvent, CalendarItem, Contact, ContactEvent, DataKind, Email,
     EmailEvent, Mailbox, OfficeEvent, OfficeItem, Operation, SyncType, decode_office_event,
 };
+pub use office_items::{
+    ChatMessage, Document, DocumentEvent, Fragment, FragmentEvent, LlmChat, LlmChatEvent,
+    MeetingBooking, MeetingBookingEvent, MeetingPoll, MeetingPollEvent, ShipmentEvent,
+    ShipmentUpdate, Task, TaskEvent, TimeSlot, Todo, TodoEvent,
+};
+pub use registry::{
+    DEFAULT_BACKOFF_MS, DEFAULT_MAX_RETRIES, EventDefinition, EventKind, EventSet, NamingPolicy,
+    Registry, UpcastFn,
+};
+pub use rules::{Rule, Violation};
 pub use topic::Topic;
 pub use traceparent::TraceParent;
+pub use validation::{MAX_PAYLOAD_BYTES, Outbound};

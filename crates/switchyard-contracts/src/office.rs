@@ -3,13 +3,14 @@
 //! each item type to its event type and topic, and the idempotency key of each event.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
 use crate::{ContractError, Envelope, JSON_CONTENT_TYPE, Topic};
 
 /// What happened to the item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Operation {
     /// The item is new.
@@ -31,7 +32,7 @@ impl Operation {
 }
 
 /// How the item reached Switchyard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncType {
     /// Historical import, in batches.
@@ -106,7 +107,7 @@ pub trait OfficeItem: Serialize + DeserializeOwned + Clone {
 }
 
 /// A mailbox: optional display name and address.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Mailbox {
     /// Display name, when the source gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,7 +128,7 @@ impl Mailbox {
 }
 
 /// An email message.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Email {
     /// Provider message id (the `Message-ID` for files).
@@ -163,7 +164,7 @@ impl OfficeItem for Email {
 }
 
 /// A calendar attendee.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Attendee {
     /// Who.
     #[serde(flatten)]
@@ -174,7 +175,7 @@ pub struct Attendee {
 }
 
 /// A calendar event.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct CalendarItem {
     /// Provider id (`UID`, plus `RECURRENCE-ID` for an overridden occurrence).
@@ -215,7 +216,7 @@ impl OfficeItem for CalendarItem {
 }
 
 /// A contact card.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Contact {
     /// Provider id (`UID` for vCards).
@@ -245,8 +246,8 @@ impl OfficeItem for Contact {
 }
 
 /// An office item with its sync metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(bound(deserialize = "T: OfficeItem"))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
 pub struct OfficeEvent<T> {
     /// What happened to the item.
     pub operation: Operation,
@@ -274,7 +275,7 @@ pub type CalendarEvent = OfficeEvent<CalendarItem>;
 pub type ContactEvent = OfficeEvent<Contact>;
 
 /// Schema version of every office payload defined here.
-const OFFICE_SCHEMA_VERSION: u32 = 1;
+pub(crate) const OFFICE_SCHEMA_VERSION: u32 = 1;
 
 impl<T: OfficeItem> OfficeEvent<T> {
     /// A new event read now, with `last_updated` set to now; set it to the item's own

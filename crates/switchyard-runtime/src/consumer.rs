@@ -1,6 +1,7 @@
 //! [`Consumer`]: the loop that drives one subscription through a [`Handler`].
 //!
-//! One step: fetch a batch → decode each envelope → drop events whose idempotency key is
+//! One step: fetch a batch → decode each envelope and upcast it to current events (a legacy
+//! type or an older schema version) → drop events whose idempotency key is
 //! already recorded (or repeated inside the batch) → hand the rest to the handler → on
 //! success record their keys, then ack the whole batch. A retryable handler failure nacks
 //! the batch for redelivery after `retry_delay`.
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_bus::{Broker, DeliveryTag, SubscriptionConfig};
-use switchyard_contracts::Envelope;
+use switchyard_contracts::{Envelope, Registry};
 use switchyard_state::StateStore;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +53,7 @@ impl ConsumerConfig {
 pub struct Consumer<H> {
     broker: Arc<dyn Broker>,
     state: Arc<dyn StateStore>,
+    registry: Arc<Registry>,
     config: ConsumerConfig,
     handler: H,
 }
@@ -76,12 +78,14 @@ impl<H: Handler> Consumer<H> {
     pub fn new(
         broker: Arc<dyn Broker>,
         state: Arc<dyn StateStore>,
+        registry: Arc<Registry>,
         config: ConsumerConfig,
         handler: H,
     ) -> Self {
         Consumer {
             broker,
             state,
+            registry,
             config,
             handler,
         }
@@ -151,12 +155,12 @@ impl<H: Handler> Consumer<H> {
         let mut keys = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             tags.push(delivery.tag);
-            let decoded = Envelope::from_json_slice(&delivery.message.payload)
-                .and_then(|envelope| self.handler.decode(&envelope));
-            match decoded {
-                Ok(event) => {
-                    keys.push(self.handler.idempotency_key(&event));
-                    events.push(event);
+            match self.decode(&delivery.message.payload) {
+                Ok(decoded) => {
+                    for event in decoded {
+                        keys.push(self.handler.idempotency_key(&event));
+                        events.push(event);
+                    }
                 }
                 Err(err) => {
                     // Publishers validate before publishing, so this is a foreign or
@@ -209,6 +213,17 @@ impl<H: Handler> Consumer<H> {
         }
         self.broker.ack(name, &tags).await?;
         Ok(report)
+    }
+
+    /// The handler's events in one message: the envelope, upcast to current events
+    /// (a legacy batch becomes several), each decoded by the handler.
+    fn decode(&self, payload: &[u8]) -> Result<Vec<H::Event>, switchyard_contracts::ContractError> {
+        let envelope = Envelope::from_json_slice(payload)?;
+        self.registry
+            .upcast(envelope)?
+            .iter()
+            .map(|envelope| self.handler.decode(envelope))
+            .collect()
     }
 }
 

@@ -1,79 +1,91 @@
-//! [`Publisher`]: validates envelopes and publishes them to their topics as bus messages.
+//! [`Publisher`]: checks envelopes against the event registry and publishes them to
+//! their topics as bus messages.
 //!
 //! A message carries the structured-mode JSON envelope as payload, the partition key as
-//! its key, and the CloudEvents binary-mode `ce-` headers plus `traceparent`, so brokers
-//! and tools can route and trace without parsing the payload.
+//! its key, and the standard headers (`X-Correlation-Id`, `X-Idempotency-Key`, retry
+//! schedule, `X-Original-Timestamp`, `traceparent`) plus CloudEvents binary-mode `ce-`
+//! headers, so brokers and tools can route and trace without parsing the payload.
 
 use std::sync::Arc;
 
-use switchyard_bus::{Broker, Message};
-use switchyard_contracts::{CLOUDEVENTS_CONTENT_TYPE, Envelope};
+use switchyard_bus::{Broker, BusError, Message};
+use switchyard_contracts::{ContractError, Envelope, Outbound, Registry};
 
-use crate::PublishError;
+/// An envelope the registry refused, and why.
+#[derive(Debug)]
+pub struct RejectedEvent {
+    /// Its position in the published slice.
+    pub index: usize,
+    /// Its id.
+    pub event_id: String,
+    /// What is wrong with it.
+    pub error: ContractError,
+}
+
+/// What one `publish` call did.
+#[derive(Debug, Default)]
+pub struct PublishReport {
+    /// Events published (durable).
+    pub published: usize,
+    /// Events refused; the others were published all the same.
+    pub rejected: Vec<RejectedEvent>,
+}
 
 /// Publishes envelopes. Cloning is cheap.
 #[derive(Clone)]
 pub struct Publisher {
     broker: Arc<dyn Broker>,
+    registry: Arc<Registry>,
 }
 
 impl Publisher {
-    /// A publisher on `broker`.
-    pub fn new(broker: Arc<dyn Broker>) -> Self {
-        Publisher { broker }
+    /// A publisher on `broker` that checks events against `registry`.
+    pub fn new(broker: Arc<dyn Broker>, registry: Arc<Registry>) -> Self {
+        Publisher { broker, registry }
     }
 
-    /// Validates every envelope, then publishes them, grouped by topic in their order.
-    /// Returns once they are durable. An invalid envelope fails the call before anything
-    /// is published.
-    pub async fn publish(&self, envelopes: &[Envelope]) -> Result<(), PublishError> {
+    /// The registry events are checked against.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Checks every envelope; publishes the valid ones, grouped by topic in their order,
+    /// and reports the refused ones. Returns once the published ones are durable.
+    pub async fn publish(&self, envelopes: &[Envelope]) -> Result<PublishReport, BusError> {
+        let mut report = PublishReport::default();
+        let mut ready = Vec::with_capacity(envelopes.len());
+        for (index, envelope) in envelopes.iter().enumerate() {
+            match self.registry.prepare(envelope) {
+                Ok(outbound) => ready.push(outbound),
+                Err(error) => report.rejected.push(RejectedEvent {
+                    index,
+                    event_id: envelope.id.clone(),
+                    error,
+                }),
+            }
+        }
+        report.published = ready.len();
+        self.publish_prepared(ready).await?;
+        Ok(report)
+    }
+
+    /// Publishes events already checked by [`Registry::prepare`].
+    pub async fn publish_prepared(&self, events: Vec<Outbound>) -> Result<(), BusError> {
         let mut groups: Vec<(String, Vec<Message>)> = Vec::new();
-        for envelope in envelopes {
-            let invalid = |source| PublishError::Invalid {
-                event_id: envelope.id.clone(),
-                source,
+        for event in events {
+            let message = Message {
+                key: Some(event.partition_key),
+                headers: event.headers,
+                payload: event.payload,
             };
-            envelope.validate().map_err(invalid)?;
-            let topic = envelope.topic().map_err(invalid)?;
-            let message = to_message(envelope);
-            match groups.iter_mut().find(|(name, _)| name == topic.as_str()) {
+            match groups.iter_mut().find(|(topic, _)| *topic == event.topic) {
                 Some((_, messages)) => messages.push(message),
-                None => groups.push((topic.to_string(), vec![message])),
+                None => groups.push((event.topic, vec![message])),
             }
         }
         for (topic, messages) in groups {
             self.broker.publish(&topic, messages).await?;
         }
         Ok(())
-    }
-}
-
-fn to_message(envelope: &Envelope) -> Message {
-    let mut headers = vec![
-        (
-            "content-type".to_string(),
-            CLOUDEVENTS_CONTENT_TYPE.to_string(),
-        ),
-        ("ce-specversion".to_string(), envelope.specversion.clone()),
-        ("ce-id".to_string(), envelope.id.clone()),
-        ("ce-type".to_string(), envelope.event_type.clone()),
-        ("ce-source".to_string(), envelope.source.clone()),
-    ];
-    let optional = [
-        ("ce-subject", &envelope.subject),
-        ("ce-correlationid", &envelope.correlationid),
-        ("ce-userid", &envelope.userid),
-        ("ce-partitionkey", &envelope.partitionkey),
-        ("traceparent", &envelope.traceparent),
-    ];
-    for (name, value) in optional {
-        if let Some(value) = value {
-            headers.push((name.to_string(), value.clone()));
-        }
-    }
-    Message {
-        key: envelope.partitionkey.clone(),
-        headers,
-        payload: envelope.to_json_bytes(),
     }
 }

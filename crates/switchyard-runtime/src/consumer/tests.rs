@@ -5,7 +5,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use switchyard_bus::EmbeddedBroker;
 use switchyard_contracts::{
-    AnyOfficeEvent, ContractError, Email, EmailEvent, Operation, SyncType, decode_office_event,
+    AnyOfficeEvent, ContractError, Email, EmailEvent, Operation, Registry, SyncType,
+    decode_office_event,
 };
 use switchyard_state::EmbeddedState;
 
@@ -67,6 +68,7 @@ fn email(id: &str) -> Envelope {
 struct Fixture {
     _dir: tempfile::TempDir,
     broker: Arc<dyn Broker>,
+    publisher: Publisher,
     consumer: Consumer<Arc<Recorder>>,
     recorder: Arc<Recorder>,
 }
@@ -84,10 +86,13 @@ async fn fixture() -> Fixture {
         .await
         .unwrap();
     let recorder = Arc::new(Recorder::default());
-    let consumer = Consumer::new(broker.clone(), state, config, recorder.clone());
+    let registry = Arc::new(Registry::standard());
+    let publisher = Publisher::new(broker.clone(), registry.clone());
+    let consumer = Consumer::new(broker.clone(), state, registry, config, recorder.clone());
     Fixture {
         _dir: dir,
         broker,
+        publisher,
         consumer,
         recorder,
     }
@@ -121,12 +126,11 @@ async fn drain(consumer: &Consumer<Arc<Recorder>>) -> StepReport {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_have_no_effect() {
     let f = fixture().await;
-    let publisher = Publisher::new(f.broker.clone());
-    publisher
+    f.publisher
         .publish(&[email("a"), email("b"), email("a")])
         .await
         .unwrap();
-    publisher.publish(&[email("b")]).await.unwrap();
+    f.publisher.publish(&[email("b")]).await.unwrap();
     let report = drain(&f.consumer).await;
     assert_eq!(report.handled, 2);
     assert_eq!(report.duplicates, 2);
@@ -137,10 +141,7 @@ async fn duplicates_have_no_effect() {
 async fn retryable_failure_redelivers_the_batch() {
     let f = fixture().await;
     *f.recorder.failures_left.lock().unwrap() = 1;
-    Publisher::new(f.broker.clone())
-        .publish(&[email("a")])
-        .await
-        .unwrap();
+    f.publisher.publish(&[email("a")]).await.unwrap();
     let first = f.consumer.step().await.unwrap();
     assert_eq!(first.retried, 1);
     assert!(f.recorder.handled.lock().unwrap().is_empty());
@@ -159,33 +160,53 @@ async fn undecodable_messages_do_not_block_the_subscription() {
         )
         .await
         .unwrap();
-    Publisher::new(f.broker.clone())
-        .publish(&[email("a")])
-        .await
-        .unwrap();
+    f.publisher.publish(&[email("a")]).await.unwrap();
     let report = drain(&f.consumer).await;
     assert_eq!(report.undecodable, 1);
     assert_eq!(*f.recorder.handled.lock().unwrap(), ["a"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publisher_refuses_invalid_envelopes_before_publishing_anything() {
+async fn refused_events_are_reported_and_the_rest_of_the_batch_is_published() {
     let f = fixture().await;
-    let mut bad = email("b");
-    bad.event_type = "com.example.unknown".into();
-    let err = Publisher::new(f.broker.clone())
-        .publish(&[email("a"), bad])
+    let mut unknown = email("b");
+    unknown.event_type = "com.example.unknown".into();
+    let mut no_key = email("c");
+    no_key.data.as_mut().unwrap()["user_id"] = serde_json::json!("");
+    no_key.userid = None;
+    no_key.partitionkey = None;
+    let mut huge = email("d");
+    huge.data.as_mut().unwrap()["item"]["body_text"] = serde_json::json!("x".repeat(300 * 1024));
+    let mut bad_schema = email("e");
+    bad_schema.data.as_mut().unwrap()["sync_type"] = serde_json::json!(42);
+    let report = f
+        .publisher
+        .publish(&[email("a"), unknown, no_key, huge, bad_schema, email("f")])
         .await
-        .unwrap_err();
-    assert!(err.to_string().contains("unknown event type"), "{err}");
-    assert_eq!(drain(&f.consumer).await.fetched, 0);
+        .unwrap();
+    assert_eq!(report.published, 2);
+    let reasons: Vec<(usize, String)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.error.to_string()))
+        .collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert!(reasons[0].1.contains("unknown event type"), "{reasons:?}");
+    assert!(reasons[1].1.contains("no partition key"), "{reasons:?}");
+    assert!(
+        reasons[2].1.contains("exceeds the 262144-byte limit"),
+        "{reasons:?}"
+    );
+    assert!(reasons[3].1.contains("data.sync_type"), "{reasons:?}");
+    drain(&f.consumer).await;
+    assert_eq!(*f.recorder.handled.lock().unwrap(), ["a", "f"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_carry_cloudevents_binary_headers_and_partition_key() {
+async fn messages_carry_the_standard_headers_and_partition_key() {
     let f = fixture().await;
     let envelope = email("a");
-    Publisher::new(f.broker.clone())
+    f.publisher
         .publish(std::slice::from_ref(&envelope))
         .await
         .unwrap();
@@ -198,10 +219,43 @@ async fn messages_carry_cloudevents_binary_headers_and_partition_key() {
     assert_eq!(message.key.as_deref(), Some("alice"));
     assert_eq!(message.header("ce-id"), Some(envelope.id.as_str()));
     assert_eq!(message.header("ce-type"), Some("switchyard.office.email"));
+    assert_eq!(message.header("X-Idempotency-Key"), Some("emails:alice:1"));
+    assert_eq!(message.header("X-Retry-Count"), Some("0"));
     assert_eq!(
         message.header("traceparent"),
         envelope.traceparent.as_deref()
     );
     let payload: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
     assert_eq!(payload["id"], serde_json::json!(envelope.id));
+    assert_eq!(payload["schemaversion"], serde_json::json!(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_read_legacy_email_backfill_batches_as_email_events() {
+    let f = fixture().await;
+    let backfill = SubscriptionConfig::new("test-backfill", "email-backfill");
+    f.broker.ensure_subscription(&backfill).await.unwrap();
+    let data = serde_json::json!({
+        "batch_id": "b-1", "user_id": "alice", "provider": "gmail",
+        "sync_timestamp": "2024-01-01T00:00:00Z",
+        "emails": [{"id": "x1", "subject": "one"}, {"id": "x2", "subject": "two"}]
+    });
+    let legacy = Envelope::new("switchyard.office.email_backfill", "/legacy", data);
+    let report = f.publisher.publish(&[legacy]).await.unwrap();
+    assert_eq!(report.published, 1, "{:?}", report.rejected);
+    let mut config = ConsumerConfig::new(backfill);
+    config.max_wait = Duration::from_millis(50);
+    let recorder = Arc::new(Recorder::default());
+    let state: Arc<dyn StateStore> =
+        Arc::new(EmbeddedState::open(&f._dir.path().join("state2")).unwrap());
+    let consumer = Consumer::new(
+        f.broker.clone(),
+        state,
+        Arc::new(Registry::standard()),
+        config,
+        recorder.clone(),
+    );
+    let step = consumer.step().await.unwrap();
+    assert_eq!(step.handled, 2, "{step:?}");
+    assert_eq!(*recorder.handled.lock().unwrap(), ["x1", "x2"]);
 }

@@ -1,0 +1,185 @@
+//! The office items beyond mail, calendars and contacts: documents and their fragments,
+//! tasks and todos, and the internal tools' items (LLM chats, shipment updates, meeting
+//! polls and bookings). Each travels in an [`OfficeEvent`](crate::OfficeEvent).
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{Mailbox, OfficeEvent};
+
+/// A Word, Excel or PowerPoint document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Document {
+    /// Provider id of the document.
+    pub id: String,
+    /// Title (or file name).
+    pub title: String,
+    /// Author, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Last modification at the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<DateTime<Utc>>,
+    /// Size of the original file.
+    pub size_bytes: u64,
+    /// Extracted text, when it travels inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// A searchable piece of a document: a section, a block of rows, a slide.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Fragment {
+    /// Deterministic id: the same document always gives the same fragment ids.
+    pub id: String,
+    /// Id of the document it belongs to.
+    pub parent_id: String,
+    /// Position in the document, from 0.
+    pub position: u32,
+    /// Heading, sheet name or slide title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Its own text.
+    pub text: String,
+}
+
+/// A task of a task list (planner, project tool).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Task {
+    /// Provider id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Longer text.
+    pub description: String,
+    /// Provider status (`notStarted`, `completed`, …).
+    pub status: String,
+    /// Due date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due: Option<DateTime<Utc>>,
+}
+
+/// A personal todo (`VTODO`, To Do lists).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Todo {
+    /// Provider id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Notes.
+    pub notes: String,
+    /// `needs-action`, `in-process`, `completed` or `cancelled`.
+    pub status: String,
+    /// Due date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due: Option<DateTime<Utc>>,
+    /// Who it is assigned to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<Mailbox>,
+}
+
+/// One message of an LLM chat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChatMessage {
+    /// `user`, `assistant` or `system`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+/// A conversation with an LLM tool.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct LlmChat {
+    /// Chat id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Model that answered.
+    pub model: String,
+    /// Messages in order.
+    pub messages: Vec<ChatMessage>,
+}
+
+/// A shipment status seen in email.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ShipmentUpdate {
+    /// `{carrier}:{tracking_number}`.
+    pub id: String,
+    /// Carrier (`ups`, `fedex`, …).
+    pub carrier: String,
+    /// Tracking number.
+    pub tracking_number: String,
+    /// `label_created`, `in_transit`, `out_for_delivery`, `delivered` or `exception`.
+    pub status: String,
+    /// Emails the status was read from.
+    pub source_email_ids: Vec<String>,
+}
+
+/// A proposed time slot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TimeSlot {
+    /// Start.
+    pub start: DateTime<Utc>,
+    /// End.
+    pub end: DateTime<Utc>,
+}
+
+/// A poll to find a meeting time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct MeetingPoll {
+    /// Poll id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Organizer.
+    pub organizer: Mailbox,
+    /// Proposed slots.
+    pub options: Vec<TimeSlot>,
+    /// Who is asked.
+    pub participants: Vec<Mailbox>,
+}
+
+/// A booked meeting slot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct MeetingBooking {
+    /// Booking id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// The slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<TimeSlot>,
+    /// Organizer.
+    pub organizer: Mailbox,
+    /// Who booked.
+    pub attendee: Mailbox,
+    /// The poll it settles, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_id: Option<String>,
+}
+
+/// A document event, on `word_documents`, `sheet_documents` or `presentation_documents`.
+pub type DocumentEvent = OfficeEvent<Document>;
+/// A fragment event, on `word_fragments`, `sheet_fragments` or `presentation_fragments`.
+pub type FragmentEvent = OfficeEvent<Fragment>;
+/// A task event, on `task_documents`.
+pub type TaskEvent = OfficeEvent<Task>;
+/// A todo event, on `todos`.
+pub type TodoEvent = OfficeEvent<Todo>;
+/// An LLM chat event, on `llm_chats`.
+pub type LlmChatEvent = OfficeEvent<LlmChat>;
+/// A shipment event, on `shipment_events`.
+pub type ShipmentEvent = OfficeEvent<ShipmentUpdate>;
+/// A meeting poll event, on `meeting_polls`.
+pub type MeetingPollEvent = OfficeEvent<MeetingPoll>;
+/// A meeting booking event, on `meeting_bookings`.
+pub type MeetingBookingEvent = OfficeEvent<MeetingBooking>;

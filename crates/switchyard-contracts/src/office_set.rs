@@ -1,0 +1,226 @@
+//! The office event set: one data-type topic per kind of office item, partitioned by
+//! user, plus the legacy `EmailBackfillEvent` (a batch of emails on `email-backfill`)
+//! that is upcast into `EmailEvent`s on arrival.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::office_items::{
+    DocumentEvent, FragmentEvent, LlmChatEvent, MeetingBookingEvent, MeetingPollEvent,
+    ShipmentEvent, TaskEvent, TodoEvent,
+};
+use crate::{
+    CalendarEvent, ContactEvent, ContractError, DataKind, Email, EmailEvent, Envelope,
+    EventDefinition, EventSet, NamingPolicy, OfficeEvent, Operation, SyncType,
+};
+
+/// Every topic of the office set.
+pub const OFFICE_TOPICS: &[&str] = &[
+    "emails",
+    "calendars",
+    "contacts",
+    "word_documents",
+    "word_fragments",
+    "sheet_documents",
+    "sheet_fragments",
+    "presentation_documents",
+    "presentation_fragments",
+    "task_documents",
+    "todos",
+    "llm_chats",
+    "shipment_events",
+    "meeting_polls",
+    "meeting_bookings",
+    LEGACY_EMAIL_BACKFILL_TOPIC,
+];
+
+/// Topic of the legacy batched email events.
+pub const LEGACY_EMAIL_BACKFILL_TOPIC: &str = "email-backfill";
+/// CloudEvents type of the legacy batched email events.
+pub const LEGACY_EMAIL_BACKFILL_TYPE: &str = "switchyard.office.email_backfill";
+
+/// The legacy batch of emails some producers still send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EmailBackfillEvent {
+    /// The batch.
+    pub batch_id: String,
+    /// Whose mail it is.
+    pub user_id: String,
+    /// Where it came from.
+    pub provider: String,
+    /// When it was read.
+    pub sync_timestamp: DateTime<Utc>,
+    /// The emails.
+    pub emails: Vec<Email>,
+}
+
+const DOMAIN: &str = "office";
+
+/// The office event set.
+pub fn event_set() -> EventSet {
+    let office = |definition: EventDefinition| definition.retention_days(7);
+    EventSet {
+        name: "office",
+        description: "Office data by data type, from files and providers, partitioned by user.",
+        naming: NamingPolicy::DataTypes(OFFICE_TOPICS),
+        topics: OFFICE_TOPICS.to_vec(),
+        partition_keys: vec![(DOMAIN, "user_id")],
+        events: vec![
+            office(EventDefinition::event::<EmailEvent>(
+                "EmailEvent",
+                DataKind::Email.event_type(),
+                "emails",
+                DOMAIN,
+            ))
+            .description("An email message was created, updated or deleted."),
+            office(EventDefinition::event::<CalendarEvent>(
+                "CalendarEvent",
+                DataKind::Calendar.event_type(),
+                "calendars",
+                DOMAIN,
+            ))
+            .description("A calendar event was created, updated or deleted."),
+            office(EventDefinition::event::<ContactEvent>(
+                "ContactEvent",
+                DataKind::Contact.event_type(),
+                "contacts",
+                DOMAIN,
+            ))
+            .description("A contact was created, updated or deleted."),
+            office(EventDefinition::event::<DocumentEvent>(
+                "WordDocumentEvent",
+                "switchyard.office.word_document",
+                "word_documents",
+                DOMAIN,
+            ))
+            .description("A Word document changed."),
+            EventDefinition::event::<FragmentEvent>(
+                "WordFragmentEvent",
+                "switchyard.office.word_fragment",
+                "word_fragments",
+                DOMAIN,
+            )
+            .retention_days(30)
+            .description("A section of a Word document, for search."),
+            office(EventDefinition::event::<DocumentEvent>(
+                "SheetDocumentEvent",
+                "switchyard.office.sheet_document",
+                "sheet_documents",
+                DOMAIN,
+            ))
+            .description("An Excel workbook changed."),
+            EventDefinition::event::<FragmentEvent>(
+                "SheetFragmentEvent",
+                "switchyard.office.sheet_fragment",
+                "sheet_fragments",
+                DOMAIN,
+            )
+            .retention_days(30)
+            .description("A sheet or block of rows with its header row, for search."),
+            office(EventDefinition::event::<DocumentEvent>(
+                "PresentationDocumentEvent",
+                "switchyard.office.presentation_document",
+                "presentation_documents",
+                DOMAIN,
+            ))
+            .description("A PowerPoint presentation changed."),
+            EventDefinition::event::<FragmentEvent>(
+                "PresentationFragmentEvent",
+                "switchyard.office.presentation_fragment",
+                "presentation_fragments",
+                DOMAIN,
+            )
+            .retention_days(30)
+            .description("One slide (title, body, notes), for search."),
+            office(EventDefinition::event::<TaskEvent>(
+                "TaskEvent",
+                "switchyard.office.task",
+                "task_documents",
+                DOMAIN,
+            ))
+            .description("A task of a task list changed."),
+            office(EventDefinition::event::<TodoEvent>(
+                "TodoEvent",
+                "switchyard.office.todo",
+                "todos",
+                DOMAIN,
+            ))
+            .description("A personal todo changed."),
+            office(EventDefinition::event::<LlmChatEvent>(
+                "LlmChatEvent",
+                "switchyard.tools.llm_chat",
+                "llm_chats",
+                DOMAIN,
+            ))
+            .description("A conversation with an LLM tool changed."),
+            office(EventDefinition::event::<ShipmentEvent>(
+                "ShipmentEvent",
+                "switchyard.tools.shipment",
+                "shipment_events",
+                DOMAIN,
+            ))
+            .description("A shipment tracked from email changed status."),
+            office(EventDefinition::event::<MeetingPollEvent>(
+                "MeetingPollEvent",
+                "switchyard.tools.meeting_poll",
+                "meeting_polls",
+                DOMAIN,
+            ))
+            .description("A meeting poll was opened, changed or closed."),
+            office(EventDefinition::event::<MeetingBookingEvent>(
+                "MeetingBookingEvent",
+                "switchyard.tools.meeting_booking",
+                "meeting_bookings",
+                DOMAIN,
+            ))
+            .description("A meeting slot was booked or cancelled."),
+            office(EventDefinition::event::<EmailBackfillEvent>(
+                "EmailBackfillEvent",
+                LEGACY_EMAIL_BACKFILL_TYPE,
+                LEGACY_EMAIL_BACKFILL_TOPIC,
+                DOMAIN,
+            ))
+            .legacy(upcast_email_backfill)
+            .description("Legacy: a batch of emails; upcast into one EmailEvent per email."),
+        ],
+    }
+}
+
+/// One `EmailEvent` envelope per email of a legacy batch. Ids are derived from the
+/// batch envelope's id, so a redelivered batch upcasts to the same events.
+fn upcast_email_backfill(envelope: &Envelope) -> Result<Vec<Envelope>, ContractError> {
+    let data = envelope
+        .data
+        .clone()
+        .ok_or_else(|| ContractError::MissingField {
+            field: "data".into(),
+        })?;
+    let batch: EmailBackfillEvent = serde_path_to_error::deserialize(data)
+        .map_err(|err| ContractError::at_path("data", err))?;
+    let correlation = envelope
+        .correlationid
+        .clone()
+        .unwrap_or_else(|| batch.batch_id.clone());
+    batch
+        .emails
+        .into_iter()
+        .enumerate()
+        .map(|(index, email)| {
+            let event: EmailEvent = OfficeEvent {
+                operation: Operation::Create,
+                batch_id: batch.batch_id.clone(),
+                last_updated: email.date.unwrap_or(batch.sync_timestamp),
+                sync_timestamp: batch.sync_timestamp,
+                sync_type: SyncType::Backfill,
+                provider: batch.provider.clone(),
+                user_id: batch.user_id.clone(),
+                item: email,
+            };
+            let mut upcast = event.to_envelope(&envelope.source, &correlation)?;
+            upcast.id = format!("{}#{index}", envelope.id);
+            upcast.traceparent = envelope.traceparent.clone().or(upcast.traceparent);
+            Ok(upcast)
+        })
+        .collect()
+}

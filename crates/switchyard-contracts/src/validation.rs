@@ -1,0 +1,189 @@
+//! Publish-time validation: `Registry::prepare` checks an envelope against its event
+//! definition (required attributes, schema version, payload size, payload JSON Schema),
+//! takes its partition key (payload first, then metadata) and builds the standard headers.
+
+use serde_json::Value;
+
+use crate::headers::standard_headers;
+use crate::{ContractError, Envelope, EventDefinition, Registry};
+
+/// Largest payload (`data`, serialized) published inline: 256 KiB.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Partition-key fields that may come from the envelope's metadata when the payload
+/// lacks them.
+pub(crate) const METADATA_KEYS: &[&str] = &["correlationId", "correlation_id", "userId", "user_id"];
+
+/// A validated event, ready for a broker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outbound {
+    /// The event id.
+    pub event_id: String,
+    /// Its topic.
+    pub topic: String,
+    /// Its partition key.
+    pub partition_key: String,
+    /// Standard and CloudEvents binary-mode headers.
+    pub headers: Vec<(String, String)>,
+    /// The structured-mode envelope, with `partitionkey` and `schemaversion` filled in.
+    pub payload: Vec<u8>,
+}
+
+/// `name` as written, in snake_case and in camelCase (deduplicated, in that order).
+pub(crate) fn field_variants(name: &str) -> Vec<String> {
+    let mut snake = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            snake.push('_');
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    let mut camel = String::new();
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            camel.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            camel.push(c);
+        }
+    }
+    let mut variants = vec![name.to_string()];
+    for variant in [snake, camel] {
+        if !variants.contains(&variant) {
+            variants.push(variant);
+        }
+    }
+    variants
+}
+
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// The partition key of `envelope`: the payload field, else the matching metadata
+/// attribute, else the envelope's `partitionkey`.
+fn partition_key(
+    definition: &EventDefinition,
+    envelope: &Envelope,
+    data: &Value,
+) -> Result<String, ContractError> {
+    let variants = field_variants(definition.partition_key);
+    if let Some(key) = variants
+        .iter()
+        .find_map(|name| data.get(name).and_then(key_text))
+    {
+        return Ok(key);
+    }
+    let normalized = definition
+        .partition_key
+        .replace('_', "")
+        .to_ascii_lowercase();
+    let metadata = match normalized.as_str() {
+        "correlationid" => envelope.correlationid.clone(),
+        "userid" => envelope.userid.clone(),
+        _ => None,
+    };
+    metadata
+        .or_else(|| envelope.partitionkey.clone())
+        .filter(|key| !key.is_empty())
+        .ok_or_else(|| ContractError::MissingPartitionKey {
+            event_type: definition.event_type.to_string(),
+            field: definition.partition_key.to_string(),
+        })
+}
+
+/// `data` + a JSON pointer (`/item/id`) as a dotted field path (`data.item.id`).
+fn field_path(pointer: &str) -> String {
+    let mut path = String::from("data");
+    for segment in pointer.split('/').filter(|s| !s.is_empty()) {
+        path.push('.');
+        path.push_str(segment);
+    }
+    path
+}
+
+impl Registry {
+    /// Validates `envelope` for publishing and builds what the broker needs.
+    pub fn prepare(&self, envelope: &Envelope) -> Result<Outbound, ContractError> {
+        envelope.validate()?;
+        let definition = self.require(&envelope.event_type)?;
+        match envelope.schemaversion {
+            Some(version) if version != definition.schema_version => {
+                return Err(ContractError::InvalidField {
+                    field: "schemaversion".into(),
+                    reason: format!(
+                        "{} is published at version {}, not {version}",
+                        definition.event_type, definition.schema_version
+                    ),
+                });
+            }
+            _ => {}
+        }
+        let data = envelope
+            .data
+            .as_ref()
+            .ok_or_else(|| ContractError::MissingField {
+                field: "data".into(),
+            })?;
+        let size_bytes = serde_json::to_vec(data)
+            .map(|bytes| bytes.len())
+            .unwrap_or(usize::MAX);
+        if size_bytes > MAX_PAYLOAD_BYTES {
+            return Err(ContractError::PayloadTooLarge {
+                size_bytes,
+                limit_bytes: MAX_PAYLOAD_BYTES,
+            });
+        }
+        if let Some(Ok(validator)) = self.validator(definition.event_type)
+            && let Some(error) = validator.iter_errors(data).next()
+        {
+            let mut field = field_path(&error.instance_path().to_string());
+            let reason = error.to_string();
+            if let jsonschema::error::ValidationErrorKind::Required { property } = error.kind()
+                && let Some(name) = property.as_str()
+            {
+                field = format!("{field}.{name}");
+                return Err(ContractError::MissingField { field });
+            }
+            return Err(ContractError::InvalidField { field, reason });
+        }
+        let partition_key = partition_key(definition, envelope, data)?;
+        let mut stamped = envelope.clone();
+        stamped.partitionkey = Some(partition_key.clone());
+        stamped.schemaversion = Some(definition.schema_version);
+        Ok(Outbound {
+            event_id: envelope.id.clone(),
+            topic: definition.topic.to_string(),
+            headers: standard_headers(definition, &stamped, &partition_key),
+            partition_key,
+            payload: stamped.to_json_bytes(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_match_in_both_cases() {
+        assert_eq!(field_variants("batchId"), ["batchId", "batch_id"]);
+        assert_eq!(field_variants("user_id"), ["user_id", "userId"]);
+        assert_eq!(field_variants("id"), ["id"]);
+    }
+
+    #[test]
+    fn pointers_become_dotted_fields() {
+        assert_eq!(field_path(""), "data");
+        assert_eq!(field_path("/item/id"), "data.item.id");
+    }
+}
