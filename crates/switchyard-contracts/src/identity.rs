@@ -299,42 +299,4 @@ mod tests {
         let decoded: SubscriptionCreatedPayload = serde_json::from_value(payload).unwrap();
         assert_eq!(decoded.trial_start, None);
     }
-
-    #[test]
-    fn topics_are_dotted_lowercase_routing_keys_equal_to_the_event_types() {
-        let set = event_set();
-        for definition in &set.events {
-            let topic = definition.topic;
-            assert_eq!(definition.event_type, topic);
-            assert!(topic.split('.').count() >= 2, "{topic}");
-            assert!(
-                topic.split('.').all(|segment| !segment.is_empty()
-                    && segment
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')),
-                "{topic}"
-            );
-        }
-        let used: Vec<&str> = set.events.iter().map(|event| event.topic).collect();
-        assert_eq!(set.topics, used);
-    }
-
-    #[test]
-    fn partition_keys_follow_the_contract_and_are_payload_fields() {
-        let set = event_set();
-        for definition in &set.events {
-            assert_eq!(
-                set.partition_key_contract(definition),
-                Some(definition.partition_key),
-                "{}",
-                definition.event_type
-            );
-            let schema = definition.payload_schema();
-            assert!(
-                schema["properties"].get(definition.partition_key).is_some(),
-                "{}",
-                definition.event_type
-            );
-        }
-    }
 }
