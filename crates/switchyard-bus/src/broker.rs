@@ -51,6 +51,9 @@ pub struct Delivery {
     pub message: Message,
     /// 1 on first delivery, then one more for every redelivery.
     pub delivery_count: u32,
+    /// How many times a consumer asked to retry it (`nack`); redeliveries after an
+    /// expired ack deadline or a `release` do not count.
+    pub retry_count: u32,
 }
 
 /// A durable named subscription: every subscription of a topic receives every message
@@ -80,6 +83,18 @@ impl SubscriptionConfig {
         self.ack_deadline = ack_deadline;
         self
     }
+}
+
+/// What a topic holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicStats {
+    /// Topic name.
+    pub name: String,
+    /// Messages ever published on it.
+    pub published: u64,
+    /// Messages it still holds (not yet acknowledged by every subscription, or all of
+    /// them when it has no subscription).
+    pub held: u64,
 }
 
 /// Where a subscription stands.
@@ -126,13 +141,33 @@ pub trait Broker: Send + Sync + 'static {
     /// Marks deliveries as done: they are never delivered again.
     async fn ack(&self, subscription: &str, tags: &[DeliveryTag]) -> Result<(), BusError>;
 
-    /// Gives deliveries back, to be delivered again after `redeliver_after`.
+    /// Gives deliveries back for a retry: delivered again after `redeliver_after`, with
+    /// `retry_count` one higher. Other messages keep flowing meanwhile.
     async fn nack(
         &self,
         subscription: &str,
         tags: &[DeliveryTag],
         redeliver_after: Duration,
     ) -> Result<(), BusError>;
+
+    /// Gives deliveries back untouched (a consumer shutting down): delivered again at once,
+    /// without counting a retry.
+    async fn release(&self, subscription: &str, tags: &[DeliveryTag]) -> Result<(), BusError>;
+
+    /// Reads up to `limit` messages of `topic` with a sequence above `after`, without
+    /// delivering them to anyone (dead-letter tooling).
+    async fn browse(
+        &self,
+        topic: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Message)>, BusError>;
+
+    /// Deletes messages of `topic` by sequence; returns how many existed.
+    async fn remove(&self, topic: &str, seqs: &[u64]) -> Result<u64, BusError>;
+
+    /// Every topic that was ever published to.
+    async fn topics(&self) -> Result<Vec<TopicStats>, BusError>;
 
     /// Where every subscription stands.
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError>;

@@ -5,8 +5,8 @@
 //! - table `subscriptions`: subscription name → JSON `{topic, cursor, ack_deadline_ms}`,
 //!   where `cursor` is the next sequence never yet delivered to that subscription;
 //! - table `log/{topic}`: sequence → message record (byte layout in `record.rs`);
-//! - table `pending/{subscription}`: sequence → (redeliver at, ms since epoch; deliveries)
-//!   for every message delivered or nacked and not yet acknowledged.
+//! - table `pending/{subscription}`: sequence → (redeliver at, ms since epoch; deliveries;
+//!   retries) for every message delivered or nacked and not yet acknowledged.
 //!
 //! # Durability and recovery
 //! Publishes are group-committed: one writer thread takes every publish request waiting
@@ -39,7 +39,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::record;
 use crate::{
     Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
-    SubscriptionStats,
+    SubscriptionStats, TopicStats,
 };
 
 const TOPICS: TableDefinition<&str, u64> = TableDefinition::new("topics");
@@ -94,6 +94,14 @@ fn log_table(topic: &str) -> String {
 
 fn pending_table(subscription: &str) -> String {
     format!("pending/{subscription}")
+}
+
+/// A pending delivery: (redeliver at, ms since epoch; deliveries so far; retries asked for
+/// by consumers through `nack`).
+type Pending = (u64, u32, u32);
+
+fn pending_def(name: &str) -> TableDefinition<'_, u64, Pending> {
+    TableDefinition::new(name)
 }
 
 fn now_ms() -> u64 {
@@ -169,6 +177,51 @@ impl EmbeddedBroker {
         })
     }
 
+    /// Makes pending deliveries due after `delay`; a retry also counts one more retry.
+    async fn reschedule(
+        &self,
+        subscription: &str,
+        tags: &[DeliveryTag],
+        delay: Duration,
+        is_retry: bool,
+    ) -> Result<(), BusError> {
+        let topic = self.subscription(subscription)?.topic;
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let name = subscription.to_string();
+        let tags = tags.to_vec();
+        let redeliver_at = now_ms() + delay.as_millis() as u64;
+        self.blocking(move |inner| {
+            let txn = inner
+                .db
+                .begin_write()
+                .map_err(storage("failed to begin nack"))?;
+            {
+                let pending_name = pending_table(&name);
+                let mut pending = txn
+                    .open_table(pending_def(&pending_name))
+                    .map_err(storage("failed to open pending table"))?;
+                for tag in &tags {
+                    let current = pending
+                        .get(tag.0)
+                        .map_err(storage("failed to read pending"))?
+                        .map(|value| value.value());
+                    if let Some((_, count, retries)) = current {
+                        let retries = retries + u32::from(is_retry);
+                        pending
+                            .insert(tag.0, (redeliver_at, count, retries))
+                            .map_err(storage("failed to nack"))?;
+                    }
+                }
+            }
+            txn.commit().map_err(storage("failed to commit nack"))
+        })
+        .await?;
+        self.inner.wakers.get(&topic).notify_waiters();
+        Ok(())
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Inner) -> Result<T, BusError> + Send + 'static,
@@ -234,18 +287,18 @@ fn release_deliveries_of_previous_process<'a>(
     for name in subscriptions {
         let pending_name = pending_table(name);
         let mut pending = txn
-            .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
+            .open_table(pending_def(&pending_name))
             .map_err(storage("failed to open pending table"))?;
-        let waiting: Vec<(u64, u32)> = pending
+        let waiting: Vec<(u64, Pending)> = pending
             .iter()
             .map_err(storage("failed to read pending"))?
             .filter_map(|entry| entry.ok())
             .filter(|(_, value)| value.value().0 > now)
-            .map(|(seq, value)| (seq.value(), value.value().1))
+            .map(|(seq, value)| (seq.value(), value.value()))
             .collect();
-        for (seq, count) in waiting {
+        for (seq, (_, count, retries)) in waiting {
             pending
-                .insert(seq, (now, count))
+                .insert(seq, (now, count, retries))
                 .map_err(storage("failed to update pending"))?;
         }
     }
@@ -350,19 +403,19 @@ fn fetch_now(
             .open_table(TableDefinition::<u64, &[u8]>::new(&log_name))
             .map_err(storage("failed to open topic log"))?;
         let mut pending = txn
-            .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
+            .open_table(pending_def(&pending_name))
             .map_err(storage("failed to open pending table"))?;
         let mut due = Vec::new();
         for entry in pending.iter().map_err(storage("failed to read pending"))? {
             let (seq, value) = entry.map_err(storage("failed to read pending"))?;
-            let (redeliver_at, count) = value.value();
+            let (redeliver_at, count, retries) = value.value();
             if redeliver_at <= now && due.len() < max_messages {
-                due.push((seq.value(), count));
+                due.push((seq.value(), count, retries));
             } else if redeliver_at > now {
                 next_due = Some(next_due.map_or(redeliver_at, |t| t.min(redeliver_at)));
             }
         }
-        for (seq, count) in due {
+        for (seq, count, retries) in due {
             let Some(bytes) = log.get(seq).map_err(storage("failed to read log"))? else {
                 // Retention never deletes unacknowledged messages; a missing one means the
                 // store was damaged. Drop the pending mark and say so loudly.
@@ -374,13 +427,14 @@ fn fetch_now(
             };
             let message = record::decode(bytes.value(), seq)?;
             pending
-                .insert(seq, (deadline, count + 1))
+                .insert(seq, (deadline, count + 1, retries))
                 .map_err(storage("failed to update pending"))?;
             deliveries.push(Delivery {
                 tag: DeliveryTag(seq),
                 topic: state.topic.clone(),
                 message,
                 delivery_count: count + 1,
+                retry_count: retries,
             });
         }
         let current = current_cursor(&txn, name, state)?;
@@ -396,13 +450,14 @@ fn fetch_now(
                 let seq = seq.value();
                 let message = record::decode(bytes.value(), seq)?;
                 pending
-                    .insert(seq, (deadline, 1))
+                    .insert(seq, (deadline, 1, 0))
                     .map_err(storage("failed to update pending"))?;
                 deliveries.push(Delivery {
                     tag: DeliveryTag(seq),
                     topic: state.topic.clone(),
                     message,
                     delivery_count: 1,
+                    retry_count: 0,
                 });
                 next_cursor = seq + 1;
             }
@@ -464,7 +519,7 @@ fn apply_retention(
     {
         let pending_name = pending_table(name);
         let pending = txn
-            .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
+            .open_table(pending_def(&pending_name))
             .map_err(storage("failed to open pending table"))?;
         let oldest_pending = pending
             .first()
@@ -647,7 +702,7 @@ impl Broker for EmbeddedBroker {
             {
                 let pending_name = pending_table(&name);
                 let mut pending = txn
-                    .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
+                    .open_table(pending_def(&pending_name))
                     .map_err(storage("failed to open pending table"))?;
                 for tag in &tags {
                     pending.remove(tag.0).map_err(storage("failed to ack"))?;
@@ -670,43 +725,102 @@ impl Broker for EmbeddedBroker {
         tags: &[DeliveryTag],
         redeliver_after: Duration,
     ) -> Result<(), BusError> {
-        self.subscription(subscription)?;
-        if tags.is_empty() {
-            return Ok(());
-        }
-        let name = subscription.to_string();
-        let tags = tags.to_vec();
-        let redeliver_at = now_ms() + redeliver_after.as_millis() as u64;
+        self.reschedule(subscription, tags, redeliver_after, true)
+            .await
+    }
+
+    async fn release(&self, subscription: &str, tags: &[DeliveryTag]) -> Result<(), BusError> {
+        self.reschedule(subscription, tags, Duration::ZERO, false)
+            .await
+    }
+
+    async fn browse(
+        &self,
+        topic: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Message)>, BusError> {
+        let topic = topic.to_string();
+        self.blocking(move |inner| {
+            let txn = inner
+                .db
+                .begin_read()
+                .map_err(storage("failed to begin browse"))?;
+            let log_name = log_table(&topic);
+            let log = match txn.open_table(TableDefinition::<u64, &[u8]>::new(&log_name)) {
+                Ok(log) => log,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(err) => return Err(BusError::storage("failed to open topic log", err)),
+            };
+            let mut found = Vec::new();
+            for entry in log
+                .range(after + 1..)
+                .map_err(storage("failed to read log"))?
+                .take(limit)
+            {
+                let (seq, bytes) = entry.map_err(storage("failed to read log"))?;
+                found.push((seq.value(), record::decode(bytes.value(), seq.value())?));
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn remove(&self, topic: &str, seqs: &[u64]) -> Result<u64, BusError> {
+        let topic = topic.to_string();
+        let seqs = seqs.to_vec();
         self.blocking(move |inner| {
             let txn = inner
                 .db
                 .begin_write()
-                .map_err(storage("failed to begin nack"))?;
+                .map_err(storage("failed to begin remove"))?;
+            let mut removed = 0;
             {
-                let pending_name = pending_table(&name);
-                let mut pending = txn
-                    .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
-                    .map_err(storage("failed to open pending table"))?;
-                for tag in &tags {
-                    let count = pending
-                        .get(tag.0)
-                        .map_err(storage("failed to read pending"))?
-                        .map(|v| v.value().1);
-                    if let Some(count) = count {
-                        pending
-                            .insert(tag.0, (redeliver_at, count))
-                            .map_err(storage("failed to nack"))?;
-                    }
+                let log_name = log_table(&topic);
+                let mut log = txn
+                    .open_table(TableDefinition::<u64, &[u8]>::new(&log_name))
+                    .map_err(storage("failed to open topic log"))?;
+                for seq in seqs {
+                    removed += u64::from(
+                        log.remove(seq)
+                            .map_err(storage("failed to remove"))?
+                            .is_some(),
+                    );
                 }
             }
-            txn.commit().map_err(storage("failed to commit nack"))
+            txn.commit().map_err(storage("failed to commit remove"))?;
+            Ok(removed)
         })
-        .await?;
-        self.inner
-            .wakers
-            .get(&self.subscription(subscription)?.topic)
-            .notify_waiters();
-        Ok(())
+        .await
+    }
+
+    async fn topics(&self) -> Result<Vec<TopicStats>, BusError> {
+        self.blocking(|inner| {
+            let txn = inner
+                .db
+                .begin_read()
+                .map_err(storage("failed to begin topics"))?;
+            let topics = txn
+                .open_table(TOPICS)
+                .map_err(storage("failed to open topics"))?;
+            let mut found = Vec::new();
+            for entry in topics.iter().map_err(storage("failed to read topics"))? {
+                let (name, next) = entry.map_err(storage("failed to read topics"))?;
+                let log_name = log_table(name.value());
+                let held = match txn.open_table(TableDefinition::<u64, &[u8]>::new(&log_name)) {
+                    Ok(log) => log.len().map_err(storage("failed to read log"))?,
+                    Err(redb::TableError::TableDoesNotExist(_)) => 0,
+                    Err(err) => return Err(BusError::storage("failed to open topic log", err)),
+                };
+                found.push(TopicStats {
+                    name: name.value().to_string(),
+                    published: next.value() - 1,
+                    held,
+                });
+            }
+            Ok(found)
+        })
+        .await
     }
 
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
@@ -740,9 +854,7 @@ impl Broker for EmbeddedBroker {
                     })
                     .map_or(state.cursor, |stored| stored.cursor);
                 let pending_name = pending_table(&name);
-                let unacked = match txn
-                    .open_table(TableDefinition::<u64, (u64, u32)>::new(&pending_name))
-                {
+                let unacked = match txn.open_table(pending_def(&pending_name)) {
                     Ok(table) => table.len().map_err(storage("failed to read pending"))?,
                     Err(redb::TableError::TableDoesNotExist(_)) => 0,
                     Err(err) => return Err(BusError::storage("failed to open pending table", err)),

@@ -30,7 +30,9 @@ mod record;
 #[cfg(feature = "testsuite")]
 mod testsuite;
 
-pub use broker::{Broker, Delivery, DeliveryTag, Message, SubscriptionConfig, SubscriptionStats};
+pub use broker::{
+    Broker, Delivery, DeliveryTag, Message, SubscriptionConfig, SubscriptionStats, TopicStats,
+};
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};
 #[cfg(feature = "testsuite")]

@@ -26,6 +26,12 @@ pub async fn conformance_suite(broker: &dyn Broker) -> anyhow::Result<()> {
     nack_redelivers_after_delay(broker)
         .await
         .context("nack_redelivers_after_delay")?;
+    release_redelivers_at_once_without_a_retry(broker)
+        .await
+        .context("release_redelivers_at_once_without_a_retry")?;
+    browse_and_remove(broker)
+        .await
+        .context("browse_and_remove")?;
     competing_consumers_share_work(broker)
         .await
         .context("competing_consumers_share_work")?;
@@ -173,7 +179,55 @@ async fn nack_redelivers_after_delay(broker: &dyn Broker) -> anyhow::Result<()> 
         started.elapsed()
     );
     ensure!(again[0].delivery_count == 2);
+    ensure!(
+        again[0].retry_count == 1,
+        "retry count {}",
+        again[0].retry_count
+    );
     broker.ack(&sub, &[again[0].tag]).await?;
+    Ok(())
+}
+
+async fn release_redelivers_at_once_without_a_retry(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.release");
+    let sub = subscribe(broker, &topic, Duration::from_secs(30)).await?;
+    broker.publish(&topic, numbered(1)).await?;
+    let first = broker.fetch(&sub, 1, LONG_WAIT).await?;
+    broker.release(&sub, &[first[0].tag]).await?;
+    let again = broker.fetch(&sub, 1, SHORT_WAIT).await?;
+    ensure!(
+        again.len() == 1,
+        "a released message was not delivered again at once"
+    );
+    ensure!(again[0].retry_count == 0, "a release counted as a retry");
+    broker.ack(&sub, &[again[0].tag]).await?;
+    Ok(())
+}
+
+async fn browse_and_remove(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.browse");
+    broker.publish(&topic, numbered(5)).await?;
+    let all = broker.browse(&topic, 0, 100).await?;
+    ensure!(all.len() == 5, "browsed {} of 5", all.len());
+    let page = broker.browse(&topic, all[1].0, 2).await?;
+    ensure!(page.iter().map(|(seq, _)| *seq).collect::<Vec<_>>() == [all[2].0, all[3].0]);
+    ensure!(
+        broker
+            .remove(&topic, &[all[0].0, all[0].0 + 1_000_000])
+            .await?
+            == 1
+    );
+    let rest = broker.browse(&topic, 0, 100).await?;
+    ensure!(
+        rest.len() == 4 && rest[0].1 == all[1].1,
+        "remove took the wrong message"
+    );
+    let stats = broker.topics().await?;
+    let mine = stats
+        .iter()
+        .find(|t| t.name == topic)
+        .context("topic missing from topics()")?;
+    ensure!(mine.published == 5 && mine.held == 4, "unexpected {mine:?}");
     Ok(())
 }
 

@@ -6,6 +6,11 @@
 //!   index and field, and nothing of that request is published.
 //! - `GET /v1/search?q=…&user=…[&type=…][&limit=…]`: search one user's documents.
 //! - `GET /v1/status`: subscriptions and the indexer lag.
+//! - `GET /v1/dlq[?topic=…&error_type=…&id=…]`: dead-letter counts and entries;
+//!   `POST /v1/dlq/redrive` and `POST /v1/dlq/purge` (with `"confirm": true`) take the same
+//!   filter as a JSON body.
+//! - `POST /v1/state/cleanup`: delete expired keys now.
+//! - `GET /metrics`: Prometheus text format.
 //! - `GET /health`.
 
 use std::sync::Arc;
@@ -19,8 +24,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_bus::Broker;
 use switchyard_contracts::{ContractError, Envelope, decode_office_event};
-use switchyard_runtime::Publisher;
+use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics};
 use switchyard_search::{SearchIndex, SearchQuery};
+use switchyard_state::StateStore;
 
 use crate::node::indexer_lag;
 
@@ -33,6 +39,10 @@ pub struct ApiState {
     pub index: Arc<SearchIndex>,
     /// Reports status.
     pub broker: Arc<dyn Broker>,
+    /// The dead letters.
+    pub dead_letters: DeadLetterQueue,
+    /// The state store, for cleanup.
+    pub state: Arc<dyn StateStore>,
 }
 
 /// The router of every route above.
@@ -42,6 +52,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/events", post(accept_events))
         .route("/v1/search", get(search))
         .route("/v1/status", get(status))
+        .route("/v1/dlq", get(dead_letters))
+        .route("/v1/dlq/redrive", post(redrive))
+        .route("/v1/dlq/purge", post(purge))
+        .route("/v1/state/cleanup", post(cleanup))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -162,4 +177,74 @@ async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> 
     Ok(Json(
         json!({ "indexer_lag": lag, "subscriptions": subscriptions }),
     ))
+}
+
+fn unavailable(err: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err)
+}
+
+async fn dead_letters(
+    State(state): State<ApiState>,
+    Query(filter): Query<DeadLetterFilter>,
+) -> Result<Json<Value>, ApiError> {
+    let counts = state.dead_letters.counts().await.map_err(unavailable)?;
+    let entries = state
+        .dead_letters
+        .list(&filter)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(json!({ "counts": counts, "entries": entries })))
+}
+
+async fn redrive(
+    State(state): State<ApiState>,
+    Json(filter): Json<DeadLetterFilter>,
+) -> Result<Json<Value>, ApiError> {
+    let redriven = state
+        .dead_letters
+        .redrive(&filter)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(json!({ "redriven": redriven })))
+}
+
+#[derive(Deserialize)]
+struct PurgeRequest {
+    #[serde(flatten)]
+    filter: DeadLetterFilter,
+    #[serde(default)]
+    confirm: bool,
+}
+
+async fn purge(
+    State(state): State<ApiState>,
+    Json(request): Json<PurgeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if !request.confirm {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "purging deletes dead letters for good: send \"confirm\": true",
+        ));
+    }
+    let purged = state
+        .dead_letters
+        .purge(&request.filter)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(json!({ "purged": purged })))
+}
+
+async fn cleanup(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let purged = state.state.purge_expired().await.map_err(unavailable)?;
+    Ok(Json(json!({ "purged": purged })))
+}
+
+async fn metrics() -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        encode_metrics(),
+    )
 }

@@ -3,14 +3,22 @@
 //!
 //! `ingest` writes N synthetic emails to an mbox file, imports it through the same path as
 //! `switchyard import`, waits until every email is searchable and checks the count.
+//! `consume` measures the consumer runtime alone (no-op handler), dedupe on and off.
 
 use std::io::Write;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use clap::Subcommand;
 use indicatif::ProgressBar;
 use serde_json::json;
+use switchyard_bus::{Broker, EmbeddedBroker, SubscriptionConfig};
+use switchyard_contracts::{
+    ContractError, Email, EmailEvent, Envelope, Operation, Registry, SyncType,
+};
+use switchyard_runtime::{Consumer, ConsumerConfig, Handler, Incoming, Outcome, Publisher};
+use switchyard_state::{EmbeddedState, StateStore};
 
 use crate::config::Settings;
 use crate::import::{self, Destination};
@@ -24,6 +32,18 @@ pub enum BenchCommand {
         /// How many emails.
         #[arg(long, default_value_t = 10_000)]
         emails: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Consumer throughput with a no-op handler, with dedupe on and off.
+    Consume {
+        /// How many events.
+        #[arg(long, default_value_t = 50_000)]
+        events: usize,
+        /// Events per batch.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -43,6 +63,11 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest { emails, json } => ingest(emails, json, settings).await,
+        BenchCommand::Consume {
+            events,
+            batch_size,
+            json,
+        } => consume(events, batch_size, json).await,
         BenchCommand::GenerateMbox { emails, out } => {
             let bytes = write_mbox(&out, emails)
                 .with_context(|| format!("failed to write {}", out.display()))?;
@@ -139,7 +164,7 @@ async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow
     node.wait_until_indexed().await?;
     let end_to_end = started.elapsed();
     let indexed = node.index.count(USER, Some("email"))?;
-    node.shutdown().await;
+    node.shutdown(crate::node::SHUTDOWN_DEADLINE).await;
     ensure!(
         report.rejected == 0,
         "{} synthetic emails were rejected",
@@ -173,6 +198,96 @@ async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow
                 .as_f64()
                 .unwrap_or_default(),
             peak_rss_bytes().unwrap_or_default() / 1048576,
+        );
+    }
+    Ok(())
+}
+
+/// A handler that only counts, so the runtime's own cost is what is measured.
+struct CountingHandler;
+
+#[async_trait::async_trait]
+impl Handler for CountingHandler {
+    type Event = ();
+
+    fn decode(&self, _envelope: &Envelope) -> Result<(), ContractError> {
+        Ok(())
+    }
+
+    async fn handle(&self, batch: Vec<Incoming<()>>) -> Vec<Outcome> {
+        vec![Outcome::Done; batch.len()]
+    }
+}
+
+/// Publishes `events` emails, then drains them through a consumer with dedupe on, and
+/// through a second subscription with dedupe off; prints events/s of each.
+async fn consume(events: usize, batch_size: usize, json_output: bool) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("failed to create a scratch directory")?;
+    let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::open(&dir.path().join("bus"))?);
+    let state: Arc<dyn StateStore> = Arc::new(EmbeddedState::open(&dir.path().join("state"))?);
+    let registry = Arc::new(Registry::standard());
+    let modes = [("dedupe_on", true), ("dedupe_off", false)];
+    for (name, _) in modes {
+        broker
+            .ensure_subscription(&SubscriptionConfig::new(name, "emails"))
+            .await?;
+    }
+    let publisher = Publisher::new(broker.clone(), registry.clone());
+    let started = Instant::now();
+    for chunk_start in (0..events).step_by(1000) {
+        let envelopes = (chunk_start..(chunk_start + 1000).min(events))
+            .map(|i| {
+                let item = Email {
+                    id: format!("<bench-{i}@example.com>"),
+                    subject: format!("message {i}"),
+                    ..Email::default()
+                };
+                EmailEvent::new(
+                    Operation::Create,
+                    SyncType::Backfill,
+                    "bench",
+                    USER,
+                    "bench",
+                    item,
+                )
+                .to_envelope("/bench", "bench")
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        publisher.publish(&envelopes).await?;
+    }
+    let publish_secs = started.elapsed().as_secs_f64();
+    let mut result = json!({ "benchmark": "consume", "events": events, "batch_size": batch_size, "publish_events_per_sec": events as f64 / publish_secs });
+    for (name, dedupe) in modes {
+        let mut config = ConsumerConfig::new(SubscriptionConfig::new(name, "emails"));
+        config.batch_size = batch_size;
+        config.max_wait = Duration::from_millis(10);
+        config.dedupe = dedupe;
+        let consumer = Consumer::new(
+            broker.clone(),
+            state.clone(),
+            registry.clone(),
+            config,
+            CountingHandler,
+        );
+        let started = Instant::now();
+        let mut handled = 0;
+        while handled < events {
+            handled += consumer.step().await?.handled;
+        }
+        result[format!("{name}_events_per_sec")] =
+            json!(events as f64 / started.elapsed().as_secs_f64());
+    }
+    if json_output {
+        println!("{result}");
+    } else {
+        println!(
+            "consume {events} events: dedupe on {:.0} events/s, dedupe off {:.0} events/s",
+            result["dedupe_on_events_per_sec"]
+                .as_f64()
+                .unwrap_or_default(),
+            result["dedupe_off_events_per_sec"]
+                .as_f64()
+                .unwrap_or_default(),
         );
     }
     Ok(())

@@ -9,13 +9,31 @@
 //! [indexer]
 //! batch_size = 1000
 //! ack_deadline_secs = 120
+//! max_retries = 3
+//! backoff_ms = [1000, 5000, 15000]
+//!
+//! [idempotency]
+//! office_data_ttl_secs = 604800
+//! idempotency_ttl_secs = 86400
+//! batch_ttl_secs = 259200
+//! fragment_ttl_secs = 2592000
+//!
+//! [claim_check]
+//! threshold_bytes = 262144
+//!
+//! [state]
+//! cleanup_interval_secs = 600
 //! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
+use switchyard_runtime::{KeyTtls, RetryPolicy};
 
 /// The configuration file, as written by the user.
 #[derive(Debug, Default, Deserialize)]
@@ -30,6 +48,45 @@ pub struct FileConfig {
     /// The search indexer consumers.
     #[serde(default)]
     pub indexer: IndexerFileConfig,
+    /// Time-to-live of idempotency keys and claim-check blobs per key class.
+    #[serde(default)]
+    pub idempotency: IdempotencyFileConfig,
+    /// Large payloads stored by reference.
+    #[serde(default)]
+    pub claim_check: ClaimCheckFileConfig,
+    /// The state store.
+    #[serde(default)]
+    pub state: StateFileConfig,
+}
+
+/// `[idempotency]` section: key time-to-live per class, in seconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencyFileConfig {
+    /// Office items (default 7 days).
+    pub office_data_ttl_secs: Option<u64>,
+    /// Plain event ids (default 24 h).
+    pub idempotency_ttl_secs: Option<u64>,
+    /// Batch operations (default 3 days).
+    pub batch_ttl_secs: Option<u64>,
+    /// Document fragments (default 30 days).
+    pub fragment_ttl_secs: Option<u64>,
+}
+
+/// `[claim_check]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimCheckFileConfig {
+    /// Payloads above this size travel by reference (default 262144).
+    pub threshold_bytes: Option<usize>,
+}
+
+/// `[state]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFileConfig {
+    /// How often `serve` deletes expired keys (default 600).
+    pub cleanup_interval_secs: Option<u64>,
 }
 
 /// `[indexer]` section.
@@ -40,6 +97,10 @@ pub struct IndexerFileConfig {
     pub batch_size: Option<usize>,
     /// Seconds a fetched batch may stay unacknowledged before redelivery.
     pub ack_deadline_secs: Option<u64>,
+    /// Retries of a failed batch when its events carry no `X-Max-Retries` (default 3).
+    pub max_retries: Option<u32>,
+    /// Delays before retry 1, 2, … in ms, when events carry no `X-Backoff-Ms`.
+    pub backoff_ms: Option<Vec<u64>>,
 }
 
 /// Settings resolved from flags, environment, file and defaults.
@@ -53,6 +114,14 @@ pub struct Settings {
     pub indexer_batch_size: usize,
     /// Indexer ack deadline, seconds.
     pub indexer_ack_deadline_secs: u64,
+    /// Indexer retry schedule for events without retry headers.
+    pub indexer_retry: RetryPolicy,
+    /// Time-to-live of keys and blobs per class.
+    pub key_ttls: KeyTtls,
+    /// Claim-check threshold.
+    pub claim_check_threshold_bytes: usize,
+    /// Expired-key cleanup period of `serve`.
+    pub cleanup_interval: Duration,
 }
 
 const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -70,6 +139,17 @@ impl FileConfig {
         {
             bail!(
                 "config {}: unsupported version {version}, expected 1",
+                path.display()
+            );
+        }
+        if config
+            .indexer
+            .backoff_ms
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
+            bail!(
+                "config {}: indexer.backoff_ms needs at least one delay",
                 path.display()
             );
         }
@@ -104,6 +184,33 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address is valid")),
             indexer_batch_size: file.indexer.batch_size.unwrap_or(1000),
             indexer_ack_deadline_secs: file.indexer.ack_deadline_secs.unwrap_or(120),
+            indexer_retry: RetryPolicy {
+                max_retries: file
+                    .indexer
+                    .max_retries
+                    .unwrap_or(RetryPolicy::default().max_retries),
+                backoff: file
+                    .indexer
+                    .backoff_ms
+                    .map(|list| list.into_iter().map(Duration::from_millis).collect())
+                    .unwrap_or_else(|| RetryPolicy::default().backoff),
+            },
+            key_ttls: [
+                (KeyClass::OfficeData, file.idempotency.office_data_ttl_secs),
+                (KeyClass::Idempotency, file.idempotency.idempotency_ttl_secs),
+                (KeyClass::Batch, file.idempotency.batch_ttl_secs),
+                (KeyClass::Fragment, file.idempotency.fragment_ttl_secs),
+            ]
+            .into_iter()
+            .fold(KeyTtls::default(), |ttls, (class, secs)| match secs {
+                Some(secs) => ttls.with(class, Duration::from_secs(secs)),
+                None => ttls,
+            }),
+            claim_check_threshold_bytes: file
+                .claim_check
+                .threshold_bytes
+                .unwrap_or(MAX_PAYLOAD_BYTES),
+            cleanup_interval: Duration::from_secs(file.state.cleanup_interval_secs.unwrap_or(600)),
         })
     }
 }
@@ -121,13 +228,25 @@ mod tests {
     #[test]
     fn flags_win_over_file_and_file_over_defaults() {
         let file = write(
-            "version = 1\ndata_dir = \"/from/file\"\nlisten = \"127.0.0.1:9000\"\n[indexer]\nbatch_size = 7\n",
+            "version = 1\ndata_dir = \"/from/file\"\nlisten = \"127.0.0.1:9000\"\n[indexer]\nbatch_size = 7\nbackoff_ms = [10, 20]\n[idempotency]\nbatch_ttl_secs = 60\n",
         );
         let settings =
             Settings::resolve(Some(file.path()), Some("/from/flag".into()), None).unwrap();
         assert_eq!(settings.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(settings.listen.port(), 9000);
         assert_eq!(settings.indexer_batch_size, 7);
+        assert_eq!(
+            settings.indexer_retry.backoff,
+            [Duration::from_millis(10), Duration::from_millis(20)]
+        );
+        assert_eq!(
+            settings.key_ttls.get(KeyClass::Batch),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            settings.key_ttls.get(KeyClass::OfficeData),
+            KeyClass::OfficeData.default_ttl()
+        );
         let defaults = Settings::resolve(None, None, None).unwrap();
         assert_eq!(defaults.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(defaults.listen.port(), 8080);
@@ -139,6 +258,7 @@ mod tests {
             "unknown_key = 1",
             "version = 2",
             "[indexer]\nbatch_size = 0",
+            "[indexer]\nbackoff_ms = []",
             "listen = 5",
         ] {
             let file = write(text);

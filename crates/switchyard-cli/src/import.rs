@@ -223,6 +223,55 @@ impl RemoteServer {
             .with_context(|| format!("failed to decode {url}"))
     }
 
+    /// GET `path` with `query`, as JSON; a non-2xx answer is an error with its body.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}{path}", self.base_url);
+        let response = self
+            .client
+            .get(&url)
+            .query(query)
+            .send()
+            .await
+            .with_context(|| format!("failed to reach {url}"))?;
+        Self::json_or_error(&url, response).await
+    }
+
+    /// POST a JSON `body` to `path`, as JSON; a non-2xx answer is an error with its body.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}{path}", self.base_url);
+        let response = self
+            .client
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("failed to reach {url}"))?;
+        Self::json_or_error(&url, response).await
+    }
+
+    async fn json_or_error(
+        url: &str,
+        response: reqwest::Response,
+    ) -> anyhow::Result<serde_json::Value> {
+        let status = response.status();
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .with_context(|| format!("failed to decode {url}"))?;
+        if !status.is_success() {
+            bail!("{url}: {status} {body}");
+        }
+        Ok(body)
+    }
+
     /// Returns once the server has indexed everything it accepted.
     pub async fn wait_until_indexed(&self) -> anyhow::Result<()> {
         loop {

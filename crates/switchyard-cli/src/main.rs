@@ -5,6 +5,7 @@ mod api;
 mod bench;
 mod catalog;
 mod config;
+mod dlq;
 mod env_vars;
 mod import;
 mod node;
@@ -77,6 +78,16 @@ enum Command {
     },
     /// Show subscriptions and how far behind they are.
     Status,
+    /// Dead letters: list, show, redrive, purge.
+    Dlq {
+        #[command(subcommand)]
+        dlq: dlq::DlqCommand,
+    },
+    /// The state store: expired-key cleanup.
+    State {
+        #[command(subcommand)]
+        state: dlq::StateCommand,
+    },
     /// Check the event registry and write the generated event catalog.
     Catalog {
         #[command(subcommand)]
@@ -177,6 +188,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Catalog { catalog } => catalog::run(catalog),
+        Command::Dlq { dlq } => dlq::run_dlq(&settings, dlq)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::State { state } => dlq::run_state(&settings, state)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Bench { bench } => bench::run(bench, &settings)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -186,6 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let mut node = Node::open(settings)?;
     node.start_indexers().await?;
+    node.start_maintenance();
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
@@ -194,13 +212,15 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         publisher: node.publisher.clone(),
         index: node.index.clone(),
         broker: node.broker.clone(),
+        dead_letters: node.dead_letters(),
+        state: node.state.clone(),
     });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the HTTP server failed")?;
     tracing::info!("shutting down: finishing in-flight batches");
-    node.shutdown().await;
+    node.shutdown(node::SHUTDOWN_DEADLINE).await;
     Ok(())
 }
 
@@ -243,7 +263,7 @@ async fn import(
             let report = import::import(paths, user, &destination, &progress).await;
             progress.set_message("indexing");
             let indexed = node.wait_until_indexed().await;
-            node.shutdown().await;
+            node.shutdown(node::SHUTDOWN_DEADLINE).await;
             indexed?;
             report?
         }

@@ -1,8 +1,8 @@
 //! The embedded node: the engines of one data directory (bus, state, search index) and
 //! the consumers that run on them. `serve`, a local `import` and `bench` all use it.
 //!
-//! Layout of the data directory: `bus/` (the broker), `state/` (idempotency keys),
-//! `index/` (the search index).
+//! Layout of the data directory: `bus/` (the broker, dead-letter topics included),
+//! `state/` (idempotency keys, claim-check blobs, the outbox), `index/` (the search index).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,13 +12,18 @@ use anyhow::Context;
 use switchyard_bus::{Broker, BusErrorKind, EmbeddedBroker, SubscriptionConfig};
 use switchyard_contracts::office_set::LEGACY_EMAIL_BACKFILL_TOPIC;
 use switchyard_contracts::{DataKind, Registry};
-use switchyard_runtime::{Consumer, ConsumerConfig, Publisher};
+use switchyard_runtime::{
+    ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, OutboxRelay, Publisher,
+};
 use switchyard_search::{Indexer, SearchIndex};
-use switchyard_state::{EmbeddedState, StateStore};
+use switchyard_state::{EmbeddedState, Outbox, StateStore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+
+/// How long a stopping node waits for in-flight batches.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Prefix of every search indexer subscription: `search-indexer-{topic}`.
 const INDEXER_PREFIX: &str = "search-indexer-";
@@ -33,7 +38,8 @@ pub struct Node {
     pub index: Arc<SearchIndex>,
     /// The event registry every event is checked against.
     pub registry: Arc<Registry>,
-    state: Arc<dyn StateStore>,
+    /// Idempotency keys, claim-check blobs and the outbox.
+    pub state: Arc<EmbeddedState>,
     settings: Settings,
     shutdown: CancellationToken,
     consumers: JoinSet<()>,
@@ -66,12 +72,16 @@ impl Node {
             SearchIndex::open(&index_dir(dir)).context("failed to open the search index")?;
         let broker: Arc<dyn Broker> = Arc::new(broker);
         let registry = Arc::new(Registry::standard());
+        let state = Arc::new(state);
+        let claim_check = ClaimCheck::new(state.clone(), settings.key_ttls.clone())
+            .with_threshold(settings.claim_check_threshold_bytes);
         Ok(Node {
-            publisher: Publisher::new(broker.clone(), registry.clone()),
+            publisher: Publisher::new(broker.clone(), registry.clone())
+                .with_claim_check(claim_check),
             registry,
             broker,
             index: Arc::new(index),
-            state: Arc::new(state),
+            state,
             settings: settings.clone(),
             shutdown: CancellationToken::new(),
             consumers: JoinSet::new(),
@@ -92,6 +102,8 @@ impl Node {
             self.broker.ensure_subscription(&subscription).await?;
             let mut config = ConsumerConfig::new(subscription);
             config.batch_size = self.settings.indexer_batch_size;
+            config.retry = self.settings.indexer_retry.clone();
+            config.key_ttls = self.settings.key_ttls.clone();
             let consumer = Consumer::new(
                 self.broker.clone(),
                 self.state.clone(),
@@ -105,6 +117,37 @@ impl Node {
         Ok(())
     }
 
+    /// Starts the background duties of a server: the outbox relay and the periodic
+    /// cleanup of expired keys.
+    pub fn start_maintenance(&mut self) {
+        let outbox: Arc<dyn Outbox> = self.state.clone();
+        let relay = OutboxRelay::new(outbox, self.publisher.clone(), 500);
+        self.consumers
+            .spawn(relay.run(self.shutdown.child_token(), Duration::from_millis(200)));
+        let state = self.state.clone();
+        let period = self.settings.cleanup_interval;
+        let shutdown = self.shutdown.child_token();
+        self.consumers.spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.tick().await;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = ticks.tick() => {}
+                }
+                match state.purge_expired().await {
+                    Ok(purged) => tracing::info!(purged, "expired keys deleted"),
+                    Err(err) => tracing::warn!(error = %err, "expired-key cleanup failed"),
+                }
+            }
+        });
+    }
+
+    /// The dead letters of this node's broker.
+    pub fn dead_letters(&self) -> DeadLetterQueue {
+        DeadLetterQueue::new(self.broker.clone())
+    }
+
     /// Returns once every published event is indexed and searchable.
     pub async fn wait_until_indexed(&self) -> anyhow::Result<()> {
         while indexer_lag(self.broker.as_ref()).await? > 0 {
@@ -113,10 +156,21 @@ impl Node {
         Ok(())
     }
 
-    /// Stops the consumers after their current batch and waits for them.
-    pub async fn shutdown(mut self) {
+    /// Stops the consumers after their current batch and waits for them, at most
+    /// `deadline`; what is still in flight then is delivered again on the next start.
+    pub async fn shutdown(mut self, deadline: Duration) {
         self.shutdown.cancel();
-        while self.consumers.join_next().await.is_some() {}
+        let drained = tokio::time::timeout(deadline, async {
+            while self.consumers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                deadline_secs = deadline.as_secs(),
+                "shutdown deadline passed: in-flight batches will be redelivered"
+            );
+            self.consumers.abort_all();
+        }
     }
 }
 

@@ -262,3 +262,73 @@ fn http_api_accepts_any_registered_event_type_and_checks_its_schema() {
     assert_eq!(status, 400);
     assert_eq!(body["field"], "data.plan_code", "{body}");
 }
+
+#[test]
+fn dead_letters_are_listed_purged_and_counted_in_metrics_over_cli_and_http() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    // A legacy batch whose email has no id cannot be upcast: it is dead-lettered at once.
+    let legacy = json!({
+        "specversion": "1.0", "id": "legacy-1", "source": "/old-producer",
+        "type": "switchyard.office.email_backfill",
+        "data": {"batch_id": "b-1", "user_id": "dora", "provider": "gmail",
+                 "sync_timestamp": "2024-01-01T00:00:00Z", "emails": [{"subject": "no id"}]}
+    });
+    let (status, body) = post(
+        &format!("{}/v1/events", server.base_url),
+        &legacy.to_string(),
+    );
+    assert_eq!(status, 202, "{body}");
+    server.wait_until_indexed();
+
+    let (_, listing) = support::get(&format!("{}/v1/dlq", server.base_url)).unwrap();
+    assert_eq!(listing["counts"][0]["topic"], "email-backfill", "{listing}");
+    assert_eq!(listing["counts"][0]["error_type"], "undecodable");
+    assert_eq!(listing["entries"][0]["event_id"], "legacy-1");
+
+    let port = server.base_url.rsplit(':').next().unwrap().to_string();
+    let cli = |args: &[&str]| {
+        support::binary()
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+            .output()
+            .unwrap()
+    };
+    let list = cli(&["dlq", "list", "--json"]);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed["entries"].as_array().unwrap().len(), 1);
+
+    let unconfirmed = cli(&["dlq", "purge", "--all"]);
+    assert_eq!(unconfirmed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
+    let purged = cli(&["dlq", "purge", "--all", "--yes"]);
+    assert_eq!(
+        stdout(&purged).trim(),
+        "purged 1",
+        "{}",
+        String::from_utf8_lossy(&purged.stderr)
+    );
+
+    let cleanup = cli(&["state", "cleanup"]);
+    assert!(
+        stdout(&cleanup).starts_with("deleted "),
+        "{}",
+        String::from_utf8_lossy(&cleanup.stderr)
+    );
+
+    let metrics = reqwest::blocking::get(format!("{}/metrics", server.base_url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("switchyard_consumer_events_total{subscription=\"search-indexer-email-backfill\",outcome=\"dead_lettered\"} 1"),
+        "{metrics}"
+    );
+}

@@ -58,6 +58,16 @@ pub struct Envelope {
     /// Version of the payload schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schemaversion: Option<u32>,
+    /// Claim check: where the payload is stored when it travels by reference (the
+    /// CloudEvents `dataref` extension); `data` is then absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataref: Option<String>,
+    /// Claim check: size of the stored payload, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasize: Option<u64>,
+    /// Claim check: lowercase hex SHA-256 of the stored payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasha256: Option<String>,
     /// Any other CloudEvents extension attribute (and `data_base64`), kept unchanged.
     #[serde(flatten)]
     pub extensions: BTreeMap<String, serde_json::Value>,
@@ -87,6 +97,9 @@ impl Envelope {
             userid: None,
             partitionkey: None,
             schemaversion: None,
+            dataref: None,
+            datasize: None,
+            datasha256: None,
             extensions: BTreeMap::new(),
             data: Some(data),
         }

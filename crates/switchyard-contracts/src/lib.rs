@@ -29,6 +29,7 @@ pub mod education;
 mod envelope;
 mod error;
 pub mod headers;
+mod idempotency;
 pub mod identity;
 mod office;
 mod office_items;
@@ -42,6 +43,7 @@ mod validation;
 
 pub use envelope::{CLOUDEVENTS_CONTENT_TYPE, Envelope, JSON_CONTENT_TYPE, SPEC_VERSION};
 pub use error::ContractError;
+pub use idempotency::{Idempotency, IdempotencyKey, KeyClass};
 pub use office::{
     AnyOfficeEvent, Attendee, CalendarEvent, CalendarItem, Contact, ContactEvent, DataKind, Email,
     EmailEvent, Mailbox, OfficeEvent, OfficeItem, Operation, SyncType, decode_office_event,

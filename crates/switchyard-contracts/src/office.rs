@@ -1,11 +1,10 @@
 //! Office data events: one generic [`OfficeEvent`] carrying sync metadata around a
-//! normalized item ([`Email`], [`CalendarItem`], [`Contact`]), the [`DataKind`] that maps
-//! each item type to its event type and topic, and the idempotency key of each event.
+//! normalized item ([`Email`], [`CalendarItem`], [`Contact`]), and the [`DataKind`] that
+//! maps each item type to its event type and topic.
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use sha2::{Digest, Sha256};
 
 use crate::{ContractError, Envelope, JSON_CONTENT_TYPE, Topic};
 
@@ -19,16 +18,6 @@ pub enum Operation {
     Update,
     /// The item is gone; only its id matters.
     Delete,
-}
-
-impl Operation {
-    fn as_str(self) -> &'static str {
-        match self {
-            Operation::Create => "create",
-            Operation::Update => "update",
-            Operation::Delete => "delete",
-        }
-    }
 }
 
 /// How the item reached Switchyard.
@@ -89,12 +78,6 @@ impl DataKind {
             .into_iter()
             .find(|kind| kind.event_type() == event_type)
             .ok_or_else(|| ContractError::UnknownEventType(event_type.to_string()))
-    }
-
-    /// Whether items of this kind change after creation, so that their idempotency key
-    /// must include `last_updated`.
-    pub fn is_mutable(self) -> bool {
-        !matches!(self, DataKind::Email)
     }
 }
 
@@ -316,28 +299,6 @@ impl<T: OfficeItem> OfficeEvent<T> {
         Ok(())
     }
 
-    /// The key under which a consumer remembers having handled this event: the same
-    /// item in the same state always gives the same key, whichever event carries it.
-    ///
-    /// Built from user, data type, provider item id and operation, plus `last_updated`
-    /// for mutable kinds, hashed with SHA-256: `idempotency:{hex}`.
-    pub fn idempotency_key(&self) -> String {
-        let mut hasher = Sha256::new();
-        for part in [
-            self.user_id.as_str(),
-            T::KIND.doc_type(),
-            self.item.item_id(),
-            self.operation.as_str(),
-        ] {
-            hasher.update(part.as_bytes());
-            hasher.update([0x1f]);
-        }
-        if T::KIND.is_mutable() {
-            hasher.update(self.last_updated.timestamp_micros().to_be_bytes());
-        }
-        format!("idempotency:{}", hex::encode(hasher.finalize()))
-    }
-
     /// Wraps the event in an envelope: type and topic from the item kind, subject = item
     /// id, partition key = user id, `correlationid` = the job or request.
     pub fn to_envelope(
@@ -390,15 +351,6 @@ pub enum AnyOfficeEvent {
 }
 
 impl AnyOfficeEvent {
-    /// The idempotency key of the inner event.
-    pub fn idempotency_key(&self) -> String {
-        match self {
-            AnyOfficeEvent::Email(event) => event.idempotency_key(),
-            AnyOfficeEvent::Calendar(event) => event.idempotency_key(),
-            AnyOfficeEvent::Contact(event) => event.idempotency_key(),
-        }
-    }
-
     /// What happened to the item.
     pub fn operation(&self) -> Operation {
         match self {
@@ -487,39 +439,6 @@ mod tests {
         let bytes = envelope.to_json_bytes();
         let decoded = decode_office_event(&Envelope::from_json_slice(&bytes).unwrap()).unwrap();
         assert_eq!(decoded, AnyOfficeEvent::Email(event));
-    }
-
-    #[test]
-    fn immutable_keys_ignore_last_updated_mutable_keys_do_not() {
-        let a = email_event("<1@x>");
-        let mut b = a.clone();
-        b.last_updated += chrono::Duration::seconds(5);
-        assert_eq!(a.idempotency_key(), b.idempotency_key());
-        assert_ne!(a.idempotency_key(), email_event("<2@x>").idempotency_key());
-
-        let contact = ContactEvent::new(
-            Operation::Update,
-            SyncType::Streaming,
-            "vcf",
-            "alice",
-            "b1",
-            Contact {
-                id: "c1".into(),
-                ..Contact::default()
-            },
-        );
-        let mut newer = contact.clone();
-        newer.last_updated += chrono::Duration::seconds(5);
-        assert_ne!(contact.idempotency_key(), newer.idempotency_key());
-        assert!(contact.idempotency_key().starts_with("idempotency:"));
-    }
-
-    #[test]
-    fn delete_and_create_of_one_item_have_different_keys() {
-        let create = email_event("<1@x>");
-        let mut delete = create.clone();
-        delete.operation = Operation::Delete;
-        assert_ne!(create.idempotency_key(), delete.idempotency_key());
     }
 
     fn check_decode_error(data: serde_json::Value, field: &str) {

@@ -12,7 +12,8 @@ use crate::office_items::{
 };
 use crate::{
     CalendarEvent, ContactEvent, ContractError, DataKind, Email, EmailEvent, Envelope,
-    EventDefinition, EventSet, NamingPolicy, OfficeEvent, Operation, SyncType,
+    EventDefinition, EventSet, Idempotency, KeyClass, NamingPolicy, OfficeEvent, Operation,
+    SyncType,
 };
 
 /// Every topic of the office set.
@@ -59,7 +60,21 @@ const DOMAIN: &str = "office";
 
 /// The office event set.
 pub fn event_set() -> EventSet {
-    let office = |definition: EventDefinition| definition.retention_days(7);
+    // Office items change after creation: a newer `last_updated` is a new effect.
+    let mutable = Idempotency::Mutable {
+        id: "item.id",
+        version: "last_updated",
+    };
+    let office = |definition: EventDefinition| {
+        definition
+            .retention_days(7)
+            .idempotency(mutable, KeyClass::OfficeData)
+    };
+    let fragment = |definition: EventDefinition| {
+        definition
+            .retention_days(30)
+            .idempotency(mutable, KeyClass::Fragment)
+    };
     EventSet {
         name: "office",
         description: "Office data by data type, from files and providers, partitioned by user.",
@@ -73,6 +88,11 @@ pub fn event_set() -> EventSet {
                 "emails",
                 DOMAIN,
             ))
+            // A message never changes once sent: its id alone names the effect.
+            .idempotency(
+                Idempotency::Immutable { id: "item.id" },
+                KeyClass::OfficeData,
+            )
             .description("An email message was created, updated or deleted."),
             office(EventDefinition::event::<CalendarEvent>(
                 "CalendarEvent",
@@ -95,13 +115,12 @@ pub fn event_set() -> EventSet {
                 DOMAIN,
             ))
             .description("A Word document changed."),
-            EventDefinition::event::<FragmentEvent>(
+            fragment(EventDefinition::event::<FragmentEvent>(
                 "WordFragmentEvent",
                 "switchyard.office.word_fragment",
                 "word_fragments",
                 DOMAIN,
-            )
-            .retention_days(30)
+            ))
             .description("A section of a Word document, for search."),
             office(EventDefinition::event::<DocumentEvent>(
                 "SheetDocumentEvent",
@@ -110,13 +129,12 @@ pub fn event_set() -> EventSet {
                 DOMAIN,
             ))
             .description("An Excel workbook changed."),
-            EventDefinition::event::<FragmentEvent>(
+            fragment(EventDefinition::event::<FragmentEvent>(
                 "SheetFragmentEvent",
                 "switchyard.office.sheet_fragment",
                 "sheet_fragments",
                 DOMAIN,
-            )
-            .retention_days(30)
+            ))
             .description("A sheet or block of rows with its header row, for search."),
             office(EventDefinition::event::<DocumentEvent>(
                 "PresentationDocumentEvent",
@@ -125,13 +143,12 @@ pub fn event_set() -> EventSet {
                 DOMAIN,
             ))
             .description("A PowerPoint presentation changed."),
-            EventDefinition::event::<FragmentEvent>(
+            fragment(EventDefinition::event::<FragmentEvent>(
                 "PresentationFragmentEvent",
                 "switchyard.office.presentation_fragment",
                 "presentation_fragments",
                 DOMAIN,
-            )
-            .retention_days(30)
+            ))
             .description("One slide (title, body, notes), for search."),
             office(EventDefinition::event::<TaskEvent>(
                 "TaskEvent",
@@ -182,6 +199,7 @@ pub fn event_set() -> EventSet {
                 DOMAIN,
             ))
             .legacy(upcast_email_backfill)
+            .idempotency(Idempotency::Batch { batch: "batch_id" }, KeyClass::Batch)
             .description("Legacy: a batch of emails; upcast into one EmailEvent per email."),
         ],
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::{ContractError, Envelope};
+use crate::{ContractError, Envelope, Idempotency, KeyClass};
 
 /// Whether a message announces a fact or asks for an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,6 +62,10 @@ pub struct EventDefinition {
     pub legacy: bool,
     /// Upcasts envelopes with an older `schemaversion` (or of a legacy type).
     pub upcast: Option<UpcastFn>,
+    /// How consumers recognize an event they already handled.
+    pub idempotency: Idempotency,
+    /// Class of its idempotency keys and claim-check blobs (their time-to-live).
+    pub key_class: KeyClass,
     schema: fn() -> schemars::Schema,
 }
 
@@ -93,6 +97,8 @@ impl EventDefinition {
             rich_counterpart: None,
             legacy: false,
             upcast: None,
+            idempotency: Idempotency::EventId,
+            key_class: KeyClass::Idempotency,
             schema: schema_of::<T>,
         }
     }
@@ -151,6 +157,13 @@ impl EventDefinition {
     pub fn legacy(mut self, upcast: UpcastFn) -> Self {
         self.legacy = true;
         self.upcast = Some(upcast);
+        self
+    }
+
+    /// Sets the idempotency strategy and the class of its keys.
+    pub fn idempotency(mut self, strategy: Idempotency, class: KeyClass) -> Self {
+        self.idempotency = strategy;
+        self.key_class = class;
         self
     }
 

@@ -2,6 +2,7 @@
 //! definition (required attributes, schema version, payload size, payload JSON Schema),
 //! takes its partition key (payload first, then metadata) and builds the standard headers.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::headers::standard_headers;
@@ -14,8 +15,8 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// lacks them.
 pub(crate) const METADATA_KEYS: &[&str] = &["correlationId", "correlation_id", "userId", "user_id"];
 
-/// A validated event, ready for a broker.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated event, ready for a broker. Serializable, so an outbox can hold it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outbound {
     /// The event id.
     pub event_id: String,
@@ -114,34 +115,78 @@ fn field_path(pointer: &str) -> String {
 impl Registry {
     /// Validates `envelope` for publishing and builds what the broker needs.
     pub fn prepare(&self, envelope: &Envelope) -> Result<Outbound, ContractError> {
+        let definition = self.check_attributes(envelope)?;
+        let partition_key = match (&envelope.data, &envelope.dataref) {
+            // The payload travels by reference; it was checked when it was stored.
+            (None, Some(_)) => partition_key(definition, envelope, &Value::Null)?,
+            (Some(_), Some(_)) => {
+                return Err(ContractError::InvalidField {
+                    field: "dataref".into(),
+                    reason: "an event carries either `data` or `dataref`, not both".into(),
+                });
+            }
+            _ => self.check_payload(definition, envelope, Some(MAX_PAYLOAD_BYTES))?,
+        };
+        let mut stamped = envelope.clone();
+        stamped.partitionkey = Some(partition_key.clone());
+        stamped.schemaversion = Some(definition.schema_version);
+        Ok(Outbound {
+            event_id: envelope.id.clone(),
+            topic: definition.topic.to_string(),
+            headers: standard_headers(definition, &stamped, &partition_key),
+            partition_key,
+            payload: stamped.to_json_bytes(),
+        })
+    }
+
+    /// Checks a payload of any size against its schema and returns the event's partition
+    /// key: what a claim check runs before it stores a large payload by reference.
+    pub fn check_large_payload(&self, envelope: &Envelope) -> Result<String, ContractError> {
+        let definition = self.check_attributes(envelope)?;
+        self.check_payload(definition, envelope, None)
+    }
+
+    /// The definition of a valid envelope of a known type and current version.
+    fn check_attributes(&self, envelope: &Envelope) -> Result<&EventDefinition, ContractError> {
         envelope.validate()?;
         let definition = self.require(&envelope.event_type)?;
         match envelope.schemaversion {
             Some(version) if version != definition.schema_version => {
-                return Err(ContractError::InvalidField {
+                Err(ContractError::InvalidField {
                     field: "schemaversion".into(),
                     reason: format!(
                         "{} is published at version {}, not {version}",
                         definition.event_type, definition.schema_version
                     ),
-                });
+                })
             }
-            _ => {}
+            _ => Ok(definition),
         }
+    }
+
+    /// Size (when `limit_bytes` is given) and schema of `data`; returns the partition key.
+    fn check_payload(
+        &self,
+        definition: &EventDefinition,
+        envelope: &Envelope,
+        limit_bytes: Option<usize>,
+    ) -> Result<String, ContractError> {
         let data = envelope
             .data
             .as_ref()
             .ok_or_else(|| ContractError::MissingField {
                 field: "data".into(),
             })?;
-        let size_bytes = serde_json::to_vec(data)
-            .map(|bytes| bytes.len())
-            .unwrap_or(usize::MAX);
-        if size_bytes > MAX_PAYLOAD_BYTES {
-            return Err(ContractError::PayloadTooLarge {
-                size_bytes,
-                limit_bytes: MAX_PAYLOAD_BYTES,
-            });
+        if let Some(limit_bytes) = limit_bytes {
+            let size_bytes = serde_json::to_vec(data)
+                .map(|bytes| bytes.len())
+                .unwrap_or(usize::MAX);
+            if size_bytes > limit_bytes {
+                return Err(ContractError::PayloadTooLarge {
+                    size_bytes,
+                    limit_bytes,
+                });
+            }
         }
         if let Some(Ok(validator)) = self.validator(definition.event_type)
             && let Some(error) = validator.iter_errors(data).next()
@@ -156,17 +201,7 @@ impl Registry {
             }
             return Err(ContractError::InvalidField { field, reason });
         }
-        let partition_key = partition_key(definition, envelope, data)?;
-        let mut stamped = envelope.clone();
-        stamped.partitionkey = Some(partition_key.clone());
-        stamped.schemaversion = Some(definition.schema_version);
-        Ok(Outbound {
-            event_id: envelope.id.clone(),
-            topic: definition.topic.to_string(),
-            headers: standard_headers(definition, &stamped, &partition_key),
-            partition_key,
-            payload: stamped.to_json_bytes(),
-        })
+        partition_key(definition, envelope, data)
     }
 }
 

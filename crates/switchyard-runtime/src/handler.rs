@@ -3,19 +3,29 @@
 use async_trait::async_trait;
 use switchyard_contracts::{ContractError, Envelope};
 
-/// Why a handler failed on a batch.
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    /// A passing failure (disk full, lock busy): the batch is delivered again later.
-    #[error("retryable: {0}")]
-    Retryable(String),
-    /// The batch can never succeed as it is.
-    #[error("permanent: {0}")]
-    Permanent(String),
+/// One event handed to a handler, with what it may want to know about its delivery.
+#[derive(Debug)]
+pub struct Incoming<E> {
+    /// The decoded event.
+    pub event: E,
+    /// Its envelope id.
+    pub event_id: String,
+    /// How many times it was retried before (`X-Retry-Count`).
+    pub retry_count: u32,
 }
 
-/// A consumer's domain logic: how to read an event, how to recognize one already handled,
-/// and what to do with a batch.
+/// What became of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled.
+    Done,
+    /// A passing failure (disk full, lock busy, a service down): retried later.
+    Retry(String),
+    /// It can never succeed as it is: dead-lettered at once.
+    Fail(String),
+}
+
+/// A consumer's domain logic: how to read an event and what to do with a batch.
 ///
 /// `handle` may see an event again after a crash between its success and the runtime
 /// recording the idempotency keys, so its effect must be safe to repeat (an upsert, not an
@@ -25,12 +35,9 @@ pub trait Handler: Send + Sync + 'static {
     /// The decoded event the handler works on.
     type Event: Send + 'static;
 
-    /// Decodes and validates an envelope's payload.
+    /// Decodes an envelope's payload; an error dead-letters the message.
     fn decode(&self, envelope: &Envelope) -> Result<Self::Event, ContractError>;
 
-    /// The key that identifies this event's effect: equal keys mean "already done".
-    fn idempotency_key(&self, event: &Self::Event) -> String;
-
-    /// Applies a batch; on success every event of it is done.
-    async fn handle(&self, events: Vec<Self::Event>) -> Result<(), HandlerError>;
+    /// Applies a batch; returns one outcome per event, in order.
+    async fn handle(&self, batch: Vec<Incoming<Self::Event>>) -> Vec<Outcome>;
 }

@@ -1,6 +1,8 @@
-//! Switchyard's runtime: the [`Publisher`] that puts envelopes on their topics, and the
-//! [`Consumer`] loop that takes them off: fetch a batch → decode → upcast → deduplicate →
-//! handle → remember idempotency keys → ack.
+//! Switchyard's runtime: the [`Publisher`] that puts envelopes on their topics (with the
+//! [`ClaimCheck`] for large payloads), the [`Consumer`] loop that takes them off (decode →
+//! validate → deduplicate → resolve claim checks → handle → record keys → ack, retry with
+//! backoff or dead-letter), the [`DeadLetterQueue`] tooling, the [`OutboxRelay`], and the
+//! runtime's Prometheus metrics.
 //!
 //! A consumer's domain logic is a [`Handler`]; the runtime owns delivery concerns.
 //!
@@ -19,12 +21,25 @@
 //! ```
 #![warn(missing_docs)]
 
+mod claim_check;
 mod consumer;
+mod dead_letter;
 mod error;
 mod handler;
+mod key_ttls;
+mod metrics;
+mod outbox;
 mod publisher;
 
-pub use consumer::{Consumer, ConsumerConfig, StepReport};
-pub use error::RuntimeError;
-pub use handler::{Handler, HandlerError};
+pub use claim_check::{ClaimCheck, OffloadError};
+pub use consumer::{Consumer, ConsumerConfig, RetryPolicy, StepReport};
+pub use dead_letter::{
+    DLQ_SUFFIX, DeadLetter, DeadLetterCount, DeadLetterEntry, DeadLetterFilter, DeadLetterQueue,
+    FailedBy, FailureKind, dlq_topic,
+};
+pub use error::{PublishError, RuntimeError};
+pub use handler::{Handler, Incoming, Outcome};
+pub use key_ttls::KeyTtls;
+pub use metrics::encode_metrics;
+pub use outbox::{OutboxError, OutboxRelay, RelayReport, outbox_entry};
 pub use publisher::{PublishReport, Publisher, RejectedEvent};

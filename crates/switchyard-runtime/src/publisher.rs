@@ -11,6 +11,9 @@ use std::sync::Arc;
 use switchyard_bus::{Broker, BusError, Message};
 use switchyard_contracts::{ContractError, Envelope, Outbound, Registry};
 
+use crate::metrics::{METRICS, PublishLabels};
+use crate::{ClaimCheck, OffloadError, PublishError};
+
 /// An envelope the registry refused, and why.
 #[derive(Debug)]
 pub struct RejectedEvent {
@@ -36,12 +39,24 @@ pub struct PublishReport {
 pub struct Publisher {
     broker: Arc<dyn Broker>,
     registry: Arc<Registry>,
+    claim_check: Option<ClaimCheck>,
 }
 
 impl Publisher {
     /// A publisher on `broker` that checks events against `registry`.
     pub fn new(broker: Arc<dyn Broker>, registry: Arc<Registry>) -> Self {
-        Publisher { broker, registry }
+        Publisher {
+            broker,
+            registry,
+            claim_check: None,
+        }
+    }
+
+    /// The same publisher, storing payloads over the claim check's threshold by
+    /// reference instead of refusing them.
+    pub fn with_claim_check(mut self, claim_check: ClaimCheck) -> Self {
+        self.claim_check = Some(claim_check);
+        self
     }
 
     /// The registry events are checked against.
@@ -51,11 +66,29 @@ impl Publisher {
 
     /// Checks every envelope; publishes the valid ones, grouped by topic in their order,
     /// and reports the refused ones. Returns once the published ones are durable.
-    pub async fn publish(&self, envelopes: &[Envelope]) -> Result<PublishReport, BusError> {
+    pub async fn publish(&self, envelopes: &[Envelope]) -> Result<PublishReport, PublishError> {
         let mut report = PublishReport::default();
         let mut ready = Vec::with_capacity(envelopes.len());
         for (index, envelope) in envelopes.iter().enumerate() {
-            match self.registry.prepare(envelope) {
+            let offloaded = match &self.claim_check {
+                Some(claim_check) => match claim_check.offload(&self.registry, envelope).await {
+                    Ok(offloaded) => offloaded,
+                    Err(OffloadError::Invalid(error)) => {
+                        report.rejected.push(RejectedEvent {
+                            index,
+                            event_id: envelope.id.clone(),
+                            error,
+                        });
+                        continue;
+                    }
+                    Err(OffloadError::State(err)) => return Err(err.into()),
+                },
+                None => None,
+            };
+            match self
+                .registry
+                .prepare(offloaded.as_ref().unwrap_or(envelope))
+            {
                 Ok(outbound) => ready.push(outbound),
                 Err(error) => report.rejected.push(RejectedEvent {
                     index,
@@ -65,6 +98,19 @@ impl Publisher {
             }
         }
         report.published = ready.len();
+        for rejected in &report.rejected {
+            let topic = self
+                .registry
+                .definition(&envelopes[rejected.index].event_type)
+                .map_or("unknown", |definition| definition.topic);
+            METRICS
+                .publisher_events
+                .get_or_create(&PublishLabels {
+                    topic: topic.to_string(),
+                    outcome: "rejected",
+                })
+                .inc();
+        }
         self.publish_prepared(ready).await?;
         Ok(report)
     }
@@ -84,7 +130,15 @@ impl Publisher {
             }
         }
         for (topic, messages) in groups {
+            let count = messages.len() as u64;
             self.broker.publish(&topic, messages).await?;
+            METRICS
+                .publisher_events
+                .get_or_create(&PublishLabels {
+                    topic,
+                    outcome: "published",
+                })
+                .inc_by(count);
         }
         Ok(())
     }

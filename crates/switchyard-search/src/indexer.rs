@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use switchyard_contracts::{
     AnyOfficeEvent, ContractError, Envelope, Operation, decode_office_event,
 };
-use switchyard_runtime::{Handler, HandlerError};
+use switchyard_runtime::{Handler, Incoming, Outcome};
 
-use crate::{SearchDocument, SearchError, SearchIndex};
+use crate::{SearchDocument, SearchIndex};
 
 /// Indexes office events into a [`SearchIndex`]. Safe to run on several subscriptions at
 /// once over one shared index.
@@ -25,14 +25,6 @@ impl Indexer {
     }
 }
 
-fn handler_error(err: SearchError) -> HandlerError {
-    if err.is_retryable() {
-        HandlerError::Retryable(err.to_string())
-    } else {
-        HandlerError::Permanent(err.to_string())
-    }
-}
-
 #[async_trait]
 impl Handler for Indexer {
     type Event = AnyOfficeEvent;
@@ -41,17 +33,16 @@ impl Handler for Indexer {
         decode_office_event(envelope)
     }
 
-    fn idempotency_key(&self, event: &AnyOfficeEvent) -> String {
-        event.idempotency_key()
-    }
-
-    async fn handle(&self, events: Vec<AnyOfficeEvent>) -> Result<(), HandlerError> {
+    /// One commit for the whole batch: every event is done, or all are retried (a write
+    /// error is passing: disk, lock) or failed (the index is unusable).
+    async fn handle(&self, batch: Vec<Incoming<AnyOfficeEvent>>) -> Vec<Outcome> {
+        let count = batch.len();
         let index = self.index.clone();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             // In batch order, so that a create then a delete of one item ends deleted.
-            for event in &events {
-                let document = SearchDocument::from_event(event);
-                match event.operation() {
+            for incoming in &batch {
+                let document = SearchDocument::from_event(&incoming.event);
+                match incoming.event.operation() {
                     Operation::Delete => {
                         index.delete(&document.user_id, &document.doc_type, &document.id)?
                     }
@@ -60,8 +51,13 @@ impl Handler for Indexer {
             }
             index.commit()
         })
-        .await
-        .map_err(|err| HandlerError::Retryable(format!("indexing task failed: {err}")))?
-        .map_err(handler_error)
+        .await;
+        let outcome = match result {
+            Ok(Ok(())) => Outcome::Done,
+            Ok(Err(err)) if err.is_retryable() => Outcome::Retry(err.to_string()),
+            Ok(Err(err)) => Outcome::Fail(err.to_string()),
+            Err(err) => Outcome::Retry(format!("indexing task failed: {err}")),
+        };
+        vec![outcome; count]
     }
 }

@@ -1,7 +1,11 @@
 //! Switchyard's shared state: a key-value store whose entries may expire, used for
-//! idempotency keys (and, later, claim-check blobs and job progress).
+//! idempotency keys (and, later, claim-check blobs and job progress), and a transactional
+//! outbox: domain writes and the events they cause commit together, and a relay publishes
+//! the events afterwards.
 //!
-//! [`StateStore`] is the abstraction; [`EmbeddedState`] keeps it in one redb file.
+//! [`StateStore`] is the key-value abstraction and [`Outbox`] the relay side of the
+//! outbox; [`EmbeddedState`] keeps both in one redb file, and its
+//! [`commit`](EmbeddedState::commit) applies a [`StateWrite`] in one transaction.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -13,14 +17,27 @@
 //! let keys = vec!["idempotency:abc".to_string()];
 //! state.put_many(&keys, b"", Some(Duration::from_secs(3600))).await.unwrap();
 //! assert_eq!(state.contains_many(&keys).await.unwrap(), vec![true]);
+//!
+//! // A domain write and its event, all-or-nothing; a relay publishes the event later.
+//! use switchyard_state::{Outbox, StateWrite};
+//! let write = StateWrite::new()
+//!     .put("order:42", b"paid".to_vec(), None)
+//!     .event(b"order 42 paid".to_vec());
+//! let ids = state.commit(write).await.unwrap();
+//! let pending = state.pending(100).await.unwrap();
+//! assert_eq!(pending[0].id, ids[0]);
+//! state.mark_sent(&ids).await.unwrap();
+//! assert_eq!(state.pending_count().await.unwrap(), 0);
 //! # });
 //! ```
 #![warn(missing_docs)]
 
 mod embedded;
 mod error;
+mod outbox;
 mod store;
 
 pub use embedded::EmbeddedState;
 pub use error::{StateError, StateErrorKind};
+pub use outbox::{Outbox, OutboxEntry, StateWrite};
 pub use store::StateStore;

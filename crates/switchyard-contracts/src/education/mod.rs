@@ -19,7 +19,7 @@ pub use payloads::{
     SpellingCorrection, UsageAnalyticsEvent,
 };
 
-use crate::{EventDefinition, EventSet, NamingPolicy};
+use crate::{EventDefinition, EventSet, Idempotency, KeyClass, NamingPolicy};
 
 /// First segment of every education topic.
 pub const PREFIX: &str = "huleedu";
@@ -67,6 +67,9 @@ pub const PARTITION_KEYS: &[(&str, &str)] = &[
     ("entitlements", "subscriptionId"),
 ];
 
+/// Commands on a batch run once per batch and request.
+const BATCH_OPERATION: Idempotency = Idempotency::Batch { batch: "batchId" };
+
 /// The education event set.
 pub fn event_set() -> EventSet {
     let events = vec![
@@ -78,6 +81,7 @@ pub fn event_set() -> EventSet {
         )
         .partition_key("correlationId")
         .retention_days(3)
+        .idempotency(BATCH_OPERATION, KeyClass::Batch)
         .description("Asks the spellchecker to correct every essay of a batch."),
         EventDefinition::command::<RunBatchPipelineCommand>(
             "RunBatchPipelineCommand",
@@ -87,6 +91,7 @@ pub fn event_set() -> EventSet {
         )
         .partition_key("correlationId")
         .retention_days(3)
+        .idempotency(BATCH_OPERATION, KeyClass::Batch)
         .description("A client asks to run the pipeline on a batch, up to and including a phase."),
         EventDefinition::event::<BatchEssaysRegisteredEvent>(
             "BatchEssaysRegisteredEvent",

@@ -1,0 +1,379 @@
+//! The consumer's layers, each a small function over the batch in hand. An [`Item`] is
+//! one delivered message; its `verdict` starts `Pending` and each layer only looks at
+//! pending items, so a message that failed early skips the rest of the chain.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use switchyard_bus::{Broker, Delivery, DeliveryTag};
+use switchyard_contracts::{Envelope, IdempotencyKey, Registry, headers};
+use switchyard_state::StateStore;
+
+use super::{ConsumerConfig, StepReport};
+use crate::dead_letter::{DeadLetter, FailedBy, FailureKind, dlq_topic};
+use crate::metrics::{METRICS, SubscriptionLabel};
+use crate::{ClaimCheck, Handler, Incoming, KeyTtls, Outcome, RuntimeError};
+
+/// Where a message stands in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Still going through the layers.
+    Pending,
+    /// Handled.
+    Done,
+    /// Every event in it was handled before.
+    Duplicate,
+    /// Failed for now; retried if retries remain.
+    Retry(String),
+    /// Failed for good.
+    Fail(FailureKind, String),
+}
+
+/// One delivered message on its way through the chain.
+pub(crate) struct Item {
+    pub delivery: Delivery,
+    /// `X-Retry-Count` of the message plus the retries the broker counted.
+    pub retry_count: u32,
+    /// The current events it stands for (one, or several for an upcast legacy batch).
+    pub envelopes: Vec<Envelope>,
+    /// Idempotency key of each envelope (same order).
+    pub keys: Vec<Option<IdempotencyKey>>,
+    /// Which envelopes the handler finished (same order).
+    pub done: Vec<bool>,
+    pub verdict: Verdict,
+}
+
+fn header_number<T: std::str::FromStr>(delivery: &Delivery, name: &str) -> Option<T> {
+    delivery
+        .message
+        .header(name)
+        .and_then(|value| value.trim().parse().ok())
+}
+
+impl Item {
+    pub(crate) fn new(delivery: Delivery) -> Self {
+        let published_retries: u32 = header_number(&delivery, headers::RETRY_COUNT).unwrap_or(0);
+        Item {
+            retry_count: published_retries + delivery.retry_count,
+            delivery,
+            envelopes: Vec::new(),
+            keys: Vec::new(),
+            done: Vec::new(),
+            verdict: Verdict::Pending,
+        }
+    }
+
+    fn pending(&self) -> bool {
+        self.verdict == Verdict::Pending
+    }
+
+    /// (event id, event type) of the first envelope, for dead letters and logs.
+    fn event(&self) -> Option<(&str, &str)> {
+        self.envelopes
+            .first()
+            .map(|e| (e.id.as_str(), e.event_type.as_str()))
+    }
+}
+
+/// Bytes → envelope → current events (upcast). Failures are dead-lettered at once.
+pub(crate) fn decode(registry: &Registry, items: &mut [Item]) {
+    for item in items.iter_mut().filter(|item| item.pending()) {
+        let envelope = match Envelope::from_json_slice(&item.delivery.message.payload) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                item.verdict = Verdict::Fail(FailureKind::Undecodable, err.to_string());
+                continue;
+            }
+        };
+        match registry.upcast(envelope.clone()) {
+            Ok(envelopes) => {
+                item.keys = vec![None; envelopes.len()];
+                item.done = vec![false; envelopes.len()];
+                item.envelopes = envelopes;
+            }
+            Err(err) => {
+                // Kept so that the dead letter names the event.
+                item.envelopes = vec![envelope];
+                item.verdict = Verdict::Fail(FailureKind::Undecodable, err.to_string());
+            }
+        }
+    }
+}
+
+/// Every event must be of a registered type; its attributes must hold.
+pub(crate) fn validate(registry: &Registry, items: &mut [Item]) {
+    for item in items.iter_mut().filter(|item| item.pending()) {
+        let invalid = item.envelopes.iter().find_map(|envelope| {
+            envelope
+                .validate()
+                .and_then(|()| {
+                    registry
+                        .definition(&envelope.event_type)
+                        .map(|_| ())
+                        .ok_or_else(|| {
+                            switchyard_contracts::ContractError::UnknownEventType(
+                                envelope.event_type.clone(),
+                            )
+                        })
+                })
+                .err()
+        });
+        if let Some(err) = invalid {
+            item.verdict = Verdict::Fail(FailureKind::Invalid, err.to_string());
+        }
+    }
+}
+
+/// Drops events this subscription already handled (or that repeat within the batch); a
+/// message whose events are all known is a duplicate.
+pub(crate) async fn deduplicate(
+    state: &dyn StateStore,
+    registry: &Registry,
+    subscription: &str,
+    items: &mut [Item],
+) -> Result<(), RuntimeError> {
+    let mut lookups = Vec::new();
+    for (index, item) in items
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, item)| item.pending())
+    {
+        for (position, envelope) in item.envelopes.iter().enumerate() {
+            let key = registry.idempotency_key(subscription, envelope);
+            if let Some(key) = &key {
+                lookups.push((index, position, key.key.clone()));
+            }
+            item.keys[position] = key;
+        }
+    }
+    let keys: Vec<String> = lookups.iter().map(|(_, _, key)| key.clone()).collect();
+    let seen = state.contains_many(&keys).await?;
+    let mut in_batch = HashSet::new();
+    for ((index, position, key), already) in lookups.into_iter().zip(seen) {
+        if already || !in_batch.insert(key) {
+            items[index].done[position] = true;
+        }
+    }
+    for item in items.iter_mut().filter(|item| item.pending()) {
+        if item.done.iter().all(|done| *done) {
+            item.verdict = Verdict::Duplicate;
+        }
+    }
+    Ok(())
+}
+
+/// Payloads stored by reference come back from the state store; a missing or corrupt
+/// one makes the message a retry.
+pub(crate) async fn resolve_claim_checks(claim_check: &ClaimCheck, items: &mut [Item]) {
+    for item in items.iter_mut().filter(|item| item.pending()) {
+        for (envelope, done) in item.envelopes.iter_mut().zip(&item.done) {
+            if *done {
+                continue;
+            }
+            if let Err(reason) = claim_check.resolve(envelope).await {
+                item.verdict = Verdict::Retry(reason);
+                break;
+            }
+        }
+    }
+}
+
+/// The handler, timed and traced, on every event not yet done.
+pub(crate) async fn handle<H: Handler>(handler: &H, subscription: &str, items: &mut [Item]) {
+    let mut batch = Vec::new();
+    let mut owners = Vec::new();
+    for (index, item) in items
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, item)| item.pending())
+    {
+        let mut decoded = Vec::new();
+        for (position, envelope) in item.envelopes.iter().enumerate() {
+            if item.done[position] {
+                continue;
+            }
+            match handler.decode(envelope) {
+                Ok(event) => decoded.push((
+                    position,
+                    Incoming {
+                        event,
+                        event_id: envelope.id.clone(),
+                        retry_count: item.retry_count,
+                    },
+                )),
+                Err(err) => {
+                    item.verdict = Verdict::Fail(FailureKind::Invalid, err.to_string());
+                    break;
+                }
+            }
+        }
+        if item.pending() {
+            for (position, incoming) in decoded {
+                owners.push((index, position));
+                batch.push(incoming);
+            }
+        }
+    }
+    if batch.is_empty() {
+        mark_handled(items);
+        return;
+    }
+    let count = batch.len();
+    let started = Instant::now();
+    let span = tracing::info_span!("handler", subscription, events = count);
+    let outcomes = tracing::Instrument::instrument(handler.handle(batch), span).await;
+    METRICS
+        .handler_duration
+        .get_or_create(&SubscriptionLabel {
+            subscription: subscription.to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    debug_assert_eq!(
+        outcomes.len(),
+        count,
+        "a handler returns one outcome per event"
+    );
+    for ((index, position), outcome) in owners.into_iter().zip(outcomes) {
+        let item = &mut items[index];
+        match outcome {
+            Outcome::Done => item.done[position] = true,
+            Outcome::Retry(reason) => {
+                if item.pending() {
+                    item.verdict = Verdict::Retry(reason);
+                }
+            }
+            Outcome::Fail(reason) => item.verdict = Verdict::Fail(FailureKind::Permanent, reason),
+        }
+    }
+    mark_handled(items);
+}
+
+fn mark_handled(items: &mut [Item]) {
+    for item in items.iter_mut().filter(|item| item.pending()) {
+        if item.done.iter().all(|done| *done) {
+            item.verdict = Verdict::Done;
+        }
+    }
+}
+
+/// Remembers the keys of every event the handler finished, even in a message that will
+/// be retried, so that a retry does not handle them twice.
+pub(crate) async fn record_keys(
+    state: &dyn StateStore,
+    ttls: &KeyTtls,
+    items: &[Item],
+) -> Result<(), RuntimeError> {
+    let mut by_ttl: Vec<(Duration, Vec<String>)> = Vec::new();
+    for item in items
+        .iter()
+        .filter(|item| item.verdict != Verdict::Duplicate)
+    {
+        for (key, done) in item.keys.iter().zip(&item.done) {
+            let Some(key) = key.as_ref().filter(|_| *done) else {
+                continue;
+            };
+            let ttl = ttls.get(key.class);
+            match by_ttl.iter_mut().find(|(group_ttl, _)| *group_ttl == ttl) {
+                Some((_, keys)) => keys.push(key.key.clone()),
+                None => by_ttl.push((ttl, vec![key.key.clone()])),
+            }
+        }
+    }
+    for (ttl, keys) in by_ttl {
+        state.put_many(&keys, b"", Some(ttl)).await?;
+    }
+    Ok(())
+}
+
+/// The retry policy of a message: its headers, else the subscription's defaults.
+fn retry_schedule(config: &ConsumerConfig, delivery: &Delivery) -> (u32, Vec<Duration>) {
+    let max = header_number(delivery, headers::MAX_RETRIES).unwrap_or(config.retry.max_retries);
+    let backoff: Vec<Duration> = delivery
+        .message
+        .header(headers::BACKOFF_MS)
+        .map(|list| {
+            list.split(',')
+                .filter_map(|ms| ms.trim().parse::<u64>().ok())
+                .map(Duration::from_millis)
+                .collect()
+        })
+        .filter(|list: &Vec<Duration>| !list.is_empty())
+        .unwrap_or_else(|| config.retry.backoff.clone());
+    (max, backoff)
+}
+
+/// Acks, nacks for a later retry, or dead-letters each message.
+pub(crate) async fn settle(
+    broker: &dyn Broker,
+    config: &ConsumerConfig,
+    items: Vec<Item>,
+) -> Result<StepReport, RuntimeError> {
+    let subscription = &config.subscription.name;
+    let mut report = StepReport {
+        fetched: items.len(),
+        ..StepReport::default()
+    };
+    let mut acks: Vec<DeliveryTag> = Vec::new();
+    let mut retries: Vec<(Duration, Vec<DeliveryTag>)> = Vec::new();
+    for item in items {
+        let tag = item.delivery.tag;
+        let failure = match &item.verdict {
+            Verdict::Done => {
+                report.handled += 1;
+                None
+            }
+            Verdict::Duplicate => {
+                report.duplicates += 1;
+                None
+            }
+            Verdict::Pending => unreachable!("every layer leaves a verdict"),
+            Verdict::Retry(reason) => {
+                let (max_retries, backoff) = retry_schedule(config, &item.delivery);
+                if item.retry_count < max_retries {
+                    let delay = backoff
+                        .get(item.retry_count as usize)
+                        .or(backoff.last())
+                        .copied()
+                        .unwrap_or_default();
+                    tracing::warn!(subscription = %subscription, seq = tag.0, retry = item.retry_count + 1, delay_ms = delay.as_millis() as u64, reason = %reason, "retry scheduled");
+                    match retries.iter_mut().find(|(group, _)| *group == delay) {
+                        Some((_, tags)) => tags.push(tag),
+                        None => retries.push((delay, vec![tag])),
+                    }
+                    report.retried += 1;
+                    continue;
+                }
+                Some((FailureKind::RetriesExhausted, reason.clone()))
+            }
+            Verdict::Fail(kind, reason) => Some((*kind, reason.clone())),
+        };
+        if let Some((kind, reason)) = failure {
+            let letter = DeadLetter::new(
+                &item.delivery,
+                item.event(),
+                reason,
+                kind,
+                item.retry_count,
+                FailedBy {
+                    service: config.service.clone(),
+                    subscription: subscription.clone(),
+                },
+            );
+            tracing::error!(subscription = %subscription, seq = tag.0, error_type = kind.as_str(), error = %letter.error, "message dead-lettered");
+            broker
+                .publish(&dlq_topic(&item.delivery.topic), vec![letter.to_message()])
+                .await?;
+            report.dead_lettered += 1;
+        }
+        acks.push(tag);
+    }
+    for (delay, tags) in retries {
+        broker.nack(subscription, &tags, delay).await?;
+    }
+    broker.ack(subscription, &acks).await?;
+    METRICS.count(subscription, "handled", report.handled);
+    METRICS.count(subscription, "duplicate", report.duplicates);
+    METRICS.count(subscription, "retried", report.retried);
+    METRICS.count(subscription, "dead_lettered", report.dead_lettered);
+    Ok(report)
+}

@@ -1,0 +1,184 @@
+//! [`Consumer`]: the loop that drives one subscription through a [`Handler`], as a chain
+//! of small layers (see `layers.rs`), in the manner of Watermill's router middleware:
+//!
+//! fetch → decode (and upcast) → validate → deduplicate → resolve claim checks →
+//! handle (timed, traced) → record idempotency keys → settle (ack, retry later, or
+//! dead-letter).
+//!
+//! Every message ends in exactly one of: acked (done or duplicate), nacked for a retry
+//! after the delay `X-Backoff-Ms` gives for its `X-Retry-Count` (other messages keep
+//! flowing meanwhile), or dead-lettered to `{topic}.dlq.v1` with its context and then
+//! acked. Keys are recorded only after the handler succeeded and before the ack, so a
+//! crash in between replays the event and the handler's effect must be idempotent.
+
+mod layers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_bus::{Broker, SubscriptionConfig};
+use switchyard_contracts::Registry;
+use switchyard_state::StateStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::{ClaimCheck, Handler, KeyTtls, RuntimeError};
+
+/// Retry schedule used when a message carries no `X-Max-Retries` / `X-Backoff-Ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries before a message is dead-lettered.
+    pub max_retries: u32,
+    /// Delay before retry 1, 2, …; the last one repeats.
+    pub backoff: Vec<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: switchyard_contracts::DEFAULT_MAX_RETRIES,
+            backoff: switchyard_contracts::DEFAULT_BACKOFF_MS
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
+        }
+    }
+}
+
+/// How a consumer reads its subscription.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// The subscription it reads (created if missing).
+    pub subscription: SubscriptionConfig,
+    /// Most messages handled in one batch.
+    pub batch_size: usize,
+    /// How long one fetch waits for messages before the loop checks for shutdown.
+    pub max_wait: Duration,
+    /// Retry schedule for messages without retry headers.
+    pub retry: RetryPolicy,
+    /// How long idempotency keys and claim-check blobs live.
+    pub key_ttls: KeyTtls,
+    /// Whether to skip events already handled (off only to measure its cost).
+    pub dedupe: bool,
+    /// Name of this service in dead letters' `failed_by`.
+    pub service: String,
+}
+
+impl ConsumerConfig {
+    /// Defaults: batches of 100, 1 s fetch wait, retries 1 s / 5 s / 15 s, dedupe on.
+    pub fn new(subscription: SubscriptionConfig) -> Self {
+        ConsumerConfig {
+            subscription,
+            batch_size: 100,
+            max_wait: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+            key_ttls: KeyTtls::default(),
+            dedupe: true,
+            service: "switchyard".to_string(),
+        }
+    }
+}
+
+/// Drives one subscription through a handler.
+pub struct Consumer<H> {
+    broker: Arc<dyn Broker>,
+    state: Arc<dyn StateStore>,
+    registry: Arc<Registry>,
+    claim_check: ClaimCheck,
+    config: ConsumerConfig,
+    handler: H,
+}
+
+/// What one step did, for logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StepReport {
+    /// Messages fetched.
+    pub fetched: usize,
+    /// Messages whose events were all handled.
+    pub handled: usize,
+    /// Messages skipped as already handled.
+    pub duplicates: usize,
+    /// Messages given back for a later retry.
+    pub retried: usize,
+    /// Messages sent to the dead-letter topic.
+    pub dead_lettered: usize,
+}
+
+impl<H: Handler> Consumer<H> {
+    /// A consumer of `config.subscription` through `handler`.
+    pub fn new(
+        broker: Arc<dyn Broker>,
+        state: Arc<dyn StateStore>,
+        registry: Arc<Registry>,
+        config: ConsumerConfig,
+        handler: H,
+    ) -> Self {
+        Consumer {
+            claim_check: ClaimCheck::new(state.clone(), config.key_ttls.clone()),
+            broker,
+            state,
+            registry,
+            config,
+            handler,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled. A batch in hand is always finished (handled
+    /// and settled) before the loop looks at `shutdown` again; fetches wait at most
+    /// `max_wait`. Infrastructure errors are logged and retried after a pause.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let subscription = self.config.subscription.name.clone();
+        let mut pause = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let result = match self
+                .broker
+                .ensure_subscription(&self.config.subscription)
+                .await
+            {
+                Ok(()) => self.step().await.map(|_| ()),
+                Err(err) => Err(err.into()),
+            };
+            match result {
+                Ok(()) => pause = Duration::from_millis(100),
+                Err(err) => {
+                    tracing::warn!(subscription = %subscription, error = %err, "consumer step failed, retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        tracing::info!(subscription = %subscription, "consumer stopped");
+    }
+
+    /// Fetches and processes one batch (waiting up to `max_wait` for it).
+    #[tracing::instrument(skip_all, fields(subscription = %self.config.subscription.name))]
+    pub async fn step(&self) -> Result<StepReport, RuntimeError> {
+        let name = &self.config.subscription.name;
+        let deliveries = self
+            .broker
+            .fetch(name, self.config.batch_size, self.config.max_wait)
+            .await?;
+        if deliveries.is_empty() {
+            return Ok(StepReport::default());
+        }
+        crate::metrics::METRICS.count(name, "received", deliveries.len());
+        let mut items: Vec<layers::Item> = deliveries.into_iter().map(layers::Item::new).collect();
+        layers::decode(&self.registry, &mut items);
+        layers::validate(&self.registry, &mut items);
+        if self.config.dedupe {
+            layers::deduplicate(self.state.as_ref(), &self.registry, name, &mut items).await?;
+        }
+        layers::resolve_claim_checks(&self.claim_check, &mut items).await;
+        layers::handle(&self.handler, name, &mut items).await;
+        if self.config.dedupe {
+            layers::record_keys(self.state.as_ref(), &self.config.key_ttls, &items).await?;
+        }
+        let report = layers::settle(self.broker.as_ref(), &self.config, items).await?;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,291 @@
+//! Dead letters: a message that failed for good goes to `{topic}.dlq.v1`, wrapped in a
+//! [`DeadLetter`] with its context (original topic, exact bytes, headers, error, retries,
+//! when and by whom), and [`DeadLetterQueue`] is the operator's tool over those topics:
+//! list with counts, show one, redrive (send back with the retry count reset) and purge.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use switchyard_bus::{Broker, BusError, Delivery, Message};
+use switchyard_contracts::headers;
+
+/// Suffix of every dead-letter topic.
+pub const DLQ_SUFFIX: &str = ".dlq.v1";
+
+/// The dead-letter topic of `topic`.
+pub fn dlq_topic(topic: &str) -> String {
+    format!("{topic}{DLQ_SUFFIX}")
+}
+
+/// Why a message was dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The bytes are not an envelope.
+    Undecodable,
+    /// The envelope breaks its contract.
+    Invalid,
+    /// The handler said it can never succeed.
+    Permanent,
+    /// Every retry failed.
+    RetriesExhausted,
+}
+
+impl FailureKind {
+    /// The name used in headers, filters and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Undecodable => "undecodable",
+            FailureKind::Invalid => "invalid",
+            FailureKind::Permanent => "permanent",
+            FailureKind::RetriesExhausted => "retries_exhausted",
+        }
+    }
+}
+
+/// Who gave up on the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedBy {
+    /// The service (process role), e.g. `switchyard`.
+    pub service: String,
+    /// The subscription.
+    pub subscription: String,
+}
+
+/// A dead-lettered message with its context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Where it was published.
+    pub original_topic: String,
+    /// Its partition key.
+    pub original_key: Option<String>,
+    /// Its headers, as published.
+    pub original_headers: Vec<(String, String)>,
+    /// Its bytes, exactly, in base64.
+    pub original_event_base64: String,
+    /// The event id, when the bytes are an envelope.
+    pub event_id: Option<String>,
+    /// The event type, when known.
+    pub event_type: Option<String>,
+    /// What went wrong, last error first.
+    pub error: String,
+    /// The kind of failure.
+    pub error_type: FailureKind,
+    /// Retries made before giving up.
+    pub retry_count: u32,
+    /// When it was given up on.
+    pub failed_at: DateTime<Utc>,
+    /// Who gave up.
+    pub failed_by: FailedBy,
+}
+
+impl DeadLetter {
+    /// Wraps a failed delivery.
+    pub fn new(
+        delivery: &Delivery,
+        event: Option<(&str, &str)>,
+        error: String,
+        error_type: FailureKind,
+        retry_count: u32,
+        failed_by: FailedBy,
+    ) -> Self {
+        DeadLetter {
+            original_topic: delivery.topic.clone(),
+            original_key: delivery.message.key.clone(),
+            original_headers: delivery.message.headers.clone(),
+            original_event_base64: BASE64.encode(&delivery.message.payload),
+            event_id: event.map(|(id, _)| id.to_string()),
+            event_type: event.map(|(_, event_type)| event_type.to_string()),
+            error,
+            error_type,
+            retry_count,
+            failed_at: Utc::now(),
+            failed_by,
+        }
+    }
+
+    /// The original bytes.
+    pub fn original_event(&self) -> Vec<u8> {
+        BASE64
+            .decode(&self.original_event_base64)
+            .unwrap_or_default()
+    }
+
+    /// The message that carries it on the dead-letter topic.
+    pub fn to_message(&self) -> Message {
+        Message {
+            key: self.original_key.clone(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("x-dlq-error-type".into(), self.error_type.as_str().into()),
+            ],
+            payload: serde_json::to_vec(self).expect("a dead letter always serializes"),
+        }
+    }
+
+    /// The original message, ready to publish again: same bytes, key and headers, with
+    /// `X-Retry-Count` back at 0.
+    pub fn redrive_message(&self) -> Message {
+        let mut headers: Vec<(String, String)> = self
+            .original_headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case(headers::RETRY_COUNT))
+            .cloned()
+            .collect();
+        headers.push((headers::RETRY_COUNT.to_string(), "0".to_string()));
+        Message {
+            key: self.original_key.clone(),
+            headers,
+            payload: self.original_event(),
+        }
+    }
+}
+
+/// A dead letter as stored: its id is `{dlq topic}/{sequence}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterEntry {
+    /// `{dlq topic}/{sequence}`.
+    pub id: String,
+    /// The letter.
+    #[serde(flatten)]
+    pub letter: DeadLetter,
+}
+
+/// Which dead letters an operation applies to; empty fields match everything.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeadLetterFilter {
+    /// One entry, by id.
+    pub id: Option<String>,
+    /// Only letters of this original topic.
+    pub topic: Option<String>,
+    /// Only letters of this failure kind (`permanent`, `retries_exhausted`, …).
+    pub error_type: Option<String>,
+}
+
+impl DeadLetterFilter {
+    fn matches(&self, entry: &DeadLetterEntry) -> bool {
+        self.id.as_ref().is_none_or(|id| *id == entry.id)
+            && self
+                .topic
+                .as_ref()
+                .is_none_or(|topic| *topic == entry.letter.original_topic)
+            && self
+                .error_type
+                .as_ref()
+                .is_none_or(|kind| kind == entry.letter.error_type.as_str())
+    }
+}
+
+/// Counts of dead letters per original topic and failure kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterCount {
+    /// Original topic.
+    pub topic: String,
+    /// Failure kind.
+    pub error_type: FailureKind,
+    /// How many.
+    pub count: u64,
+}
+
+/// The operator's view of every dead-letter topic.
+#[derive(Clone)]
+pub struct DeadLetterQueue {
+    broker: Arc<dyn Broker>,
+}
+
+const PAGE: usize = 500;
+
+impl DeadLetterQueue {
+    /// The dead letters on `broker`.
+    pub fn new(broker: Arc<dyn Broker>) -> Self {
+        DeadLetterQueue { broker }
+    }
+
+    /// Every dead letter matching `filter`, oldest first per topic.
+    pub async fn list(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetterEntry>, BusError> {
+        let mut entries = Vec::new();
+        for topic in self.broker.topics().await? {
+            if !topic.name.ends_with(DLQ_SUFFIX) || topic.held == 0 {
+                continue;
+            }
+            let mut after = 0;
+            loop {
+                let page = self.broker.browse(&topic.name, after, PAGE).await?;
+                let Some((last, _)) = page.last() else { break };
+                after = *last;
+                for (seq, message) in page {
+                    let id = format!("{}/{seq}", topic.name);
+                    match serde_json::from_slice::<DeadLetter>(&message.payload) {
+                        Ok(letter) => {
+                            let entry = DeadLetterEntry { id, letter };
+                            if filter.matches(&entry) {
+                                entries.push(entry);
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(id = %id, error = %err, "unreadable dead letter left in place")
+                        }
+                    }
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Counts per original topic and failure kind.
+    pub async fn counts(&self) -> Result<Vec<DeadLetterCount>, BusError> {
+        let mut counts: BTreeMap<(String, FailureKind), u64> = BTreeMap::new();
+        for entry in self.list(&DeadLetterFilter::default()).await? {
+            *counts
+                .entry((entry.letter.original_topic, entry.letter.error_type))
+                .or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((topic, error_type), count)| DeadLetterCount {
+                topic,
+                error_type,
+                count,
+            })
+            .collect())
+    }
+
+    /// Publishes every matching letter's original message back to its topic (retry count
+    /// reset, event id unchanged so consumers' dedupe still applies), then removes it from
+    /// the dead-letter topic. Returns how many were redriven.
+    pub async fn redrive(&self, filter: &DeadLetterFilter) -> Result<usize, BusError> {
+        let entries = self.list(filter).await?;
+        for entry in &entries {
+            self.broker
+                .publish(
+                    &entry.letter.original_topic,
+                    vec![entry.letter.redrive_message()],
+                )
+                .await?;
+            self.remove(entry).await?;
+        }
+        Ok(entries.len())
+    }
+
+    /// Deletes every matching letter. Returns how many.
+    pub async fn purge(&self, filter: &DeadLetterFilter) -> Result<usize, BusError> {
+        let entries = self.list(filter).await?;
+        for entry in &entries {
+            self.remove(entry).await?;
+        }
+        Ok(entries.len())
+    }
+
+    async fn remove(&self, entry: &DeadLetterEntry) -> Result<(), BusError> {
+        let (topic, seq) = entry
+            .id
+            .rsplit_once('/')
+            .and_then(|(topic, seq)| seq.parse::<u64>().ok().map(|seq| (topic, seq)))
+            .expect("entry ids are built as {topic}/{seq}");
+        self.broker.remove(topic, &[seq]).await.map(|_| ())
+    }
+}

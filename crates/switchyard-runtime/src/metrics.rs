@@ -1,0 +1,89 @@
+//! The runtime's Prometheus metrics, declared once: events per subscription and outcome,
+//! handler latency, and published or refused events per topic. Rendered in the
+//! Prometheus text format by [`encode_metrics`].
+
+use std::sync::LazyLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ConsumerLabels {
+    pub subscription: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct SubscriptionLabel {
+    pub subscription: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct PublishLabels {
+    pub topic: String,
+    pub outcome: &'static str,
+}
+
+pub(crate) struct RuntimeMetrics {
+    /// `switchyard_consumer_events_total{subscription, outcome}`.
+    pub consumer_events: Family<ConsumerLabels, Counter>,
+    /// `switchyard_consumer_handler_duration_seconds{subscription}`.
+    pub handler_duration: Family<SubscriptionLabel, Histogram>,
+    /// `switchyard_publisher_events_total{topic, outcome}`.
+    pub publisher_events: Family<PublishLabels, Counter>,
+    registry: Registry,
+}
+
+pub(crate) static METRICS: LazyLock<RuntimeMetrics> = LazyLock::new(|| {
+    let consumer_events = Family::<ConsumerLabels, Counter>::default();
+    let handler_duration = Family::<SubscriptionLabel, Histogram>::new_with_constructor(|| {
+        Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+    });
+    let publisher_events = Family::<PublishLabels, Counter>::default();
+    let mut registry = Registry::default();
+    registry.register(
+        "switchyard_consumer_events",
+        "Events per subscription by outcome: received, handled, duplicate, retried, dead_lettered",
+        consumer_events.clone(),
+    );
+    registry.register(
+        "switchyard_consumer_handler_duration_seconds",
+        "Time a handler took for one batch",
+        handler_duration.clone(),
+    );
+    registry.register(
+        "switchyard_publisher_events",
+        "Events per topic by outcome: published, rejected",
+        publisher_events.clone(),
+    );
+    RuntimeMetrics {
+        consumer_events,
+        handler_duration,
+        publisher_events,
+        registry,
+    }
+});
+
+impl RuntimeMetrics {
+    pub(crate) fn count(&self, subscription: &str, outcome: &'static str, events: usize) {
+        if events > 0 {
+            self.consumer_events
+                .get_or_create(&ConsumerLabels {
+                    subscription: subscription.to_string(),
+                    outcome,
+                })
+                .inc_by(events as u64);
+        }
+    }
+}
+
+/// Every runtime metric in the Prometheus text exposition format.
+pub fn encode_metrics() -> String {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &METRICS.registry)
+        .expect("writing to a String cannot fail");
+    text
+}
