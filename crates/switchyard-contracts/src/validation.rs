@@ -27,7 +27,23 @@ pub struct Outbound {
     /// Standard and CloudEvents binary-mode headers.
     pub headers: Vec<(String, String)>,
     /// The structured-mode envelope, with `partitionkey` and `schemaversion` filled in.
+    #[serde(with = "json_text")]
     pub payload: Vec<u8>,
+}
+
+/// The payload is JSON, so it is stored as text rather than as an array of numbers.
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        let text = std::str::from_utf8(bytes).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer).map_err(D::Error::custom)?;
+        Ok(text.into_bytes())
+    }
 }
 
 /// `name` as written, in snake_case and in camelCase (deduplicated, in that order).
