@@ -85,7 +85,14 @@ pub(crate) fn decode(registry: &Registry, items: &mut [Item]) {
                 continue;
             }
         };
-        match registry.upcast(envelope.clone()) {
+        let upcast = match registry.upcast(envelope.clone()) {
+            // Not ours to decide here: `validate` reports unknown types as invalid.
+            Err(switchyard_contracts::ContractError::UnknownEventType(_)) => {
+                Ok(vec![envelope.clone()])
+            }
+            other => other,
+        };
+        match upcast {
             Ok(envelopes) => {
                 item.keys = vec![None; envelopes.len()];
                 item.done = vec![false; envelopes.len()];
@@ -376,4 +383,186 @@ pub(crate) async fn settle(
     METRICS.count(subscription, "retried", report.retried);
     METRICS.count(subscription, "dead_lettered", report.dead_lettered);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use switchyard_bus::{Message, SubscriptionConfig};
+    use switchyard_contracts::{Email, EmailEvent, Operation, SyncType};
+    use switchyard_state::EmbeddedState;
+
+    use super::*;
+
+    fn delivery(payload: Vec<u8>, headers: Vec<(&str, &str)>, retry_count: u32) -> Delivery {
+        Delivery {
+            tag: DeliveryTag(1),
+            topic: "emails".into(),
+            message: Message {
+                key: None,
+                headers: headers
+                    .into_iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                payload,
+            },
+            delivery_count: 1,
+            retry_count,
+        }
+    }
+
+    fn email_bytes(id: &str) -> Vec<u8> {
+        let item = Email {
+            id: id.into(),
+            ..Email::default()
+        };
+        EmailEvent::new(
+            Operation::Create,
+            SyncType::Backfill,
+            "t",
+            "alice",
+            "b",
+            item,
+        )
+        .to_envelope("/t", "job")
+        .unwrap()
+        .to_json_bytes()
+    }
+
+    fn items(payloads: Vec<Vec<u8>>) -> Vec<Item> {
+        payloads
+            .into_iter()
+            .map(|p| Item::new(delivery(p, vec![], 0)))
+            .collect()
+    }
+
+    #[test]
+    fn decode_fails_bytes_that_are_no_envelope_and_upcasts_legacy_batches() {
+        let registry = Registry::standard();
+        let legacy = Envelope::new(
+            "switchyard.office.email_backfill",
+            "/old",
+            json!({"batch_id": "b", "user_id": "u", "provider": "p", "sync_timestamp": "2024-01-01T00:00:00Z",
+                   "emails": [{"id": "1"}, {"id": "2"}, {"id": "3"}]}),
+        );
+        let mut batch = items(vec![
+            b"{".to_vec(),
+            email_bytes("a"),
+            legacy.to_json_bytes(),
+        ]);
+        decode(&registry, &mut batch);
+        assert!(matches!(
+            batch[0].verdict,
+            Verdict::Fail(FailureKind::Undecodable, _)
+        ));
+        assert_eq!(
+            (batch[1].verdict.clone(), batch[1].envelopes.len()),
+            (Verdict::Pending, 1)
+        );
+        assert_eq!(
+            (batch[2].verdict.clone(), batch[2].envelopes.len()),
+            (Verdict::Pending, 3)
+        );
+    }
+
+    #[test]
+    fn validate_fails_unknown_event_types() {
+        let registry = Registry::standard();
+        let unknown = Envelope::new("com.example.other", "/t", json!({})).to_json_bytes();
+        let mut batch = items(vec![unknown, email_bytes("a")]);
+        decode(&registry, &mut batch);
+        validate(&registry, &mut batch);
+        assert!(
+            matches!(&batch[0].verdict, Verdict::Fail(FailureKind::Invalid, reason) if reason.contains("com.example.other"))
+        );
+        assert_eq!(batch[1].verdict, Verdict::Pending);
+    }
+
+    #[tokio::test]
+    async fn deduplicate_marks_known_and_repeated_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = EmbeddedState::open(dir.path()).unwrap();
+        let registry = Registry::standard();
+        let known = registry
+            .idempotency_key(
+                "s",
+                &Envelope::from_json_slice(&email_bytes("known")).unwrap(),
+            )
+            .unwrap();
+        state.put_many(&[known.key], b"", None).await.unwrap();
+        let mut batch = items(vec![
+            email_bytes("known"),
+            email_bytes("new"),
+            email_bytes("new"),
+        ]);
+        decode(&registry, &mut batch);
+        deduplicate(&state, &registry, "s", &mut batch)
+            .await
+            .unwrap();
+        let verdicts: Vec<Verdict> = batch.iter().map(|item| item.verdict.clone()).collect();
+        assert_eq!(
+            verdicts,
+            [Verdict::Duplicate, Verdict::Pending, Verdict::Duplicate]
+        );
+        // Another subscription has handled nothing yet.
+        let mut other = items(vec![email_bytes("known")]);
+        decode(&registry, &mut other);
+        deduplicate(&state, &registry, "other", &mut other)
+            .await
+            .unwrap();
+        assert_eq!(other[0].verdict, Verdict::Pending);
+    }
+
+    #[test]
+    fn the_retry_schedule_comes_from_headers_then_the_config() {
+        let config = ConsumerConfig::new(SubscriptionConfig::new("s", "t"));
+        let with_headers = delivery(
+            vec![],
+            vec![("X-Max-Retries", "5"), ("X-Backoff-Ms", "10, 20")],
+            0,
+        );
+        assert_eq!(
+            retry_schedule(&config, &with_headers),
+            (
+                5,
+                vec![Duration::from_millis(10), Duration::from_millis(20)]
+            )
+        );
+        let without = delivery(vec![], vec![("X-Backoff-Ms", "soon")], 0);
+        assert_eq!(
+            retry_schedule(&config, &without),
+            (config.retry.max_retries, config.retry.backoff.clone())
+        );
+    }
+
+    #[test]
+    fn the_retry_count_adds_the_header_and_the_broker_count() {
+        let item = Item::new(delivery(vec![], vec![("X-Retry-Count", "2")], 1));
+        assert_eq!(item.retry_count, 3);
+    }
+
+    #[tokio::test]
+    async fn record_keys_remembers_only_finished_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(EmbeddedState::open(dir.path()).unwrap());
+        let registry = Registry::standard();
+        let mut batch = items(vec![email_bytes("done"), email_bytes("retried")]);
+        decode(&registry, &mut batch);
+        deduplicate(state.as_ref(), &registry, "s", &mut batch)
+            .await
+            .unwrap();
+        batch[0].done[0] = true;
+        batch[0].verdict = Verdict::Done;
+        batch[1].verdict = Verdict::Retry("busy".into());
+        record_keys(state.as_ref(), &KeyTtls::default(), &batch)
+            .await
+            .unwrap();
+        let keys: Vec<String> = batch
+            .iter()
+            .map(|item| item.keys[0].clone().unwrap().key)
+            .collect();
+        assert_eq!(state.contains_many(&keys).await.unwrap(), [true, false]);
+    }
 }
