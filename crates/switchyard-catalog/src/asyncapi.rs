@@ -166,6 +166,8 @@ fn message(set: &EventSet, event: &EventDefinition, payload: &str) -> Value {
         "x-switchyard-retention-days": event.retention_days,
         "x-switchyard-max-retries": event.max_retries,
         "x-switchyard-backoff-ms": event.backoff_ms,
+        "x-switchyard-idempotency": event.idempotency,
+        "x-switchyard-key-class": event.key_class,
     });
     if !event.description.is_empty() {
         message["summary"] = json!(event.description);

@@ -2,7 +2,9 @@
 //! table per domain, then the thin → rich pairs.
 
 use switchyard_contracts::headers::STANDARD_HEADERS;
-use switchyard_contracts::{EventDefinition, EventKind, EventSet, NamingPolicy, Registry};
+use switchyard_contracts::{
+    EventDefinition, EventKind, EventSet, Idempotency, NamingPolicy, Registry,
+};
 
 use crate::sorted_events;
 
@@ -94,10 +96,10 @@ fn set_section(set: &EventSet, events: &[(&EventSet, &EventDefinition)]) -> Vec<
         lines.push(String::new());
         lines.push(
             "| Event | Type / topic | Kind | Partition key | Schema version | Retention (days) \
-             | Retries (backoff) | Description |"
+             | Retries (backoff) | Idempotency (key TTL class) | Description |"
                 .to_string(),
         );
-        lines.push("|---|---|---|---|---|---|---|---|".to_string());
+        lines.push("|---|---|---|---|---|---|---|---|---|".to_string());
         for event in set_events.iter().filter(|event| event.domain == domain) {
             lines.push(event_row(event));
         }
@@ -117,8 +119,15 @@ fn event_row(event: &EventDefinition) -> String {
         let delays: Vec<String> = event.backoff_ms.iter().map(u64::to_string).collect();
         format!("{} ms", delays.join(", "))
     };
+    let idempotency = match event.idempotency {
+        Idempotency::EventId => "event id".to_string(),
+        Idempotency::Immutable { id } => format!("user + `{id}`"),
+        Idempotency::Mutable { id, version } => format!("user + `{id}` + `{version}`"),
+        Idempotency::Batch { batch } => format!("`{batch}` + correlation id"),
+    };
+    let class = serde_json::to_value(event.key_class).unwrap_or_default();
     format!(
-        "| `{}`{legacy} | `{}`<br>on `{}` | {kind} | `{}` | {} | {} | {} ({backoff}) | {} |",
+        "| `{}`{legacy} | `{}`<br>on `{}` | {kind} | `{}` | {} | {} | {} ({backoff}) | {idempotency} ({}) | {} |",
         event.name,
         event.event_type,
         event.topic,
@@ -126,6 +135,7 @@ fn event_row(event: &EventDefinition) -> String {
         event.schema_version,
         event.retention_days,
         event.max_retries,
+        class.as_str().unwrap_or_default(),
         cell(event.description),
     )
 }
@@ -280,11 +290,11 @@ Partition keys: `mail` → `batchId`.
 
 ### Domain `mail`
 
-| Event | Type / topic | Kind | Partition key | Schema version | Retention (days) | Retries (backoff) | Description |
-|---|---|---|---|---|---|---|---|
-| `EmailEvent` | `demo.email`<br>on `demo.emails` | event | `batchId` | 1 | 7 | 3 (1000, 5000, 15000 ms) | An email \\| with a pipe. |
-| `EmailSummary` | `demo.email_summary`<br>on `demo.emails` | event | `user_id` | 1 | 7 | 0 (no delay) |  |
-| `OldEmail` *(legacy)* | `demo.old_email`<br>on `demo.old` | event | `user_id` | 1 | 7 | 3 (1000, 5000, 15000 ms) |  |
+| Event | Type / topic | Kind | Partition key | Schema version | Retention (days) | Retries (backoff) | Idempotency (key TTL class) | Description |
+|---|---|---|---|---|---|---|---|---|
+| `EmailEvent` | `demo.email`<br>on `demo.emails` | event | `batchId` | 1 | 7 | 3 (1000, 5000, 15000 ms) | event id (idempotency) | An email \\| with a pipe. |
+| `EmailSummary` | `demo.email_summary`<br>on `demo.emails` | event | `user_id` | 1 | 7 | 0 (no delay) | event id (idempotency) |  |
+| `OldEmail` *(legacy)* | `demo.old_email`<br>on `demo.old` | event | `user_id` | 1 | 7 | 3 (1000, 5000, 15000 ms) | event id (idempotency) |  |
 
 ## Thin and rich events
 
