@@ -155,7 +155,7 @@ async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow
         data_dir: dir.path().join("data"),
         ..settings.clone()
     };
-    let mut node = Node::open(&settings)?;
+    let mut node = Node::open(&settings).await?;
     node.start_indexers().await?;
     let started = Instant::now();
     let destination = Destination::Local(node.publisher.clone());

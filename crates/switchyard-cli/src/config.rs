@@ -35,6 +35,8 @@ use serde::Deserialize;
 use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
 use switchyard_runtime::{KeyTtls, RetryPolicy};
 
+use crate::backends::EngineUrls;
+
 /// The configuration file, as written by the user.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +59,21 @@ pub struct FileConfig {
     /// The state store.
     #[serde(default)]
     pub state: StateFileConfig,
+    /// External engines by URL; absent ones are embedded.
+    #[serde(default)]
+    pub engines: EnginesFileConfig,
+}
+
+/// `[engines]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnginesFileConfig {
+    /// `nats://…` or `amqp://…`.
+    pub bus: Option<String>,
+    /// `redis://…`.
+    pub state: Option<String>,
+    /// `postgres://…`.
+    pub outbox: Option<String>,
 }
 
 /// `[idempotency]` section: key time-to-live per class, in seconds.
@@ -122,6 +139,8 @@ pub struct Settings {
     pub claim_check_threshold_bytes: usize,
     /// Expired-key cleanup period of `serve`.
     pub cleanup_interval: Duration,
+    /// Where the bus, state and outbox live.
+    pub engines: EngineUrls,
 }
 
 const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -170,6 +189,7 @@ impl Settings {
         file: Option<&Path>,
         data_dir: Option<PathBuf>,
         listen: Option<SocketAddr>,
+        engines: EngineUrls,
     ) -> anyhow::Result<Self> {
         let file = match file {
             Some(path) => FileConfig::load(path)?,
@@ -211,6 +231,11 @@ impl Settings {
                 .threshold_bytes
                 .unwrap_or(MAX_PAYLOAD_BYTES),
             cleanup_interval: Duration::from_secs(file.state.cleanup_interval_secs.unwrap_or(600)),
+            engines: EngineUrls {
+                bus: engines.bus.or(file.engines.bus),
+                state: engines.state.or(file.engines.state),
+                outbox: engines.outbox.or(file.engines.outbox),
+            },
         })
     }
 }
@@ -230,8 +255,13 @@ mod tests {
         let file = write(
             "version = 1\ndata_dir = \"/from/file\"\nlisten = \"127.0.0.1:9000\"\n[indexer]\nbatch_size = 7\nbackoff_ms = [10, 20]\n[idempotency]\nbatch_ttl_secs = 60\n",
         );
-        let settings =
-            Settings::resolve(Some(file.path()), Some("/from/flag".into()), None).unwrap();
+        let settings = Settings::resolve(
+            Some(file.path()),
+            Some("/from/flag".into()),
+            None,
+            EngineUrls::default(),
+        )
+        .unwrap();
         assert_eq!(settings.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(settings.listen.port(), 9000);
         assert_eq!(settings.indexer_batch_size, 7);
@@ -247,7 +277,7 @@ mod tests {
             settings.key_ttls.get(KeyClass::OfficeData),
             KeyClass::OfficeData.default_ttl()
         );
-        let defaults = Settings::resolve(None, None, None).unwrap();
+        let defaults = Settings::resolve(None, None, None, EngineUrls::default()).unwrap();
         assert_eq!(defaults.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(defaults.listen.port(), 8080);
     }
@@ -262,7 +292,8 @@ mod tests {
             "listen = 5",
         ] {
             let file = write(text);
-            let err = Settings::resolve(Some(file.path()), None, None).unwrap_err();
+            let err = Settings::resolve(Some(file.path()), None, None, EngineUrls::default())
+                .unwrap_err();
             assert!(
                 format!("{err:#}").contains(&file.path().display().to_string()),
                 "{err:#}"

@@ -5,7 +5,6 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use switchyard_runtime::DeadLetterFilter;
-use switchyard_state::StateStore;
 
 use crate::config::Settings;
 use crate::import::RemoteServer;
@@ -93,8 +92,8 @@ enum Target {
     Remote(RemoteServer),
 }
 
-fn target(settings: &Settings) -> anyhow::Result<Target> {
-    match Node::open(settings) {
+async fn target(settings: &Settings) -> anyhow::Result<Target> {
+    match Node::open(settings).await {
         Ok(node) => Ok(Target::Local(Box::new(node))),
         Err(OpenError::InUse(_)) => Ok(Target::Remote(RemoteServer::new(&format!(
             "http://{}",
@@ -106,7 +105,7 @@ fn target(settings: &Settings) -> anyhow::Result<Target> {
 
 /// Runs one dead-letter command; prints JSON documents.
 pub async fn run_dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result<()> {
-    let target = target(settings)?;
+    let target = target(settings).await?;
     let output = match command {
         DlqCommand::List { filter, json } => {
             let listing = match &target {
@@ -185,7 +184,7 @@ pub async fn run_dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result
 pub async fn run_state(settings: &Settings, command: StateCommand) -> anyhow::Result<()> {
     match command {
         StateCommand::Cleanup => {
-            let purged = match target(settings)? {
+            let purged = match target(settings).await? {
                 Target::Local(node) => node.state.purge_expired().await?,
                 Target::Remote(server) => server.post_json("/v1/state/cleanup", &json!({})).await?
                     ["purged"]

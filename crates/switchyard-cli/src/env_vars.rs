@@ -10,3 +10,11 @@ pub const LISTEN: &str = "SWITCHYARD_LISTEN";
 pub const SERVER: &str = "SWITCHYARD_SERVER";
 /// Log filter, in `tracing_subscriber::EnvFilter` syntax (falls back to `RUST_LOG`).
 pub const LOG: &str = "SWITCHYARD_LOG";
+/// URL of the bus (`nats://…`, `amqp://…`); unset means the embedded bus.
+pub const BUS: &str = "SWITCHYARD_BUS";
+/// URL of the state store (`redis://…`); unset means the embedded store.
+pub const STATE: &str = "SWITCHYARD_STATE";
+/// The ecosystem's name for a Redis URL, read when `SWITCHYARD_STATE` is unset.
+pub const REDIS_URL: &str = "REDIS_URL";
+/// URL of the outbox database (`postgres://…`); unset means the embedded outbox.
+pub const OUTBOX: &str = "SWITCHYARD_OUTBOX";

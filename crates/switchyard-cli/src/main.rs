@@ -2,6 +2,7 @@
 //! Domain logic lives in the library crates; this crate only connects them.
 
 mod api;
+mod backends;
 mod bench;
 mod catalog;
 mod config;
@@ -20,6 +21,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use switchyard_search::{SearchIndex, SearchQuery};
 
+use crate::backends::EngineUrls;
 use crate::config::Settings;
 use crate::import::{Destination, RemoteServer};
 use crate::node::{Node, OpenError};
@@ -38,6 +40,15 @@ struct Cli {
     /// find a running server [default: 127.0.0.1:8080].
     #[arg(long, global = true, env = env_vars::LISTEN)]
     listen: Option<SocketAddr>,
+    /// Bus URL: `nats://host:4222` or `amqp://user:pass@host:5672/%2f` [default: embedded].
+    #[arg(long, global = true, env = env_vars::BUS)]
+    bus: Option<String>,
+    /// State URL: `redis://host:6379/0` (also `REDIS_URL`) [default: embedded].
+    #[arg(long, global = true, env = env_vars::STATE)]
+    state: Option<String>,
+    /// Outbox database URL: `postgres://user@host/db` [default: embedded].
+    #[arg(long, global = true, env = env_vars::OUTBOX)]
+    outbox: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -128,7 +139,20 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = Settings::resolve(cli.config.as_deref(), cli.data_dir.clone(), cli.listen)?;
+    let engines = EngineUrls {
+        bus: cli.bus.clone(),
+        state: cli
+            .state
+            .clone()
+            .or_else(|| std::env::var(env_vars::REDIS_URL).ok()),
+        outbox: cli.outbox.clone(),
+    };
+    let settings = Settings::resolve(
+        cli.config.as_deref(),
+        cli.data_dir.clone(),
+        cli.listen,
+        engines,
+    )?;
     match cli.command {
         Command::Serve => serve(&settings).await.map(|()| ExitCode::SUCCESS),
         Command::Import {
@@ -176,7 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
-            let status = match Node::open(&settings) {
+            let status = match Node::open(&settings).await {
                 Ok(node) => serde_json::to_value(node.broker.stats().await?)?,
                 Err(OpenError::InUse(_)) => {
                     let server = RemoteServer::new(&format!("http://{}", settings.listen));
@@ -201,7 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let mut node = Node::open(settings)?;
+    let mut node = Node::open(settings).await?;
     node.start_indexers().await?;
     node.start_maintenance();
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -247,7 +271,7 @@ async fn import(
     };
     let local = match server {
         Some(_) => None,
-        None => match Node::open(settings) {
+        None => match Node::open(settings).await {
             Ok(node) => Some(node),
             Err(OpenError::InUse(dir)) => {
                 tracing::info!(data_dir = %dir, "data directory in use: sending to the running server");

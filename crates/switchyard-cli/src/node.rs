@@ -9,17 +9,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use switchyard_bus::{Broker, BusErrorKind, EmbeddedBroker, SubscriptionConfig};
+use switchyard_bus::{Broker, SubscriptionConfig};
 use switchyard_contracts::office_set::LEGACY_EMAIL_BACKFILL_TOPIC;
 use switchyard_contracts::{DataKind, Registry};
 use switchyard_runtime::{
     ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, OutboxRelay, Publisher,
 };
 use switchyard_search::{Indexer, SearchIndex};
-use switchyard_state::{EmbeddedState, Outbox, StateStore};
+use switchyard_state::{Outbox, StateStore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::backends::{self, Engines};
 use crate::config::Settings;
 
 /// How long a stopping node waits for in-flight batches.
@@ -38,8 +39,9 @@ pub struct Node {
     pub index: Arc<SearchIndex>,
     /// The event registry every event is checked against.
     pub registry: Arc<Registry>,
-    /// Idempotency keys, claim-check blobs and the outbox.
-    pub state: Arc<EmbeddedState>,
+    /// Idempotency keys and claim-check blobs.
+    pub state: Arc<dyn StateStore>,
+    outbox: Arc<dyn Outbox>,
     settings: Settings,
     shutdown: CancellationToken,
     consumers: JoinSet<()>,
@@ -57,22 +59,17 @@ pub enum OpenError {
 }
 
 impl Node {
-    /// Opens the engines in `settings.data_dir`; consumers are not started yet.
-    pub fn open(settings: &Settings) -> Result<Node, OpenError> {
-        let dir = &settings.data_dir;
-        let broker = match EmbeddedBroker::open(&dir.join("bus")) {
-            Ok(broker) => broker,
-            Err(err) if err.kind() == BusErrorKind::InUse => {
-                return Err(OpenError::InUse(dir.display().to_string()));
-            }
-            Err(err) => return Err(anyhow::Error::new(err).into()),
-        };
-        let state = EmbeddedState::open(&dir.join("state")).context("failed to open state")?;
-        let index =
-            SearchIndex::open(&index_dir(dir)).context("failed to open the search index")?;
-        let broker: Arc<dyn Broker> = Arc::new(broker);
+    /// Opens the engines (embedded in `settings.data_dir` unless URLs name others);
+    /// consumers are not started yet.
+    pub async fn open(settings: &Settings) -> Result<Node, OpenError> {
+        let Engines {
+            broker,
+            state,
+            outbox,
+        } = backends::open(&settings.engines, &settings.data_dir).await?;
+        let index = SearchIndex::open(&index_dir(&settings.data_dir))
+            .context("failed to open the search index")?;
         let registry = Arc::new(Registry::standard());
-        let state = Arc::new(state);
         let claim_check = ClaimCheck::new(state.clone(), settings.key_ttls.clone())
             .with_threshold(settings.claim_check_threshold_bytes);
         Ok(Node {
@@ -82,6 +79,7 @@ impl Node {
             broker,
             index: Arc::new(index),
             state,
+            outbox,
             settings: settings.clone(),
             shutdown: CancellationToken::new(),
             consumers: JoinSet::new(),
@@ -120,8 +118,7 @@ impl Node {
     /// Starts the background duties of a server: the outbox relay and the periodic
     /// cleanup of expired keys.
     pub fn start_maintenance(&mut self) {
-        let outbox: Arc<dyn Outbox> = self.state.clone();
-        let relay = OutboxRelay::new(outbox, self.publisher.clone(), 500);
+        let relay = OutboxRelay::new(self.outbox.clone(), self.publisher.clone(), 500);
         self.consumers
             .spawn(relay.run(self.shutdown.child_token(), Duration::from_millis(200)));
         let state = self.state.clone();

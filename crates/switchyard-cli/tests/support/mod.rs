@@ -10,9 +10,16 @@ use std::time::{Duration, Instant};
 
 pub fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    command
-        .env_remove("SWITCHYARD_DATA_DIR")
-        .env_remove("SWITCHYARD_SERVER");
+    for name in [
+        "SWITCHYARD_DATA_DIR",
+        "SWITCHYARD_SERVER",
+        "SWITCHYARD_BUS",
+        "SWITCHYARD_STATE",
+        "SWITCHYARD_OUTBOX",
+        "REDIS_URL",
+    ] {
+        command.env_remove(name);
+    }
     command
 }
 
