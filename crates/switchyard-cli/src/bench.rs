@@ -156,7 +156,8 @@ async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow
         ..settings.clone()
     };
     let mut node = Node::open(&settings).await?;
-    node.start_indexers().await?;
+    node.start_consumers(&[crate::topology::Role::Indexer])
+        .await?;
     let started = Instant::now();
     let destination = Destination::Local(node.publisher.clone());
     let report = import::import(&[mbox], USER, &destination, &ProgressBar::hidden()).await?;

@@ -62,6 +62,17 @@ pub struct FileConfig {
     /// External engines by URL; absent ones are embedded.
     #[serde(default)]
     pub engines: EnginesFileConfig,
+    /// Subscription management.
+    #[serde(default)]
+    pub subscriptions: SubscriptionsFileConfig,
+}
+
+/// `[subscriptions]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionsFileConfig {
+    /// Create missing subscriptions when `serve` starts.
+    pub auto_create: Option<bool>,
 }
 
 /// `[engines]` section.
@@ -141,6 +152,9 @@ pub struct Settings {
     pub cleanup_interval: Duration,
     /// Where the bus, state and outbox live.
     pub engines: EngineUrls,
+    /// Whether `serve` creates missing subscriptions (default: on for an embedded bus,
+    /// off for a distributed one, where `switchyard topics setup` does it).
+    pub auto_create: bool,
 }
 
 const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -231,6 +245,10 @@ impl Settings {
                 .threshold_bytes
                 .unwrap_or(MAX_PAYLOAD_BYTES),
             cleanup_interval: Duration::from_secs(file.state.cleanup_interval_secs.unwrap_or(600)),
+            auto_create: file
+                .subscriptions
+                .auto_create
+                .unwrap_or(engines.bus.is_none() && file.engines.bus.is_none()),
             engines: EngineUrls {
                 bus: engines.bus.or(file.engines.bus),
                 state: engines.state.or(file.engines.state),

@@ -10,6 +10,7 @@ mod dlq;
 mod env_vars;
 mod import;
 mod node;
+mod topology;
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -56,7 +57,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the consumers and the HTTP API.
-    Serve,
+    Serve {
+        /// Only these roles (processes with the same role share the work).
+        #[arg(long, value_delimiter = ',', default_value = "indexer,relay,cleanup")]
+        roles: Vec<topology::Role>,
+    },
+    /// Create or check the subscriptions of the pipeline on the bus.
+    Topics {
+        #[command(subcommand)]
+        topics: topology::TopicsCommand,
+    },
     /// Import .mbox, .eml, .ics and .vcf files (folders are walked recursively).
     Import {
         /// Files or folders.
@@ -113,7 +123,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve) {
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
         "info"
     } else {
         "warn"
@@ -154,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         engines,
     )?;
     match cli.command {
-        Command::Serve => serve(&settings).await.map(|()| ExitCode::SUCCESS),
+        Command::Serve { roles } => serve(&settings, &roles).await.map(|()| ExitCode::SUCCESS),
         Command::Import {
             paths,
             user,
@@ -212,6 +222,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Catalog { catalog } => catalog::run(catalog),
+        Command::Topics { topics } => topology::run(&settings, topics).await,
         Command::Dlq { dlq } => dlq::run_dlq(&settings, dlq)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -224,10 +235,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(settings: &Settings) -> anyhow::Result<()> {
+async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<()> {
     let mut node = Node::open(settings).await?;
-    node.start_indexers().await?;
-    node.start_maintenance();
+    node.start_consumers(roles).await?;
+    node.start_maintenance(roles);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
@@ -282,7 +293,7 @@ async fn import(
     };
     let report = match local {
         Some(mut node) => {
-            node.start_indexers().await?;
+            node.start_consumers(&[topology::Role::Indexer]).await?;
             let destination = Destination::Local(node.publisher.clone());
             let report = import::import(paths, user, &destination, &progress).await;
             progress.set_message("indexing");

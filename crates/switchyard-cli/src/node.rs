@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use switchyard_bus::{Broker, SubscriptionConfig};
-use switchyard_contracts::office_set::LEGACY_EMAIL_BACKFILL_TOPIC;
-use switchyard_contracts::{DataKind, Registry};
+use switchyard_bus::Broker;
+use switchyard_contracts::Registry;
 use switchyard_runtime::{
     ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, OutboxRelay, Publisher,
 };
@@ -22,12 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::{self, Engines};
 use crate::config::Settings;
+use crate::topology::{self, INDEXER_PREFIX, Role};
 
 /// How long a stopping node waits for in-flight batches.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
-
-/// Prefix of every search indexer subscription: `search-indexer-{topic}`.
-const INDEXER_PREFIX: &str = "search-indexer-";
 
 /// An open data directory with its consumers.
 pub struct Node {
@@ -86,20 +83,26 @@ impl Node {
         })
     }
 
-    /// Starts the search indexer consumers, one per indexed office topic (and one for the
-    /// legacy `email-backfill` topic, whose batches are upcast to emails).
-    pub async fn start_indexers(&mut self) -> anyhow::Result<()> {
-        let topics = DataKind::ALL
-            .iter()
-            .map(|kind| kind.topic().to_string())
-            .chain([LEGACY_EMAIL_BACKFILL_TOPIC.to_string()]);
-        for topic in topics {
-            let subscription = SubscriptionConfig::new(format!("{INDEXER_PREFIX}{topic}"), &topic)
-                .with_ack_deadline(Duration::from_secs(self.settings.indexer_ack_deadline_secs));
+    /// Starts the consumers of `roles` on the pipeline's subscriptions. Missing
+    /// subscriptions are created when `auto_create` is on, else reported as an error.
+    pub async fn start_consumers(&mut self, roles: &[Role]) -> anyhow::Result<()> {
+        let plan = topology::plan(&self.settings);
+        if !self.settings.auto_create {
+            let missing = topology::missing(self.broker.as_ref(), &plan, roles).await?;
+            anyhow::ensure!(
+                missing.is_empty(),
+                "subscriptions missing on the bus: {} (run `switchyard topics setup`, or set auto_create)",
+                missing.join(", ")
+            );
+        }
+        for planned in plan
+            .into_iter()
+            .filter(|planned| roles.contains(&planned.role))
+        {
             // Created before returning, so that nothing published afterwards is missed.
-            self.broker.ensure_subscription(&subscription).await?;
-            let mut config = ConsumerConfig::new(subscription);
-            config.batch_size = self.settings.indexer_batch_size;
+            self.broker.ensure_subscription(&planned.config).await?;
+            let mut config = ConsumerConfig::new(planned.config);
+            config.batch_size = planned.batch_size;
             config.retry = self.settings.indexer_retry.clone();
             config.key_ttls = self.settings.key_ttls.clone();
             let consumer = Consumer::new(
@@ -115,12 +118,17 @@ impl Node {
         Ok(())
     }
 
-    /// Starts the background duties of a server: the outbox relay and the periodic
+    /// Starts the background duties of `roles`: the outbox relay and the periodic
     /// cleanup of expired keys.
-    pub fn start_maintenance(&mut self) {
-        let relay = OutboxRelay::new(self.outbox.clone(), self.publisher.clone(), 500);
-        self.consumers
-            .spawn(relay.run(self.shutdown.child_token(), Duration::from_millis(200)));
+    pub fn start_maintenance(&mut self, roles: &[Role]) {
+        if roles.contains(&Role::Relay) {
+            let relay = OutboxRelay::new(self.outbox.clone(), self.publisher.clone(), 500);
+            self.consumers
+                .spawn(relay.run(self.shutdown.child_token(), Duration::from_millis(200)));
+        }
+        if !roles.contains(&Role::Cleanup) {
+            return;
+        }
         let state = self.state.clone();
         let period = self.settings.cleanup_interval;
         let shutdown = self.shutdown.child_token();

@@ -332,3 +332,50 @@ fn dead_letters_are_listed_purged_and_counted_in_metrics_over_cli_and_http() {
         "{metrics}"
     );
 }
+
+#[test]
+fn topics_setup_creates_what_topics_check_reports_missing() {
+    let data = tempfile::tempdir().unwrap();
+    let before = run(data.path(), &["topics", "check"]);
+    assert_eq!(before.status.code(), Some(1), "{}", stdout(&before));
+    assert!(
+        stdout(&before).contains("missing search-indexer-emails"),
+        "{}",
+        stdout(&before)
+    );
+    let setup = run(data.path(), &["topics", "setup", "--roles", "indexer"]);
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    assert!(stdout(&setup).contains("ok search-indexer-calendars on calendars"));
+    let after = run(data.path(), &["topics", "check"]);
+    assert!(after.status.success());
+    assert!(stdout(&after).contains("0 subscriptions missing"));
+}
+
+#[test]
+fn serve_without_auto_create_refuses_missing_subscriptions() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("switchyard.toml");
+    std::fs::write(
+        &config,
+        "version = 1\n[subscriptions]\nauto_create = false\n",
+    )
+    .unwrap();
+    let output = support::binary()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data.path().join("d"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("subscriptions missing on the bus")
+            && stderr.contains("switchyard topics setup"),
+        "{stderr}"
+    );
+}

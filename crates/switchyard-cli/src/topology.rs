@@ -1,0 +1,129 @@
+//! The subscriptions of the office pipeline, declared in one place with their defaults,
+//! grouped by the role that consumes them, and the `switchyard topics` commands that create
+//! (`setup`) or verify (`check`) them on the bus. Roles not yet implemented add their
+//! subscriptions here when they land, so that no subscription exists without a consumer
+//! (an embedded topic keeps every message until all its subscriptions have it).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Subcommand, ValueEnum};
+use switchyard_bus::{Broker, SubscriptionConfig};
+use switchyard_contracts::DataKind;
+use switchyard_contracts::office_set::LEGACY_EMAIL_BACKFILL_TOPIC;
+
+use crate::config::Settings;
+use crate::node::Node;
+
+/// Prefix of every search indexer subscription: `search-indexer-{topic}`.
+pub const INDEXER_PREFIX: &str = "search-indexer-";
+
+/// What a `serve` process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Search indexer consumers.
+    Indexer,
+    /// Outbox relay.
+    Relay,
+    /// Periodic expired-key cleanup.
+    Cleanup,
+}
+
+impl Role {
+    /// Every role: what `serve` runs by default.
+    pub const ALL: [Role; 3] = [Role::Indexer, Role::Relay, Role::Cleanup];
+}
+
+/// One subscription of the pipeline.
+#[derive(Debug, Clone)]
+pub struct PlannedSubscription {
+    /// The role that consumes it.
+    pub role: Role,
+    /// Name, topic and ack deadline.
+    pub config: SubscriptionConfig,
+    /// Messages per batch.
+    pub batch_size: usize,
+}
+
+/// The pipeline's subscriptions with the batch sizes and ack deadlines of `settings`.
+pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
+    let indexer_deadline = Duration::from_secs(settings.indexer_ack_deadline_secs);
+    DataKind::ALL
+        .iter()
+        .map(|kind| kind.topic().to_string())
+        .chain([LEGACY_EMAIL_BACKFILL_TOPIC.to_string()])
+        .map(|topic| PlannedSubscription {
+            role: Role::Indexer,
+            config: SubscriptionConfig::new(format!("{INDEXER_PREFIX}{topic}"), topic)
+                .with_ack_deadline(indexer_deadline),
+            batch_size: settings.indexer_batch_size,
+        })
+        .collect()
+}
+
+/// Subscriptions of `plan` (for `roles`) that the bus does not have.
+pub async fn missing(
+    broker: &dyn Broker,
+    plan: &[PlannedSubscription],
+    roles: &[Role],
+) -> anyhow::Result<Vec<String>> {
+    let existing: Vec<String> = broker.stats().await?.into_iter().map(|s| s.name).collect();
+    Ok(plan
+        .iter()
+        .filter(|planned| roles.contains(&planned.role))
+        .map(|planned| planned.config.name.clone())
+        .filter(|name| !existing.contains(name))
+        .collect())
+}
+
+/// The topology commands.
+#[derive(Subcommand)]
+pub enum TopicsCommand {
+    /// Create every subscription (stream, queue, consumer) the roles need; idempotent.
+    Setup {
+        /// Only these roles [default: all].
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<Role>,
+    },
+    /// Report the subscriptions the roles need that the bus lacks; exit 1 if any.
+    Check {
+        /// Only these roles [default: all].
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<Role>,
+    },
+}
+
+/// Runs one topology command.
+pub async fn run(settings: &Settings, command: TopicsCommand) -> anyhow::Result<ExitCode> {
+    let node = Node::open(settings).await?;
+    let plan = plan(settings);
+    let roles_or_all = |roles: Vec<Role>| {
+        if roles.is_empty() {
+            Role::ALL.to_vec()
+        } else {
+            roles
+        }
+    };
+    match command {
+        TopicsCommand::Setup { roles } => {
+            let roles = roles_or_all(roles);
+            for planned in plan.iter().filter(|planned| roles.contains(&planned.role)) {
+                node.broker.ensure_subscription(&planned.config).await?;
+                println!("ok {} on {}", planned.config.name, planned.config.topic);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TopicsCommand::Check { roles } => {
+            let missing = missing(node.broker.as_ref(), &plan, &roles_or_all(roles)).await?;
+            for name in &missing {
+                println!("missing {name} (run `switchyard topics setup`)");
+            }
+            println!("{} subscriptions missing", missing.len());
+            Ok(if missing.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
