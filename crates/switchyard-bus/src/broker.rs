@@ -171,4 +171,9 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Where every subscription stands.
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError>;
+
+    /// Whether the subscription exists on the engine (created by any process).
+    async fn has_subscription(&self, name: &str) -> Result<bool, BusError> {
+        Ok(self.stats().await?.iter().any(|stats| stats.name == name))
+    }
 }

@@ -276,6 +276,16 @@ async fn fetch_waits_for_publish(broker: &dyn Broker) -> anyhow::Result<()> {
 }
 
 async fn unknown_subscription_is_reported(broker: &dyn Broker) -> anyhow::Result<()> {
+    let topic = unique("conformance.exists");
+    let known = subscribe(broker, &topic, Duration::from_secs(30)).await?;
+    ensure!(
+        broker.has_subscription(&known).await?,
+        "an ensured subscription is not found"
+    );
+    ensure!(
+        !broker.has_subscription(&unique("missing")).await?,
+        "a missing subscription is found"
+    );
     let err = broker
         .fetch(&unique("missing"), 1, SHORT_WAIT)
         .await

@@ -7,9 +7,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use switchyard_bus::{Broker, BusErrorKind, EmbeddedBroker};
-use switchyard_state::{EmbeddedState, Outbox, StateStore};
+use switchyard_state::{EmbeddedState, Outbox, StateErrorKind, StateStore};
 
 use crate::node::OpenError;
+
+/// The outbox table in PostgreSQL.
+#[cfg(feature = "postgres")]
+const OUTBOX_TABLE: &str = "switchyard_outbox";
 
 /// The engines of one node.
 pub struct Engines {
@@ -46,22 +50,68 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             }
             Err(err) => return Err(anyhow::Error::new(err).into()),
         },
+        #[cfg(feature = "nats")]
+        Some(url) if scheme(url) == "nats" => Arc::new(
+            switchyard_nats::NatsBroker::connect(url, switchyard_nats::NatsOptions::default())
+                .await
+                .context("failed to open the NATS bus")?,
+        ),
+        #[cfg(feature = "rabbitmq")]
+        Some(url) if matches!(scheme(url), "amqp" | "amqps") => {
+            // A fresh process knows no topics; the dead-letter tools need to find them.
+            let dead_letter_topics = switchyard_contracts::Registry::standard()
+                .events()
+                .map(|(_, event)| switchyard_runtime::dlq_topic(event.topic))
+                .collect::<Vec<_>>();
+            let options =
+                switchyard_rabbitmq::RabbitOptions::default().with_known_topics(dead_letter_topics);
+            Arc::new(
+                switchyard_rabbitmq::RabbitBroker::connect(url, options)
+                    .await
+                    .context("failed to open the RabbitMQ bus")?,
+            )
+        }
         Some(url) => bail_unknown("bus", url, &["nats", "amqp"])?,
     };
     let embedded_state = match (urls.state.as_deref(), urls.outbox.as_deref()) {
         (Some(_), Some(_)) => None,
-        _ => Some(Arc::new(
-            EmbeddedState::open(&data_dir.join("state")).context("failed to open state")?,
-        )),
+        _ => match EmbeddedState::open(&data_dir.join("state")) {
+            Ok(state) => Some(Arc::new(state)),
+            Err(err) if err.kind() == StateErrorKind::InUse => {
+                return Err(OpenError::InUse(data_dir.display().to_string()));
+            }
+            Err(err) => {
+                return Err(anyhow::Error::new(err)
+                    .context("failed to open state")
+                    .into());
+            }
+        },
     };
     let state: Arc<dyn StateStore> = match urls.state.as_deref() {
         None => embedded_state
             .clone()
             .expect("opened when state is embedded"),
+        #[cfg(feature = "redis")]
+        Some(url) if scheme(url) == "redis" => Arc::new(
+            switchyard_redis::RedisState::connect(switchyard_redis::RedisStateConfig::new(url))
+                .await
+                .context("failed to open the redis state store")?,
+        ),
         Some(url) => bail_unknown("state", url, &["redis"])?,
     };
     let outbox: Arc<dyn Outbox> = match urls.outbox.as_deref() {
         None => embedded_state.expect("opened when the outbox is embedded"),
+        #[cfg(feature = "postgres")]
+        Some(url) if matches!(scheme(url), "postgres" | "postgresql") => {
+            let outbox = switchyard_postgres::PostgresOutbox::connect(url, OUTBOX_TABLE)
+                .await
+                .context("failed to open the postgres outbox")?;
+            outbox
+                .migrate()
+                .await
+                .context("failed to create the outbox table")?;
+            Arc::new(outbox)
+        }
         Some(url) => bail_unknown("outbox", url, &["postgres"])?,
     };
     Ok(Engines {

@@ -8,13 +8,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use switchyard_bus::Broker;
 use switchyard_contracts::Registry;
 use switchyard_runtime::{
     ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, OutboxRelay, Publisher,
 };
-use switchyard_search::{Indexer, SearchIndex};
+use switchyard_search::{Indexer, SearchErrorKind, SearchIndex};
 use switchyard_state::{Outbox, StateStore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -64,8 +63,17 @@ impl Node {
             state,
             outbox,
         } = backends::open(&settings.engines, &settings.data_dir).await?;
-        let index = SearchIndex::open(&index_dir(&settings.data_dir))
-            .context("failed to open the search index")?;
+        let index = match SearchIndex::open(&index_dir(&settings.data_dir)) {
+            Ok(index) => index,
+            Err(err) if err.kind() == SearchErrorKind::Locked => {
+                return Err(OpenError::InUse(settings.data_dir.display().to_string()));
+            }
+            Err(err) => {
+                return Err(anyhow::Error::new(err)
+                    .context("failed to open the search index")
+                    .into());
+            }
+        };
         let registry = Arc::new(Registry::standard());
         let claim_check = ClaimCheck::new(state.clone(), settings.key_ttls.clone())
             .with_threshold(settings.claim_check_threshold_bytes);

@@ -67,13 +67,13 @@ pub async fn missing(
     plan: &[PlannedSubscription],
     roles: &[Role],
 ) -> anyhow::Result<Vec<String>> {
-    let existing: Vec<String> = broker.stats().await?.into_iter().map(|s| s.name).collect();
-    Ok(plan
-        .iter()
-        .filter(|planned| roles.contains(&planned.role))
-        .map(|planned| planned.config.name.clone())
-        .filter(|name| !existing.contains(name))
-        .collect())
+    let mut missing = Vec::new();
+    for planned in plan.iter().filter(|planned| roles.contains(&planned.role)) {
+        if !broker.has_subscription(&planned.config.name).await? {
+            missing.push(planned.config.name.clone());
+        }
+    }
+    Ok(missing)
 }
 
 /// The topology commands.

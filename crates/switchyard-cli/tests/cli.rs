@@ -379,3 +379,44 @@ fn serve_without_auto_create_refuses_missing_subscriptions() {
         "{stderr}"
     );
 }
+
+/// Redis for state and PostgreSQL for the outbox, with the embedded bus: the same import
+/// and dedupe behaviour (a fresh user per run keeps runs apart on the shared servers).
+#[test]
+fn redis_state_and_postgres_outbox_serve_the_same_pipeline() {
+    let data = tempfile::tempdir().unwrap();
+    let user = format!("redis-{}", std::process::id());
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+    let postgres = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let import = || {
+        support::binary()
+            .args([
+                "import",
+                fixtures().join("good").to_str().unwrap(),
+                "--user",
+                &user,
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .args(["--state", &redis, "--outbox", &postgres])
+            .output()
+            .unwrap()
+    };
+    let first = import();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let before = ids(&search(data.path(), &user, "", &["--limit", "1000"]));
+    assert!(before.len() >= 8, "{before:?}");
+    let second = import();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let after = ids(&search(data.path(), &user, "", &["--limit", "1000"]));
+    assert_eq!(before.len(), after.len());
+}

@@ -174,16 +174,14 @@ impl EmbeddedState {
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|err| {
-                let reason = match err {
-                    redb::DatabaseError::DatabaseAlreadyOpen => {
-                        "another switchyard process is using it".to_string()
-                    }
-                    other => other.to_string(),
+                let (kind, reason) = match err {
+                    redb::DatabaseError::DatabaseAlreadyOpen => (
+                        StateErrorKind::InUse,
+                        "another switchyard process is using it".to_string(),
+                    ),
+                    other => (StateErrorKind::Unavailable, other.to_string()),
                 };
-                StateError::new(
-                    StateErrorKind::Unavailable,
-                    format!("failed to open {}: {reason}", path.display()),
-                )
+                StateError::new(kind, format!("failed to open {}: {reason}", path.display()))
             })?;
         let txn = db
             .begin_write()
@@ -406,6 +404,13 @@ mod tests {
 
     fn keys(names: &[&str]) -> Vec<String> {
         names.iter().map(|name| name.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = EmbeddedState::open(dir.path()).unwrap();
+        crate::state_conformance_suite(&state).await.unwrap();
     }
 
     #[tokio::test]

@@ -7,6 +7,8 @@ pub enum StateErrorKind {
     Unavailable,
     /// A stored entry could not be read back.
     Corrupt,
+    /// Another process holds the embedded store.
+    InUse,
 }
 
 /// A state operation failed.

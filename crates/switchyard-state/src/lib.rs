@@ -36,8 +36,12 @@ mod embedded;
 mod error;
 mod outbox;
 mod store;
+#[cfg(feature = "testsuite")]
+mod testsuite;
 
 pub use embedded::EmbeddedState;
 pub use error::{StateError, StateErrorKind};
 pub use outbox::{Outbox, OutboxEntry, StateWrite};
 pub use store::StateStore;
+#[cfg(feature = "testsuite")]
+pub use testsuite::state_conformance_suite;

@@ -73,6 +73,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// A server with extra global flags (engine URLs, roles).
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
         let port = free_port();
         let child = binary()
             .args([
@@ -82,6 +87,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

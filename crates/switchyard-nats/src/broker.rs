@@ -1,0 +1,272 @@
+//! [`NatsBroker`]: the [`Broker`] on JetStream: the connection, and the trait methods,
+//! which delegate setup to `topology` and message traffic to `delivery`, and implement
+//! the read-only ones (browse, topics, stats) and `remove` here.
+//!
+//! The crate docs explain the mapping; this file must not know the wire layout of a
+//! message (that is `codec`) nor the API subjects (that is `api`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use switchyard_bus::{
+    Broker, BusError, Delivery, DeliveryTag, Message, SubscriptionConfig, SubscriptionStats,
+    TopicStats,
+};
+use tracing::{debug, instrument};
+
+use crate::NatsOptions;
+use crate::api::JetStreamApi;
+use crate::codec::{decode_message, stream_name, subscription_of, validate_topic};
+use crate::delivery::{Settle, SubscriptionState};
+use crate::error::unavailable;
+
+/// Message deletions sent at once per `remove`.
+const REMOVE_CONCURRENCY: usize = 64;
+
+/// A [`Broker`] on NATS JetStream. Cheap to clone; clones share the connection and the
+/// in-memory delivery state.
+#[derive(Clone)]
+pub struct NatsBroker {
+    inner: Arc<Inner>,
+}
+
+/// The state shared by clones of a [`NatsBroker`].
+pub(crate) struct Inner {
+    pub(crate) client: async_nats::Client,
+    pub(crate) context: jetstream::Context,
+    pub(crate) api: JetStreamApi,
+    pub(crate) options: NatsOptions,
+    /// Topic → stream name, for streams known to exist with the right subject.
+    pub(crate) streams: RwLock<HashMap<String, String>>,
+    /// Subscriptions ensured or found on the server by this process.
+    pub(crate) subscriptions: RwLock<HashMap<String, Arc<SubscriptionState>>>,
+}
+
+/// `url` without its user info, for messages.
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
+        _ => url.to_string(),
+    }
+}
+
+impl NatsBroker {
+    /// Connects to the NATS server at `url` (`nats://host:4222`, credentials in the URL if
+    /// any) and checks that JetStream answers. Fails with a retryable error when the
+    /// server is unreachable.
+    pub async fn connect(url: &str, options: NatsOptions) -> Result<NatsBroker, BusError> {
+        options.validate()?;
+        let client = async_nats::ConnectOptions::new()
+            .name("switchyard")
+            .connection_timeout(options.connect_timeout)
+            .request_timeout(Some(options.request_timeout))
+            .connect(url)
+            .await
+            .map_err(|err| {
+                unavailable(
+                    &format!("failed to connect to NATS at {}", redact(url)),
+                    err,
+                )
+            })?;
+        let context = jetstream::ContextBuilder::new()
+            .timeout(options.request_timeout)
+            .max_ack_inflight(options.max_publish_inflight)
+            .build(client.clone());
+        let api = JetStreamApi::new(context.clone());
+        api.check_account().await?;
+        Ok(NatsBroker {
+            inner: Arc::new(Inner {
+                client,
+                context,
+                api,
+                options,
+                streams: RwLock::default(),
+                subscriptions: RwLock::default(),
+            }),
+        })
+    }
+
+    /// The options the broker runs with.
+    pub fn options(&self) -> &NatsOptions {
+        &self.inner.options
+    }
+
+    /// The stream holding `topic` under this broker's prefix.
+    pub fn stream_name(&self, topic: &str) -> String {
+        stream_name(&self.inner.options.stream_prefix, topic)
+    }
+}
+
+#[async_trait]
+impl Broker for NatsBroker {
+    #[instrument(skip_all, fields(topic = %topic, count = messages.len()))]
+    async fn publish(&self, topic: &str, messages: Vec<Message>) -> Result<(), BusError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.inner.ensure_stream(topic).await?;
+        let duplicates = self.inner.publish_all(topic, messages).await?;
+        if duplicates > 0 {
+            debug!(topic, duplicates, "publish deduplicated by ce-id");
+        }
+        Ok(())
+    }
+
+    async fn ensure_subscription(&self, config: &SubscriptionConfig) -> Result<(), BusError> {
+        self.inner.ensure_subscription(config).await
+    }
+
+    #[instrument(skip_all, fields(subscription = %subscription, max_messages))]
+    async fn fetch(
+        &self,
+        subscription: &str,
+        max_messages: usize,
+        max_wait: Duration,
+    ) -> Result<Vec<Delivery>, BusError> {
+        self.inner.fetch(subscription, max_messages, max_wait).await
+    }
+
+    async fn ack(&self, subscription: &str, tags: &[DeliveryTag]) -> Result<(), BusError> {
+        self.inner.settle(subscription, tags, Settle::Ack).await
+    }
+
+    async fn nack(
+        &self,
+        subscription: &str,
+        tags: &[DeliveryTag],
+        redeliver_after: Duration,
+    ) -> Result<(), BusError> {
+        self.inner
+            .settle(subscription, tags, Settle::Nack(redeliver_after))
+            .await
+    }
+
+    async fn release(&self, subscription: &str, tags: &[DeliveryTag]) -> Result<(), BusError> {
+        self.inner.settle(subscription, tags, Settle::Release).await
+    }
+
+    async fn browse(
+        &self,
+        topic: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Message)>, BusError> {
+        validate_topic(topic)?;
+        let inner = &self.inner;
+        let stream = stream_name(&inner.options.stream_prefix, topic);
+        let Some(info) = inner.api.stream_info(&stream).await? else {
+            return Ok(Vec::new());
+        };
+        if info.config.subjects != [topic] {
+            return Ok(Vec::new());
+        }
+        let last = info.state.last_sequence;
+        let mut sequence = after.saturating_add(1).max(info.state.first_sequence);
+        let mut found = Vec::new();
+        while found.len() < limit && sequence <= last {
+            // Asking for the next message of the subject skips deleted sequences.
+            let Some(message) = inner.api.next_message(&stream, topic, sequence).await? else {
+                break;
+            };
+            if message.sequence > last {
+                break;
+            }
+            sequence = message.sequence + 1;
+            found.push((
+                message.sequence,
+                decode_message(message.headers.as_ref(), &message.payload),
+            ));
+        }
+        Ok(found)
+    }
+
+    async fn remove(&self, topic: &str, seqs: &[u64]) -> Result<u64, BusError> {
+        validate_topic(topic)?;
+        let inner = &self.inner;
+        let stream = stream_name(&inner.options.stream_prefix, topic);
+        let Some(info) = inner.api.stream_info(&stream).await? else {
+            return Ok(0);
+        };
+        if info.config.subjects != [topic] {
+            return Ok(0);
+        }
+        let held = info.state.first_sequence..=info.state.last_sequence;
+        let mut unique: Vec<u64> = seqs.iter().copied().filter(|s| held.contains(s)).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let api = &inner.api;
+        let stream = &stream;
+        let results: Vec<Result<bool, BusError>> = futures_util::stream::iter(unique)
+            .map(|sequence| async move { api.delete_message(stream, sequence).await })
+            .buffer_unordered(REMOVE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut removed = 0;
+        for result in results {
+            removed += u64::from(result?);
+        }
+        Ok(removed)
+    }
+
+    async fn topics(&self) -> Result<Vec<TopicStats>, BusError> {
+        let prefix = self.inner.stream_prefix();
+        let mut topics: Vec<TopicStats> = self
+            .inner
+            .api
+            .streams()
+            .await?
+            .into_iter()
+            .filter(|info| info.config.name.starts_with(&prefix))
+            .map(|info| TopicStats {
+                name: info
+                    .config
+                    .subjects
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| info.config.name[prefix.len()..].to_string()),
+                published: info.state.last_sequence,
+                held: info.state.messages,
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
+        let inner = &self.inner;
+        let prefix = inner.stream_prefix();
+        let mut stats = Vec::new();
+        for info in inner.api.streams().await? {
+            if !info.config.name.starts_with(&prefix) {
+                continue;
+            }
+            let topic = info.config.subjects.first().cloned().unwrap_or_default();
+            for consumer in inner.api.consumers(&info.config.name).await? {
+                stats.push(SubscriptionStats {
+                    name: subscription_of(&consumer.name, consumer.config.description.as_deref()),
+                    topic: topic.clone(),
+                    published: info.state.last_sequence,
+                    backlog: consumer.num_pending,
+                    unacked: u64::try_from(consumer.num_ack_pending).unwrap_or(u64::MAX),
+                });
+            }
+        }
+        stats.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(redact("nats://user:secret@host:4222"), "nats://…@host:4222");
+    }
+}

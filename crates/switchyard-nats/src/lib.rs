@@ -1,0 +1,89 @@
+//! Switchyard's [`Broker`](switchyard_bus::Broker) on NATS JetStream: [`NatsBroker`],
+//! configured by [`NatsOptions`].
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), switchyard_bus::BusError> {
+//! use std::time::Duration;
+//! use switchyard_bus::{Broker, Message, SubscriptionConfig};
+//! use switchyard_nats::{NatsBroker, NatsOptions};
+//!
+//! let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+//! let broker = NatsBroker::connect(&url, NatsOptions::default()).await?;
+//! broker.ensure_subscription(&SubscriptionConfig::new("indexer", "emails")).await?;
+//! broker.publish("emails", vec![Message::new(b"hello".to_vec())]).await?;
+//! let batch = broker.fetch("indexer", 10, Duration::from_secs(1)).await?;
+//! broker.ack("indexer", &batch.iter().map(|d| d.tag).collect::<Vec<_>>()).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Mapping
+//!
+//! - **Topic → one stream** named `{prefix}_{topic}` (`.`, `-` and other characters a
+//!   stream name cannot hold become `_`; default prefix `SWITCHYARD`), capturing exactly
+//!   one subject: the topic name itself. One stream per topic, rather than one stream for
+//!   all topics, keeps every topic's sequence dense (browse, `published = last_seq`),
+//!   gives each topic its own limits and lets `remove` and `topics` work per stream. Two
+//!   topics whose stream names collide (`a.b` and `a-b`) are refused, not merged.
+//!   Streams use file storage and *limits* retention with `max_age`
+//!   ([`NatsOptions::max_age`], 7 days by default): *interest* retention would drop
+//!   messages published before the first subscription exists, and the bus promises that a
+//!   new subscription starts at the oldest message held.
+//! - **Subscription → a durable pull consumer** on the topic's stream, named after the
+//!   subscription (characters a consumer name cannot hold become `_`; the exact name is
+//!   kept in the consumer description). Explicit acks, `ack_wait` = the ack deadline,
+//!   deliver policy *all*, unlimited deliveries. Pull rather than push: consumers sharing a
+//!   subscription share its messages, and nothing is delivered that nobody asked for.
+//!   `ensure_subscription` creates the stream and the consumer when missing and updates the
+//!   ack wait when it changed.
+//! - **Publish**: one JetStream publish per message, all sent before any acknowledgement
+//!   is awaited (bounded by [`NatsOptions::max_publish_inflight`]); `publish` returns once
+//!   the stream acknowledged every message. Headers keep their names, values and order;
+//!   the key travels in `Switchyard-Key`; `Nats-Msg-Id` = the `ce-id` header, so a batch
+//!   re-published after a partial failure is stored once within
+//!   [`NatsOptions::duplicate_window`].
+//! - **Fetch**: a no-wait pull of up to `max_messages`; when empty, a pull of one message
+//!   expiring after `max_wait`, then a no-wait pull for the rest, so a partial batch is
+//!   returned as soon as it is there. "No messages" and expiry give an empty batch.
+//!   The delivery tag is the stream sequence; `delivery_count` is JetStream's delivered
+//!   count.
+//! - **Settle**: `ack` sends `+ACK`, `nack` `-NAK` with the delay, `release` a plain `-NAK`
+//!   (redelivered at once); each waits for the server's confirmation (double ack), so an
+//!   acknowledged message is durably acknowledged. Unknown tags are ignored.
+//! - **Browse / remove**: direct reads by sequence (`STREAM.MSG.GET`, next message of the
+//!   subject, so deleted sequences are skipped) and `STREAM.MSG.DELETE`.
+//! - **Stats**: `topics()` lists the prefix's streams (`published` = last sequence,
+//!   `held` = messages); `stats()` every consumer of those streams (`backlog` =
+//!   `num_pending`, `unacked` = `num_ack_pending`, which includes nacked messages waiting
+//!   out their delay).
+//!
+//! # Limitations
+//!
+//! - **Retry counts live in this process.** JetStream cannot tell a nack from an expired
+//!   ack wait, so nacks are counted in memory per (subscription, sequence). A restart
+//!   resets them: a message may then get up to `max_retries` extra tries, never fewer.
+//!   Likewise the ack handles of deliveries fetched before a restart are gone; those
+//!   messages come back after their ack deadline.
+//! - A fetch dropped while it waits (a cancelled future) leaves its pull request on the
+//!   server until `max_wait` ends; a message delivered to it meanwhile comes back after
+//!   its ack deadline, as after a crash.
+//! - Messages leave a stream by age (`max_age`) or `remove`, not when every subscription
+//!   acknowledged them: `held` counts acknowledged messages too.
+//! - A publish acknowledgement means the server stored the message; a single server
+//!   flushes its files to disk periodically, so use `replicas: 3` for power-loss safety.
+//! - NATS trims spaces around header values (and the key); headers named
+//!   `Switchyard-Key`, `Switchyard-Header-Order` or `Nats-Msg-Id` are reserved.
+//! - Topics must be literal NATS subjects (no whitespace, `*`, `>`, empty tokens or
+//!   leading `$`).
+#![warn(missing_docs)]
+
+mod api;
+mod broker;
+mod codec;
+mod config;
+mod delivery;
+mod error;
+mod topology;
+
+pub use broker::NatsBroker;
+pub use config::NatsOptions;

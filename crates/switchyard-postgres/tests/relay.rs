@@ -1,0 +1,130 @@
+//! The runtime's real `OutboxRelay`, unchanged, publishing from a `PostgresOutbox` to an
+//! `EmbeddedBroker`: two relays run at once, every event arrives once, and each user's
+//! events arrive in the order their transactions committed.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::TestTable;
+use switchyard_bus::{Broker, EmbeddedBroker, SubscriptionConfig};
+use switchyard_contracts::{Email, EmailEvent, Envelope, Operation, Registry, SyncType};
+use switchyard_runtime::{OutboxRelay, Publisher, outbox_entry};
+use switchyard_state::Outbox;
+use tokio_util::sync::CancellationToken;
+
+fn email_envelope(user: &str, n: usize) -> Envelope {
+    let email = Email {
+        id: format!("<msg-{user}-{n}@example.com>"),
+        subject: format!("mail {n}"),
+        ..Email::default()
+    };
+    EmailEvent::new(
+        Operation::Create,
+        SyncType::Backfill,
+        "mbox",
+        user,
+        "batch-1",
+        email,
+    )
+    .to_envelope("switchyard://test", "job-1")
+    .unwrap()
+}
+
+/// Everything the subscription holds, as (partition key, event id), acked.
+async fn drain(broker: &EmbeddedBroker) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    loop {
+        let batch = broker
+            .fetch("s", 1000, Duration::from_millis(20))
+            .await
+            .unwrap();
+        if batch.is_empty() {
+            return seen;
+        }
+        let tags: Vec<_> = batch.iter().map(|delivery| delivery.tag).collect();
+        for delivery in batch {
+            let envelope = Envelope::from_json_slice(&delivery.message.payload).unwrap();
+            seen.push((delivery.message.key.unwrap_or_default(), envelope.id));
+        }
+        broker.ack("s", &tags).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_real_relays_publish_every_event_once_in_per_user_order() {
+    let table = TestTable::new().await;
+    let broker_dir = tempfile::tempdir().unwrap();
+    let broker = Arc::new(EmbeddedBroker::open(broker_dir.path()).unwrap());
+    broker
+        .ensure_subscription(&SubscriptionConfig::new("s", "emails"))
+        .await
+        .unwrap();
+    let registry = Arc::new(Registry::standard());
+
+    // Each import is one transaction: the domain row and its event.
+    let domain = table.domain_table();
+    let pool = table.outbox.pool();
+    sqlx::query(&format!("CREATE TABLE \"{domain}\" (id text PRIMARY KEY)"))
+        .execute(pool)
+        .await
+        .unwrap();
+    let mut committed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for n in 0..40 {
+        for user in ["alice", "bob", "carol"] {
+            let envelope = email_envelope(user, n);
+            let partition_key = registry.prepare(&envelope).unwrap().partition_key;
+            let entry = outbox_entry(&registry, &envelope).unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query(&format!("INSERT INTO \"{domain}\" (id) VALUES ($1)"))
+                .bind(&envelope.id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            table
+                .outbox
+                .enqueue(&mut tx, &partition_key, &entry)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            committed
+                .entry(partition_key)
+                .or_default()
+                .push(envelope.id);
+        }
+    }
+    assert_eq!(table.outbox.pending_count().await.unwrap(), 120);
+
+    let shutdown = CancellationToken::new();
+    let relays: Vec<_> = (0..2)
+        .map(|_| {
+            let outbox: Arc<dyn Outbox> = Arc::new(table.outbox.with_new_claimant());
+            let publisher = Publisher::new(broker.clone(), registry.clone());
+            let relay = OutboxRelay::new(outbox, publisher, 8);
+            tokio::spawn(relay.run(shutdown.clone(), Duration::from_millis(5)))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while table.outbox.pending_count().await.unwrap() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the relays did not drain the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    for relay in relays {
+        tokio::time::timeout(Duration::from_secs(5), relay)
+            .await
+            .expect("a relay stops when cancelled")
+            .unwrap();
+    }
+
+    let mut published: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, event_id) in drain(&broker).await {
+        published.entry(key).or_default().push(event_id);
+    }
+    assert_eq!(published, committed);
+}

@@ -1,0 +1,124 @@
+//! Delayed retries: `nack` stores a copy of each delivery in a retry queue
+//! `{subscription}.retry.{delay_ms}`, from which RabbitMQ dead-letters it back into the
+//! subscription queue after the delay; then it acks the original.
+
+use std::time::Duration;
+
+use lapin::BasicProperties;
+use lapin::types::{AMQPValue, FieldTable};
+use switchyard_bus::{BusError, BusErrorKind, DeliveryTag};
+use tokio::time::Instant;
+
+use super::{RabbitBroker, ack_all, long_string};
+use crate::codec::{self, Meta};
+use crate::error::amqp;
+use crate::names;
+use crate::subscription::{InFlight, Subscription, reject_all};
+
+impl RabbitBroker {
+    pub(super) async fn retry_later(
+        &self,
+        subscription: &str,
+        tags: &[DeliveryTag],
+        redeliver_after: Duration,
+    ) -> Result<(), BusError> {
+        let state = self.subscription(subscription)?;
+        let entries = state.settle(tags);
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let delay_ms = names::delay_ms(redeliver_after);
+        let copied = async {
+            let queue = self
+                .ensure_retry_queue(&state, subscription, delay_ms)
+                .await?;
+            let copies: Vec<(BasicProperties, &[u8])> = entries
+                .iter()
+                .map(|entry| (retry_copy(entry), entry.message.payload.as_slice()))
+                .collect();
+            let unroutable = self.publish_confirmed("", &queue, &copies).await?;
+            if unroutable.is_empty() {
+                Ok(())
+            } else {
+                state
+                    .retry_queues
+                    .lock()
+                    .expect("retry queue lock is never poisoned")
+                    .remove(&delay_ms);
+                Err(BusError::new(
+                    BusErrorKind::Unavailable,
+                    format!("failed to schedule a retry: retry queue `{queue}` vanished"),
+                ))
+            }
+        };
+        if let Err(err) = copied.await {
+            // No copy is safely stored: give the originals back rather than lose them.
+            reject_all(&entries, true).await;
+            return Err(err);
+        }
+        match ack_all(&entries).await {
+            None => Ok(()),
+            Some(err) => Err(amqp(
+                &format!(
+                    "failed to ack retried deliveries of `{subscription}` (they will come back twice)"
+                ),
+                err,
+            )),
+        }
+    }
+
+    /// The queue where `subscription`'s nacked deliveries wait `delay_ms`: each message
+    /// expires after the delay and is dead-lettered through the default exchange straight
+    /// into the subscription queue. The queue deletes itself once unused for
+    /// `x-expires`; declaring it again at least every half of that keeps every waiting
+    /// message's expiry before the queue's.
+    async fn ensure_retry_queue(
+        &self,
+        subscription: &Subscription,
+        name: &str,
+        delay_ms: u64,
+    ) -> Result<String, BusError> {
+        let queue = names::retry_queue(name, delay_ms);
+        let expires_ms = 2 * delay_ms + 60_000;
+        let fresh = subscription
+            .retry_queues
+            .lock()
+            .expect("retry queue lock is never poisoned")
+            .get(&delay_ms)
+            .is_some_and(|declared| declared.elapsed() < Duration::from_millis(expires_ms / 2));
+        if fresh {
+            return Ok(queue);
+        }
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(delay_ms as i64),
+        );
+        arguments.insert(
+            "x-expires".into(),
+            AMQPValue::LongLongInt(expires_ms as i64),
+        );
+        arguments.insert("x-dead-letter-exchange".into(), long_string(""));
+        arguments.insert("x-dead-letter-routing-key".into(), long_string(name));
+        self.declare_queue(&queue, arguments).await?;
+        subscription
+            .retry_queues
+            .lock()
+            .expect("retry queue lock is never poisoned")
+            .insert(delay_ms, Instant::now());
+        Ok(queue)
+    }
+}
+
+/// The copy of a nacked delivery that waits in a retry queue: same content and position,
+/// one more retry, and the deliveries so far.
+fn retry_copy(entry: &InFlight) -> BasicProperties {
+    codec::encode(
+        &entry.message,
+        Meta {
+            seq: entry.meta.seq,
+            retries: entry.meta.retries.saturating_add(1),
+            prior_deliveries: entry.delivery_count,
+        },
+    )
+}

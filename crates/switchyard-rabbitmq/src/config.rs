@@ -1,0 +1,145 @@
+//! [`RabbitOptions`]: how a [`RabbitBroker`](crate::RabbitBroker) maps onto a RabbitMQ
+//! virtual host, and how its consumers behave. Pure data: validation here never talks to
+//! the server.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use switchyard_bus::{BusError, BusErrorKind};
+
+/// The environment variable tests and tools read the server URL from (the ecosystem name).
+pub const AMQP_URL_ENV: &str = "AMQP_URL";
+
+/// The URL of a local RabbitMQ with its default account and virtual host.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The default topic exchange of the office event set.
+pub const DEFAULT_EXCHANGE: &str = "switchyard.events";
+
+/// Settings of a [`RabbitBroker`](crate::RabbitBroker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RabbitOptions {
+    /// The durable topic exchange that carries every topic as a routing key
+    /// (`switchyard.events`; the identity event set uses `smap.events`). Messages no
+    /// subscription takes are kept through its alternate exchange `{exchange}.unrouted`.
+    pub exchange: String,
+    /// Most deliveries one subscription's consumer holds at once, buffered plus fetched
+    /// and not yet settled (the AMQP prefetch count). A fetch never returns more.
+    pub prefetch: u16,
+    /// Once a fetch has a first message, how long it waits for another before it returns
+    /// a partial batch.
+    pub fetch_linger_ms: u64,
+    /// How long `connect` waits for the server.
+    pub connect_timeout_ms: u64,
+    /// Topics that `topics()` reports besides those this process published to or
+    /// subscribed to, so that dead-letter tooling in a fresh process finds them (AMQP
+    /// cannot list queues).
+    pub known_topics: Vec<String>,
+}
+
+impl Default for RabbitOptions {
+    fn default() -> Self {
+        RabbitOptions {
+            exchange: DEFAULT_EXCHANGE.to_string(),
+            prefetch: 1000,
+            fetch_linger_ms: 10,
+            connect_timeout_ms: 10_000,
+            known_topics: Vec::new(),
+        }
+    }
+}
+
+impl RabbitOptions {
+    /// The same options with another exchange.
+    pub fn with_exchange(mut self, exchange: impl Into<String>) -> Self {
+        self.exchange = exchange.into();
+        self
+    }
+
+    /// The same options with another prefetch count.
+    pub fn with_prefetch(mut self, prefetch: u16) -> Self {
+        self.prefetch = prefetch;
+        self
+    }
+
+    /// The same options, also reporting `topics` from `topics()`.
+    pub fn with_known_topics(mut self, topics: impl IntoIterator<Item = String>) -> Self {
+        self.known_topics.extend(topics);
+        self
+    }
+
+    /// Checks the options without contacting the server.
+    pub fn validate(&self) -> Result<(), BusError> {
+        let invalid = |message: String| Err(BusError::new(BusErrorKind::InvalidArgument, message));
+        if self.exchange.is_empty() || self.exchange.len() > 200 {
+            return invalid(format!(
+                "invalid exchange name `{}`: 1 to 200 bytes",
+                self.exchange
+            ));
+        }
+        if self.exchange.starts_with("amq.") {
+            return invalid(format!(
+                "invalid exchange name `{}`: the `amq.` prefix is reserved by RabbitMQ",
+                self.exchange
+            ));
+        }
+        if self.prefetch == 0 {
+            return invalid("invalid prefetch 0: a consumer needs at least 1".to_string());
+        }
+        for topic in &self.known_topics {
+            crate::names::validate_topic(topic)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn fetch_linger(&self) -> Duration {
+        Duration::from_millis(self.fetch_linger_ms)
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(options: RabbitOptions, expected_error: Option<&str>) {
+        let got = options.validate().err().map(|err| err.to_string());
+        match (got, expected_error) {
+            (None, None) => {}
+            (Some(got), Some(expected)) => assert!(got.contains(expected), "{got}"),
+            (got, expected) => panic!("expected {expected:?}, got {got:?}"),
+        }
+    }
+
+    #[test]
+    fn validation() {
+        check(RabbitOptions::default(), None);
+        check(RabbitOptions::default().with_exchange("smap.events"), None);
+        check(RabbitOptions::default().with_exchange(""), Some("1 to 200"));
+        check(
+            RabbitOptions::default().with_exchange("amq.topic"),
+            Some("reserved"),
+        );
+        check(
+            RabbitOptions::default().with_prefetch(0),
+            Some("prefetch 0"),
+        );
+        check(
+            RabbitOptions::default().with_known_topics(["a#b".to_string()]),
+            Some("invalid topic"),
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = serde_json::from_str::<RabbitOptions>(r#"{"exchnage": "x"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let parsed: RabbitOptions = serde_json::from_str(r#"{"exchange": "smap.events"}"#).unwrap();
+        assert_eq!(parsed.exchange, "smap.events");
+        assert_eq!(parsed.prefetch, 1000);
+    }
+}

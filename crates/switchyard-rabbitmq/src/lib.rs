@@ -1,0 +1,99 @@
+//! Switchyard's broker backend on RabbitMQ: [`RabbitBroker`] implements the bus's
+//! [`Broker`](switchyard_bus::Broker) trait over AMQP 0-9-1 (the `lapin` client) and
+//! passes its conformance suite.
+//!
+//! # The mapping, and why
+//!
+//! | Bus concept | RabbitMQ |
+//! |---|---|
+//! | all topics | one durable **topic exchange** (`switchyard.events` by default, `smap.events` for the identity set: [`RabbitOptions::exchange`]) |
+//! | topic | routing key (`[A-Za-z0-9_.-]`, so never a wildcard) |
+//! | subscription | durable queue named after it, bound with the topic as binding key |
+//! | publish | persistent messages (`delivery_mode` 2) on a publisher-confirm channel; returns when every message is confirmed, i.e. stored by every queue it reached |
+//! | headers, key | AMQP headers, plus `x-switchyard-key` and `x-switchyard-header-order` (see below) |
+//! | fetch | one consumer per subscription and process, prefetch [`RabbitOptions::prefetch`], buffering pushed deliveries |
+//! | ack deadline | enforced by this client: an unsettled delivery older than the deadline is rejected with requeue, so the server delivers it again |
+//! | nack(delay) | a copy goes to `{subscription}.retry.{delay_ms}` (message TTL = delay, dead-lettered through the default exchange back into the subscription queue), then the original is acked |
+//! | release | reject with requeue |
+//! | browse, remove, topics | `{exchange}:{topic}` queues of unrouted messages (below) |
+//!
+//! **Fan-out and competition.** Each subscription is its own queue, so every subscription
+//! of a topic receives every message; consumers sharing a subscription share its queue
+//! and compete for its messages, across processes too.
+//!
+//! **Messages nobody subscribed to.** RabbitMQ drops a message no queue is bound for. To
+//! keep them (dead-letter topics `{topic}.dlq.v1` usually have no subscription), the topic
+//! exchange has an *alternate exchange* `{exchange}.unrouted` (direct), where each topic
+//! published to has a durable queue `{exchange}:{topic}` bound with the topic as key. A
+//! message reaches that queue only when no subscription took it, so it costs nothing for
+//! subscribed topics, and it lasts until `remove`. `browse` takes every message of that
+//! queue without acking, sorts them by position, and gives them all back (RabbitMQ puts
+//! requeued messages back in their places); `remove` acks the named ones. A position is
+//! the `x-switchyard-seq` header, set once at publish: nanoseconds since the Unix epoch,
+//! strictly increasing per process. Positions stay valid while other messages come and
+//! go, so `remove` never deletes the wrong message, which plain queue offsets could not
+//! promise.
+//!
+//! **Redelivery counts.** Classic queues only say whether a delivery is a redelivery, so
+//! `delivery_count` is 1, or 2 for any redelivery, plus the deliveries before the last
+//! `nack` (carried by the retry copy in `x-switchyard-deliveries`). `retry_count` is exact:
+//! the retry copy carries `x-switchyard-retries`.
+//!
+//! **Delayed retries without blocking.** A retry queue holds messages of one delay only,
+//! so the oldest always expires first and a long delay never holds up a short one; the
+//! subscription queue keeps flowing meanwhile. Retry queues delete themselves
+//! (`x-expires`) after standing unused for twice their delay plus a minute.
+//!
+//! # Limitations
+//!
+//! - **Counts are partly local.** AMQP offers no listing of queues and no count of
+//!   messages ever published, and reports only *ready* messages of a queue. So `published`
+//!   counts what this process published (at least what is held), `topics()` lists the
+//!   topics this process used plus [`RabbitOptions::known_topics`], and `stats()` lists
+//!   the subscriptions ensured in this process, counting as unacked only deliveries this
+//!   process holds and retries waiting in retry queues this process used.
+//! - **Subscriptions start empty.** A new subscription gets messages published after it
+//!   was created, not older ones (they may sit in the topic's unrouted queue).
+//! - **A subscription must be ensured in the process that fetches from it**, which is how
+//!   its topic and ack deadline are known; otherwise `fetch` reports
+//!   [`UnknownSubscription`](switchyard_bus::BusErrorKind::UnknownSubscription). Binding
+//!   one subscription name to two topics from two processes is not detected.
+//! - **Order.** A queue is FIFO, so per-key order holds for first deliveries; a redelivery
+//!   (release, expired deadline) goes back near the head, and a retry to the tail.
+//! - **`browse` reads the whole topic queue** on every call, one message at a time: fine
+//!   for dead letters, not for large backlogs. Concurrent `browse`/`remove` from several
+//!   processes see each other's messages as missing while they run.
+//! - No reconnection: when the connection drops, calls fail with
+//!   [`Unavailable`](switchyard_bus::BusErrorKind::Unavailable) and a new broker must be
+//!   connected. A consumer whose channel died is restarted by the next `fetch`.
+//! - Plain `amqp://` only; TLS is not compiled in.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), switchyard_bus::BusError> {
+//! use std::time::Duration;
+//! use switchyard_bus::{Broker, Message, SubscriptionConfig};
+//! use switchyard_rabbitmq::{DEFAULT_AMQP_URL, RabbitBroker, RabbitOptions};
+//!
+//! let broker = RabbitBroker::connect(DEFAULT_AMQP_URL, RabbitOptions::default()).await?;
+//! broker.ensure_subscription(&SubscriptionConfig::new("indexer", "emails")).await?;
+//! broker.publish("emails", vec![Message::new(b"hello".to_vec())]).await?;
+//! let batch = broker.fetch("indexer", 10, Duration::from_secs(1)).await?;
+//! broker.ack("indexer", &[batch[0].tag]).await?;
+//! broker.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod broker;
+mod channels;
+mod codec;
+mod config;
+mod error;
+mod names;
+mod subscription;
+
+pub use broker::RabbitBroker;
+pub use config::{AMQP_URL_ENV, DEFAULT_AMQP_URL, DEFAULT_EXCHANGE, RabbitOptions};

@@ -1,0 +1,97 @@
+//! Names on the server: which exchange and queue stands for which topic or subscription,
+//! and the rules a topic or subscription name must follow so that those names are valid.
+
+use std::time::Duration;
+
+use switchyard_bus::{BusError, BusErrorKind};
+
+/// The direct exchange that receives what the topic exchange cannot route (its
+/// `alternate-exchange`).
+pub(crate) fn unrouted_exchange(exchange: &str) -> String {
+    format!("{exchange}.unrouted")
+}
+
+/// The queue that keeps a topic's messages no subscription took: what `browse` reads.
+pub(crate) fn topic_queue(exchange: &str, topic: &str) -> String {
+    format!("{exchange}:{topic}")
+}
+
+/// The queue where nacked deliveries of `subscription` wait `delay` before they return.
+pub(crate) fn retry_queue(subscription: &str, delay_ms: u64) -> String {
+    format!("{subscription}.retry.{delay_ms}")
+}
+
+/// A nack delay in whole milliseconds, within what `x-message-ttl` accepts.
+pub(crate) fn delay_ms(delay: Duration) -> u64 {
+    delay.as_millis().min(u128::from(u32::MAX)) as u64
+}
+
+/// Topics are routing keys of a topic exchange, so the wildcards `*` and `#` must not
+/// appear; the rule is the embedded broker's, so a topic valid on one backend is valid on
+/// every one.
+pub(crate) fn validate_topic(topic: &str) -> Result<(), BusError> {
+    let valid = !topic.is_empty()
+        && topic.len() <= 200
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(BusError::new(
+            BusErrorKind::InvalidArgument,
+            format!("invalid topic name `{topic}`: 1 to 200 of [A-Za-z0-9_.-]"),
+        ))
+    }
+}
+
+/// A subscription is a queue name, plus room for the retry queue suffix.
+pub(crate) fn validate_subscription(name: &str) -> Result<(), BusError> {
+    if name.is_empty() || name.len() > 200 || name.starts_with("amq.") {
+        return Err(BusError::new(
+            BusErrorKind::InvalidArgument,
+            format!("invalid subscription name `{name}`: 1 to 200 bytes, not starting with `amq.`"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_topic(topic: &str, valid: bool) {
+        assert_eq!(validate_topic(topic).is_ok(), valid, "{topic}");
+    }
+
+    #[test]
+    fn topics() {
+        check_topic("emails", true);
+        check_topic("identity.user.created.v1", true);
+        check_topic("emails.dlq.v1", true);
+        check_topic("", false);
+        check_topic("emails.*", false);
+        check_topic("emails.#", false);
+        check_topic("with space", false);
+        check_topic(&"a".repeat(201), false);
+    }
+
+    #[test]
+    fn subscriptions() {
+        assert!(validate_subscription("search-indexer-emails").is_ok());
+        assert!(validate_subscription("").is_err());
+        assert!(validate_subscription("amq.gen-1").is_err());
+        assert!(validate_subscription(&"s".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn queue_names() {
+        assert_eq!(
+            topic_queue("switchyard.events", "emails"),
+            "switchyard.events:emails"
+        );
+        assert_eq!(retry_queue("indexer", 400), "indexer.retry.400");
+        assert_eq!(unrouted_exchange("smap.events"), "smap.events.unrouted");
+        assert_eq!(delay_ms(Duration::from_secs(1 << 40)), u64::from(u32::MAX));
+    }
+}

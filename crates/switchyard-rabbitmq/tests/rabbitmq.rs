@@ -1,0 +1,260 @@
+//! End-to-end tests against a running RabbitMQ (`AMQP_URL`, default the local server with
+//! guest/guest): the bus conformance suite, restart semantics, retries and the mapping
+//! details the suite does not see. They fail, never skip, when the server is unreachable.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use switchyard_bus::{Broker, BusErrorKind, Message, SubscriptionConfig, conformance_suite};
+use switchyard_rabbitmq::{AMQP_URL_ENV, DEFAULT_AMQP_URL, RabbitBroker, RabbitOptions};
+
+fn url() -> String {
+    std::env::var(AMQP_URL_ENV).unwrap_or_else(|_| DEFAULT_AMQP_URL.to_string())
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A broker on its own exchange, so runs never see each other's topics.
+async fn connect_to(exchange: &str) -> RabbitBroker {
+    let options = RabbitOptions::default().with_exchange(exchange);
+    match RabbitBroker::connect(&url(), options).await {
+        Ok(broker) => broker,
+        Err(err) => panic!(
+            "RabbitMQ is unreachable ({err}); start it with `rabbitmq-server -detached` or point \
+             {AMQP_URL_ENV} at a server"
+        ),
+    }
+}
+
+/// Deletes every queue and exchange the broker created, so durable test state does not
+/// pile up on the server.
+async fn clean_up(broker: &RabbitBroker) -> anyhow::Result<()> {
+    for subscription in broker.stats().await? {
+        broker.delete_subscription(&subscription.name).await?;
+    }
+    for topic in broker.topics().await? {
+        broker.delete_topic(&topic.name).await?;
+    }
+    let exchange = broker.options().exchange.clone();
+    broker.close().await?;
+    delete_exchanges(&exchange).await
+}
+
+async fn delete_exchanges(exchange: &str) -> anyhow::Result<()> {
+    use lapin::options::ExchangeDeleteOptions;
+    let connection = lapin::Connection::connect(&url(), Default::default()).await?;
+    let channel = connection.create_channel().await?;
+    for name in [exchange.to_string(), format!("{exchange}.unrouted")] {
+        channel
+            .exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default())
+            .await?;
+    }
+    connection.close(200, "OK".into()).await?;
+    Ok(())
+}
+
+fn tags(deliveries: &[switchyard_bus::Delivery]) -> Vec<switchyard_bus::DeliveryTag> {
+    deliveries.iter().map(|d| d.tag).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance() -> anyhow::Result<()> {
+    let broker = connect_to(&unique("switchyard.test")).await;
+    conformance_suite(&broker).await?;
+    clean_up(&broker).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_is_a_clear_unavailable_error() {
+    let options = RabbitOptions {
+        connect_timeout_ms: 2_000,
+        ..RabbitOptions::default()
+    };
+    let err = RabbitBroker::connect("amqp://guest:secret@127.0.0.1:1/%2f", options)
+        .await
+        .err()
+        .expect("nothing listens on port 1");
+    assert_eq!(err.kind(), BusErrorKind::Unavailable);
+    let message = err.to_string();
+    assert!(
+        message.starts_with("failed to connect to RabbitMQ at amqp://guest:***@127.0.0.1:1/%2f"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_connection_resumes_and_gets_unacked_messages_back() -> anyhow::Result<()> {
+    let exchange = unique("switchyard.test");
+    let topic = unique("restart");
+    let config = SubscriptionConfig::new(unique("sub"), &topic);
+    let first = connect_to(&exchange).await;
+    first.ensure_subscription(&config).await?;
+    let sent: Vec<Message> = (0..4).map(|i| Message::new(vec![i])).collect();
+    first.publish(&topic, sent.clone()).await?;
+    let got = first.fetch(&config.name, 2, Duration::from_secs(5)).await?;
+    ensure!(got.len() == 2, "fetched {}", got.len());
+    first.ack(&config.name, &tags(&got[..1])).await?;
+    first.close().await?;
+
+    let second = connect_to(&exchange).await;
+    second.ensure_subscription(&config).await?;
+    let mut rest = Vec::new();
+    while rest.len() < 3 {
+        let got = second
+            .fetch(&config.name, 10, Duration::from_secs(5))
+            .await?;
+        ensure!(!got.is_empty(), "only {} of 3 came back", rest.len());
+        second.ack(&config.name, &tags(&got)).await?;
+        rest.extend(got);
+    }
+    let mut payloads: Vec<Vec<u8>> = rest.iter().map(|d| d.message.payload.clone()).collect();
+    payloads.sort();
+    ensure!(payloads == [vec![1], vec![2], vec![3]], "got {payloads:?}");
+    let redelivered = rest
+        .iter()
+        .find(|d| d.message.payload == [1])
+        .context("message 1")?;
+    ensure!(
+        redelivered.delivery_count == 2,
+        "delivery count {}",
+        redelivered.delivery_count
+    );
+    ensure!(
+        second
+            .fetch(&config.name, 10, Duration::from_millis(100))
+            .await?
+            .is_empty()
+    );
+    clean_up(&second).await
+}
+
+// A current-thread runtime, as most callers' tests use.
+#[tokio::test]
+async fn retries_count_up_and_wait_in_retry_queues() -> anyhow::Result<()> {
+    let broker = connect_to(&unique("switchyard.test")).await;
+    let topic = unique("retry");
+    let config = SubscriptionConfig::new(unique("sub"), &topic);
+    broker.ensure_subscription(&config).await?;
+    let sent = Message {
+        key: Some("user-7".into()),
+        headers: vec![
+            ("X-Retry-Count".into(), "0".into()),
+            ("ce-id".into(), "1".into()),
+            ("ce-id".into(), "2".into()),
+        ],
+        payload: b"retry me".to_vec(),
+    };
+    broker.publish(&topic, vec![sent.clone()]).await?;
+    let mut expected_retries = 0;
+    for delivery_count in 1..=3 {
+        let got = broker
+            .fetch(&config.name, 1, Duration::from_secs(5))
+            .await?;
+        ensure!(got.len() == 1, "attempt {delivery_count} got nothing");
+        ensure!(
+            got[0].message == sent,
+            "changed on the way: {:?}",
+            got[0].message
+        );
+        ensure!(got[0].topic == topic);
+        ensure!(
+            got[0].delivery_count == delivery_count,
+            "delivery count {}",
+            got[0].delivery_count
+        );
+        ensure!(
+            got[0].retry_count == expected_retries,
+            "retry count {}",
+            got[0].retry_count
+        );
+        if delivery_count < 3 {
+            broker
+                .nack(&config.name, &tags(&got), Duration::from_millis(300))
+                .await?;
+            let stats = broker.stats().await?;
+            let mine = stats
+                .iter()
+                .find(|s| s.name == config.name)
+                .context("stats")?;
+            ensure!(
+                mine.backlog == 0 && mine.unacked == 1,
+                "while waiting: {mine:?}"
+            );
+            expected_retries += 1;
+        } else {
+            broker.ack(&config.name, &tags(&got)).await?;
+        }
+    }
+    let stats = broker.stats().await?;
+    let mine = stats
+        .iter()
+        .find(|s| s.name == config.name)
+        .context("stats")?;
+    ensure!(
+        mine.lag() == 0 && mine.published == 1,
+        "at the end: {mine:?}"
+    );
+    clean_up(&broker).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribed_topics_do_not_fill_the_unrouted_queue() -> anyhow::Result<()> {
+    let broker = connect_to(&unique("switchyard.test")).await;
+    let topic = unique("routed");
+    let config = SubscriptionConfig::new(unique("sub"), &topic);
+    broker.ensure_subscription(&config).await?;
+    broker
+        .publish(&topic, vec![Message::new(b"a".to_vec())])
+        .await?;
+    ensure!(
+        broker.browse(&topic, 0, 10).await?.is_empty(),
+        "a routed message was kept as unrouted"
+    );
+    let got = broker
+        .fetch(&config.name, 10, Duration::from_secs(5))
+        .await?;
+    ensure!(got.len() == 1);
+    broker.ack(&config.name, &tags(&got)).await?;
+    let err = broker
+        .ensure_subscription(&SubscriptionConfig::new(&config.name, unique("other")))
+        .await
+        .err()
+        .context("a subscription moved to another topic")?;
+    ensure!(err.kind() == BusErrorKind::InvalidArgument);
+    let err = broker
+        .publish("emails.#", vec![Message::new(Vec::new())])
+        .await
+        .err()
+        .context("wildcard topic")?;
+    ensure!(err.kind() == BusErrorKind::InvalidArgument);
+    clean_up(&broker).await
+}
+
+// A current-thread runtime, as most callers' tests use.
+#[tokio::test]
+async fn dead_letters_are_visible_to_a_fresh_process_through_known_topics() -> anyhow::Result<()> {
+    let exchange = unique("switchyard.test");
+    let dlq = format!("{}.dlq.v1", unique("emails"));
+    let writer = connect_to(&exchange).await;
+    writer
+        .publish(&dlq, vec![Message::new(b"dead".to_vec())])
+        .await?;
+    writer.close().await?;
+
+    let options = RabbitOptions::default()
+        .with_exchange(&exchange)
+        .with_known_topics([dlq.clone()]);
+    let reader = RabbitBroker::connect(&url(), options).await?;
+    let topics = reader.topics().await?;
+    ensure!(
+        topics.iter().any(|t| t.name == dlq && t.held == 1),
+        "fresh process sees {topics:?}"
+    );
+    let page = reader.browse(&dlq, 0, 10).await?;
+    ensure!(page.len() == 1 && page[0].1.payload == b"dead");
+    ensure!(reader.remove(&dlq, &[page[0].0]).await? == 1);
+    ensure!(reader.browse(&dlq, 0, 10).await?.is_empty());
+    clean_up(&reader).await
+}
