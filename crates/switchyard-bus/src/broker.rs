@@ -119,6 +119,25 @@ impl SubscriptionStats {
     }
 }
 
+/// Checks the topic name rule every backend shares: 1 to 200 characters of
+/// `[A-Za-z0-9_.-]`, so that a name valid on one engine is a plain subject, routing key
+/// and file name on every one (no wildcards).
+pub fn validate_topic(topic: &str) -> Result<(), BusError> {
+    let valid = !topic.is_empty()
+        && topic.len() <= 200
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(BusError::new(
+            crate::BusErrorKind::InvalidArgument,
+            format!("invalid topic name `{topic}`: 1 to 200 of [A-Za-z0-9_.-]"),
+        ))
+    }
+}
+
 /// A message broker: durable topics and subscriptions with at-least-once delivery.
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {

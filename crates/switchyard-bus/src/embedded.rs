@@ -39,7 +39,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::record;
 use crate::{
     Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
-    SubscriptionStats, TopicStats,
+    SubscriptionStats, TopicStats, validate_topic,
 };
 
 const TOPICS: TableDefinition<&str, u64> = TableDefinition::new("topics");
@@ -359,22 +359,6 @@ fn append(db: &Database, group: &[PublishRequest]) -> Result<(), BusError> {
         }
     }
     txn.commit().map_err(storage("failed to commit publish"))
-}
-
-fn validate_topic(topic: &str) -> Result<(), BusError> {
-    let valid = !topic.is_empty()
-        && topic.len() <= 200
-        && topic
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(BusError::new(
-            BusErrorKind::InvalidArgument,
-            format!("invalid topic name `{topic}`"),
-        ))
-    }
 }
 
 /// Marks deliveries of one fetch and returns them, with the earliest time (ms) at which

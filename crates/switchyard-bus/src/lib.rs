@@ -32,6 +32,7 @@ mod testsuite;
 
 pub use broker::{
     Broker, Delivery, DeliveryTag, Message, SubscriptionConfig, SubscriptionStats, TopicStats,
+    validate_topic,
 };
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};

@@ -27,23 +27,8 @@ pub(crate) fn delay_ms(delay: Duration) -> u64 {
 }
 
 /// Topics are routing keys of a topic exchange, so the wildcards `*` and `#` must not
-/// appear; the rule is the embedded broker's, so a topic valid on one backend is valid on
-/// every one.
-pub(crate) fn validate_topic(topic: &str) -> Result<(), BusError> {
-    let valid = !topic.is_empty()
-        && topic.len() <= 200
-        && topic
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(BusError::new(
-            BusErrorKind::InvalidArgument,
-            format!("invalid topic name `{topic}`: 1 to 200 of [A-Za-z0-9_.-]"),
-        ))
-    }
-}
+/// appear: the bus's shared rule guarantees it.
+pub(crate) use switchyard_bus::validate_topic;
 
 /// A subscription is a queue name, plus room for the retry queue suffix.
 pub(crate) fn validate_subscription(name: &str) -> Result<(), BusError> {
