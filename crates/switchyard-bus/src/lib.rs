@@ -26,6 +26,7 @@
 mod broker;
 mod embedded;
 mod error;
+pub mod measure;
 mod record;
 #[cfg(feature = "testsuite")]
 mod testsuite;

@@ -5,7 +5,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+#[cfg(any(
+    feature = "nats",
+    feature = "rabbitmq",
+    feature = "redis",
+    feature = "postgres"
+))]
+use anyhow::Context;
+use anyhow::bail;
 use switchyard_bus::{Broker, BusErrorKind, EmbeddedBroker};
 use switchyard_state::{EmbeddedState, Outbox, StateErrorKind, StateStore};
 

@@ -83,7 +83,11 @@ mod codec;
 mod config;
 mod delivery;
 mod error;
+mod raw_bench;
 mod topology;
 
 pub use broker::NatsBroker;
 pub use config::NatsOptions;
+pub use raw_bench::{
+    ACK_CONCURRENCY, FETCH_BATCH, RawJetStreamFigures, raw_jetstream, remove_bench_topic,
+};

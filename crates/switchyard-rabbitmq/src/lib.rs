@@ -93,7 +93,9 @@ mod codec;
 mod config;
 mod error;
 mod names;
+mod raw_bench;
 mod subscription;
 
 pub use broker::RabbitBroker;
 pub use config::{AMQP_URL_ENV, DEFAULT_AMQP_URL, DEFAULT_EXCHANGE, RabbitOptions};
+pub use raw_bench::{RawAmqpFigures, raw_amqp, remove_bench_queues};

@@ -4,6 +4,8 @@
 //! `ingest` writes N synthetic emails to an mbox file, imports it through the same path as
 //! `switchyard import`, waits until every email is searchable and checks the count.
 //! `consume` measures the consumer runtime alone (no-op handler), dedupe on and off.
+//!
+//! `bus` measures one bus against its raw engine (see `bus.rs`).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use switchyard_state::{EmbeddedState, StateStore};
 use crate::config::Settings;
 use crate::import::{self, Destination};
 use crate::node::Node;
+
+mod bus;
 
 /// The benchmarks.
 #[derive(Subcommand)]
@@ -48,6 +52,22 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Publish, consume and publish-ack latency of the bus (`--bus`, embedded when
+    /// absent), through Switchyard and through the raw engine, with their ratios.
+    Bus {
+        /// Messages in the throughput pass.
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// Payload size in bytes.
+        #[arg(long = "size", default_value_t = 1024)]
+        payload_bytes: usize,
+        /// Single-message publishes in the latency pass.
+        #[arg(long, default_value_t = 2_000)]
+        latency_samples: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the synthetic emails of `ingest` to an mbox file, for tests and manual runs.
     GenerateMbox {
         /// How many emails.
@@ -68,6 +88,19 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
             batch_size,
             json,
         } => consume(events, batch_size, json).await,
+        BenchCommand::Bus {
+            messages,
+            payload_bytes,
+            latency_samples,
+            json,
+        } => {
+            let workload = bus::BusWorkload {
+                messages,
+                payload_bytes,
+                latency_samples,
+            };
+            bus::bus(settings.engines.bus.as_deref(), &workload, json).await
+        }
         BenchCommand::GenerateMbox { emails, out } => {
             let bytes = write_mbox(&out, emails)
                 .with_context(|| format!("failed to write {}", out.display()))?;
