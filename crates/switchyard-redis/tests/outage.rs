@@ -1,0 +1,407 @@
+//! Outage test of the Redis state store under the real `Consumer`: events flow from an
+//! embedded broker through a consumer whose idempotency keys live in a redis-server of this
+//! test's own (a free loopback port, no persistence). Midway the server is killed, stays
+//! away for 10 s and comes back empty on the same port.
+//!
+//! What must hold: the circuit opens during the outage; no message is acknowledged while
+//! the state store is down (the subscription's `backlog + unacked` does not shrink); after
+//! the restart the circuit closes and the backlog drains, every event handled. Prints the
+//! time to drain after the restart and how many handler invocations were repeats.
+//!
+//! The machine's shared Redis is never touched. The test fails, naming it, when the
+//! `redis-server` binary is missing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail, ensure};
+use async_trait::async_trait;
+use switchyard_bus::{Broker, EmbeddedBroker, SubscriptionConfig, SubscriptionStats};
+use switchyard_contracts::{
+    AnyOfficeEvent, ContractError, Email, EmailEvent, Envelope, Operation, Registry, SyncType,
+    decode_office_event,
+};
+use switchyard_redis::{CircuitState, RedisState, RedisStateConfig};
+use switchyard_runtime::{Consumer, ConsumerConfig, Handler, Incoming, Outcome, Publisher};
+use switchyard_state::StateStore;
+use tokio_util::sync::CancellationToken;
+
+const EVENTS: usize = 5_000;
+const TOPIC: &str = "emails";
+const SUBSCRIPTION: &str = "outage-indexer-emails";
+/// How long Redis is unreachable.
+const OUTAGE: Duration = Duration::from_secs(10);
+/// Handled events before the outage starts.
+const HANDLED_BEFORE_OUTAGE: usize = 1_000;
+/// Longest wait for the backlog to drain after the restart.
+const DRAIN_BUDGET: Duration = Duration::from_secs(40);
+
+/// Where to look for a server binary besides `PATH`.
+const EXTRA_BIN_DIRS: &[&str] = &["/usr/sbin", "/usr/local/sbin", "/usr/local/bin"];
+
+fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(EXTRA_BIN_DIRS.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            anyhow!(
+                "{name} not found on PATH or in {EXTRA_BIN_DIRS:?}: this test starts a private \
+                 {name}, install it (redis-server 6 or newer)"
+            )
+        })
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Waits until something accepts connections on `port`, or the child exits.
+async fn wait_for_port(port: u16, child: &mut Child, log: &Path) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "server on port {port} exited with {status} before accepting connections: {}",
+                log_tail(log)
+            );
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "server on port {port} did not accept connections within 15 s: {}",
+            log_tail(log)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// A redis-server of this test only, without persistence; killed when dropped.
+struct PrivateRedis {
+    binary: PathBuf,
+    port: u16,
+    /// Its working directory, holding `server.log`.
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    async fn start() -> anyhow::Result<PrivateRedis> {
+        let mut server = PrivateRedis {
+            binary: find_binary("redis-server")?,
+            port: free_port()?,
+            dir: tempfile::tempdir()?,
+            child: None,
+        };
+        server.spawn().await?;
+        Ok(server)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// Starts the server on the port of this instance, empty.
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log())?;
+        let mut child = Command::new(&self.binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("failed to start {}", self.binary.display()))?;
+        let ready = wait_for_port(self.port, &mut child, &self.log()).await;
+        self.child = Some(child);
+        ready
+    }
+
+    /// SIGKILL: the connection drops and nothing answers on the port.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Handler invocations per email id; the effect is an upsert of the id. Each batch takes
+/// a few milliseconds, so that the outage starts with most events still to do; the first
+/// batch that starts after `HANDLED_BEFORE_OUTAGE` events raises `holding` and takes
+/// longer, so that the test kills Redis while it runs and its keys cannot be recorded.
+#[derive(Clone, Default)]
+struct RecordingHandler {
+    invocations: Arc<Mutex<HashMap<String, u32>>>,
+    holding: Arc<AtomicBool>,
+}
+
+impl RecordingHandler {
+    /// (distinct ids handled, invocations beyond the first).
+    fn figures(&self) -> (usize, u64) {
+        let invocations = self
+            .invocations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let extra = invocations
+            .values()
+            .map(|count| u64::from(count.saturating_sub(1)))
+            .sum();
+        (invocations.len(), extra)
+    }
+}
+
+#[async_trait]
+impl Handler for RecordingHandler {
+    type Event = AnyOfficeEvent;
+
+    fn decode(&self, envelope: &Envelope) -> Result<AnyOfficeEvent, ContractError> {
+        decode_office_event(envelope)
+    }
+
+    async fn handle(&self, batch: Vec<Incoming<AnyOfficeEvent>>) -> Vec<Outcome> {
+        let hold =
+            self.figures().0 >= HANDLED_BEFORE_OUTAGE && !self.holding.swap(true, Ordering::SeqCst);
+        let pause = if hold {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_millis(20)
+        };
+        tokio::time::sleep(pause).await;
+        let mut invocations = self
+            .invocations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        batch
+            .into_iter()
+            .map(|incoming| match incoming.event {
+                AnyOfficeEvent::Email(email) => {
+                    *invocations.entry(email.item.id).or_default() += 1;
+                    Outcome::Done
+                }
+                other => Outcome::Fail(format!("unexpected event {other:?}")),
+            })
+            .collect()
+    }
+}
+
+fn email_envelopes() -> anyhow::Result<Vec<Envelope>> {
+    (0..EVENTS)
+        .map(|i| {
+            let item = Email {
+                id: format!("email-{i:04}"),
+                subject: format!("status report {i}"),
+                ..Email::default()
+            };
+            let event = EmailEvent::new(
+                Operation::Create,
+                SyncType::Backfill,
+                "outage-test",
+                format!("user-{}", i % 16),
+                "outage-batch",
+                item,
+            );
+            Ok(event.to_envelope("/outage-test", "outage-job")?)
+        })
+        .collect()
+}
+
+async fn subscription_stats(broker: &dyn Broker) -> anyhow::Result<SubscriptionStats> {
+    broker
+        .stats()
+        .await?
+        .into_iter()
+        .find(|stats| stats.name == SUBSCRIPTION)
+        .context("subscription missing from stats")
+}
+
+/// Messages the subscription acknowledged so far.
+fn acked(stats: &SubscriptionStats) -> u64 {
+    stats.published - stats.lag()
+}
+
+/// Polls the circuit every 10 ms until stopped; returns whether it was seen open.
+fn watch_circuit(state: RedisState, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<bool> {
+    tokio::spawn(async move {
+        let mut seen_open = false;
+        while !stop.load(Ordering::SeqCst) {
+            seen_open |= state.circuit_state() == CircuitState::Open;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        seen_open
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_waits_out_a_redis_outage_without_acking() -> anyhow::Result<()> {
+    let mut server = PrivateRedis::start().await?;
+    let dir = tempfile::tempdir()?;
+    let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::open(&dir.path().join("bus"))?);
+    let config = RedisStateConfig {
+        connection_timeout_ms: 200,
+        response_timeout_ms: 500,
+        retry_attempts: 2,
+        retry_initial_backoff_ms: 10,
+        circuit_failure_threshold: 2,
+        circuit_cooldown_ms: 1_000,
+        ..RedisStateConfig::new(server.url()).with_namespace("outage-test:")
+    };
+    let redis = RedisState::connect(config)
+        .await
+        .with_context(|| format!("private redis at {} unreachable", server.url()))?;
+    let state: Arc<dyn StateStore> = Arc::new(redis.clone());
+    let registry = Arc::new(Registry::standard());
+
+    let subscription =
+        SubscriptionConfig::new(SUBSCRIPTION, TOPIC).with_ack_deadline(Duration::from_secs(2));
+    broker.ensure_subscription(&subscription).await?;
+    let report = Publisher::new(broker.clone(), registry.clone())
+        .publish(&email_envelopes()?)
+        .await?;
+    ensure!(report.published == EVENTS, "refused: {:?}", report.rejected);
+
+    let mut config = ConsumerConfig::new(subscription);
+    config.batch_size = 50;
+    config.max_wait = Duration::from_millis(100);
+    let handler = RecordingHandler::default();
+    let consumer = Consumer::new(broker.clone(), state, registry, config, handler.clone());
+    let shutdown = CancellationToken::new();
+    let consuming = tokio::spawn(consumer.run(shutdown.clone()));
+    let started = Instant::now();
+    while !handler.holding.load(Ordering::SeqCst) {
+        ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "only {} events handled in 30 s before the outage",
+            handler.figures().0
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let stop_watching = Arc::new(AtomicBool::new(false));
+    let watcher = watch_circuit(redis.clone(), stop_watching.clone());
+    server.kill();
+    let killed_at = Instant::now();
+    let (handled_at_kill, _) = handler.figures();
+    // A batch whose keys were recorded just before the kill may still be acking; from the
+    // moment the circuit opens, every step fails before it could ack anything.
+    while redis.circuit_state() != CircuitState::Open {
+        ensure!(
+            killed_at.elapsed() < OUTAGE / 2,
+            "the circuit did not open within {:?} of the kill",
+            OUTAGE / 2
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let opened_after = killed_at.elapsed();
+    let at_open = subscription_stats(broker.as_ref()).await?;
+    let mut lowest_lag = at_open.lag();
+    while killed_at.elapsed() < OUTAGE {
+        lowest_lag = lowest_lag.min(subscription_stats(broker.as_ref()).await?.lag());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before_restart = subscription_stats(broker.as_ref()).await?;
+    lowest_lag = lowest_lag.min(before_restart.lag());
+    let (handled_in_outage, _) = handler.figures();
+    stop_watching.store(true, Ordering::SeqCst);
+    let seen_open = watcher.await?;
+
+    server.spawn().await?;
+    let restarted_at = Instant::now();
+    let mut closed_after = None;
+    let drained_after = loop {
+        if closed_after.is_none() && redis.circuit_state() == CircuitState::Closed {
+            closed_after = Some(restarted_at.elapsed());
+        }
+        let stats = subscription_stats(broker.as_ref()).await?;
+        if handler.figures().0 == EVENTS && stats.lag() == 0 {
+            break restarted_at.elapsed();
+        }
+        if restarted_at.elapsed() > DRAIN_BUDGET {
+            shutdown.cancel();
+            bail!(
+                "not drained {DRAIN_BUDGET:?} after the restart: {} of {EVENTS} handled, \
+                 {stats:?}, circuit {:?}",
+                handler.figures().0,
+                redis.circuit_state()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    shutdown.cancel();
+    consuming.await?;
+
+    let (distinct, repeated) = handler.figures();
+    println!(
+        "redis outage: {EVENTS} events, redis killed with {handled_at_kill} handled and a batch \
+         in the handler, circuit \
+         open {} ms after the kill, down {:.1} s; acked {} at open and {} before the restart \
+         (backlog+unacked {} → {}); {handled_in_outage} handled by the end of the outage; \
+         after the restart: circuit closed in {}, drained in {:.1} s; handler: {distinct} \
+         distinct ids, {repeated} repeated invocations",
+        opened_after.as_millis(),
+        restarted_at.duration_since(killed_at).as_secs_f64(),
+        acked(&at_open),
+        acked(&before_restart),
+        at_open.lag(),
+        before_restart.lag(),
+        closed_after.map_or("(not seen)".to_string(), |after| format!(
+            "{} ms",
+            after.as_millis()
+        )),
+        drained_after.as_secs_f64(),
+    );
+    ensure!(
+        seen_open,
+        "the circuit was never seen open during the outage"
+    );
+    ensure!(
+        lowest_lag == at_open.lag() && acked(&before_restart) == acked(&at_open),
+        "messages were acknowledged while redis was down: backlog+unacked went from {} to {} \
+         (lowest {lowest_lag})",
+        at_open.lag(),
+        before_restart.lag()
+    );
+    ensure!(
+        redis.circuit_state() == CircuitState::Closed,
+        "the circuit did not close after the restart: {:?}",
+        redis.circuit_state()
+    );
+    ensure!(distinct == EVENTS, "handled {distinct} of {EVENTS} ids");
+    ensure!(
+        repeated > 0,
+        "no handler invocation repeated: the test did not catch a batch handled while redis went down"
+    );
+    Ok(())
+}
