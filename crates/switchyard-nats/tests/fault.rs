@@ -417,9 +417,12 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
         stored.published,
     );
     ensure!(distinct == EVENTS, "lost events: {distinct} of {EVENTS}");
+    // The kill must land mid-run for the test to prove anything. Whether a publish call
+    // fails depends on timing (async-nats buffers publishes while it reconnects), so the
+    // check is on progress: both publishing and consuming were unfinished at the kill.
     ensure!(
-        publish_figures.failed_calls > 0,
-        "the fault did not hit the publisher; the test proves nothing"
+        published_before_kill < EVENTS && handled_before_kill < EVENTS,
+        "the server was killed after the run had finished; the test proves nothing"
     );
     ensure!(
         stored.held == EVENTS as u64 && stored.published == EVENTS as u64,
