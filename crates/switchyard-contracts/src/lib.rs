@@ -49,9 +49,9 @@ pub use office::{
     EmailEvent, Mailbox, OfficeEvent, OfficeItem, Operation, SyncType, decode_office_event,
 };
 pub use office_items::{
-    ChatMessage, Document, DocumentEvent, Fragment, FragmentEvent, LlmChat, LlmChatEvent,
-    MeetingBooking, MeetingBookingEvent, MeetingPoll, MeetingPollEvent, ShipmentEvent,
-    ShipmentUpdate, Task, TaskEvent, TimeSlot, Todo, TodoEvent,
+    ChatMessage, Document, DocumentBody, DocumentEvent, Fragment, FragmentEvent, LlmChat,
+    LlmChatEvent, MeetingBooking, MeetingBookingEvent, MeetingPoll, MeetingPollEvent, Sheet,
+    ShipmentEvent, ShipmentUpdate, Slide, Task, TaskEvent, TimeSlot, Todo, TodoEvent, WordBlock,
 };
 pub use registry::{
     DEFAULT_BACKOFF_MS, DEFAULT_MAX_RETRIES, EventDefinition, EventKind, EventSet, NamingPolicy,

@@ -24,9 +24,83 @@ pub struct Document {
     pub last_modified: Option<DateTime<Utc>>,
     /// Size of the original file.
     pub size_bytes: u64,
-    /// Extracted text, when it travels inline.
+    /// The extracted content, shaped by the kind of document; absent when only metadata
+    /// changed. A large body travels by claim check like any large payload.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
+    pub body: Option<DocumentBody>,
+}
+
+/// The content of a document, kept in the shape its kind has so that a chunker can cut it
+/// where it reads well: at headings, sheets and blocks of rows, slides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DocumentBody {
+    /// A Word document: blocks in reading order.
+    Word {
+        /// Headings, paragraphs and tables.
+        blocks: Vec<WordBlock>,
+    },
+    /// A workbook: its sheets in order.
+    Sheet {
+        /// The sheets.
+        sheets: Vec<Sheet>,
+    },
+    /// A slide deck: its slides in order.
+    Presentation {
+        /// The slides.
+        slides: Vec<Slide>,
+    },
+}
+
+/// One block of a Word document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WordBlock {
+    /// A heading (`Heading 1` is level 1; `Title` is level 0).
+    Heading {
+        /// Outline level.
+        level: u8,
+        /// Its text.
+        text: String,
+    },
+    /// A paragraph of body text.
+    Paragraph {
+        /// Its text.
+        text: String,
+    },
+    /// A table, row by row, cell text in order.
+    Table {
+        /// The rows.
+        rows: Vec<Vec<String>>,
+    },
+}
+
+/// One sheet of a workbook.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Sheet {
+    /// The sheet's name.
+    pub name: String,
+    /// The header row (the first non-empty row), so that every block of rows reads on
+    /// its own.
+    pub header: Vec<String>,
+    /// The rows below the header, cell values as text.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// One slide of a deck.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Slide {
+    /// Slide number, from 1.
+    pub number: u32,
+    /// The title placeholder's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The other text on the slide, shape by shape.
+    pub body: String,
+    /// The speaker notes.
+    pub notes: String,
 }
 
 /// A searchable piece of a document: a section, a block of rows, a slide.
@@ -37,6 +111,8 @@ pub struct Fragment {
     pub id: String,
     /// Id of the document it belongs to.
     pub parent_id: String,
+    /// Title of the document it belongs to.
+    pub parent_title: String,
     /// Position in the document, from 0.
     pub position: u32,
     /// Heading, sheet name or slide title.
