@@ -49,9 +49,10 @@ pub use office::{
     EmailEvent, Mailbox, OfficeEvent, OfficeItem, Operation, SyncType, decode_office_event,
 };
 pub use office_items::{
-    ChatMessage, Document, DocumentBody, DocumentEvent, Fragment, FragmentEvent, LlmChat,
-    LlmChatEvent, MeetingBooking, MeetingBookingEvent, MeetingPoll, MeetingPollEvent, Sheet,
-    ShipmentEvent, ShipmentUpdate, Slide, Task, TaskEvent, TimeSlot, Todo, TodoEvent, WordBlock,
+    ChatMessage, Document, DocumentBody, DocumentEvent, DocumentKind, Fragment, FragmentEvent,
+    LlmChat, LlmChatEvent, MeetingBooking, MeetingBookingEvent, MeetingPoll, MeetingPollEvent,
+    Sheet, ShipmentEvent, ShipmentUpdate, Slide, Task, TaskEvent, TimeSlot, Todo, TodoEvent,
+    WordBlock,
 };
 pub use registry::{
     DEFAULT_BACKOFF_MS, DEFAULT_MAX_RETRIES, EventDefinition, EventKind, EventSet, NamingPolicy,

@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::{ContractError, Envelope, JSON_CONTENT_TYPE, Topic};
+use crate::{
+    ContractError, DocumentEvent, Envelope, FragmentEvent, JSON_CONTENT_TYPE, LlmChatEvent,
+    MeetingBookingEvent, MeetingPollEvent, ShipmentEvent, TaskEvent, TodoEvent, Topic,
+};
 
 /// What happened to the item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -30,8 +33,8 @@ pub enum SyncType {
     Streaming,
 }
 
-/// The office data types, each with its event type and topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The office data types, each with its event type, topic and search document type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DataKind {
     /// Email messages, on `emails`.
     Email,
@@ -39,52 +42,179 @@ pub enum DataKind {
     Calendar,
     /// Contacts, on `contacts`.
     Contact,
+    /// Word documents, on `word_documents`.
+    WordDocument,
+    /// Sections of Word documents, on `word_fragments`.
+    WordFragment,
+    /// Workbooks, on `sheet_documents`.
+    SheetDocument,
+    /// Sheets or blocks of rows, on `sheet_fragments`.
+    SheetFragment,
+    /// Slide decks, on `presentation_documents`.
+    PresentationDocument,
+    /// Slides, on `presentation_fragments`.
+    PresentationFragment,
+    /// Tasks of task lists, on `task_documents`.
+    Task,
+    /// Personal todos, on `todos`.
+    Todo,
+    /// LLM chats, on `llm_chats`.
+    LlmChat,
+    /// Shipment status changes, on `shipment_events`.
+    Shipment,
+    /// Meeting polls, on `meeting_polls`.
+    MeetingPoll,
+    /// Meeting bookings, on `meeting_bookings`.
+    MeetingBooking,
 }
+
+/// `(kind, CloudEvents type, topic, search document type)`, one row per kind.
+const KINDS: [(DataKind, &str, &str, &str); 15] = [
+    (
+        DataKind::Email,
+        "switchyard.office.email",
+        "emails",
+        "email",
+    ),
+    (
+        DataKind::Calendar,
+        "switchyard.office.calendar",
+        "calendars",
+        "calendar",
+    ),
+    (
+        DataKind::Contact,
+        "switchyard.office.contact",
+        "contacts",
+        "contact",
+    ),
+    (
+        DataKind::WordDocument,
+        "switchyard.office.word_document",
+        "word_documents",
+        "word",
+    ),
+    (
+        DataKind::WordFragment,
+        "switchyard.office.word_fragment",
+        "word_fragments",
+        "word_fragment",
+    ),
+    (
+        DataKind::SheetDocument,
+        "switchyard.office.sheet_document",
+        "sheet_documents",
+        "sheet",
+    ),
+    (
+        DataKind::SheetFragment,
+        "switchyard.office.sheet_fragment",
+        "sheet_fragments",
+        "sheet_fragment",
+    ),
+    (
+        DataKind::PresentationDocument,
+        "switchyard.office.presentation_document",
+        "presentation_documents",
+        "presentation",
+    ),
+    (
+        DataKind::PresentationFragment,
+        "switchyard.office.presentation_fragment",
+        "presentation_fragments",
+        "presentation_fragment",
+    ),
+    (
+        DataKind::Task,
+        "switchyard.office.task",
+        "task_documents",
+        "task",
+    ),
+    (DataKind::Todo, "switchyard.office.todo", "todos", "todo"),
+    (
+        DataKind::LlmChat,
+        "switchyard.tools.llm_chat",
+        "llm_chats",
+        "llm_chat",
+    ),
+    (
+        DataKind::Shipment,
+        "switchyard.tools.shipment",
+        "shipment_events",
+        "shipment",
+    ),
+    (
+        DataKind::MeetingPoll,
+        "switchyard.tools.meeting_poll",
+        "meeting_polls",
+        "meeting_poll",
+    ),
+    (
+        DataKind::MeetingBooking,
+        "switchyard.tools.meeting_booking",
+        "meeting_bookings",
+        "meeting_booking",
+    ),
+];
 
 impl DataKind {
     /// Every kind, in a stable order.
-    pub const ALL: [DataKind; 3] = [DataKind::Email, DataKind::Calendar, DataKind::Contact];
+    pub const ALL: [DataKind; 15] = {
+        let mut all = [DataKind::Email; 15];
+        let mut i = 0;
+        while i < KINDS.len() {
+            all[i] = KINDS[i].0;
+            i += 1;
+        }
+        all
+    };
+
+    fn row(self) -> &'static (DataKind, &'static str, &'static str, &'static str) {
+        KINDS
+            .iter()
+            .find(|row| row.0 == self)
+            .expect("every kind has a row in KINDS")
+    }
 
     /// The CloudEvents `type` of this kind's events.
     pub fn event_type(self) -> &'static str {
-        match self {
-            DataKind::Email => "switchyard.office.email",
-            DataKind::Calendar => "switchyard.office.calendar",
-            DataKind::Contact => "switchyard.office.contact",
-        }
+        self.row().1
+    }
+
+    /// The name of the topic this kind's events travel on.
+    pub fn topic_name(self) -> &'static str {
+        self.row().2
     }
 
     /// The topic this kind's events travel on.
     pub fn topic(self) -> Topic {
-        match self {
-            DataKind::Email => Topic::emails(),
-            DataKind::Calendar => Topic::calendars(),
-            DataKind::Contact => Topic::contacts(),
-        }
+        Topic::new(self.topic_name()).expect("office topic names are valid")
     }
 
-    /// The search document type name: `email`, `calendar` or `contact`.
+    /// The search document type name: `email`, `word`, `word_fragment`, `todo`, ….
     pub fn doc_type(self) -> &'static str {
-        match self {
-            DataKind::Email => "email",
-            DataKind::Calendar => "calendar",
-            DataKind::Contact => "contact",
-        }
+        self.row().3
     }
 
     /// The kind whose events have this CloudEvents `type`.
     pub fn from_event_type(event_type: &str) -> Result<Self, ContractError> {
-        DataKind::ALL
-            .into_iter()
-            .find(|kind| kind.event_type() == event_type)
+        KINDS
+            .iter()
+            .find(|row| row.1 == event_type)
+            .map(|row| row.0)
             .ok_or_else(|| ContractError::UnknownEventType(event_type.to_string()))
+    }
+
+    /// The kind whose search documents have this type name.
+    pub fn from_doc_type(doc_type: &str) -> Option<Self> {
+        KINDS.iter().find(|row| row.3 == doc_type).map(|row| row.0)
     }
 }
 
 /// A normalized office item that can travel in an [`OfficeEvent`].
 pub trait OfficeItem: Serialize + DeserializeOwned + Clone {
-    /// The data type of the item.
-    const KIND: DataKind;
+    /// The data type of the item (for documents and fragments, it depends on the item).
+    fn kind(&self) -> DataKind;
     /// The provider's stable id of the item.
     fn item_id(&self) -> &str;
 }
@@ -140,7 +270,9 @@ pub struct Email {
 }
 
 impl OfficeItem for Email {
-    const KIND: DataKind = DataKind::Email;
+    fn kind(&self) -> DataKind {
+        DataKind::Email
+    }
     fn item_id(&self) -> &str {
         &self.id
     }
@@ -192,7 +324,9 @@ pub struct CalendarItem {
 }
 
 impl OfficeItem for CalendarItem {
-    const KIND: DataKind = DataKind::Calendar;
+    fn kind(&self) -> DataKind {
+        DataKind::Calendar
+    }
     fn item_id(&self) -> &str {
         &self.id
     }
@@ -222,7 +356,9 @@ pub struct Contact {
 }
 
 impl OfficeItem for Contact {
-    const KIND: DataKind = DataKind::Contact;
+    fn kind(&self) -> DataKind {
+        DataKind::Contact
+    }
     fn item_id(&self) -> &str {
         &self.id
     }
@@ -309,7 +445,7 @@ impl<T: OfficeItem> OfficeEvent<T> {
         self.validate()?;
         let data = serde_json::to_value(self)
             .map_err(|err| ContractError::invalid("data", err.to_string()))?;
-        let mut envelope = Envelope::new(T::KIND.event_type(), source, data);
+        let mut envelope = Envelope::new(self.item.kind().event_type(), source, data);
         envelope.time = Some(self.last_updated);
         envelope.subject = Some(self.item.item_id().to_string());
         envelope.correlationid = Some(correlation_id.to_string());
@@ -327,6 +463,16 @@ impl<T: OfficeItem> OfficeEvent<T> {
         let event: Self = serde_path_to_error::deserialize(data)
             .map_err(|err| ContractError::at_path("data", err))?;
         event.validate()?;
+        if event.item.kind().event_type() != envelope.event_type {
+            return Err(ContractError::invalid(
+                "data.item.kind",
+                format!(
+                    "a {} item cannot travel as `{}`",
+                    event.item.kind().doc_type(),
+                    envelope.event_type
+                ),
+            ));
+        }
         if let Some(user) = &envelope.userid
             && user != &event.user_id
         {
@@ -348,35 +494,78 @@ pub enum AnyOfficeEvent {
     Calendar(CalendarEvent),
     /// From `contacts`.
     Contact(ContactEvent),
+    /// From `word_documents`, `sheet_documents` or `presentation_documents`.
+    Document(DocumentEvent),
+    /// From `word_fragments`, `sheet_fragments` or `presentation_fragments`.
+    Fragment(FragmentEvent),
+    /// From `task_documents`.
+    Task(TaskEvent),
+    /// From `todos`.
+    Todo(TodoEvent),
+    /// From `llm_chats`.
+    LlmChat(LlmChatEvent),
+    /// From `shipment_events`.
+    Shipment(ShipmentEvent),
+    /// From `meeting_polls`.
+    MeetingPoll(MeetingPollEvent),
+    /// From `meeting_bookings`.
+    MeetingBooking(MeetingBookingEvent),
+}
+
+/// Runs `$body` with `$event` bound to the inner event, whatever its item type.
+macro_rules! with_event {
+    ($any:expr, $event:ident => $body:expr) => {
+        match $any {
+            AnyOfficeEvent::Email($event) => $body,
+            AnyOfficeEvent::Calendar($event) => $body,
+            AnyOfficeEvent::Contact($event) => $body,
+            AnyOfficeEvent::Document($event) => $body,
+            AnyOfficeEvent::Fragment($event) => $body,
+            AnyOfficeEvent::Task($event) => $body,
+            AnyOfficeEvent::Todo($event) => $body,
+            AnyOfficeEvent::LlmChat($event) => $body,
+            AnyOfficeEvent::Shipment($event) => $body,
+            AnyOfficeEvent::MeetingPoll($event) => $body,
+            AnyOfficeEvent::MeetingBooking($event) => $body,
+        }
+    };
 }
 
 impl AnyOfficeEvent {
     /// What happened to the item.
     pub fn operation(&self) -> Operation {
-        match self {
-            AnyOfficeEvent::Email(event) => event.operation,
-            AnyOfficeEvent::Calendar(event) => event.operation,
-            AnyOfficeEvent::Contact(event) => event.operation,
-        }
+        with_event!(self, event => event.operation)
+    }
+
+    /// Whose item it is.
+    pub fn user_id(&self) -> &str {
+        with_event!(self, event => &event.user_id)
+    }
+
+    /// The provider's id of the item.
+    pub fn item_id(&self) -> &str {
+        with_event!(self, event => event.item.item_id())
+    }
+
+    /// When the item last changed.
+    pub fn last_updated(&self) -> DateTime<Utc> {
+        with_event!(self, event => event.last_updated)
+    }
+
+    /// The item as JSON.
+    pub fn item_json(&self) -> serde_json::Value {
+        with_event!(self, event => serde_json::to_value(&event.item))
+            .expect("office items serialize to JSON")
     }
 
     /// Sets the batch the inner event is sent in.
     pub fn set_batch_id(&mut self, batch_id: &str) {
-        let field = match self {
-            AnyOfficeEvent::Email(event) => &mut event.batch_id,
-            AnyOfficeEvent::Calendar(event) => &mut event.batch_id,
-            AnyOfficeEvent::Contact(event) => &mut event.batch_id,
-        };
-        *field = batch_id.to_string();
+        with_event!(self, event => event.batch_id = batch_id.to_string())
     }
 
     /// The kind of the inner item.
     pub fn kind(&self) -> DataKind {
-        match self {
-            AnyOfficeEvent::Email(_) => DataKind::Email,
-            AnyOfficeEvent::Calendar(_) => DataKind::Calendar,
-            AnyOfficeEvent::Contact(_) => DataKind::Contact,
-        }
+        with_event!(self, event => event.item.kind())
     }
 
     /// The envelope of the inner event.
@@ -385,11 +574,7 @@ impl AnyOfficeEvent {
         source: &str,
         correlation_id: &str,
     ) -> Result<Envelope, ContractError> {
-        match self {
-            AnyOfficeEvent::Email(event) => event.to_envelope(source, correlation_id),
-            AnyOfficeEvent::Calendar(event) => event.to_envelope(source, correlation_id),
-            AnyOfficeEvent::Contact(event) => event.to_envelope(source, correlation_id),
-        }
+        with_event!(self, event => event.to_envelope(source, correlation_id))
     }
 }
 
@@ -407,6 +592,20 @@ pub fn decode_office_event(envelope: &Envelope) -> Result<AnyOfficeEvent, Contra
         DataKind::Email => AnyOfficeEvent::Email(OfficeEvent::from_envelope(envelope)?),
         DataKind::Calendar => AnyOfficeEvent::Calendar(OfficeEvent::from_envelope(envelope)?),
         DataKind::Contact => AnyOfficeEvent::Contact(OfficeEvent::from_envelope(envelope)?),
+        DataKind::WordDocument | DataKind::SheetDocument | DataKind::PresentationDocument => {
+            AnyOfficeEvent::Document(OfficeEvent::from_envelope(envelope)?)
+        }
+        DataKind::WordFragment | DataKind::SheetFragment | DataKind::PresentationFragment => {
+            AnyOfficeEvent::Fragment(OfficeEvent::from_envelope(envelope)?)
+        }
+        DataKind::Task => AnyOfficeEvent::Task(OfficeEvent::from_envelope(envelope)?),
+        DataKind::Todo => AnyOfficeEvent::Todo(OfficeEvent::from_envelope(envelope)?),
+        DataKind::LlmChat => AnyOfficeEvent::LlmChat(OfficeEvent::from_envelope(envelope)?),
+        DataKind::Shipment => AnyOfficeEvent::Shipment(OfficeEvent::from_envelope(envelope)?),
+        DataKind::MeetingPoll => AnyOfficeEvent::MeetingPoll(OfficeEvent::from_envelope(envelope)?),
+        DataKind::MeetingBooking => {
+            AnyOfficeEvent::MeetingBooking(OfficeEvent::from_envelope(envelope)?)
+        }
     })
 }
 

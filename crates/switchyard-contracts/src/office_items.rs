@@ -6,7 +6,40 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{Mailbox, OfficeEvent};
+use crate::{DataKind, Mailbox, OfficeEvent, OfficeItem};
+
+/// Which office application a document belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    /// A Word document (`.docx`).
+    #[default]
+    Word,
+    /// An Excel workbook (`.xlsx`, `.xls`, `.ods`).
+    Sheet,
+    /// A PowerPoint deck (`.pptx`).
+    Presentation,
+}
+
+impl DocumentKind {
+    /// The data kind of documents of this kind.
+    pub fn document(self) -> DataKind {
+        match self {
+            DocumentKind::Word => DataKind::WordDocument,
+            DocumentKind::Sheet => DataKind::SheetDocument,
+            DocumentKind::Presentation => DataKind::PresentationDocument,
+        }
+    }
+
+    /// The data kind of fragments of documents of this kind.
+    pub fn fragment(self) -> DataKind {
+        match self {
+            DocumentKind::Word => DataKind::WordFragment,
+            DocumentKind::Sheet => DataKind::SheetFragment,
+            DocumentKind::Presentation => DataKind::PresentationFragment,
+        }
+    }
+}
 
 /// A Word, Excel or PowerPoint document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -14,6 +47,8 @@ use crate::{Mailbox, OfficeEvent};
 pub struct Document {
     /// Provider id of the document.
     pub id: String,
+    /// Word, sheet or presentation; it decides the topic.
+    pub kind: DocumentKind,
     /// Title (or file name).
     pub title: String,
     /// Author, when known.
@@ -109,6 +144,8 @@ pub struct Slide {
 pub struct Fragment {
     /// Deterministic id: the same document always gives the same fragment ids.
     pub id: String,
+    /// The kind of the document it belongs to; it decides the topic.
+    pub kind: DocumentKind,
     /// Id of the document it belongs to.
     pub parent_id: String,
     /// Title of the document it belongs to.
@@ -241,6 +278,47 @@ pub struct MeetingBooking {
     /// The poll it settles, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_id: Option<String>,
+}
+
+/// Implements [`OfficeItem`] for an item type of one data kind with an `id` field.
+macro_rules! office_item {
+    ($($item:ty => $kind:expr),* $(,)?) => {$(
+        impl OfficeItem for $item {
+            fn kind(&self) -> DataKind {
+                $kind
+            }
+            fn item_id(&self) -> &str {
+                &self.id
+            }
+        }
+    )*};
+}
+
+office_item! {
+    Task => DataKind::Task,
+    Todo => DataKind::Todo,
+    LlmChat => DataKind::LlmChat,
+    ShipmentUpdate => DataKind::Shipment,
+    MeetingPoll => DataKind::MeetingPoll,
+    MeetingBooking => DataKind::MeetingBooking,
+}
+
+impl OfficeItem for Document {
+    fn kind(&self) -> DataKind {
+        self.kind.document()
+    }
+    fn item_id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl OfficeItem for Fragment {
+    fn kind(&self) -> DataKind {
+        self.kind.fragment()
+    }
+    fn item_id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// A document event, on `word_documents`, `sheet_documents` or `presentation_documents`.

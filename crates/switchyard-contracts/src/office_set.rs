@@ -110,85 +110,85 @@ pub fn event_set() -> EventSet {
             .description("A contact was created, updated or deleted."),
             office(EventDefinition::event::<DocumentEvent>(
                 "WordDocumentEvent",
-                "switchyard.office.word_document",
-                "word_documents",
+                DataKind::WordDocument.event_type(),
+                DataKind::WordDocument.topic_name(),
                 DOMAIN,
             ))
             .description("A Word document changed."),
             fragment(EventDefinition::event::<FragmentEvent>(
                 "WordFragmentEvent",
-                "switchyard.office.word_fragment",
-                "word_fragments",
+                DataKind::WordFragment.event_type(),
+                DataKind::WordFragment.topic_name(),
                 DOMAIN,
             ))
             .description("A section of a Word document, for search."),
             office(EventDefinition::event::<DocumentEvent>(
                 "SheetDocumentEvent",
-                "switchyard.office.sheet_document",
-                "sheet_documents",
+                DataKind::SheetDocument.event_type(),
+                DataKind::SheetDocument.topic_name(),
                 DOMAIN,
             ))
             .description("An Excel workbook changed."),
             fragment(EventDefinition::event::<FragmentEvent>(
                 "SheetFragmentEvent",
-                "switchyard.office.sheet_fragment",
-                "sheet_fragments",
+                DataKind::SheetFragment.event_type(),
+                DataKind::SheetFragment.topic_name(),
                 DOMAIN,
             ))
             .description("A sheet or block of rows with its header row, for search."),
             office(EventDefinition::event::<DocumentEvent>(
                 "PresentationDocumentEvent",
-                "switchyard.office.presentation_document",
-                "presentation_documents",
+                DataKind::PresentationDocument.event_type(),
+                DataKind::PresentationDocument.topic_name(),
                 DOMAIN,
             ))
             .description("A PowerPoint presentation changed."),
             fragment(EventDefinition::event::<FragmentEvent>(
                 "PresentationFragmentEvent",
-                "switchyard.office.presentation_fragment",
-                "presentation_fragments",
+                DataKind::PresentationFragment.event_type(),
+                DataKind::PresentationFragment.topic_name(),
                 DOMAIN,
             ))
             .description("One slide (title, body, notes), for search."),
             office(EventDefinition::event::<TaskEvent>(
                 "TaskEvent",
-                "switchyard.office.task",
-                "task_documents",
+                DataKind::Task.event_type(),
+                DataKind::Task.topic_name(),
                 DOMAIN,
             ))
             .description("A task of a task list changed."),
             office(EventDefinition::event::<TodoEvent>(
                 "TodoEvent",
-                "switchyard.office.todo",
-                "todos",
+                DataKind::Todo.event_type(),
+                DataKind::Todo.topic_name(),
                 DOMAIN,
             ))
             .description("A personal todo changed."),
             office(EventDefinition::event::<LlmChatEvent>(
                 "LlmChatEvent",
-                "switchyard.tools.llm_chat",
-                "llm_chats",
+                DataKind::LlmChat.event_type(),
+                DataKind::LlmChat.topic_name(),
                 DOMAIN,
             ))
             .description("A conversation with an LLM tool changed."),
             office(EventDefinition::event::<ShipmentEvent>(
                 "ShipmentEvent",
-                "switchyard.tools.shipment",
-                "shipment_events",
+                DataKind::Shipment.event_type(),
+                DataKind::Shipment.topic_name(),
                 DOMAIN,
             ))
             .description("A shipment tracked from email changed status."),
             office(EventDefinition::event::<MeetingPollEvent>(
                 "MeetingPollEvent",
-                "switchyard.tools.meeting_poll",
-                "meeting_polls",
+                DataKind::MeetingPoll.event_type(),
+                DataKind::MeetingPoll.topic_name(),
                 DOMAIN,
             ))
             .description("A meeting poll was opened, changed or closed."),
             office(EventDefinition::event::<MeetingBookingEvent>(
                 "MeetingBookingEvent",
-                "switchyard.tools.meeting_booking",
-                "meeting_bookings",
+                DataKind::MeetingBooking.event_type(),
+                DataKind::MeetingBooking.topic_name(),
                 DOMAIN,
             ))
             .description("A meeting slot was booked or cancelled."),

@@ -346,6 +346,7 @@ fn every_shared_test_file_imports_without_panic() {
                 Ok(AnyOfficeEvent::Email(_)) => 0,
                 Ok(AnyOfficeEvent::Calendar(_)) => 1,
                 Ok(AnyOfficeEvent::Contact(_)) => 2,
+                Ok(other) => panic!("unexpected {:?}", other.kind()),
                 Err(rejection) => {
                     println!("{rejection}");
                     3

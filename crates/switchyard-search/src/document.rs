@@ -121,7 +121,33 @@ impl SearchDocument {
                     ..common_fields(event)
                 }
             }
+            other => generic(other),
         }
+    }
+}
+
+/// A kind without its own mapping: every text value of the item becomes content.
+fn generic(event: &AnyOfficeEvent) -> SearchDocument {
+    let mut texts = Vec::new();
+    collect_texts(&event.item_json(), &mut texts);
+    SearchDocument {
+        id: event.item_id().to_string(),
+        user_id: event.user_id().to_string(),
+        doc_type: event.kind().doc_type().to_string(),
+        title: event.item_id().to_string(),
+        content: join_non_empty(texts.iter().map(String::as_str)),
+        created_at: event.last_updated(),
+        updated_at: event.last_updated(),
+        ..SearchDocument::default()
+    }
+}
+
+fn collect_texts(value: &serde_json::Value, texts: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => texts.push(text.clone()),
+        serde_json::Value::Array(values) => values.iter().for_each(|v| collect_texts(v, texts)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_texts(v, texts)),
+        _ => {}
     }
 }
 
@@ -130,7 +156,7 @@ fn common_fields<T: OfficeItem>(event: &OfficeEvent<T>) -> SearchDocument {
     SearchDocument {
         id: event.item.item_id().to_string(),
         user_id: event.user_id.clone(),
-        doc_type: T::KIND.doc_type().to_string(),
+        doc_type: event.item.kind().doc_type().to_string(),
         created_at: event.last_updated,
         updated_at: event.last_updated,
         ..SearchDocument::default()

@@ -32,11 +32,7 @@ struct Recorder {
 }
 
 fn item_id(event: &AnyOfficeEvent) -> String {
-    match event {
-        AnyOfficeEvent::Email(email) => email.item.id.clone(),
-        AnyOfficeEvent::Calendar(calendar) => calendar.item.id.clone(),
-        AnyOfficeEvent::Contact(contact) => contact.item.id.clone(),
-    }
+    event.item_id().to_string()
 }
 
 #[async_trait]
