@@ -119,6 +119,13 @@ impl SubscriptionStats {
     }
 }
 
+/// A header marking a deliberate second publication of a message, e.g. a dead letter
+/// redriven: its value names the occasion (the dead letter's id). Engines that drop
+/// repeated publishes of one `ce-id` (NATS's `Nats-Msg-Id` window) count `ce-id` plus this
+/// value as the message's identity, so the republished copy is not taken for a retry of
+/// the first publish.
+pub const REPUBLISHED_FROM_HEADER: &str = "X-Republished-From";
+
 /// Checks the topic name rule every backend shares: 1 to 200 characters of
 /// `[A-Za-z0-9_.-]`, so that a name valid on one engine is a plain subject, routing key
 /// and file name on every one (no wildcards).

@@ -32,8 +32,8 @@ mod record;
 mod testsuite;
 
 pub use broker::{
-    Broker, Delivery, DeliveryTag, Message, SubscriptionConfig, SubscriptionStats, TopicStats,
-    validate_topic,
+    Broker, Delivery, DeliveryTag, Message, REPUBLISHED_FROM_HEADER, SubscriptionConfig,
+    SubscriptionStats, TopicStats, validate_topic,
 };
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};

@@ -8,14 +8,16 @@
 //! - `Switchyard-Header-Order` lists the header names in their original order, separated
 //!   by spaces (NATS header names cannot hold spaces), because NATS clients hand headers
 //!   back grouped by name; it is absent when the message has no header;
-//! - `Nats-Msg-Id` is the `ce-id` header's value, for the server's publish dedupe.
+//! - `Nats-Msg-Id` is the `ce-id` header's value, for the server's publish dedupe, followed
+//!   by `@` and the `X-Republished-From` value when a message is deliberately published
+//!   again (a redriven dead letter), which must not be dropped as a duplicate.
 //!
 //! Messages published by other NATS clients (no order header) come back with every header
 //! except the reserved ones above, grouped by name in name order. NATS trims spaces around
 //! header values, so a value or key with leading or trailing spaces comes back trimmed.
 
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
-use switchyard_bus::{BusError, BusErrorKind, Message};
+use switchyard_bus::{BusError, BusErrorKind, Message, REPUBLISHED_FROM_HEADER};
 
 /// Header holding the partition key.
 pub(crate) const KEY_HEADER: &str = "Switchyard-Key";
@@ -138,7 +140,11 @@ pub(crate) fn encode_headers(message: &Message) -> Result<HeaderMap, BusError> {
         headers.insert(KEY_HEADER, header_value(KEY_HEADER, key)?);
     }
     if let Some(id) = message.header(DEDUPE_SOURCE_HEADER) {
-        headers.insert(MSG_ID_HEADER, header_value(DEDUPE_SOURCE_HEADER, id)?);
+        let id = match message.header(REPUBLISHED_FROM_HEADER) {
+            Some(occasion) => format!("{id}@{occasion}"),
+            None => id.to_string(),
+        };
+        headers.insert(MSG_ID_HEADER, header_value(DEDUPE_SOURCE_HEADER, &id)?);
     }
     Ok(headers)
 }

@@ -1,5 +1,5 @@
 //! End-to-end tests of the NATS backend against the server at `NATS_URL` (default
-//! `nats://127.0.0.1:4222`): the bus conformance suite, recovery after a restart, header
+//! `nats://127.0.0.1:4222`): the bus and runtime conformance suites, recovery after a restart, header
 //! fidelity, dedupe, and publish throughput. An unreachable server fails the tests.
 //!
 //! Each test uses its own stream prefix and deletes its streams afterwards, so the tests
@@ -68,6 +68,17 @@ async fn conformance() -> anyhow::Result<()> {
     with_prefix(|prefix| async move {
         let broker = connect(&prefix).await?;
         conformance_suite(&broker).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_conformance_with_embedded_state() -> anyhow::Result<()> {
+    with_prefix(|prefix| async move {
+        let broker = std::sync::Arc::new(connect(&prefix).await?);
+        let dir = tempfile::tempdir()?;
+        let state = std::sync::Arc::new(switchyard_state::EmbeddedState::open(dir.path())?);
+        switchyard_runtime::runtime_conformance_suite(broker, state).await
     })
     .await
 }

@@ -67,6 +67,16 @@ async fn conformance() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_conformance_with_embedded_state() -> anyhow::Result<()> {
+    let broker = std::sync::Arc::new(connect_to(&unique("switchyard.test")).await);
+    let dir = tempfile::tempdir()?;
+    let state = std::sync::Arc::new(switchyard_state::EmbeddedState::open(dir.path())?);
+    let outcome = switchyard_runtime::runtime_conformance_suite(broker.clone(), state).await;
+    clean_up(&broker).await?;
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_server_is_a_clear_unavailable_error() {
     let options = RabbitOptions {
         connect_timeout_ms: 2_000,

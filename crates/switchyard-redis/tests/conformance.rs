@@ -1,5 +1,6 @@
 //! `RedisState` against the local Redis (`REDIS_URL`, default `redis://127.0.0.1:6379/0`):
-//! the state conformance suite, the expiry index, and failure handling.
+//! the state conformance suite, the runtime conformance suite over it, the expiry index,
+//! and failure handling.
 //!
 //! Each test works in a namespace of its own and leaves nothing behind. Redis must be
 //! running; these tests fail, naming the URL, when it is not.
@@ -81,6 +82,20 @@ async fn passes_the_conformance_suite_and_leaves_nothing_behind() {
     state_conformance_suite(&state).await.unwrap();
     assert_eq!(keys_under(&namespace).await, Vec::<String>::new());
     assert_eq!(state.circuit_state(), CircuitState::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_conformance_on_the_embedded_bus_with_redis_state() {
+    let namespace = unique_namespace();
+    let state = std::sync::Arc::new(connect(&namespace).await);
+    let dir = tempfile::tempdir().unwrap();
+    let broker = std::sync::Arc::new(switchyard_bus::EmbeddedBroker::open(dir.path()).unwrap());
+    let outcome = switchyard_runtime::runtime_conformance_suite(broker, state).await;
+    let keys = keys_under(&namespace).await;
+    if !keys.is_empty() {
+        let _: () = raw().await.del(keys).await.unwrap();
+    }
+    outcome.unwrap();
 }
 
 #[tokio::test]

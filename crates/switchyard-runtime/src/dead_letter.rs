@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use switchyard_bus::{Broker, BusError, Delivery, Message};
+use switchyard_bus::{Broker, BusError, Delivery, Message, REPUBLISHED_FROM_HEADER};
 use switchyard_contracts::headers;
 
 /// Suffix of every dead-letter topic.
@@ -128,15 +128,20 @@ impl DeadLetter {
     }
 
     /// The original message, ready to publish again: same bytes, key and headers, with
-    /// `X-Retry-Count` back at 0.
-    pub fn redrive_message(&self) -> Message {
+    /// `X-Retry-Count` back at 0 and `X-Republished-From` = `letter_id`, so that an
+    /// engine's publish dedupe does not drop it as a copy of the first publish.
+    pub fn redrive_message(&self, letter_id: &str) -> Message {
         let mut headers: Vec<(String, String)> = self
             .original_headers
             .iter()
-            .filter(|(name, _)| !name.eq_ignore_ascii_case(headers::RETRY_COUNT))
+            .filter(|(name, _)| {
+                !name.eq_ignore_ascii_case(headers::RETRY_COUNT)
+                    && !name.eq_ignore_ascii_case(REPUBLISHED_FROM_HEADER)
+            })
             .cloned()
             .collect();
         headers.push((headers::RETRY_COUNT.to_string(), "0".to_string()));
+        headers.push((REPUBLISHED_FROM_HEADER.to_string(), letter_id.to_string()));
         Message {
             key: self.original_key.clone(),
             headers,
@@ -263,7 +268,7 @@ impl DeadLetterQueue {
             self.broker
                 .publish(
                     &entry.letter.original_topic,
-                    vec![entry.letter.redrive_message()],
+                    vec![entry.letter.redrive_message(&entry.id)],
                 )
                 .await?;
             self.remove(entry).await?;

@@ -30,6 +30,8 @@ mod key_ttls;
 mod metrics;
 mod outbox;
 mod publisher;
+#[cfg(feature = "testsuite")]
+mod testsuite;
 
 pub use claim_check::{ClaimCheck, OffloadError};
 pub use consumer::{Consumer, ConsumerConfig, RetryPolicy, StepReport};
@@ -43,3 +45,7 @@ pub use key_ttls::KeyTtls;
 pub use metrics::encode_metrics;
 pub use outbox::{OutboxError, OutboxRelay, RelayReport, outbox_entry};
 pub use publisher::{PublishReport, Publisher, RejectedEvent};
+#[cfg(feature = "testsuite")]
+pub use testsuite::{
+    Recorder, Seen, fast_retry_registry, office_envelope, runtime_conformance_suite,
+};

@@ -103,6 +103,16 @@ pub struct StepReport {
     pub dead_lettered: usize,
 }
 
+impl std::ops::AddAssign for StepReport {
+    fn add_assign(&mut self, step: StepReport) {
+        self.fetched += step.fetched;
+        self.handled += step.handled;
+        self.duplicates += step.duplicates;
+        self.retried += step.retried;
+        self.dead_lettered += step.dead_lettered;
+    }
+}
+
 impl<H: Handler> Consumer<H> {
     /// A consumer of `config.subscription` through `handler`.
     pub fn new(

@@ -1,98 +1,34 @@
-//! Consumer tests on the embedded engines: retries with backoff, dead letters and redrive,
-//! dedupe across redelivery, replay and duplicate publish, claim checks, legacy upcasts.
+//! Consumer tests on the embedded engines beyond the runtime conformance suite (which
+//! `tests/conformance.rs` runs on them): retry delays that do not block, retries running
+//! out, undecodable bytes, mutable item versions, claim checks on the wire, refused events,
+//! headers, legacy upcasts and metrics.
 
-use std::collections::HashSet;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use async_trait::async_trait;
 use serde_json::json;
 use switchyard_bus::{EmbeddedBroker, Message};
-use switchyard_contracts::office_set;
 use switchyard_contracts::{
-    AnyOfficeEvent, Contact, ContactEvent, ContractError, Email, EmailEvent, Envelope, EventSet,
-    Operation, Registry, SyncType, decode_office_event,
+    AnyOfficeEvent, Contact, ContactEvent, ContractError, Email, Envelope, Operation, Registry,
+    SyncType, decode_office_event,
 };
 use switchyard_state::EmbeddedState;
 
 use super::*;
-use crate::{DeadLetterFilter, DeadLetterQueue, FailureKind, Incoming, Outcome, Publisher};
-
-/// Records what it handled; fails on demand.
-#[derive(Default)]
-struct Recorder {
-    /// (item id, retry count seen, when).
-    seen: Mutex<Vec<(String, u32, Instant)>>,
-    /// Item ids handled successfully, in order.
-    handled: Mutex<Vec<String>>,
-    /// Answer `Retry` while the retry count is below this.
-    retry_below: Mutex<u32>,
-    /// Item ids that fail for good.
-    poison: Mutex<HashSet<String>>,
-}
-
-fn item_id(event: &AnyOfficeEvent) -> String {
-    event.item_id().to_string()
-}
-
-#[async_trait]
-impl Handler for Arc<Recorder> {
-    type Event = AnyOfficeEvent;
-
-    fn decode(&self, envelope: &Envelope) -> Result<AnyOfficeEvent, ContractError> {
-        decode_office_event(envelope)
-    }
-
-    async fn handle(&self, batch: Vec<Incoming<AnyOfficeEvent>>) -> Vec<Outcome> {
-        let retry_below = *self.retry_below.lock().unwrap();
-        let poison = self.poison.lock().unwrap().clone();
-        batch
-            .into_iter()
-            .map(|incoming| {
-                let id = item_id(&incoming.event);
-                self.seen
-                    .lock()
-                    .unwrap()
-                    .push((id.clone(), incoming.retry_count, Instant::now()));
-                if poison.contains(&id) {
-                    Outcome::Fail(format!("{id} is poison"))
-                } else if incoming.retry_count < retry_below {
-                    Outcome::Retry("disk busy".into())
-                } else {
-                    self.handled.lock().unwrap().push(id);
-                    Outcome::Done
-                }
-            })
-            .collect()
-    }
-}
+use crate::{
+    DeadLetterFilter, DeadLetterQueue, FailureKind, Incoming, Outcome, Publisher, Recorder,
+    fast_retry_registry, office_envelope,
+};
 
 fn email(id: &str) -> Envelope {
-    let item = Email {
-        id: id.into(),
-        subject: format!("subject {id}"),
-        ..Email::default()
-    };
-    EmailEvent::new(
-        Operation::Create,
-        SyncType::Backfill,
-        "test",
+    office_envelope(
         "alice",
-        "b1",
-        item,
+        Email {
+            id: id.into(),
+            subject: format!("subject {id}"),
+            ..Email::default()
+        },
     )
-    .to_envelope("/test", "job")
-    .unwrap()
-}
-
-/// The office set with fast retries: 2 retries after 100 ms then 200 ms.
-fn fast_retry_registry() -> Registry {
-    let mut set: EventSet = office_set::event_set();
-    for event in &mut set.events {
-        event.max_retries = 2;
-        event.backoff_ms = &[100, 200];
-    }
-    Registry::new(vec![set])
 }
 
 struct Fixture {
@@ -153,134 +89,33 @@ async fn drain(consumer: &Consumer<Arc<Recorder>>) -> StepReport {
         if lag == 0 {
             break;
         }
-        let step = consumer.step().await.unwrap();
-        total.fetched += step.fetched;
-        total.handled += step.handled;
-        total.duplicates += step.duplicates;
-        total.retried += step.retried;
-        total.dead_lettered += step.dead_lettered;
+        total += consumer.step().await.unwrap();
     }
     total
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handler_failing_twice_is_retried_with_backoff_then_done_once() {
-    let f = fixture().await;
-    *f.recorder.retry_below.lock().unwrap() = 2;
-    f.publisher
-        .publish(&[email("a"), email("b")])
-        .await
-        .unwrap();
-    let report = drain(&f.consumer).await;
-    assert_eq!(report.handled, 2, "{report:?}");
-    assert_eq!(report.dead_lettered, 0);
-    assert_eq!(*f.recorder.handled.lock().unwrap(), ["a", "b"]);
-    let seen = f.recorder.seen.lock().unwrap().clone();
-    let attempts: Vec<(String, u32)> = seen
-        .iter()
-        .filter(|(id, ..)| id == "a")
-        .map(|(id, retry, _)| (id.clone(), *retry))
-        .collect();
-    assert_eq!(
-        attempts,
-        [
-            ("a".to_string(), 0),
-            ("a".to_string(), 1),
-            ("a".to_string(), 2)
-        ]
-    );
-    let times: Vec<Instant> = seen
-        .iter()
-        .filter(|(id, ..)| id == "a")
-        .map(|(_, _, at)| *at)
-        .collect();
-    assert!(
-        times[1] - times[0] >= Duration::from_millis(100),
-        "first retry came after {:?}",
-        times[1] - times[0]
-    );
-    assert!(
-        times[2] - times[1] >= Duration::from_millis(200),
-        "second retry came after {:?}",
-        times[2] - times[1]
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_delay_does_not_block_other_messages() {
     let f = fixture().await;
-    f.recorder.poison.lock().unwrap().clear();
-    *f.recorder.retry_below.lock().unwrap() = 1;
+    f.recorder.poison(&[]);
+    f.recorder.retry_below(1);
     f.publisher.publish(&[email("slow")]).await.unwrap();
     let first = f.consumer.step().await.unwrap();
     assert_eq!(first.retried, 1);
-    *f.recorder.retry_below.lock().unwrap() = 0;
+    f.recorder.retry_below(0);
     f.publisher.publish(&[email("fast")]).await.unwrap();
     let second = f.consumer.step().await.unwrap();
     assert_eq!(
         second.handled, 1,
         "a message waiting for its retry blocked the next one"
     );
-    assert_eq!(*f.recorder.handled.lock().unwrap(), ["fast"]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poison_goes_to_the_dead_letter_topic_with_its_context_and_redrive_processes_it() {
-    let f = fixture().await;
-    f.recorder.poison.lock().unwrap().insert("p".into());
-    let poison = email("p");
-    f.publisher
-        .publish(&[poison.clone(), email("ok")])
-        .await
-        .unwrap();
-    let report = drain(&f.consumer).await;
-    assert_eq!((report.handled, report.dead_lettered), (1, 1), "{report:?}");
-
-    let dlq = DeadLetterQueue::new(f.broker.clone());
-    let letters = dlq.list(&DeadLetterFilter::default()).await.unwrap();
-    assert_eq!(letters.len(), 1);
-    let letter = &letters[0].letter;
-    assert!(
-        letters[0].id.starts_with("emails.dlq.v1/"),
-        "{}",
-        letters[0].id
-    );
-    assert_eq!(letter.original_topic, "emails");
-    assert_eq!(letter.error_type, FailureKind::Permanent);
-    assert_eq!(letter.error, "p is poison");
-    assert_eq!(letter.event_id.as_deref(), Some(poison.id.as_str()));
-    assert_eq!(letter.failed_by.subscription, "test-emails");
-    let original = Envelope::from_json_slice(&letter.original_event()).unwrap();
-    assert_eq!(original.id, poison.id, "the original bytes are kept");
-    let counts = dlq.counts().await.unwrap();
-    assert_eq!((counts[0].topic.as_str(), counts[0].count), ("emails", 1));
-
-    f.recorder.poison.lock().unwrap().clear();
-    let filter = DeadLetterFilter {
-        topic: Some("emails".into()),
-        ..DeadLetterFilter::default()
-    };
-    assert_eq!(dlq.redrive(&filter).await.unwrap(), 1);
-    drain(&f.consumer).await;
-    assert_eq!(*f.recorder.handled.lock().unwrap(), ["ok", "p"]);
-    assert!(
-        dlq.list(&DeadLetterFilter::default())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let seen = f.recorder.seen.lock().unwrap();
-    assert_eq!(
-        seen.last().unwrap().1,
-        0,
-        "a redriven message starts with retry count 0"
-    );
+    assert_eq!(f.recorder.handled(), ["fast"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_run_out_into_the_dead_letter_topic() {
     let f = fixture().await;
-    *f.recorder.retry_below.lock().unwrap() = 10;
+    f.recorder.retry_below(10);
     f.publisher.publish(&[email("a")]).await.unwrap();
     let report = drain(&f.consumer).await;
     assert_eq!((report.retried, report.dead_lettered), (2, 1), "{report:?}");
@@ -318,35 +153,6 @@ async fn undecodable_messages_are_dead_lettered_at_once_with_their_exact_bytes()
         .await
         .unwrap();
     assert_eq!(purged, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_event_delivered_three_ways_has_one_effect() {
-    let f = fixture().await;
-    let event = email("a");
-    f.publisher
-        .publish(std::slice::from_ref(&event))
-        .await
-        .unwrap();
-    // Redelivery: fetched, not acked, the ack deadline passes.
-    let lost = f
-        .broker
-        .fetch("test-emails", 10, Duration::from_secs(1))
-        .await
-        .unwrap();
-    assert_eq!(lost.len(), 1);
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    drain(&f.consumer).await;
-    // Replay: the same envelope published again.
-    f.publisher
-        .publish(std::slice::from_ref(&event))
-        .await
-        .unwrap();
-    // Duplicate publish: the same item in a new envelope.
-    f.publisher.publish(&[email("a")]).await.unwrap();
-    let report = drain(&f.consumer).await;
-    assert_eq!(report.duplicates, 2, "{report:?}");
-    assert_eq!(*f.recorder.handled.lock().unwrap(), ["a"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,10 +283,7 @@ async fn a_deleted_claim_check_blob_is_retried_then_dead_lettered_with_the_reaso
         "{}",
         letters[0].letter.error
     );
-    assert!(
-        f.recorder.seen.lock().unwrap().is_empty(),
-        "the handler never saw it"
-    );
+    assert!(f.recorder.seen().is_empty(), "the handler never saw it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -516,7 +319,7 @@ async fn refused_events_are_reported_and_the_rest_of_the_batch_is_published() {
     );
     assert!(reasons[3].contains("data.sync_type"), "{reasons:?}");
     drain(&f.consumer).await;
-    assert_eq!(*f.recorder.handled.lock().unwrap(), ["a", "f"]);
+    assert_eq!(f.recorder.handled(), ["a", "f"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -571,7 +374,7 @@ async fn consumers_read_legacy_email_backfill_batches_as_email_events() {
     );
     let step = consumer.step().await.unwrap();
     assert_eq!(step.handled, 1, "{step:?}");
-    assert_eq!(*f.recorder.handled.lock().unwrap(), ["x1", "x2"]);
+    assert_eq!(f.recorder.handled(), ["x1", "x2"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
