@@ -37,6 +37,8 @@ pub struct Engines {
 pub struct EngineUrls {
     /// `nats://…` or `amqp://…`.
     pub bus: Option<String>,
+    /// The NATS stream prefix or RabbitMQ exchange; `None` is the engine's default.
+    pub bus_namespace: Option<String>,
     /// `redis://…`.
     pub state: Option<String>,
     /// `postgres://…`.
@@ -58,11 +60,17 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             Err(err) => return Err(anyhow::Error::new(err).into()),
         },
         #[cfg(feature = "nats")]
-        Some(url) if scheme(url) == "nats" => Arc::new(
-            switchyard_nats::NatsBroker::connect(url, switchyard_nats::NatsOptions::default())
-                .await
-                .context("failed to open the NATS bus")?,
-        ),
+        Some(url) if scheme(url) == "nats" => {
+            let mut options = switchyard_nats::NatsOptions::default();
+            if let Some(namespace) = &urls.bus_namespace {
+                options = options.with_stream_prefix(namespace);
+            }
+            Arc::new(
+                switchyard_nats::NatsBroker::connect(url, options)
+                    .await
+                    .context("failed to open the NATS bus")?,
+            )
+        }
         #[cfg(feature = "rabbitmq")]
         Some(url) if matches!(scheme(url), "amqp" | "amqps") => {
             // A fresh process knows no topics; the dead-letter tools need to find them.
@@ -70,8 +78,11 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                 .events()
                 .map(|(_, event)| switchyard_runtime::dlq_topic(event.topic))
                 .collect::<Vec<_>>();
-            let options =
+            let mut options =
                 switchyard_rabbitmq::RabbitOptions::default().with_known_topics(dead_letter_topics);
+            if let Some(namespace) = &urls.bus_namespace {
+                options = options.with_exchange(namespace);
+            }
             Arc::new(
                 switchyard_rabbitmq::RabbitBroker::connect(url, options)
                     .await

@@ -7,7 +7,8 @@
 //! listen = "127.0.0.1:8080"
 //!
 //! [indexer]
-//! batch_size = 1000
+//! batch_size = 50
+//! commit_batch_size = 1000
 //! ack_deadline_secs = 120
 //! max_retries = 3
 //! backoff_ms = [1000, 5000, 15000]
@@ -81,6 +82,8 @@ pub struct SubscriptionsFileConfig {
 pub struct EnginesFileConfig {
     /// `nats://…` or `amqp://…`.
     pub bus: Option<String>,
+    /// The NATS stream prefix or RabbitMQ exchange of this deployment.
+    pub bus_namespace: Option<String>,
     /// `redis://…`.
     pub state: Option<String>,
     /// `postgres://…`.
@@ -121,8 +124,11 @@ pub struct StateFileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexerFileConfig {
-    /// Events per batch; each batch is one index commit.
+    /// Events per fetch from a subscription (default 50).
     pub batch_size: Option<usize>,
+    /// Most events indexed in one commit while a backlog lasts (default 1000); the
+    /// consumer goes on fetching full batches until it holds this many.
+    pub commit_batch_size: Option<usize>,
     /// Seconds a fetched batch may stay unacknowledged before redelivery.
     pub ack_deadline_secs: Option<u64>,
     /// Retries of a failed batch when its events carry no `X-Max-Retries` (default 3).
@@ -138,8 +144,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Address of the HTTP API.
     pub listen: SocketAddr,
-    /// Events per indexer batch.
+    /// Events per indexer fetch.
     pub indexer_batch_size: usize,
+    /// Most events per index commit.
+    pub indexer_commit_batch_size: usize,
     /// Indexer ack deadline, seconds.
     pub indexer_ack_deadline_secs: u64,
     /// Indexer retry schedule for events without retry headers.
@@ -186,11 +194,16 @@ impl FileConfig {
                 path.display()
             );
         }
-        if config.indexer.batch_size == Some(0) {
-            bail!(
-                "config {}: indexer.batch_size must be at least 1",
-                path.display()
-            );
+        for (field, value) in [
+            ("batch_size", config.indexer.batch_size),
+            ("commit_batch_size", config.indexer.commit_batch_size),
+        ] {
+            if value == Some(0) {
+                bail!(
+                    "config {}: indexer.{field} must be at least 1",
+                    path.display()
+                );
+            }
         }
         Ok(config)
     }
@@ -216,7 +229,8 @@ impl Settings {
             listen: listen
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address is valid")),
-            indexer_batch_size: file.indexer.batch_size.unwrap_or(1000),
+            indexer_batch_size: file.indexer.batch_size.unwrap_or(50),
+            indexer_commit_batch_size: file.indexer.commit_batch_size.unwrap_or(1000),
             indexer_ack_deadline_secs: file.indexer.ack_deadline_secs.unwrap_or(120),
             indexer_retry: RetryPolicy {
                 max_retries: file
@@ -251,6 +265,7 @@ impl Settings {
                 .unwrap_or(engines.bus.is_none() && file.engines.bus.is_none()),
             engines: EngineUrls {
                 bus: engines.bus.or(file.engines.bus),
+                bus_namespace: engines.bus_namespace.or(file.engines.bus_namespace),
                 state: engines.state.or(file.engines.state),
                 outbox: engines.outbox.or(file.engines.outbox),
             },
@@ -306,6 +321,7 @@ mod tests {
             "unknown_key = 1",
             "version = 2",
             "[indexer]\nbatch_size = 0",
+            "[indexer]\ncommit_batch_size = 0",
             "[indexer]\nbackoff_ms = []",
             "listen = 5",
         ] {

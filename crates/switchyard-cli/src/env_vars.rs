@@ -12,6 +12,9 @@ pub const SERVER: &str = "SWITCHYARD_SERVER";
 pub const LOG: &str = "SWITCHYARD_LOG";
 /// URL of the bus (`nats://…`, `amqp://…`); unset means the embedded bus.
 pub const BUS: &str = "SWITCHYARD_BUS";
+/// Keeps deployments sharing one bus server apart: the NATS stream prefix or the
+/// RabbitMQ exchange.
+pub const BUS_NAMESPACE: &str = "SWITCHYARD_BUS_NAMESPACE";
 /// URL of the state store (`redis://…`); unset means the embedded store.
 pub const STATE: &str = "SWITCHYARD_STATE";
 /// The ecosystem's name for a Redis URL, read when `SWITCHYARD_STATE` is unset.

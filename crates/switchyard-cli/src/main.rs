@@ -44,6 +44,10 @@ struct Cli {
     /// Bus URL: `nats://host:4222` or `amqp://user:pass@host:5672/%2f` [default: embedded].
     #[arg(long, global = true, env = env_vars::BUS)]
     bus: Option<String>,
+    /// Keeps deployments sharing a bus server apart: the NATS stream prefix [default:
+    /// SWITCHYARD] or the RabbitMQ exchange [default: switchyard.events].
+    #[arg(long, global = true, env = env_vars::BUS_NAMESPACE)]
+    bus_namespace: Option<String>,
     /// State URL: `redis://host:6379/0` (also `REDIS_URL`) [default: embedded].
     #[arg(long, global = true, env = env_vars::STATE)]
     state: Option<String>,
@@ -151,6 +155,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let engines = EngineUrls {
         bus: cli.bus.clone(),
+        bus_namespace: cli.bus_namespace.clone(),
         state: cli
             .state
             .clone()

@@ -111,6 +111,7 @@ impl Node {
             self.broker.ensure_subscription(&planned.config).await?;
             let mut config = ConsumerConfig::new(planned.config);
             config.batch_size = planned.batch_size;
+            config.handle_batch_size = planned.handle_batch_size.max(planned.batch_size);
             config.retry = self.settings.indexer_retry.clone();
             config.key_ttls = self.settings.key_ttls.clone();
             let consumer = Consumer::new(

@@ -41,8 +41,10 @@ pub struct PlannedSubscription {
     pub role: Role,
     /// Name, topic and ack deadline.
     pub config: SubscriptionConfig,
-    /// Messages per batch.
+    /// Messages per fetch.
     pub batch_size: usize,
+    /// Most messages handled together while a backlog lasts.
+    pub handle_batch_size: usize,
 }
 
 /// The pipeline's subscriptions with the batch sizes and ack deadlines of `settings`.
@@ -57,6 +59,7 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
             config: SubscriptionConfig::new(format!("{INDEXER_PREFIX}{topic}"), topic)
                 .with_ack_deadline(indexer_deadline),
             batch_size: settings.indexer_batch_size,
+            handle_batch_size: settings.indexer_commit_batch_size,
         })
         .collect()
 }

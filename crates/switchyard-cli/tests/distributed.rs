@@ -80,3 +80,92 @@ fn pipeline_runs_on_nats_redis_and_postgres() {
 fn pipeline_runs_on_rabbitmq_redis_and_postgres() {
     pipeline_runs_on(&env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"));
 }
+
+/// Handled and duplicate counts of one process's `search-indexer-emails`, from `/metrics`.
+fn indexer_counts(server: &Server) -> (u64, u64) {
+    let text = reqwest::blocking::get(format!("{}/metrics", server.base_url))
+        .and_then(|response| response.text())
+        .unwrap_or_default();
+    let count = |outcome: &str| -> u64 {
+        text.lines()
+            .filter(|line| {
+                line.starts_with("switchyard_consumer_events_total{")
+                    && line.contains("subscription=\"search-indexer-emails\"")
+                    && line.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    (count("handled"), count("duplicate"))
+}
+
+/// Two `serve --roles indexer` processes on one NATS subscription, each with its own
+/// embedded state (so neither could hide a repeat by deduplication): between them they
+/// handle every email exactly once, and both get a share.
+#[test]
+fn two_indexer_processes_share_the_work_and_handle_each_event_once() {
+    const EMAILS: u64 = 3000;
+    let namespace = format!(
+        "SYC{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let bus = env_or("NATS_URL", "nats://127.0.0.1:4222");
+    let flags = ["--bus", bus.as_str(), "--bus-namespace", namespace.as_str()];
+    let scratch = tempfile::tempdir().unwrap();
+    let mbox = scratch.path().join("mail.mbox");
+    let output = run(
+        scratch.path(),
+        &[
+            "bench",
+            "generate-mbox",
+            "--emails",
+            &EMAILS.to_string(),
+            mbox.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let mut setup = vec!["topics", "setup", "--roles", "indexer"];
+    setup.extend(flags);
+    assert!(run(scratch.path(), &setup).status.success());
+
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut serve_flags = flags.to_vec();
+    serve_flags.extend(["--roles", "indexer"]);
+    let a = Server::start_with(dir_a.path(), &serve_flags);
+    let b = Server::start_with(dir_b.path(), &serve_flags);
+    let mut import = vec!["import", mbox.to_str().unwrap(), "--user", "competing"];
+    import.extend(flags);
+    let output = run(&scratch.path().join("importer"), &import);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let ((handled_a, dup_a), (handled_b, dup_b)) = (indexer_counts(&a), indexer_counts(&b));
+        if handled_a + handled_b >= EMAILS || std::time::Instant::now() > deadline {
+            // Let any straggling redelivery show up before judging.
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let ((handled_a, dup_a), (handled_b, dup_b)) = (indexer_counts(&a), indexer_counts(&b));
+            assert_eq!(
+                handled_a + handled_b,
+                EMAILS,
+                "handled {handled_a} + {handled_b}, duplicates {dup_a} + {dup_b}"
+            );
+            assert_eq!(dup_a + dup_b, 0, "an event was delivered twice");
+            assert!(
+                handled_a > 0 && handled_b > 0,
+                "one process did all the work: {handled_a} and {handled_b}"
+            );
+            break;
+        }
+        let _ = (dup_a, dup_b);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

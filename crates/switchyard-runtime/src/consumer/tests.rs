@@ -400,3 +400,17 @@ async fn metrics_count_outcomes_in_prometheus_text() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_gathered_into_one_handled_batch_of_full_fetches() {
+    let mut f = fixture().await;
+    f.consumer.config.batch_size = 5;
+    f.consumer.config.handle_batch_size = 20;
+    let events: Vec<Envelope> = (0..43).map(|i| email(&format!("e{i}"))).collect();
+    f.publisher.publish(&events).await.unwrap();
+    let mut handled = Vec::new();
+    for _ in 0..3 {
+        handled.push(f.consumer.step().await.unwrap().handled);
+    }
+    assert_eq!(handled, [20, 20, 3], "a step gathers full fetches up to 20");
+}
