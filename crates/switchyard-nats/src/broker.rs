@@ -20,7 +20,9 @@ use tracing::{debug, instrument};
 
 use crate::NatsOptions;
 use crate::api::JetStreamApi;
-use crate::codec::{decode_message, stream_name, subscription_of, validate_topic};
+use crate::codec::{
+    decode_message, stream_name, subject_name, subscription_of, topic_of_subject, validate_topic,
+};
 use crate::delivery::{Settle, SubscriptionState};
 use crate::error::unavailable;
 
@@ -161,7 +163,8 @@ impl Broker for NatsBroker {
         let Some(info) = inner.api.stream_info(&stream).await? else {
             return Ok(Vec::new());
         };
-        if info.config.subjects != [topic] {
+        let subject = subject_name(&inner.options.stream_prefix, topic);
+        if info.config.subjects != [subject.as_str()] {
             return Ok(Vec::new());
         }
         let last = info.state.last_sequence;
@@ -169,7 +172,7 @@ impl Broker for NatsBroker {
         let mut found = Vec::new();
         while found.len() < limit && sequence <= last {
             // Asking for the next message of the subject skips deleted sequences.
-            let Some(message) = inner.api.next_message(&stream, topic, sequence).await? else {
+            let Some(message) = inner.api.next_message(&stream, &subject, sequence).await? else {
                 break;
             };
             if message.sequence > last {
@@ -191,7 +194,7 @@ impl Broker for NatsBroker {
         let Some(info) = inner.api.stream_info(&stream).await? else {
             return Ok(0);
         };
-        if info.config.subjects != [topic] {
+        if info.config.subjects != [subject_name(&inner.options.stream_prefix, topic)] {
             return Ok(0);
         }
         let held = info.state.first_sequence..=info.state.last_sequence;
@@ -226,8 +229,13 @@ impl Broker for NatsBroker {
                     .config
                     .subjects
                     .first()
-                    .cloned()
-                    .unwrap_or_else(|| info.config.name[prefix.len()..].to_string()),
+                    .and_then(|subject| {
+                        topic_of_subject(&self.inner.options.stream_prefix, subject)
+                    })
+                    .map_or_else(
+                        || info.config.name[prefix.len()..].to_string(),
+                        str::to_string,
+                    ),
                 published: info.state.last_sequence,
                 held: info.state.messages,
             })
@@ -244,7 +252,13 @@ impl Broker for NatsBroker {
             if !info.config.name.starts_with(&prefix) {
                 continue;
             }
-            let topic = info.config.subjects.first().cloned().unwrap_or_default();
+            let topic = info
+                .config
+                .subjects
+                .first()
+                .and_then(|subject| topic_of_subject(&inner.options.stream_prefix, subject))
+                .unwrap_or_default()
+                .to_string();
             for consumer in inner.api.consumers(&info.config.name).await? {
                 stats.push(SubscriptionStats {
                     name: subscription_of(&consumer.name, consumer.config.description.as_deref()),

@@ -1,4 +1,5 @@
-//! How Switchyard names and messages map onto NATS: topic → subject and stream name,
+//! How Switchyard names and messages map onto NATS: topic → subject (`{prefix}.{topic}`)
+//! and stream name,
 //! subscription → durable consumer name, and `Message` ⇄ NATS headers plus payload.
 //!
 //! Wire layout of a message (a stable format: other processes read it back):
@@ -61,6 +62,17 @@ fn sanitize(name: &str, keep_dash: bool) -> String {
             }
         })
         .collect()
+}
+
+/// The subject `topic` travels on: `{prefix}.{topic}`. Deployments with different prefixes
+/// then share a server: their streams capture different subjects.
+pub(crate) fn subject_name(prefix: &str, topic: &str) -> String {
+    format!("{prefix}.{topic}")
+}
+
+/// The topic a subject of `prefix` carries.
+pub(crate) fn topic_of_subject<'a>(prefix: &str, subject: &'a str) -> Option<&'a str> {
+    subject.strip_prefix(prefix)?.strip_prefix('.')
 }
 
 /// The stream holding `topic`: `{prefix}_{topic}` with `.`, `-` and other characters a

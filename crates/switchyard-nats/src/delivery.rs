@@ -19,7 +19,7 @@ use tracing::{debug, warn};
 
 use crate::NatsOptions;
 use crate::broker::Inner;
-use crate::codec::{decode_message, encode_headers};
+use crate::codec::{decode_message, encode_headers, subject_name};
 use crate::error::{publish_error, unavailable};
 use crate::topology::unknown_subscription;
 
@@ -322,7 +322,7 @@ impl Inner {
                     .payload(message.payload.into()),
             );
         }
-        let subject = Subject::from(topic);
+        let subject = Subject::from(subject_name(&self.options.stream_prefix, topic));
         let (ack_sender, mut ack_receiver) =
             tokio::sync::mpsc::channel::<PublishAckFuture>(self.options.max_publish_inflight);
         let send = async move {

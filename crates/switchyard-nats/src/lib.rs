@@ -21,8 +21,8 @@
 //!
 //! - **Topic → one stream** named `{prefix}_{topic}` (`.`, `-` and other characters a
 //!   stream name cannot hold become `_`; default prefix `SWITCHYARD`), capturing exactly
-//!   one subject: the topic name itself. One stream per topic, rather than one stream for
-//!   all topics, keeps every topic's sequence dense (browse, `published = last_seq`),
+//!   one subject, `{prefix}.{topic}`, so that deployments with different prefixes share
+//!   a server. One stream per topic, rather than one stream for all topics, keeps every topic's sequence dense (browse, `published = last_seq`),
 //!   gives each topic its own limits and lets `remove` and `topics` work per stream. Two
 //!   topics whose stream names collide (`a.b` and `a-b`) are refused, not merged.
 //!   Streams use file storage and *limits* retention with `max_age`

@@ -14,8 +14,8 @@ use switchyard_bus::{BusError, BusErrorKind, SubscriptionConfig};
 
 use crate::broker::Inner;
 use crate::codec::{
-    consumer_description, consumer_name, stream_description, stream_name, subscription_of,
-    validate_topic,
+    consumer_description, consumer_name, stream_description, stream_name, subject_name,
+    subscription_of, topic_of_subject, validate_topic,
 };
 use crate::delivery::SubscriptionState;
 use crate::error::api_error;
@@ -48,13 +48,14 @@ impl Inner {
         }
         validate_topic(topic)?;
         let name = stream_name(&self.options.stream_prefix, topic);
+        let subject = subject_name(&self.options.stream_prefix, topic);
         let info = match self.api.stream_info(&name).await? {
             Some(info) => info,
             None => {
                 let config = stream::Config {
                     name: name.clone(),
                     description: Some(stream_description(topic)),
-                    subjects: vec![topic.to_string()],
+                    subjects: vec![subject.clone()],
                     retention: RetentionPolicy::Limits,
                     discard: DiscardPolicy::Old,
                     max_age: self.options.max_age,
@@ -83,9 +84,10 @@ impl Inner {
                 }
             }
         };
-        if info.config.subjects != [topic] {
+        if info.config.subjects != [subject.as_str()] {
             return Err(invalid(format!(
-                "topic {topic} maps to stream {name}, which holds {:?}; rename the topic",
+                "topic {topic} maps to stream {name}, which captures {:?} instead of {subject}; \
+                 rename the topic, or delete that stream if an older version made it",
                 info.config.subjects
             )));
         }
@@ -145,11 +147,16 @@ impl Inner {
             let Some(stream_info) = self.api.stream_info(&stream).await? else {
                 continue;
             };
-            let Some(topic) = stream_info.config.subjects.first() else {
+            let Some(topic) = stream_info
+                .config
+                .subjects
+                .first()
+                .and_then(|subject| topic_of_subject(&self.options.stream_prefix, subject))
+            else {
                 continue;
             };
             return Ok(Some(SubscriptionState::new(
-                topic.clone(),
+                topic.to_string(),
                 stream,
                 consumer,
                 &self.options,
