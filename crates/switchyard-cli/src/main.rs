@@ -298,10 +298,19 @@ async fn import(
     };
     let report = match local {
         Some(mut node) => {
-            node.start_consumers(&[topology::Role::Indexer]).await?;
+            // On a distributed bus the indexers are `serve --roles indexer` processes:
+            // an import that indexed too would take their work into its own index.
+            let distributed = settings.engines.bus.is_some();
+            if !distributed {
+                node.start_consumers(&[topology::Role::Indexer]).await?;
+            }
             let destination = Destination::Local(node.publisher.clone());
             let report = import::import(paths, user, &destination, &progress).await;
-            progress.set_message("indexing");
+            progress.set_message(if distributed {
+                "waiting for the indexers (`switchyard serve --roles indexer`)"
+            } else {
+                "indexing"
+            });
             let indexed = node.wait_until_indexed().await;
             node.shutdown(node::SHUTDOWN_DEADLINE).await;
             indexed?;
