@@ -1,9 +1,11 @@
 //! The `.ics` importer: every VEVENT of a file becomes a [`CalendarItem`] with its times
-//! in UTC. VTODO, VJOURNAL and the other components are skipped for now.
+//! in UTC, every VTODO a [`Todo`](switchyard_contracts::Todo) (see `calendar_todo.rs`).
+//! VJOURNAL and the other components are skipped.
 //!
-//! Events are numbered `VEVENT 1`, `VEVENT 2`, … across the whole file, so that a
-//! rejection points at the broken one. An event without UID or with a DTSTART calcard
-//! cannot read as a date is rejected; the rest of the file still imports.
+//! Events are numbered `VEVENT 1`, `VEVENT 2`, … and to-dos `VTODO 1`, … across the
+//! whole file, so that a rejection points at the broken one. An event without UID or
+//! with a DTSTART calcard cannot read as a date is rejected; the rest of the file still
+//! imports.
 
 use calcard::common::{DateTimeResult, PartialDateTime};
 use calcard::icalendar::{
@@ -15,6 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use switchyard_contracts::{AnyOfficeEvent, Attendee, CalendarItem, Mailbox};
 
 use crate::ImportItem;
+use crate::calendar_todo::convert_todo;
 use crate::reader::EventStamp;
 use crate::timezone::TimeZones;
 
@@ -24,13 +27,13 @@ pub(crate) fn read_calendar(bytes: &[u8], stamp: &EventStamp) -> Vec<ImportItem>
     let mut parser = Parser::new(&text);
     let mut items = Vec::new();
     let mut calendars = 0;
-    let mut events = 0;
+    let mut counts = ComponentCounts::default();
     // Each entry consumes input; the bound guards against a parser that would not.
     for _ in 0..=text.len() {
         match parser.entry() {
             Entry::ICalendar(calendar) => {
                 calendars += 1;
-                read_events(&calendar, &mut events, stamp, &mut items);
+                read_components(&calendar, &mut counts, stamp, &mut items);
             }
             Entry::Eof => break,
             Entry::TooManyComponents => {
@@ -58,22 +61,42 @@ pub(crate) fn read_calendar(bytes: &[u8], stamp: &EventStamp) -> Vec<ImportItem>
     items
 }
 
-fn read_events(
+/// VEVENTs and VTODOs seen so far in a file, for rejection locations.
+#[derive(Default)]
+struct ComponentCounts {
+    events: usize,
+    todos: usize,
+}
+
+fn read_components(
     calendar: &ICalendar,
-    events: &mut usize,
+    counts: &mut ComponentCounts,
     stamp: &EventStamp,
     items: &mut Vec<ImportItem>,
 ) {
     let zones = TimeZones::new(calendar);
-    let vevents = calendar
-        .components
-        .iter()
-        .filter(|component| component.component_type == ICalendarComponentType::VEvent);
-    for component in vevents {
-        *events += 1;
-        let item = convert_event(component, &zones)
-            .map(|(item, last_updated)| AnyOfficeEvent::Calendar(stamp.event(item, last_updated)))
-            .map_err(|reason| stamp.reject(format!("VEVENT {events}"), reason));
+    for component in &calendar.components {
+        let item = match component.component_type {
+            ICalendarComponentType::VEvent => {
+                counts.events += 1;
+                let location = format!("VEVENT {}", counts.events);
+                convert_event(component, &zones)
+                    .map(|(item, last_updated)| {
+                        AnyOfficeEvent::Calendar(stamp.event(item, last_updated))
+                    })
+                    .map_err(|reason| stamp.reject(location, reason))
+            }
+            ICalendarComponentType::VTodo => {
+                counts.todos += 1;
+                let location = format!("VTODO {}", counts.todos);
+                convert_todo(component, &zones)
+                    .map(|(item, last_updated)| {
+                        AnyOfficeEvent::Todo(stamp.event(item, last_updated))
+                    })
+                    .map_err(|reason| stamp.reject(location, reason))
+            }
+            _ => continue,
+        };
         items.push(item);
     }
 }
@@ -150,7 +173,7 @@ fn convert_event(
 }
 
 /// The first value of `entry` as a date or date-time, with whether it has a time.
-fn date_time(entry: &ICalendarEntry) -> Option<(DateTimeResult, bool)> {
+pub(crate) fn date_time(entry: &ICalendarEntry) -> Option<(DateTimeResult, bool)> {
     match entry.values.first()? {
         ICalendarValue::PartialDateTime(value) if value.has_date() => {
             Some((value.to_date_time()?, value.has_time()))
@@ -160,7 +183,7 @@ fn date_time(entry: &ICalendarEntry) -> Option<(DateTimeResult, bool)> {
 }
 
 /// A date-time in UTC; a date (all-day) is its midnight in UTC, whatever the zone.
-fn to_utc(
+pub(crate) fn to_utc(
     value: &DateTimeResult,
     has_time: bool,
     entry: &ICalendarEntry,
@@ -173,7 +196,7 @@ fn to_utc(
     }
 }
 
-fn duration(event: &ICalendarComponent) -> Option<TimeDelta> {
+pub(crate) fn duration(event: &ICalendarComponent) -> Option<TimeDelta> {
     match event
         .property(&ICalendarProperty::Duration)?
         .values
@@ -184,7 +207,7 @@ fn duration(event: &ICalendarComponent) -> Option<TimeDelta> {
     }
 }
 
-fn text(component: &ICalendarComponent, property: &ICalendarProperty) -> Option<String> {
+pub(crate) fn text(component: &ICalendarComponent, property: &ICalendarProperty) -> Option<String> {
     component
         .property(property)
         .map(value_text)
@@ -192,7 +215,7 @@ fn text(component: &ICalendarComponent, property: &ICalendarProperty) -> Option<
 }
 
 /// The value of `entry` as iCalendar text: dates in their basic format, rules as written.
-fn value_text(entry: &ICalendarEntry) -> String {
+pub(crate) fn value_text(entry: &ICalendarEntry) -> String {
     match entry.values.first() {
         Some(ICalendarValue::PartialDateTime(value)) => format_date_time(value),
         Some(ICalendarValue::RecurrenceRule(rule)) => rule.to_string(),
@@ -229,7 +252,7 @@ fn format_date_time(value: &PartialDateTime) -> String {
 }
 
 /// An ORGANIZER or ATTENDEE: address without `mailto:`, `CN` as name.
-fn calendar_user(entry: &ICalendarEntry) -> Option<Mailbox> {
+pub(crate) fn calendar_user(entry: &ICalendarEntry) -> Option<Mailbox> {
     let address = entry
         .calendar_address()
         .unwrap_or_default()
@@ -390,6 +413,7 @@ mod tests {
             .into_iter()
             .map(|item| match item {
                 Ok(AnyOfficeEvent::Calendar(event)) => Ok(event.item.id),
+                Ok(AnyOfficeEvent::Todo(event)) => Ok(format!("todo {}", event.item.id)),
                 Ok(other) => panic!("unexpected {other:?}"),
                 Err(rejection) => Err(format!("{}: {}", rejection.location, rejection.reason)),
             })
@@ -411,6 +435,7 @@ mod tests {
             vec![
                 Ok("one".to_string()),
                 Err("VEVENT 2: missing UID".to_string()),
+                Ok("todo todo".to_string()),
                 Err("VEVENT 3: unparsable DTSTART `INVALID-DATE`".to_string()),
                 Ok("four".to_string()),
             ]
@@ -425,7 +450,11 @@ mod tests {
         assert_eq!(rejection.location, "file");
         assert_eq!(rejection.reason, "no iCalendar data found");
         assert!(read_calendar(b"", &test_stamp("ics"))[0].is_err());
-        // A calendar with only to-dos imports nothing and rejects nothing.
-        assert!(outcomes("BEGIN:VTODO\r\nUID:t\r\nEND:VTODO\r\n").is_empty());
+        // A calendar with only to-dos imports them; one with only journals, nothing.
+        assert_eq!(
+            outcomes("BEGIN:VTODO\r\nUID:t\r\nEND:VTODO\r\n"),
+            [Ok("todo t".to_string())]
+        );
+        assert!(outcomes("BEGIN:VJOURNAL\r\nUID:j\r\nEND:VJOURNAL\r\n").is_empty());
     }
 }

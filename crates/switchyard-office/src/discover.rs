@@ -17,6 +17,22 @@ pub enum SourceKind {
     Ics,
     /// `.vcf`: vCards; each card becomes a contact.
     Vcf,
+    /// `.jsonl`: JSON Lines of todos and tasks, one object per line.
+    Jsonl,
+    /// `.docx`: a Word document.
+    Docx,
+    /// `.xlsx`: an Excel workbook.
+    Xlsx,
+    /// `.xlsm`: an Excel workbook with macros (the macros are not read).
+    Xlsm,
+    /// `.xlsb`: a binary Excel workbook.
+    Xlsb,
+    /// `.xls`: a legacy (BIFF) Excel workbook.
+    Xls,
+    /// `.ods`: an OpenDocument spreadsheet.
+    Ods,
+    /// `.pptx`: a PowerPoint deck.
+    Pptx,
 }
 
 impl SourceKind {
@@ -28,18 +44,51 @@ impl SourceKind {
             "eml" => Some(SourceKind::Eml),
             "ics" => Some(SourceKind::Ics),
             "vcf" => Some(SourceKind::Vcf),
+            "jsonl" => Some(SourceKind::Jsonl),
+            "docx" => Some(SourceKind::Docx),
+            "xlsx" => Some(SourceKind::Xlsx),
+            "xlsm" => Some(SourceKind::Xlsm),
+            "xlsb" => Some(SourceKind::Xlsb),
+            "xls" => Some(SourceKind::Xls),
+            "ods" => Some(SourceKind::Ods),
+            "pptx" => Some(SourceKind::Pptx),
             _ => None,
         }
     }
 
-    /// The `provider` of events read from this kind: `mbox`, `eml`, `ics` or `vcf`.
+    /// The `provider` of events read from this kind: the extension in lower case
+    /// (`mbox`, `eml`, `ics`, `vcf`, `jsonl`, `docx`, `xlsx`, `xlsm`, `xlsb`, `xls`,
+    /// `ods`, `pptx`).
     pub fn provider(self) -> &'static str {
         match self {
             SourceKind::Mbox => "mbox",
             SourceKind::Eml => "eml",
             SourceKind::Ics => "ics",
             SourceKind::Vcf => "vcf",
+            SourceKind::Jsonl => "jsonl",
+            SourceKind::Docx => "docx",
+            SourceKind::Xlsx => "xlsx",
+            SourceKind::Xlsm => "xlsm",
+            SourceKind::Xlsb => "xlsb",
+            SourceKind::Xls => "xls",
+            SourceKind::Ods => "ods",
+            SourceKind::Pptx => "pptx",
         }
+    }
+
+    /// Whether files of this kind are office documents, each read into one
+    /// [`Document`](switchyard_contracts::Document) event.
+    pub fn is_document(self) -> bool {
+        matches!(
+            self,
+            SourceKind::Docx
+                | SourceKind::Xlsx
+                | SourceKind::Xlsm
+                | SourceKind::Xlsb
+                | SourceKind::Xls
+                | SourceKind::Ods
+                | SourceKind::Pptx
+        )
     }
 }
 
@@ -73,7 +122,9 @@ impl Discovery {
 }
 
 /// Lists the importable files below `paths`: folders are walked recursively (following
-/// symlinks), files are kept by extension (`.mbox`, `.eml`, `.ics`, `.vcf`, any case).
+/// symlinks), files are kept by extension (`.mbox`, `.eml`, `.ics`, `.vcf`, `.jsonl`,
+/// `.docx`, `.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`, `.pptx`, any case). Office lock
+/// files (`~$report.docx`, written by Word and Excel while a file is open) are skipped.
 ///
 /// Files found in folders with other extensions are skipped silently; a file named
 /// directly with another extension, and any folder entry that cannot be read, becomes
@@ -94,7 +145,8 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, ImportError> {
                 None => rejections.push(Rejection::new(
                     root,
                     "file",
-                    "unsupported file type: expected .mbox, .eml, .ics or .vcf",
+                    "unsupported file type: expected .mbox, .eml, .ics, .vcf, .jsonl, .docx, \
+                     .xlsx, .xlsm, .xlsb, .xls, .ods or .pptx",
                 )),
             }
             continue;
@@ -118,6 +170,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, ImportError> {
             let Some(kind) = SourceKind::from_path(entry.path()) else {
                 continue;
             };
+            if kind.is_document() && entry.file_name().to_string_lossy().starts_with("~$") {
+                continue;
+            }
             match entry.metadata() {
                 Ok(metadata) => {
                     files.insert(entry.into_path(), (kind, metadata.len()));
@@ -160,6 +215,16 @@ mod tests {
         check_kind("mbox", None);
         check_kind("notes.txt", None);
         check_kind("archive.mbox.gz", None);
+        check_kind("todos.JSONL", Some(SourceKind::Jsonl));
+        check_kind("report.docx", Some(SourceKind::Docx));
+        check_kind("old.doc", None);
+        check_kind("budget.xlsx", Some(SourceKind::Xlsx));
+        check_kind("macros.XLSM", Some(SourceKind::Xlsm));
+        check_kind("binary.xlsb", Some(SourceKind::Xlsb));
+        check_kind("legacy.xls", Some(SourceKind::Xls));
+        check_kind("calc.ods", Some(SourceKind::Ods));
+        check_kind("deck.pptx", Some(SourceKind::Pptx));
+        check_kind("old.ppt", None);
     }
 
     #[test]
@@ -172,6 +237,7 @@ mod tests {
         std::fs::write(root.join("b/mail.eml"), "123").unwrap();
         std::fs::write(root.join("b/Inbox"), "From x").unwrap();
         std::fs::write(root.join("b/readme.txt"), "x").unwrap();
+        std::fs::write(root.join("b/~$lock.docx"), "x").unwrap();
 
         let discovery = discover(&[root.to_path_buf(), root.join("a.vcf")]).unwrap();
         let found: Vec<(PathBuf, SourceKind, u64)> = discovery

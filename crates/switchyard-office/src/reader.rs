@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use switchyard_contracts::{AnyOfficeEvent, OfficeEvent, OfficeItem, Operation, SyncType};
 
+use crate::jsonl::JsonlReader;
 use crate::mail::{MboxReader, read_eml};
-use crate::{SourceFile, SourceKind, calendar, contact};
+use crate::{SourceFile, SourceKind, calendar, contact, document};
 
 /// Who the imported data belongs to and how it is synced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +28,8 @@ pub struct ImportOptions {
 pub struct Rejection {
     /// The file.
     pub file: PathBuf,
-    /// Where in the file: `message 3 at byte 10234`, `VEVENT 2`, `card 5`, or `file`.
+    /// Where in the file: `message 3 at byte 10234`, `VEVENT 2`, `VTODO 1`, `card 5`,
+    /// `line 7` (JSON Lines), or `file` (a whole file, e.g. a broken document).
     pub location: String,
     /// What is wrong, lowercase, e.g. `missing UID`.
     pub reason: String,
@@ -113,7 +115,10 @@ pub struct FileReader {
 enum State {
     /// Mailboxes are split message by message, never held whole in memory.
     Mbox(Box<MboxReader<BufReader<File>>>, EventStamp),
-    /// Files parsed whole at the first `next` (one message, a calendar, vCards).
+    /// JSON Lines are read line by line.
+    Jsonl(Box<JsonlReader<BufReader<File>>>, EventStamp),
+    /// Files parsed whole at the first `next` (one message, a calendar, vCards, one
+    /// office document, which is streamed from its zip package rather than loaded).
     Whole(Option<(File, EventStamp, SourceKind)>),
     Items(std::vec::IntoIter<ImportItem>),
 }
@@ -141,9 +146,20 @@ impl Iterator for FileReader {
                     };
                     return item;
                 }
+                State::Jsonl(reader, stamp) => {
+                    let item = reader.next_item(stamp);
+                    self.bytes_read = if item.is_some() {
+                        reader.bytes_read()
+                    } else {
+                        self.size_bytes
+                    };
+                    return item;
+                }
                 State::Whole(pending) => {
                     let items = match pending.take() {
-                        Some((handle, stamp, kind)) => read_whole(handle, &stamp, kind),
+                        Some((handle, stamp, kind)) => {
+                            read_whole(handle, &stamp, kind, self.size_bytes)
+                        }
                         None => Vec::new(),
                     };
                     self.state = State::Items(items.into_iter());
@@ -158,8 +174,11 @@ impl Iterator for FileReader {
 /// Opens `file` and streams its items as events of `options.user_id`.
 ///
 /// Never fails: a file that cannot be opened or read yields one rejection at location
-/// `file`. An `.mbox` is read message by message; `.eml`, `.ics` and `.vcf` files are
-/// read whole, at the first call to `next`.
+/// `file`. An `.mbox` is read message by message and a `.jsonl` line by line; `.eml`,
+/// `.ics` and `.vcf` files are read whole, at the first call to `next`. An office
+/// document (`.docx`, `.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`, `.pptx`) gives one
+/// `Document` event or one rejection, also at the first call to `next`; see the crate
+/// documentation for what is extracted.
 pub fn read_file(file: &SourceFile, options: &ImportOptions) -> FileReader {
     let size_bytes = file.size_bytes;
     let handle = match File::open(&file.path) {
@@ -187,6 +206,9 @@ pub fn read_file(file: &SourceFile, options: &ImportOptions) -> FileReader {
     };
     let state = match file.kind {
         SourceKind::Mbox => State::Mbox(Box::new(MboxReader::new(BufReader::new(handle))), stamp),
+        SourceKind::Jsonl => {
+            State::Jsonl(Box::new(JsonlReader::new(BufReader::new(handle))), stamp)
+        }
         kind => State::Whole(Some((handle, stamp, kind))),
     };
     FileReader {
@@ -196,7 +218,19 @@ pub fn read_file(file: &SourceFile, options: &ImportOptions) -> FileReader {
     }
 }
 
-fn read_whole(mut handle: File, stamp: &EventStamp, kind: SourceKind) -> Vec<ImportItem> {
+fn read_whole(
+    mut handle: File,
+    stamp: &EventStamp,
+    kind: SourceKind,
+    discovered_size: u64,
+) -> Vec<ImportItem> {
+    if kind.is_document() {
+        let size_bytes = handle
+            .metadata()
+            .map(|metadata| metadata.len())
+            .unwrap_or(discovered_size);
+        return vec![document::read_document(handle, size_bytes, kind, stamp)];
+    }
     let mut bytes = Vec::new();
     if let Err(err) = std::io::Read::read_to_end(&mut handle, &mut bytes) {
         return vec![Err(stamp.reject("file", format!("failed to read: {err}")))];
@@ -205,6 +239,15 @@ fn read_whole(mut handle: File, stamp: &EventStamp, kind: SourceKind) -> Vec<Imp
         SourceKind::Mbox | SourceKind::Eml => vec![read_eml(&bytes, stamp)],
         SourceKind::Ics => calendar::read_calendar(&bytes, stamp),
         SourceKind::Vcf => contact::read_contacts(&bytes, stamp),
+        // Streamed and document kinds are read above or by their own state.
+        SourceKind::Jsonl
+        | SourceKind::Docx
+        | SourceKind::Xlsx
+        | SourceKind::Xlsm
+        | SourceKind::Xlsb
+        | SourceKind::Xls
+        | SourceKind::Ods
+        | SourceKind::Pptx => Vec::new(),
     }
 }
 

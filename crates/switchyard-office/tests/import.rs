@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use switchyard_contracts::{AnyOfficeEvent, CalendarItem, Contact, Email, SyncType};
+use switchyard_contracts::{AnyOfficeEvent, CalendarItem, Contact, DocumentKind, Email, SyncType};
 use switchyard_office::{
     FileReader, ImportItem, ImportOptions, Rejection, SourceFile, SourceKind, discover, read_file,
 };
@@ -339,27 +339,87 @@ fn every_shared_test_file_imports_without_panic() {
         discovery.rejections
     );
     assert!(discovery.files.len() > 300, "{}", discovery.files.len());
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; 5];
     for file in &discovery.files {
         for item in read_with_progress(file) {
             let slot = match item {
                 Ok(AnyOfficeEvent::Email(_)) => 0,
                 Ok(AnyOfficeEvent::Calendar(_)) => 1,
                 Ok(AnyOfficeEvent::Contact(_)) => 2,
+                Ok(AnyOfficeEvent::Todo(_)) => 3,
                 Ok(other) => panic!("unexpected {:?}", other.kind()),
                 Err(rejection) => {
                     println!("{rejection}");
-                    3
+                    4
                 }
             };
             counts[slot] += 1;
         }
     }
-    let [emails, events, cards, rejected] = counts;
-    println!("{emails} emails, {events} events, {cards} contacts, {rejected} rejections");
+    let [emails, events, cards, todos, rejected] = counts;
+    println!(
+        "{emails} emails, {events} events, {cards} contacts, {todos} todos, \
+         {rejected} rejections"
+    );
     // Counts as of this writing; most rejections are VEVENT snippets without UID.
     assert!(emails >= 65, "{emails}");
     assert!(events >= 120, "{events}");
     assert!(cards >= 145, "{cards}");
+    assert!(todos >= 5, "{todos}");
     assert!(rejected <= 80, "{rejected}");
+}
+
+#[test]
+fn every_shared_office_file_is_one_document_or_one_rejection() {
+    let office = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/office");
+    if !office.is_dir() {
+        println!("skipped: {} is absent", office.display());
+        return;
+    }
+    let discovery = discover(&[office]).unwrap();
+    assert!(
+        discovery.rejections.is_empty(),
+        "{:?}",
+        discovery.rejections
+    );
+    assert!(discovery.files.len() >= 140, "{}", discovery.files.len());
+    let mut documents = 0;
+    let mut rejected = Vec::new();
+    for file in &discovery.files {
+        let items = read_with_progress(file);
+        assert_eq!(items.len(), 1, "{}: {items:?}", file.path.display());
+        match &items[0] {
+            Ok(AnyOfficeEvent::Document(event)) => {
+                assert_eq!(event.provider, file.kind.provider());
+                let expected_kind = match file.kind {
+                    SourceKind::Docx => DocumentKind::Word,
+                    SourceKind::Pptx => DocumentKind::Presentation,
+                    _ => DocumentKind::Sheet,
+                };
+                assert_eq!(event.item.kind, expected_kind);
+                documents += 1;
+            }
+            Ok(other) => panic!("unexpected {:?}", other.kind()),
+            Err(rejection) => {
+                println!("{rejection}");
+                let name = rejection.file.file_name().unwrap().to_string_lossy();
+                rejected.push(name.into_owned());
+            }
+        }
+    }
+    rejected.sort();
+    println!("{documents} documents, rejected: {rejected:?}");
+    // The encrypted files, the file with a bad CRC, and calamine's own broken samples.
+    assert!(documents >= 140, "{documents}");
+    for name in [
+        "pass_protected.ods",
+        "pass_protected.xlsb",
+        "pass_protected.xlsx",
+    ] {
+        assert!(
+            rejected.iter().any(|rejected| rejected == name),
+            "{name}: {rejected:?}"
+        );
+    }
+    assert!(rejected.len() <= 8, "{rejected:?}");
 }
