@@ -150,8 +150,11 @@ impl RabbitBroker {
         if let Some(local) = self.local_topics().get_mut(topic) {
             local.queue_declared = false;
         }
-        self.delete_queue(&names::topic_queue(&self.inner.options.exchange, topic))
-            .await
+        self.delete_queue(&names::topic_queue(
+            self.inner.options.exchange_for(topic),
+            topic,
+        ))
+        .await
     }
 
     async fn delete_queue(&self, queue: &str) -> Result<bool, BusError> {
@@ -170,7 +173,13 @@ impl RabbitBroker {
     }
 
     async fn declare_exchanges(&self) -> Result<(), BusError> {
-        let exchange = &self.inner.options.exchange;
+        for exchange in self.inner.options.exchanges() {
+            self.declare_exchange(exchange).await?;
+        }
+        Ok(())
+    }
+
+    async fn declare_exchange(&self, exchange: &str) -> Result<(), BusError> {
         let unrouted = names::unrouted_exchange(exchange);
         let channel = self.admin().await?;
         let durable = ExchangeDeclareOptions {
@@ -203,12 +212,7 @@ impl RabbitBroker {
         let mut arguments = FieldTable::default();
         arguments.insert("alternate-exchange".into(), long_string(&unrouted));
         channel
-            .exchange_declare(
-                exchange.as_str().into(),
-                ExchangeKind::Topic,
-                durable,
-                arguments,
-            )
+            .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, arguments)
             .await
             .map_err(|err| refused(exchange, err))
     }
@@ -274,7 +278,20 @@ impl RabbitBroker {
             .queue_declare(queue.into(), QueueDeclareOptions::durable(), arguments)
             .await
             .map(|_| ())
-            .map_err(|err| amqp(&format!("failed to declare queue `{queue}`"), err))
+            .map_err(|err| {
+                if reply_code(&err) == Some(406) {
+                    BusError::new(
+                        BusErrorKind::InvalidArgument,
+                        format!(
+                            "queue `{queue}` exists with other settings (an older version or \
+                             another dead-letter setting made it): delete it and run \
+                             `switchyard topics setup`: {err}"
+                        ),
+                    )
+                } else {
+                    amqp(&format!("failed to declare queue `{queue}`"), err)
+                }
+            })
     }
 
     async fn bind(&self, queue: &str, exchange: &str, key: &str) -> Result<(), BusError> {
@@ -411,7 +428,7 @@ impl Broker for RabbitBroker {
                 (codec::encode(message, meta), message.payload.as_slice())
             })
             .collect();
-        let exchange = &self.inner.options.exchange;
+        let exchange = self.inner.options.exchange_for(topic);
         let unroutable = self.publish_confirmed(exchange, topic, &prepared).await?;
         if !unroutable.is_empty() {
             // Someone deleted the topic queue: declare it again and send what bounced.
@@ -456,10 +473,20 @@ impl Broker for RabbitBroker {
             existing.set_ack_deadline(config.ack_deadline);
             return Ok(());
         }
-        self.declare_queue(&config.name, FieldTable::default())
-            .await?;
-        self.bind(&config.name, &self.inner.options.exchange, &config.topic)
-            .await?;
+        let exchange = self.inner.options.exchange_for(&config.topic);
+        let mut arguments = FieldTable::default();
+        if let Some(suffix) = &self.inner.options.dead_letter_suffix {
+            let dead_letter_topic = format!("{}{suffix}", config.topic);
+            // Nobody subscribes to dead letters: they wait in the topic's own queue.
+            self.ensure_topic_queue(&dead_letter_topic).await?;
+            arguments.insert("x-dead-letter-exchange".into(), long_string(exchange));
+            arguments.insert(
+                "x-dead-letter-routing-key".into(),
+                long_string(&dead_letter_topic),
+            );
+        }
+        self.declare_queue(&config.name, arguments).await?;
+        self.bind(&config.name, exchange, &config.topic).await?;
         self.inner
             .subscriptions
             .write()

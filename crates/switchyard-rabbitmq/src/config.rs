@@ -2,6 +2,7 @@
 //! virtual host, and how its consumers behave. Pure data: validation here never talks to
 //! the server.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,14 @@ pub struct RabbitOptions {
     pub fetch_linger_ms: u64,
     /// How long `connect` waits for the server.
     pub connect_timeout_ms: u64,
+    /// Topics carried by another exchange than `exchange`: topic → exchange. One
+    /// exchange per event set: the identity set's topics go through `smap.events`.
+    pub topic_exchanges: BTreeMap<String, String>,
+    /// When set, subscription queues dead-letter what the server itself drops from them
+    /// (a length or TTL policy, a reject without requeue by another client) into the
+    /// topic `{topic}{suffix}` of the same exchange, where the runtime's own dead letters
+    /// go (`.dlq.v1`), instead of losing it.
+    pub dead_letter_suffix: Option<String>,
     /// Topics that `topics()` reports besides those this process published to or
     /// subscribed to, so that dead-letter tooling in a fresh process finds them (AMQP
     /// cannot list queues).
@@ -46,6 +55,8 @@ impl Default for RabbitOptions {
             fetch_linger_ms: 10,
             connect_timeout_ms: 10_000,
             known_topics: Vec::new(),
+            topic_exchanges: BTreeMap::new(),
+            dead_letter_suffix: None,
         }
     }
 }
@@ -63,6 +74,43 @@ impl RabbitOptions {
         self
     }
 
+    /// The same options, with `topic` carried by `exchange`.
+    pub fn with_topic_exchange(
+        mut self,
+        topic: impl Into<String>,
+        exchange: impl Into<String>,
+    ) -> Self {
+        self.topic_exchanges.insert(topic.into(), exchange.into());
+        self
+    }
+
+    /// The same options, dead-lettering into `{topic}{suffix}` (see
+    /// [`RabbitOptions::dead_letter_suffix`]).
+    pub fn with_dead_letter_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.dead_letter_suffix = Some(suffix.into());
+        self
+    }
+
+    /// The exchange that carries `topic`; a dead-letter topic goes with its topic.
+    pub fn exchange_for(&self, topic: &str) -> &str {
+        let base = self
+            .dead_letter_suffix
+            .as_deref()
+            .and_then(|suffix| topic.strip_suffix(suffix))
+            .unwrap_or(topic);
+        self.topic_exchanges
+            .get(topic)
+            .or_else(|| self.topic_exchanges.get(base))
+            .map_or(self.exchange.as_str(), String::as_str)
+    }
+
+    /// Every exchange this broker uses: the default one and those of `topic_exchanges`.
+    pub fn exchanges(&self) -> BTreeSet<&str> {
+        std::iter::once(self.exchange.as_str())
+            .chain(self.topic_exchanges.values().map(String::as_str))
+            .collect()
+    }
+
     /// The same options, also reporting `topics` from `topics()`.
     pub fn with_known_topics(mut self, topics: impl IntoIterator<Item = String>) -> Self {
         self.known_topics.extend(topics);
@@ -72,17 +120,20 @@ impl RabbitOptions {
     /// Checks the options without contacting the server.
     pub fn validate(&self) -> Result<(), BusError> {
         let invalid = |message: String| Err(BusError::new(BusErrorKind::InvalidArgument, message));
-        if self.exchange.is_empty() || self.exchange.len() > 200 {
-            return invalid(format!(
-                "invalid exchange name `{}`: 1 to 200 bytes",
-                self.exchange
-            ));
+        for exchange in self.exchanges() {
+            if exchange.is_empty() || exchange.len() > 200 {
+                return invalid(format!(
+                    "invalid exchange name `{exchange}`: 1 to 200 bytes"
+                ));
+            }
+            if exchange.starts_with("amq.") {
+                return invalid(format!(
+                    "invalid exchange name `{exchange}`: the `amq.` prefix is reserved by RabbitMQ"
+                ));
+            }
         }
-        if self.exchange.starts_with("amq.") {
-            return invalid(format!(
-                "invalid exchange name `{}`: the `amq.` prefix is reserved by RabbitMQ",
-                self.exchange
-            ));
+        for topic in self.topic_exchanges.keys() {
+            crate::names::validate_topic(topic)?;
         }
         if self.prefetch == 0 {
             return invalid("invalid prefetch 0: a consumer needs at least 1".to_string());
@@ -122,6 +173,10 @@ mod tests {
         check(RabbitOptions::default().with_exchange(""), Some("1 to 200"));
         check(
             RabbitOptions::default().with_exchange("amq.topic"),
+            Some("reserved"),
+        );
+        check(
+            RabbitOptions::default().with_topic_exchange("email.verification.requested", "amq.x"),
             Some("reserved"),
         );
         check(

@@ -6,13 +6,14 @@
 //!
 //! | Bus concept | RabbitMQ |
 //! |---|---|
-//! | all topics | one durable **topic exchange** (`switchyard.events` by default, `smap.events` for the identity set: [`RabbitOptions::exchange`]) |
+//! | event set | one durable **topic exchange** per event set: [`RabbitOptions::exchange`] (`switchyard.events` by default), and [`RabbitOptions::topic_exchanges`] for the topics of other sets (the identity set's go through `smap.events`) |
 //! | topic | routing key (`[A-Za-z0-9_.-]`, so never a wildcard) |
 //! | subscription | durable queue named after it, bound with the topic as binding key |
 //! | publish | persistent messages (`delivery_mode` 2) on a publisher-confirm channel; returns when every message is confirmed, i.e. stored by every queue it reached |
 //! | headers, key | AMQP headers, plus `x-switchyard-key` and `x-switchyard-header-order` (see below) |
 //! | fetch | one consumer per subscription and process, prefetch [`RabbitOptions::prefetch`], buffering pushed deliveries |
 //! | ack deadline | enforced by this client: an unsettled delivery older than the deadline is rejected with requeue, so the server delivers it again |
+//! | server-side dead letters | with [`RabbitOptions::dead_letter_suffix`], a subscription queue's dead-letter exchange is its topic's exchange, routing key `{topic}.dlq.v1`: what the server drops (a length or TTL policy, a reject without requeue) joins the runtime's dead letters there |
 //! | nack(delay) | a copy goes to `{subscription}.retry.{delay_ms}` (message TTL = delay, dead-lettered through the default exchange back into the subscription queue), then the original is acked |
 //! | release | reject with requeue |
 //! | browse, remove, topics | `{exchange}:{topic}` queues of unrouted messages (below) |

@@ -37,9 +37,17 @@ async fn clean_up(broker: &RabbitBroker) -> anyhow::Result<()> {
     for topic in broker.topics().await? {
         broker.delete_topic(&topic.name).await?;
     }
-    let exchange = broker.options().exchange.clone();
+    let exchanges: Vec<String> = broker
+        .options()
+        .exchanges()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     broker.close().await?;
-    delete_exchanges(&exchange).await
+    for exchange in exchanges {
+        delete_exchanges(&exchange).await?;
+    }
+    Ok(())
 }
 
 async fn delete_exchanges(exchange: &str) -> anyhow::Result<()> {
@@ -267,4 +275,76 @@ async fn dead_letters_are_visible_to_a_fresh_process_through_known_topics() -> a
     ensure!(reader.remove(&dlq, &[page[0].0]).await? == 1);
     ensure!(reader.browse(&dlq, 0, 10).await?.is_empty());
     clean_up(&reader).await
+}
+
+/// The identity set travels through its own exchange (`smap.events` in production): a
+/// subscription of an identity topic is bound there, and what the server itself drops
+/// from a subscription queue lands in the topic's `.dlq.v1` instead of vanishing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_of_another_event_set_use_their_exchange_and_server_dead_letters_are_kept()
+-> anyhow::Result<()> {
+    use lapin::options::{BasicGetOptions, BasicRejectOptions, ExchangeDeclareOptions};
+    let (office, identity) = (unique("switchyard.test"), unique("smap.test"));
+    let topic = "email.verification.requested";
+    let options = RabbitOptions::default()
+        .with_exchange(&office)
+        .with_topic_exchange(topic, &identity)
+        .with_dead_letter_suffix(".dlq.v1");
+    let broker = RabbitBroker::connect(&url(), options).await?;
+    let config = SubscriptionConfig::new(unique("mailer"), topic);
+    let outcome = async {
+        broker.ensure_subscription(&config).await?;
+        // Both exchanges exist (a passive declare fails on a missing one).
+        let connection = lapin::Connection::connect(&url(), Default::default()).await?;
+        let channel = connection.create_channel().await?;
+        for exchange in [&office, &identity] {
+            channel
+                .exchange_declare(
+                    exchange.as_str().into(),
+                    lapin::ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        passive: true,
+                        ..ExchangeDeclareOptions::default()
+                    },
+                    Default::default(),
+                )
+                .await
+                .with_context(|| format!("exchange {exchange} is missing"))?;
+        }
+        broker
+            .publish(topic, vec![Message::new(b"verify".to_vec())])
+            .await?;
+        // Another client rejects it without requeue: the server dead-letters it.
+        let channel = connection.create_channel().await?;
+        let got = channel
+            .basic_get(config.name.as_str().into(), BasicGetOptions::default())
+            .await?
+            .context("the message did not reach the subscription queue")?;
+        ensure!(got.delivery.data == b"verify");
+        channel
+            .basic_reject(
+                got.delivery.delivery_tag,
+                BasicRejectOptions { requeue: false },
+            )
+            .await?;
+        connection.close(200, "OK".into()).await?;
+        let dead_topic = format!("{topic}.dlq.v1");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let held = broker.browse(&dead_topic, 0, 10).await?;
+            if let Some((_, message)) = held.first() {
+                ensure!(message.payload == b"verify");
+                break;
+            }
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "the rejected message never reached {dead_topic}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    clean_up(&broker).await?;
+    outcome
 }

@@ -32,7 +32,7 @@ impl RabbitBroker {
         {
             return Ok(());
         }
-        let exchange = &self.inner.options.exchange;
+        let exchange = self.inner.options.exchange_for(topic);
         let queue = names::topic_queue(exchange, topic);
         self.declare_queue(&queue, FieldTable::default()).await?;
         self.bind(&queue, &names::unrouted_exchange(exchange), topic)
@@ -51,7 +51,7 @@ impl RabbitBroker {
         &self,
         topic: &str,
     ) -> Result<Option<(Channel, Vec<Kept>)>, BusError> {
-        let queue = names::topic_queue(&self.inner.options.exchange, topic);
+        let queue = names::topic_queue(self.inner.options.exchange_for(topic), topic);
         let channel = self
             .inner
             .connection
@@ -149,7 +149,7 @@ impl RabbitBroker {
         names.extend(self.inner.options.known_topics.iter().cloned());
         let mut topics = Vec::new();
         for name in names {
-            let queue = names::topic_queue(&self.inner.options.exchange, &name);
+            let queue = names::topic_queue(self.inner.options.exchange_for(&name), &name);
             let local = self.local_topics().get(&name).map_or(0, |t| t.published);
             let unrouted = match self.ready_count(&queue).await? {
                 Some(count) => count,
