@@ -1,8 +1,21 @@
-//! The search document: one flat shape for every office item kind, and the factory that
-//! builds it from an office event. Knows nothing of tantivy or of how documents are stored.
+//! The search document: one flat shape for every office item kind, its values by field
+//! name (the names of [`crate::SEARCH_FIELDS`]), and the timestamp checks every document
+//! passes before it is indexed. Knows nothing of tantivy or of how documents are stored;
+//! the factory from events lives in `factory.rs`.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use switchyard_contracts::{AnyOfficeEvent, Mailbox, OfficeEvent, OfficeItem};
+
+use crate::{SearchError, SearchErrorKind};
+
+/// How far in the future `last_updated` and `sync_timestamp` may lie (clocks of
+/// providers and importers drift); anything later is rejected at indexing time.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// Joins the parts of the replacement key: a control character that user ids, type names
+/// and provider ids do not contain, as in the contracts' idempotency key.
+const KEY_SEPARATOR: char = '\u{1f}';
 
 /// One indexed item: common fields for every kind plus the optional fields of its kind.
 ///
@@ -14,18 +27,23 @@ pub struct SearchDocument {
     pub id: String,
     /// Whose item it is; every query is scoped to one user.
     pub user_id: String,
-    /// `email`, `calendar` or `contact`.
+    /// The [`switchyard_contracts::DataKind::doc_type`] name: `email`, `word`,
+    /// `word_fragment`, `todo`, ….
     pub doc_type: String,
-    /// Subject, event title or contact name.
+    /// Subject, title, contact name, fragment heading.
     pub title: String,
     /// The searchable body text.
     pub content: String,
     /// People involved, as `Name <address>` or bare addresses.
     pub participants: Vec<String>,
+    /// The participants' addresses, lowercased, for the exact participant filter.
+    pub addresses: Vec<String>,
     /// When the item came into being (sent date, event start, or first seen).
     pub created_at: DateTime<Utc>,
-    /// When the item last changed at the provider; empty queries sort by it.
-    pub updated_at: DateTime<Utc>,
+    /// The event's `last_updated`: when the item last changed at the provider.
+    pub last_updated: DateTime<Utc>,
+    /// The event's `sync_timestamp`: when Switchyard read it.
+    pub sync_timestamp: DateTime<Utc>,
     /// Email: the sender's address.
     pub from_address: Option<String>,
     /// Email: the `To` addresses.
@@ -34,13 +52,13 @@ pub struct SearchDocument {
     pub thread_id: Option<String>,
     /// Email: the attachment file names.
     pub attachment_names: Vec<String>,
-    /// Calendar: the start.
-    pub starts_at: Option<DateTime<Utc>>,
-    /// Calendar: the end.
-    pub ends_at: Option<DateTime<Utc>>,
+    /// Calendar, booking: the start; poll: each proposed slot's start.
+    pub starts_at: Vec<DateTime<Utc>>,
+    /// Calendar, booking: the end; poll: each proposed slot's end.
+    pub ends_at: Vec<DateTime<Utc>>,
     /// Calendar: the location text.
     pub location: Option<String>,
-    /// Calendar: the organizer, as `Name <address>` or a bare address.
+    /// Calendar, poll, booking: the organizer, as `Name <address>` or a bare address.
     pub organizer: Option<String>,
     /// Contact: the email addresses.
     pub emails: Vec<String>,
@@ -48,290 +66,289 @@ pub struct SearchDocument {
     pub phones: Vec<String>,
     /// Contact: the organization.
     pub organization: Option<String>,
+    /// Word, sheet, presentation: the author.
+    pub author: Option<String>,
+    /// Fragments: the document they belong to and where in it.
+    pub parent: Option<ParentLink>,
+    /// Task, todo, shipment: the status.
+    pub status: Option<String>,
+    /// Task, todo: the due date.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Todo: who it is assigned to.
+    pub assignee: Option<String>,
+    /// LLM chat: the model that answered.
+    pub model: Option<String>,
+    /// Shipment: the carrier.
+    pub carrier: Option<String>,
+    /// Shipment: the tracking number.
+    pub tracking_number: Option<String>,
+    /// Shipment: the emails the status was read from.
+    pub source_email_ids: Vec<String>,
+    /// Meeting booking: the poll it settles.
+    pub poll_id: Option<String>,
+}
+
+/// Where a fragment sits: the document it belongs to and its position there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParentLink {
+    /// The document's id.
+    pub id: String,
+    /// The document's type (`word`, `sheet`, `presentation`).
+    pub doc_type: String,
+    /// The document's title.
+    pub title: String,
+    /// The fragment's position in the document, from 0.
+    pub position: u32,
+}
+
+/// A field value, typed as its [`crate::FieldType`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    /// A [`crate::FieldType::Text`] or [`crate::FieldType::Keyword`] value.
+    Text(Cow<'a, str>),
+    /// A [`crate::FieldType::Date`] value.
+    Date(DateTime<Utc>),
+    /// A [`crate::FieldType::Integer`] value.
+    Integer(u64),
 }
 
 impl SearchDocument {
-    /// The document for the item an office event carries.
+    /// Every value of the document by field name, in [`crate::SEARCH_FIELDS`] order; a
+    /// multi-valued field appears once per value, an absent value not at all.
     ///
-    /// The event's operation is not looked at: for a delete, the caller removes the
-    /// document by `(user_id, doc_type, id)` instead of indexing this one.
-    pub fn from_event(event: &AnyOfficeEvent) -> SearchDocument {
-        match event {
-            AnyOfficeEvent::Email(event) => {
-                let email = &event.item;
-                let recipients = || email.to.iter().chain(&email.cc).chain(&email.bcc);
-                SearchDocument {
-                    title: email.subject.clone(),
-                    content: join_non_empty(
-                        [email.body_text.as_str()]
-                            .into_iter()
-                            .chain(email.attachment_names.iter().map(String::as_str)),
-                    ),
-                    participants: email
-                        .from
-                        .iter()
-                        .chain(recipients())
-                        .map(Mailbox::display)
-                        .collect(),
-                    created_at: email.date.unwrap_or(event.last_updated),
-                    from_address: email.from.as_ref().map(|from| from.address.clone()),
-                    to_addresses: email.to.iter().map(|to| to.address.clone()).collect(),
-                    thread_id: email.thread_id.clone(),
-                    attachment_names: email.attachment_names.clone(),
-                    ..common_fields(event)
-                }
-            }
-            AnyOfficeEvent::Calendar(event) => {
-                let calendar = &event.item;
-                let attendees = calendar.attendees.iter().map(|attendee| &attendee.mailbox);
-                SearchDocument {
-                    title: calendar.title.clone(),
-                    content: join_non_empty([
-                        calendar.description.as_str(),
-                        calendar.location.as_deref().unwrap_or_default(),
-                    ]),
-                    participants: calendar
-                        .organizer
-                        .iter()
-                        .chain(attendees)
-                        .map(Mailbox::display)
-                        .collect(),
-                    created_at: calendar.start.unwrap_or(event.last_updated),
-                    starts_at: calendar.start,
-                    ends_at: calendar.end,
-                    location: calendar.location.clone(),
-                    organizer: calendar.organizer.as_ref().map(Mailbox::display),
-                    ..common_fields(event)
-                }
-            }
-            AnyOfficeEvent::Contact(event) => {
-                let contact = &event.item;
-                SearchDocument {
-                    title: contact.display_name.clone(),
-                    content: join_non_empty(
-                        [contact.organization.as_deref().unwrap_or_default()]
-                            .into_iter()
-                            .chain(contact.emails.iter().map(String::as_str))
-                            .chain(contact.phones.iter().map(String::as_str)),
-                    ),
-                    participants: contact.emails.clone(),
-                    emails: contact.emails.clone(),
-                    phones: contact.phones.clone(),
-                    organization: contact.organization.clone(),
-                    ..common_fields(event)
-                }
-            }
-            other => generic(other),
+    /// This is what an engine indexes, so a backend writes documents from it and never
+    /// from the struct fields directly.
+    pub fn field_values(&self) -> Vec<(&'static str, FieldValue<'_>)> {
+        let mut out = Values(Vec::with_capacity(24));
+        out.owned("key", document_key(&self.user_id, &self.doc_type, &self.id));
+        out.texts("id", [&self.id]);
+        out.texts("user_id", [&self.user_id]);
+        out.texts("doc_type", [&self.doc_type]);
+        out.texts("title", [&self.title]);
+        out.texts("content", [&self.content]);
+        out.texts("participants", &self.participants);
+        out.texts("addresses", &self.addresses);
+        out.dates("created_at", [self.created_at]);
+        out.dates("last_updated", [self.last_updated]);
+        out.dates("sync_timestamp", [self.sync_timestamp]);
+        out.texts("from_address", &self.from_address);
+        out.texts("to_addresses", &self.to_addresses);
+        out.texts("thread_id", &self.thread_id);
+        out.texts("attachment_names", &self.attachment_names);
+        out.dates("starts_at", self.starts_at.iter().copied());
+        out.dates("ends_at", self.ends_at.iter().copied());
+        out.texts("location", &self.location);
+        out.texts("organizer", &self.organizer);
+        out.texts("emails", &self.emails);
+        out.texts("phones", &self.phones);
+        out.texts("organization", &self.organization);
+        out.texts("author", &self.author);
+        if let Some(parent) = &self.parent {
+            out.texts("parent_id", [&parent.id]);
+            out.texts("parent_doc_type", [&parent.doc_type]);
+            out.owned(
+                "parent_key",
+                document_key(&self.user_id, &parent.doc_type, &parent.id),
+            );
+            out.texts("parent_title", [&parent.title]);
+            out.0
+                .push(("position", FieldValue::Integer(u64::from(parent.position))));
         }
+        out.texts("status", &self.status);
+        out.dates("due_at", self.due_at);
+        out.texts("assignee", &self.assignee);
+        out.texts("model", &self.model);
+        out.texts("carrier", &self.carrier);
+        out.texts("tracking_number", &self.tracking_number);
+        out.texts("source_email_ids", &self.source_email_ids);
+        out.texts("poll_id", &self.poll_id);
+        out.0
+    }
+
+    /// Checks the event timestamps the index sorts by: neither `last_updated` nor
+    /// `sync_timestamp` may lie more than [`MAX_CLOCK_SKEW_SECS`] after `now`.
+    ///
+    /// Fails with [`SearchErrorKind::InvalidDocument`] naming the event field
+    /// (`data.last_updated`, `data.sync_timestamp`); such a document is never indexed.
+    pub fn check_timestamps(&self, now: DateTime<Utc>) -> Result<(), SearchError> {
+        let latest = now + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS);
+        for (field, value) in [
+            ("data.last_updated", self.last_updated),
+            ("data.sync_timestamp", self.sync_timestamp),
+        ] {
+            if value > latest {
+                return Err(SearchError::new(
+                    SearchErrorKind::InvalidDocument,
+                    format!(
+                        "rejected {} {} of user {}: {field} {} is {} s in the future \
+                         (at most {MAX_CLOCK_SKEW_SECS} s of clock skew allowed)",
+                        self.doc_type,
+                        self.id,
+                        self.user_id,
+                        value.to_rfc3339(),
+                        (value - now).num_seconds(),
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
-/// A kind without its own mapping: every text value of the item becomes content.
-fn generic(event: &AnyOfficeEvent) -> SearchDocument {
-    let mut texts = Vec::new();
-    collect_texts(&event.item_json(), &mut texts);
-    SearchDocument {
-        id: event.item_id().to_string(),
-        user_id: event.user_id().to_string(),
-        doc_type: event.kind().doc_type().to_string(),
-        title: event.item_id().to_string(),
-        content: join_non_empty(texts.iter().map(String::as_str)),
-        created_at: event.last_updated(),
-        updated_at: event.last_updated(),
-        ..SearchDocument::default()
+/// Collects `(name, value)` pairs, one per value.
+struct Values<'a>(Vec<(&'static str, FieldValue<'a>)>);
+
+impl<'a> Values<'a> {
+    fn texts(&mut self, name: &'static str, values: impl IntoIterator<Item = &'a String>) {
+        self.0.extend(
+            values
+                .into_iter()
+                .map(|value| (name, FieldValue::Text(Cow::Borrowed(value.as_str())))),
+        );
+    }
+
+    fn owned(&mut self, name: &'static str, value: String) {
+        self.0.push((name, FieldValue::Text(Cow::Owned(value))));
+    }
+
+    fn dates(&mut self, name: &'static str, values: impl IntoIterator<Item = DateTime<Utc>>) {
+        self.0.extend(
+            values
+                .into_iter()
+                .map(|value| (name, FieldValue::Date(value))),
+        );
     }
 }
 
-fn collect_texts(value: &serde_json::Value, texts: &mut Vec<String>) {
-    match value {
-        serde_json::Value::String(text) => texts.push(text.clone()),
-        serde_json::Value::Array(values) => values.iter().for_each(|v| collect_texts(v, texts)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| collect_texts(v, texts)),
-        _ => {}
-    }
-}
-
-/// The fields every kind takes from the event's sync metadata alone.
-fn common_fields<T: OfficeItem>(event: &OfficeEvent<T>) -> SearchDocument {
-    SearchDocument {
-        id: event.item.item_id().to_string(),
-        user_id: event.user_id.clone(),
-        doc_type: event.item.kind().doc_type().to_string(),
-        created_at: event.last_updated,
-        updated_at: event.last_updated,
-        ..SearchDocument::default()
-    }
-}
-
-/// One line per non-empty part, so that the parts stay separate words and phrases.
-fn join_non_empty<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
-    parts
-        .into_iter()
-        .filter(|part| !part.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+/// The replacement key of the document `(user_id, doc_type, id)`.
+pub(crate) fn document_key(user_id: &str, doc_type: &str, id: &str) -> String {
+    format!("{user_id}{KEY_SEPARATOR}{doc_type}{KEY_SEPARATOR}{id}")
 }
 
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use switchyard_contracts::{Attendee, CalendarItem, Contact, Email, Operation, SyncType};
 
     use super::*;
+    use crate::{DocTypes, FieldType, SEARCH_FIELDS, field_definition};
 
-    fn at(hour: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2024, 5, 1, hour, 0, 0).unwrap()
+    fn at(second: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_714_564_800 + second, 0).unwrap()
     }
 
-    fn mailbox(name: Option<&str>, address: &str) -> Mailbox {
-        Mailbox {
-            name: name.map(str::to_string),
-            address: address.to_string(),
+    /// A document with every field set, so that every name it writes is checked.
+    fn full(doc_type: &str) -> SearchDocument {
+        let some = |value: &str| Some(value.to_string());
+        let many = |value: &str| vec![value.to_string()];
+        SearchDocument {
+            id: "1".into(),
+            user_id: "alice".into(),
+            doc_type: doc_type.into(),
+            title: "t".into(),
+            content: "c".into(),
+            participants: many("Bob <bob@x.com>"),
+            addresses: many("bob@x.com"),
+            created_at: at(0),
+            last_updated: at(0),
+            sync_timestamp: at(0),
+            from_address: some("bob@x.com"),
+            to_addresses: many("carol@x.com"),
+            thread_id: some("t1"),
+            attachment_names: many("a.pdf"),
+            starts_at: vec![at(1), at(2)],
+            ends_at: vec![at(3)],
+            location: some("here"),
+            organizer: some("bob@x.com"),
+            emails: many("bob@x.com"),
+            phones: many("+1"),
+            organization: some("Acme"),
+            author: some("Bob"),
+            parent: Some(ParentLink {
+                id: "d".into(),
+                doc_type: "word".into(),
+                title: "Doc".into(),
+                position: 4,
+            }),
+            status: some("done"),
+            due_at: Some(at(9)),
+            assignee: some("bob@x.com"),
+            model: some("m"),
+            carrier: some("ups"),
+            tracking_number: some("1Z"),
+            source_email_ids: many("<1@x>"),
+            poll_id: some("p1"),
         }
     }
 
-    /// Wraps `item` in an event for alice last updated at 12:00.
-    fn event<T: OfficeItem>(item: T) -> OfficeEvent<T> {
-        let mut event = OfficeEvent::new(
-            Operation::Create,
-            SyncType::Backfill,
-            "test",
-            "alice",
-            "b1",
-            item,
-        );
-        event.last_updated = at(12);
-        event
-    }
-
-    fn check(event: AnyOfficeEvent, expected: SearchDocument) {
-        assert_eq!(SearchDocument::from_event(&event), expected);
-    }
-
-    fn strings(values: &[&str]) -> Vec<String> {
-        values.iter().map(|value| value.to_string()).collect()
+    #[test]
+    fn every_value_is_written_under_a_defined_name_of_its_type_in_schema_order() {
+        let doc = full("email");
+        let values = doc.field_values();
+        let mut last_position = 0;
+        for (name, value) in &values {
+            let definition = field_definition(name).unwrap_or_else(|| panic!("{name}"));
+            let expected = match value {
+                FieldValue::Text(_) => [FieldType::Text, FieldType::Keyword].as_slice(),
+                FieldValue::Date(_) => &[FieldType::Date],
+                FieldValue::Integer(_) => &[FieldType::Integer],
+            };
+            assert!(expected.contains(&definition.field_type), "{name}");
+            let position = SEARCH_FIELDS
+                .iter()
+                .position(|field| field.name == *name)
+                .unwrap();
+            assert!(position >= last_position, "{name} is out of order");
+            last_position = position;
+            if !definition.multi_valued {
+                assert_eq!(
+                    values.iter().filter(|(other, _)| other == name).count(),
+                    1,
+                    "{name}"
+                );
+            }
+        }
+        // Every defined field is written by a document that has everything.
+        for field in SEARCH_FIELDS {
+            assert!(
+                values.iter().any(|(name, _)| *name == field.name),
+                "{} is never written",
+                field.name
+            );
+        }
+        assert!(values.contains(&(
+            "parent_key",
+            FieldValue::Text(document_key("alice", "word", "d").into())
+        )));
+        assert!(values.contains(&("position", FieldValue::Integer(4))));
+        assert!(matches!(
+            field_definition("key").unwrap().doc_types,
+            DocTypes::All
+        ));
     }
 
     #[test]
-    fn maps_an_email() {
-        let email = Email {
-            id: "<1@x>".into(),
-            thread_id: Some("t1".into()),
-            from: Some(mailbox(Some("Bob"), "bob@x.com")),
-            to: vec![mailbox(None, "alice@x.com")],
-            cc: vec![mailbox(Some("Carol"), "carol@x.com")],
-            bcc: vec![mailbox(None, "dave@x.com")],
-            subject: "Budget".into(),
-            date: Some(at(9)),
-            body_text: "See attached.".into(),
-            attachment_names: strings(&["budget.xlsx"]),
-        };
-        let expected = SearchDocument {
-            id: "<1@x>".into(),
-            user_id: "alice".into(),
-            doc_type: "email".into(),
-            title: "Budget".into(),
-            content: "See attached.\nbudget.xlsx".into(),
-            participants: strings(&[
-                "Bob <bob@x.com>",
-                "alice@x.com",
-                "Carol <carol@x.com>",
-                "dave@x.com",
-            ]),
-            created_at: at(9),
-            updated_at: at(12),
-            from_address: Some("bob@x.com".into()),
-            to_addresses: strings(&["alice@x.com"]),
-            thread_id: Some("t1".into()),
-            attachment_names: strings(&["budget.xlsx"]),
-            ..SearchDocument::default()
-        };
-        check(
-            AnyOfficeEvent::Email(event(email.clone())),
-            expected.clone(),
-        );
-
-        let bare = Email {
-            from: None,
-            date: None,
-            attachment_names: Vec::new(),
-            ..email
-        };
-        check(
-            AnyOfficeEvent::Email(event(bare)),
+    fn timestamps_in_the_future_are_rejected_naming_the_field() {
+        let now = at(0);
+        let check = |last_updated: i64, sync_timestamp: i64| {
             SearchDocument {
-                content: "See attached.".into(),
-                participants: expected.participants[1..].to_vec(),
-                created_at: at(12),
-                from_address: None,
-                attachment_names: Vec::new(),
-                ..expected
-            },
-        );
-    }
-
-    #[test]
-    fn maps_a_calendar_event() {
-        let item = CalendarItem {
-            id: "uid-1".into(),
-            title: "Planning".into(),
-            description: "Roadmap review".into(),
-            start: Some(at(14)),
-            end: Some(at(15)),
-            organizer: Some(mailbox(Some("Bob"), "bob@x.com")),
-            attendees: vec![Attendee {
-                mailbox: mailbox(None, "carol@x.com"),
-                status: Some("ACCEPTED".into()),
-            }],
-            location: Some("Room 4".into()),
-            ..CalendarItem::default()
+                last_updated: at(last_updated),
+                sync_timestamp: at(sync_timestamp),
+                ..full("todo")
+            }
+            .check_timestamps(now)
         };
-        check(
-            AnyOfficeEvent::Calendar(event(item)),
-            SearchDocument {
-                id: "uid-1".into(),
-                user_id: "alice".into(),
-                doc_type: "calendar".into(),
-                title: "Planning".into(),
-                content: "Roadmap review\nRoom 4".into(),
-                participants: strings(&["Bob <bob@x.com>", "carol@x.com"]),
-                created_at: at(14),
-                updated_at: at(12),
-                starts_at: Some(at(14)),
-                ends_at: Some(at(15)),
-                location: Some("Room 4".into()),
-                organizer: Some("Bob <bob@x.com>".into()),
-                ..SearchDocument::default()
-            },
+        assert!(check(0, 0).is_ok());
+        assert!(check(-86_400, MAX_CLOCK_SKEW_SECS).is_ok(), "skew allowed");
+        let err = check(MAX_CLOCK_SKEW_SECS + 1, 0).unwrap_err();
+        assert_eq!(err.kind(), SearchErrorKind::InvalidDocument);
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("data.last_updated"), "{err}");
+        assert!(
+            err.to_string().starts_with("rejected todo 1 of user alice"),
+            "{err}"
         );
-    }
-
-    #[test]
-    fn maps_a_contact() {
-        let item = Contact {
-            id: "c1".into(),
-            display_name: "Carol Jones".into(),
-            emails: strings(&["carol@x.com"]),
-            phones: strings(&["+1 555 0100"]),
-            organization: Some("Acme".into()),
-            ..Contact::default()
-        };
-        check(
-            AnyOfficeEvent::Contact(event(item)),
-            SearchDocument {
-                id: "c1".into(),
-                user_id: "alice".into(),
-                doc_type: "contact".into(),
-                title: "Carol Jones".into(),
-                content: "Acme\ncarol@x.com\n+1 555 0100".into(),
-                participants: strings(&["carol@x.com"]),
-                created_at: at(12),
-                updated_at: at(12),
-                emails: strings(&["carol@x.com"]),
-                phones: strings(&["+1 555 0100"]),
-                organization: Some("Acme".into()),
-                ..SearchDocument::default()
-            },
-        );
+        let err = check(0, 3_600).unwrap_err();
+        assert!(err.to_string().contains("data.sync_timestamp"), "{err}");
+        assert!(err.to_string().contains("3600 s in the future"), "{err}");
     }
 }

@@ -16,6 +16,9 @@ pub enum SearchErrorKind {
     Write,
     /// Running a query or reading its hits failed.
     Query,
+    /// A document cannot be indexed as it is (a timestamp in the future or unreadable);
+    /// retrying cannot help.
+    InvalidDocument,
 }
 
 /// A search index operation failed.

@@ -1,5 +1,7 @@
 //! The search index on disk: opening it (as the one writer, or read-only), batched upserts
-//! and deletes made visible by one commit, and user-scoped queries with snippets.
+//! and deletes made visible by one commit, and the [`SearchBackend`] implementation on
+//! tantivy. Queries, folding fragments into documents and navigation live in
+//! `retrieval.rs`.
 //!
 //! Calls here do blocking disk I/O and CPU work; async callers run them in
 //! `tokio::task::spawn_blocking`. The index knows nothing of brokers or consumers: a
@@ -9,76 +11,34 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use tantivy::collector::{Count, TopDocs};
+use switchyard_contracts::DataKind;
+use tantivy::collector::Count;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
-use tantivy::schema::IndexRecordOption;
-use tantivy::snippet::SnippetGenerator;
-use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
-    TantivyError, Term,
-};
+use tantivy::query::QueryParser;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyError};
 use tracing::{debug, instrument};
 
-use crate::schema::{SearchFields, UPDATED_AT};
-use crate::{SearchDocument, SearchError, SearchErrorKind};
+use crate::schema::SearchFields;
+use crate::{
+    FragmentHit, SearchBackend, SearchDocument, SearchError, SearchErrorKind, SearchHit,
+    SearchQuery, SearchResults,
+};
 
 /// Memory the writer may buffer before it flushes a segment, shared by its threads.
 const WRITER_MEMORY_BUDGET_BYTES: usize = 50_000_000;
 
-/// Upper bound on [`SearchQuery::limit`], so that user input cannot size huge buffers.
-pub const MAX_SEARCH_HITS: usize = 100_000;
-
-/// Length of the snippet taken from the start of the content when no term matched it.
-const SNIPPET_FALLBACK_CHARS: usize = 150;
-
-/// A query over one user's documents.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchQuery {
-    /// Free text in tantivy's query syntax (`budget`, `"quarterly report"`,
-    /// `from_address:bob`); malformed parts are ignored. Empty text matches every
-    /// document in scope, most recently updated first.
-    pub text: String,
-    /// Whose documents to search; always applied.
-    pub user_id: String,
-    /// Only documents of this type (`email`, `calendar`, `contact`), when set.
-    pub doc_type: Option<String>,
-    /// How many hits to return at most, capped at [`MAX_SEARCH_HITS`].
-    pub limit: usize,
-}
-
-/// One matching document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SearchHit {
-    /// The provider's item id.
-    pub id: String,
-    /// `email`, `calendar` or `contact`.
-    pub doc_type: String,
-    /// Subject, event title or contact name.
-    pub title: String,
-    /// Relevance (BM25); 0 for empty-text queries, which are ordered by recency instead.
-    pub score: f32,
-    /// When the item last changed at the provider.
-    pub updated_at: DateTime<Utc>,
-    /// An HTML-escaped excerpt of the content with the matched words in `<b></b>`, or
-    /// its beginning when no word of the content matched.
-    pub snippet: String,
-    /// People involved.
-    pub participants: Vec<String>,
-}
-
-/// The unified search index of one directory.
+/// The unified search index of one directory, on tantivy.
 ///
 /// Shareable as `Arc<SearchIndex>`: writes from several tasks go through one internal
 /// writer, and [`SearchIndex::commit`] makes everything written so far durable and
-/// visible at once.
+/// visible at once. Implements [`SearchBackend`]; its inherent methods of the same names
+/// do the same (so callers need not import the trait), except [`SearchIndex::search`],
+/// which returns only the hits.
 pub struct SearchIndex {
-    dir: PathBuf,
-    fields: SearchFields,
-    reader: IndexReader,
-    query_parser: QueryParser,
+    pub(crate) dir: PathBuf,
+    pub(crate) fields: SearchFields,
+    pub(crate) reader: IndexReader,
+    pub(crate) query_parser: QueryParser,
     /// `None` for a read-only index.
     writer: Option<Mutex<IndexWriter>>,
 }
@@ -140,10 +100,18 @@ impl SearchIndex {
             .reload_policy(reload_policy)
             .try_into()
             .map_err(|err| open_error(dir, err))?;
-        let mut query_parser = QueryParser::for_index(&index, fields.default_text_fields());
+        let default_fields = fields.default_text_fields();
+        let mut query_parser = QueryParser::for_index(
+            &index,
+            default_fields.iter().map(|(field, _)| *field).collect(),
+        );
         // Office search expects every word to narrow the results.
         query_parser.set_conjunction_by_default();
-        query_parser.set_field_boost(fields.title, 2.0);
+        for (field, boost) in default_fields {
+            if boost != 1.0 {
+                query_parser.set_field_boost(field, boost);
+            }
+        }
         Ok(SearchIndex {
             dir: dir.to_path_buf(),
             fields,
@@ -167,10 +135,14 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Removes the document `(user_id, doc_type, id)`, if any, at the next commit.
+    /// Removes the document `(user_id, doc_type, id)`, if any, at the next commit; for a
+    /// Word, sheet or presentation document also all its fragments.
     pub fn delete(&self, user_id: &str, doc_type: &str, id: &str) -> Result<(), SearchError> {
-        self.writer()?
-            .delete_term(self.fields.key_term(user_id, doc_type, id));
+        let writer = self.writer()?;
+        writer.delete_term(self.fields.key_term(user_id, doc_type, id));
+        if has_fragments(doc_type) {
+            writer.delete_term(self.fields.parent_key_term(user_id, doc_type, id));
+        }
         Ok(())
     }
 
@@ -188,50 +160,18 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// The best hits of `query`, highest score first (most recent first for empty text).
+    /// The hits of `query` ([`SearchBackend::search`] without the match count).
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, SearchError> {
-        let limit = query.limit.min(MAX_SEARCH_HITS);
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let searcher = self.reader.searcher();
-        let scope = self.scope_query(&query.user_id, query.doc_type.as_deref());
-        let text = query.text.trim();
-        if text.is_empty() {
-            let recent_first = TopDocs::with_limit(limit)
-                .order_by_fast_field::<tantivy::DateTime>(UPDATED_AT, Order::Desc);
-            let top = searcher
-                .search(&scope, &recent_first)
-                .map_err(|err| self.query_error(err))?;
-            return top
-                .into_iter()
-                .map(|(_, address)| self.hit(&searcher, address, 0.0, None))
-                .collect();
-        }
-        let (text_query, ignored) = self.query_parser.parse_query_lenient(text);
-        if !ignored.is_empty() {
-            debug!(
-                ignored = ignored.len(),
-                "ignored malformed parts of a search query"
-            );
-        }
-        let snippets = SnippetGenerator::create(&searcher, &*text_query, self.fields.content)
-            .map_err(|err| self.query_error(err))?;
-        let query = BooleanQuery::new(vec![(Occur::Must, text_query), (Occur::Must, scope)]);
-        let top = searcher
-            .search(&query, &TopDocs::with_limit(limit))
-            .map_err(|err| self.query_error(err))?;
-        top.into_iter()
-            .map(|(score, address)| self.hit(&searcher, address, score, Some(&snippets)))
-            .collect()
+        Ok(self.search_results(query)?.hits)
     }
 
     /// How many documents `user_id` has, of `doc_type` when set.
     pub fn count(&self, user_id: &str, doc_type: Option<&str>) -> Result<u64, SearchError> {
+        let types: Vec<&str> = doc_type.into_iter().collect();
         let count = self
             .reader
             .searcher()
-            .search(&self.scope_query(user_id, doc_type), &Count)
+            .search(&self.exact_scope(user_id, &types), &Count)
             .map_err(|err| self.query_error(err))?;
         Ok(count as u64)
     }
@@ -247,43 +187,6 @@ impl SearchIndex {
         Ok(writer.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Matches the documents of one user (and type), without adding to their score.
-    fn scope_query(&self, user_id: &str, doc_type: Option<&str>) -> Box<dyn Query> {
-        let term = |field, value| -> (Occur, Box<dyn Query>) {
-            let term = Term::from_field_text(field, value);
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-            )
-        };
-        let mut clauses = vec![term(self.fields.user_id, user_id)];
-        clauses.extend(doc_type.map(|doc_type| term(self.fields.doc_type, doc_type)));
-        Box::new(ConstScoreQuery::new(
-            Box::new(BooleanQuery::new(clauses)),
-            0.0,
-        ))
-    }
-
-    fn hit(
-        &self,
-        searcher: &Searcher,
-        address: DocAddress,
-        score: f32,
-        snippets: Option<&SnippetGenerator>,
-    ) -> Result<SearchHit, SearchError> {
-        let doc: TantivyDocument = searcher.doc(address).map_err(|err| self.query_error(err))?;
-        let stored = self.fields.stored_fields(&doc);
-        Ok(SearchHit {
-            snippet: snippet(snippets, &stored.content),
-            id: stored.id,
-            doc_type: stored.doc_type,
-            title: stored.title,
-            score,
-            updated_at: stored.updated_at,
-            participants: stored.participants,
-        })
-    }
-
     fn write_error(&self, action: &str, err: TantivyError) -> SearchError {
         SearchError::new(
             SearchErrorKind::Write,
@@ -294,7 +197,7 @@ impl SearchIndex {
         )
     }
 
-    fn query_error(&self, err: TantivyError) -> SearchError {
+    pub(crate) fn query_error(&self, err: TantivyError) -> SearchError {
         SearchError::new(
             SearchErrorKind::Query,
             format!(
@@ -305,6 +208,44 @@ impl SearchIndex {
     }
 }
 
+impl SearchBackend for SearchIndex {
+    fn upsert(&self, docs: Vec<SearchDocument>) -> Result<(), SearchError> {
+        SearchIndex::upsert(self, docs)
+    }
+
+    fn delete(&self, user_id: &str, doc_type: &str, id: &str) -> Result<(), SearchError> {
+        SearchIndex::delete(self, user_id, doc_type, id)
+    }
+
+    fn commit(&self) -> Result<(), SearchError> {
+        SearchIndex::commit(self)
+    }
+
+    fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
+        self.search_results(query)
+    }
+
+    fn count(&self, user_id: &str, doc_type: Option<&str>) -> Result<u64, SearchError> {
+        SearchIndex::count(self, user_id, doc_type)
+    }
+
+    fn parent_of(
+        &self,
+        user_id: &str,
+        fragment_id: &str,
+    ) -> Result<Option<SearchHit>, SearchError> {
+        SearchIndex::parent_of(self, user_id, fragment_id)
+    }
+
+    fn fragments_of(
+        &self,
+        user_id: &str,
+        document_id: &str,
+    ) -> Result<Vec<FragmentHit>, SearchError> {
+        SearchIndex::fragments_of(self, user_id, document_id)
+    }
+}
+
 impl fmt::Debug for SearchIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SearchIndex")
@@ -312,6 +253,14 @@ impl fmt::Debug for SearchIndex {
             .field("read_only", &self.writer.is_none())
             .finish_non_exhaustive()
     }
+}
+
+/// Whether documents of `doc_type` are cut into fragments that a delete must follow.
+fn has_fragments(doc_type: &str) -> bool {
+    matches!(
+        DataKind::from_doc_type(doc_type),
+        Some(DataKind::WordDocument | DataKind::SheetDocument | DataKind::PresentationDocument)
+    )
 }
 
 /// Opens the index in `dir`, creating it when allowed, and checks its schema is ours.
@@ -353,36 +302,10 @@ fn open_error(dir: &Path, err: impl fmt::Display) -> SearchError {
     )
 }
 
-/// The highlighted excerpt of `content`, or its escaped beginning when nothing matched.
-fn snippet(snippets: Option<&SnippetGenerator>, content: &str) -> String {
-    if let Some(snippet) = snippets.map(|generator| generator.snippet(content))
-        && !snippet.is_empty()
-    {
-        return snippet.to_html();
-    }
-    let beginning: String = content.chars().take(SNIPPET_FALLBACK_CHARS).collect();
-    escape_html(&beginning)
-}
-
-/// Escapes text the way tantivy escapes snippets, so every snippet is safe HTML.
-fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#x27;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
-}
-
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
+    use tantivy::Index;
     use tempfile::TempDir;
 
     use super::*;
@@ -396,15 +319,18 @@ mod tests {
     /// A document updated `minute` minutes after a fixed instant.
     fn doc(user_id: &str, doc_type: &str, id: &str, title: &str, minute: u32) -> SearchDocument {
         let updated_at = Utc.with_ymd_and_hms(2024, 5, 1, 12, minute, 0).unwrap();
+        let mailbox = format!("bob@{user_id}.example");
         SearchDocument {
             id: id.into(),
             user_id: user_id.into(),
             doc_type: doc_type.into(),
             title: title.into(),
             content: format!("notes about {title}"),
-            participants: vec![format!("Bob <bob@{user_id}.example>")],
+            participants: vec![format!("Bob <{mailbox}>")],
+            addresses: vec![mailbox],
             created_at: updated_at,
-            updated_at,
+            last_updated: updated_at,
+            sync_timestamp: updated_at,
             ..SearchDocument::default()
         }
     }
@@ -415,6 +341,7 @@ mod tests {
             user_id: user_id.into(),
             doc_type: doc_type.map(str::to_string),
             limit: 10,
+            ..SearchQuery::default()
         }
     }
 
@@ -459,7 +386,7 @@ mod tests {
         let hits = index.search(&query("alice", "final", None)).unwrap();
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].title, "final");
-        assert_eq!(hits[0].updated_at, doc("", "", "", "", 1).updated_at);
+        assert_eq!(hits[0].updated_at, doc("", "", "", "", 1).last_updated);
     }
 
     #[test]

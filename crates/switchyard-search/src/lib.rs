@@ -1,11 +1,15 @@
-//! Switchyard's unified search index: office items of every kind (email, calendar,
-//! contact) in one tantivy index, always queried within one user's documents.
+//! Switchyard's unified search: office items of every kind (mail, calendars, contacts,
+//! documents and their fragments, tasks, todos, chats, shipments, meeting polls and
+//! bookings) in one index, always queried within one user's documents.
 //!
-//! [`SearchDocument::from_event`] turns an office event into a document;
-//! [`SearchIndex`] upserts and deletes documents in batches, makes them durable and
-//! visible with one [`SearchIndex::commit`], and answers [`SearchQuery`]s with
-//! [`SearchHit`]s. This crate knows nothing of brokers, HTTP or consumer loops; its calls
-//! block, so async callers use `spawn_blocking`.
+//! [`SearchDocument::from_event`] turns an office event into a document whose fields are
+//! those of [`SEARCH_FIELDS`], the schema as data. A [`SearchBackend`] (the tantivy
+//! [`SearchIndex`] here) upserts and deletes documents in batches, makes them durable and
+//! visible with one commit, answers [`SearchQuery`]s with [`SearchResults`] where a
+//! document's matching fragments fold into its [`SearchHit`], and navigates between a
+//! fragment and its document. [`Indexer`] is the consumer handler that feeds a backend.
+//! This crate knows nothing of brokers, HTTP or consumer loops; its calls block, so async
+//! callers use `spawn_blocking`.
 //!
 //! ```
 //! use switchyard_contracts::{AnyOfficeEvent, Email, EmailEvent, Operation, SyncType};
@@ -26,8 +30,8 @@
 //! let query = SearchQuery {
 //!     text: "budget".into(),
 //!     user_id: "alice".into(),
-//!     doc_type: None,
 //!     limit: 10,
+//!     ..SearchQuery::default()
 //! };
 //! let hits = index.search(&query).unwrap();
 //! assert_eq!(hits[0].title, "Quarterly budget");
@@ -35,13 +39,31 @@
 //! ```
 #![warn(missing_docs)]
 
+mod backend;
+mod bench;
 mod document;
 mod error;
+mod factory;
+mod fields;
 mod index;
 mod indexer;
+mod query;
+mod retrieval;
 mod schema;
+mod snippet;
 
-pub use document::SearchDocument;
+pub use backend::SearchBackend;
+pub use bench::{SearchBenchReport, bench_search};
+pub use document::{FieldValue, MAX_CLOCK_SKEW_SECS, ParentLink, SearchDocument};
 pub use error::{SearchError, SearchErrorKind};
-pub use index::{MAX_SEARCH_HITS, SearchHit, SearchIndex, SearchQuery};
+pub use factory::DOCUMENT_CONTENT_MAX_CHARS;
+pub use fields::{
+    DocTypes, FieldDefinition, FieldType, SEARCH_FIELDS, field_definition, fields_of_doc_type,
+};
+pub use index::SearchIndex;
 pub use indexer::Indexer;
+pub use query::{
+    DateField, DateRange, FragmentHit, MAX_FRAGMENTS_PER_HIT, MAX_SEARCH_HITS, SearchHit,
+    SearchQuery, SearchResults, SortOrder,
+};
+pub use retrieval::{RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT, recency_boost};

@@ -1,98 +1,137 @@
-//! The tantivy schema of the search index, defined once: its fields, how a
-//! [`SearchDocument`] becomes a tantivy document, and the replacement key.
+//! The tantivy schema of the search index, built from [`crate::SEARCH_FIELDS`]: field
+//! options per [`crate::FieldType`], how a [`SearchDocument`] becomes a tantivy document,
+//! and how a stored document reads back.
 //!
 //! This is a durable format. An index on disk is only opened when its schema equals
 //! [`SearchFields::new`]'s exactly, so adding, removing or changing any field (name,
 //! options, order) makes existing indexes fail with `SchemaMismatch`. Recovery is a rebuild:
 //! delete the index directory and replay the office topics from their start; documents are
 //! keyed by `(user_id, doc_type, id)`, so a replay converges to the same index.
-//!
-//! Only fields a [`crate::SearchHit`] shows (plus `content`, for snippets, and the key) are
-//! stored; the type-specific fields are indexed for field queries such as `location:paris`.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, STORED, STRING,
-    Schema, TextFieldIndexing, TextOptions, Value,
+    DateOptions, DateTimePrecision, Field, IndexRecordOption, NumericOptions, Schema,
+    TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
 };
 use tantivy::{Index, TantivyDocument, Term};
 
-use crate::SearchDocument;
-
-/// Name of the fast field empty queries sort by.
-pub(crate) const UPDATED_AT: &str = "updated_at";
+use crate::document::document_key;
+use crate::{FieldType, FieldValue, SEARCH_FIELDS, SearchDocument};
 
 /// Tokenizer of every free-text field; part of the format, registered on each open.
 const TEXT_TOKENIZER: &str = "switchyard_text";
 
-/// Joins the parts of the replacement key: a control character that user ids, type names
-/// and provider ids do not contain, as in the contracts' idempotency key.
-const KEY_SEPARATOR: char = '\u{1f}';
-
-/// The schema and a handle for each of its fields.
+/// The schema and a handle for each field the index code uses by itself.
 pub(crate) struct SearchFields {
     pub(crate) schema: Schema,
-    key: Field,
-    id: Field,
+    by_name: HashMap<&'static str, Field>,
+    pub(crate) key: Field,
+    pub(crate) id: Field,
     pub(crate) user_id: Field,
     pub(crate) doc_type: Field,
     pub(crate) title: Field,
     pub(crate) content: Field,
-    participants: Field,
-    created_at: Field,
-    updated_at: Field,
-    from_address: Field,
-    to_addresses: Field,
-    thread_id: Field,
-    attachment_names: Field,
-    starts_at: Field,
-    ends_at: Field,
-    location: Field,
-    organizer: Field,
-    emails: Field,
-    phones: Field,
-    organization: Field,
+    pub(crate) participants: Field,
+    pub(crate) addresses: Field,
+    pub(crate) created_at: Field,
+    pub(crate) last_updated: Field,
+    pub(crate) sync_timestamp: Field,
+    pub(crate) parent_id: Field,
+    pub(crate) parent_doc_type: Field,
+    pub(crate) parent_key: Field,
+    pub(crate) parent_title: Field,
+    pub(crate) position: Field,
 }
 
 impl SearchFields {
     pub(crate) fn new() -> Self {
         let mut builder = Schema::builder();
-        let text = || {
-            let indexing = TextFieldIndexing::default()
-                .set_tokenizer(TEXT_TOKENIZER)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions);
-            TextOptions::default().set_indexing_options(indexing)
+        let mut by_name = HashMap::new();
+        for definition in SEARCH_FIELDS {
+            let name = definition.name;
+            let field = match definition.field_type {
+                FieldType::Text | FieldType::Keyword => {
+                    let (tokenizer, record) = match definition.field_type {
+                        FieldType::Text => {
+                            (TEXT_TOKENIZER, IndexRecordOption::WithFreqsAndPositions)
+                        }
+                        _ => ("raw", IndexRecordOption::Basic),
+                    };
+                    let mut options = TextOptions::default();
+                    if definition.indexed {
+                        options = options.set_indexing_options(
+                            TextFieldIndexing::default()
+                                .set_tokenizer(tokenizer)
+                                .set_index_option(record),
+                        );
+                    }
+                    if definition.stored {
+                        options = options.set_stored();
+                    }
+                    if definition.attribute {
+                        options = options.set_fast(None);
+                    }
+                    builder.add_text_field(name, options)
+                }
+                FieldType::Date => {
+                    let mut options =
+                        DateOptions::default().set_precision(DateTimePrecision::Microseconds);
+                    if definition.indexed {
+                        options = options.set_indexed();
+                    }
+                    if definition.stored {
+                        options = options.set_stored();
+                    }
+                    if definition.attribute {
+                        options = options.set_fast();
+                    }
+                    builder.add_date_field(name, options)
+                }
+                FieldType::Integer => {
+                    let mut options = NumericOptions::default();
+                    if definition.indexed {
+                        options = options.set_indexed();
+                    }
+                    if definition.stored {
+                        options = options.set_stored();
+                    }
+                    if definition.attribute {
+                        options = options.set_fast();
+                    }
+                    builder.add_u64_field(name, options)
+                }
+            };
+            by_name.insert(name, field);
+        }
+        let field = |name: &str| {
+            *by_name
+                .get(name)
+                .unwrap_or_else(|| panic!("SEARCH_FIELDS defines `{name}`"))
         };
-        let date = || {
-            DateOptions::from(INDEXED | STORED | FAST)
-                .set_precision(DateTimePrecision::Microseconds)
-        };
-        // Struct fields are evaluated in the order written: `schema` must come last.
         SearchFields {
-            key: builder.add_text_field("key", STRING | STORED),
-            id: builder.add_text_field("id", STRING | STORED),
-            user_id: builder.add_text_field("user_id", STRING),
-            doc_type: builder.add_text_field("doc_type", STRING | STORED),
-            title: builder.add_text_field("title", text().set_stored()),
-            content: builder.add_text_field("content", text().set_stored()),
-            participants: builder.add_text_field("participants", text().set_stored()),
-            created_at: builder.add_date_field("created_at", date()),
-            updated_at: builder.add_date_field(UPDATED_AT, date()),
-            from_address: builder.add_text_field("from_address", text()),
-            to_addresses: builder.add_text_field("to_addresses", text()),
-            thread_id: builder.add_text_field("thread_id", STRING),
-            attachment_names: builder.add_text_field("attachment_names", text()),
-            starts_at: builder.add_date_field("starts_at", date()),
-            ends_at: builder.add_date_field("ends_at", date()),
-            location: builder.add_text_field("location", text()),
-            organizer: builder.add_text_field("organizer", text()),
-            emails: builder.add_text_field("emails", text()),
-            phones: builder.add_text_field("phones", text()),
-            organization: builder.add_text_field("organization", text()),
+            key: field("key"),
+            id: field("id"),
+            user_id: field("user_id"),
+            doc_type: field("doc_type"),
+            title: field("title"),
+            content: field("content"),
+            participants: field("participants"),
+            addresses: field("addresses"),
+            created_at: field("created_at"),
+            last_updated: field("last_updated"),
+            sync_timestamp: field("sync_timestamp"),
+            parent_id: field("parent_id"),
+            parent_doc_type: field("parent_doc_type"),
+            parent_key: field("parent_key"),
+            parent_title: field("parent_title"),
+            position: field("position"),
             schema: builder.build(),
+            by_name,
         }
     }
 
@@ -107,62 +146,40 @@ impl SearchFields {
         index.tokenizers().register(TEXT_TOKENIZER, analyzer);
     }
 
-    /// The fields free text is matched against when a query names no field.
-    pub(crate) fn default_text_fields(&self) -> Vec<Field> {
-        vec![
-            self.title,
-            self.content,
-            self.participants,
-            self.from_address,
-            self.to_addresses,
-            self.attachment_names,
-            self.location,
-            self.organizer,
-            self.emails,
-            self.phones,
-            self.organization,
-        ]
+    /// The fields free text is matched against when a query names no field, with boosts.
+    pub(crate) fn default_text_fields(&self) -> Vec<(Field, f32)> {
+        SEARCH_FIELDS
+            .iter()
+            .filter_map(|definition| {
+                definition
+                    .default_search_boost
+                    .map(|boost| (self.by_name[definition.name], boost))
+            })
+            .collect()
     }
 
     /// The term that identifies one document, for replacing or deleting it.
     pub(crate) fn key_term(&self, user_id: &str, doc_type: &str, id: &str) -> Term {
-        Term::from_field_text(self.key, &key(user_id, doc_type, id))
+        Term::from_field_text(self.key, &document_key(user_id, doc_type, id))
+    }
+
+    /// The term every fragment of one document carries.
+    pub(crate) fn parent_key_term(&self, user_id: &str, doc_type: &str, id: &str) -> Term {
+        Term::from_field_text(self.parent_key, &document_key(user_id, doc_type, id))
     }
 
     pub(crate) fn to_tantivy(&self, doc: &SearchDocument) -> TantivyDocument {
         let mut out = TantivyDocument::new();
-        out.add_text(self.key, key(&doc.user_id, &doc.doc_type, &doc.id));
-        let texts: [(Field, &[String]); 15] = [
-            (self.id, std::slice::from_ref(&doc.id)),
-            (self.user_id, std::slice::from_ref(&doc.user_id)),
-            (self.doc_type, std::slice::from_ref(&doc.doc_type)),
-            (self.title, std::slice::from_ref(&doc.title)),
-            (self.content, std::slice::from_ref(&doc.content)),
-            (self.participants, &doc.participants),
-            (self.to_addresses, &doc.to_addresses),
-            (self.attachment_names, &doc.attachment_names),
-            (self.emails, &doc.emails),
-            (self.phones, &doc.phones),
-            (self.from_address, doc.from_address.as_slice()),
-            (self.thread_id, doc.thread_id.as_slice()),
-            (self.location, doc.location.as_slice()),
-            (self.organizer, doc.organizer.as_slice()),
-            (self.organization, doc.organization.as_slice()),
-        ];
-        for (field, values) in texts {
-            for value in values {
-                out.add_text(field, value);
-            }
-        }
-        let dates = [
-            (self.created_at, Some(doc.created_at)),
-            (self.updated_at, Some(doc.updated_at)),
-            (self.starts_at, doc.starts_at),
-            (self.ends_at, doc.ends_at),
-        ];
-        for (field, value) in dates {
-            if let Some(value) = value {
-                out.add_date(field, to_tantivy_date(value));
+        for (name, value) in doc.field_values() {
+            // `field_values` writes only names of SEARCH_FIELDS; a unit test checks it.
+            let Some(&field) = self.by_name.get(name) else {
+                debug_assert!(false, "{name} is not in SEARCH_FIELDS");
+                continue;
+            };
+            match value {
+                FieldValue::Text(text) => out.add_text(field, text),
+                FieldValue::Date(date) => out.add_date(field, to_tantivy_date(date)),
+                FieldValue::Integer(number) => out.add_u64(field, number),
             }
         }
         out
@@ -170,50 +187,103 @@ impl SearchFields {
 
     /// The identity and display fields of a retrieved document.
     pub(crate) fn stored_fields(&self, doc: &TantivyDocument) -> StoredFields {
-        let first_text = |field| {
+        let text = |field| {
             doc.get_first(field)
                 .and_then(|value| value.as_str())
-                .unwrap_or_default()
-                .to_string()
+                .map(str::to_string)
         };
-        let updated_at = doc
-            .get_first(self.updated_at)
-            .and_then(|value| value.as_datetime())
-            .map(from_tantivy_date)
-            // Every document is written with `updated_at`; a missing one reads as the epoch.
-            .unwrap_or_default();
+        // Every document is written with its dates; a missing one reads as the epoch.
+        let date = |field| {
+            doc.get_first(field)
+                .and_then(|value| value.as_datetime())
+                .map(from_tantivy_date)
+                .unwrap_or_default()
+        };
+        let parent = text(self.parent_id).map(|id| StoredParent {
+            id,
+            doc_type: text(self.parent_doc_type).unwrap_or_default(),
+            title: text(self.parent_title).unwrap_or_default(),
+            position: doc
+                .get_first(self.position)
+                .and_then(|value| value.as_u64())
+                .map_or(0, |position| u32::try_from(position).unwrap_or(u32::MAX)),
+        });
         StoredFields {
-            id: first_text(self.id),
-            doc_type: first_text(self.doc_type),
-            title: first_text(self.title),
-            content: first_text(self.content),
+            id: text(self.id).unwrap_or_default(),
+            doc_type: text(self.doc_type).unwrap_or_default(),
+            title: text(self.title).unwrap_or_default(),
+            content: text(self.content).unwrap_or_default(),
             participants: doc
                 .get_all(self.participants)
                 .filter_map(|value| value.as_str().map(str::to_string))
                 .collect(),
-            updated_at,
+            created_at: date(self.created_at),
+            last_updated: date(self.last_updated),
+            sync_timestamp: date(self.sync_timestamp),
+            parent,
         }
     }
 }
 
 /// What a hit shows of a stored document.
+#[derive(Debug, Clone)]
 pub(crate) struct StoredFields {
     pub(crate) id: String,
     pub(crate) doc_type: String,
     pub(crate) title: String,
     pub(crate) content: String,
     pub(crate) participants: Vec<String>,
-    pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) last_updated: DateTime<Utc>,
+    pub(crate) sync_timestamp: DateTime<Utc>,
+    /// Set for fragments only.
+    pub(crate) parent: Option<StoredParent>,
 }
 
-fn key(user_id: &str, doc_type: &str, id: &str) -> String {
-    format!("{user_id}{KEY_SEPARATOR}{doc_type}{KEY_SEPARATOR}{id}")
+/// A fragment's link to its document, as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredParent {
+    pub(crate) id: String,
+    pub(crate) doc_type: String,
+    pub(crate) title: String,
+    pub(crate) position: u32,
 }
 
-fn to_tantivy_date(value: DateTime<Utc>) -> tantivy::DateTime {
+pub(crate) fn to_tantivy_date(value: DateTime<Utc>) -> tantivy::DateTime {
     tantivy::DateTime::from_timestamp_micros(value.timestamp_micros())
 }
 
 fn from_tantivy_date(value: tantivy::DateTime) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(value.into_timestamp_micros()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_has_every_defined_field_in_table_order() {
+        let fields = SearchFields::new();
+        let names: Vec<&str> = fields
+            .schema
+            .fields()
+            .map(|(_, entry)| entry.name())
+            .collect();
+        let defined: Vec<&str> = SEARCH_FIELDS.iter().map(|field| field.name).collect();
+        assert_eq!(names, defined);
+        for definition in SEARCH_FIELDS {
+            let entry = fields
+                .schema
+                .get_field_entry(fields.by_name[definition.name]);
+            assert_eq!(entry.is_fast(), definition.attribute, "{}", definition.name);
+            assert_eq!(entry.is_stored(), definition.stored, "{}", definition.name);
+            assert_eq!(
+                entry.is_indexed(),
+                definition.indexed,
+                "{}",
+                definition.name
+            );
+        }
+        assert!(fields.default_text_fields().contains(&(fields.title, 2.0)));
+    }
 }
