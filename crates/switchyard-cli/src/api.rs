@@ -4,7 +4,11 @@
 //!   type in the event registry. Every event is checked (envelope, payload schema,
 //!   partition key, size) before any is published: one bad event gets a 400 naming its
 //!   index and field, and nothing of that request is published.
-//! - `GET /v1/search?q=…&user=…[&type=…][&limit=…]`: search one user's documents.
+//! - `GET /v1/search?q=…&user=…[&type=a,b][&from=…&to=…&date=created|updated]`
+//!   `[&participant=…][&sort=relevance|last_updated|sync_timestamp][&limit=…]`: search one
+//!   user's documents of every type; fragments come folded under their document.
+//! - `GET /v1/documents/{id}/fragments?user=…`: a document's fragments in order;
+//!   `GET /v1/fragments/{id}/parent?user=…`: the document a fragment belongs to.
 //! - `GET /v1/status`: subscriptions and the indexer lag.
 //! - `GET /v1/dlq[?topic=…&error_type=…&id=…]`: dead-letter counts and entries;
 //!   `POST /v1/dlq/redrive` and `POST /v1/dlq/purge` (with `"confirm": true`) take the same
@@ -15,7 +19,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,10 +29,11 @@ use serde_json::{Value, json};
 use switchyard_bus::Broker;
 use switchyard_contracts::{ContractError, Envelope, decode_office_event};
 use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics};
-use switchyard_search::{SearchIndex, SearchQuery};
+use switchyard_search::{SearchBackend, SearchIndex};
 use switchyard_state::StateStore;
 
 use crate::node::indexer_lag;
+use crate::search::SearchFilters;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -51,6 +56,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(health))
         .route("/v1/events", post(accept_events))
         .route("/v1/search", get(search))
+        .route("/v1/documents/{id}/fragments", get(fragments_of))
+        .route("/v1/fragments/{id}/parent", get(parent_of))
         .route("/v1/status", get(status))
         .route("/v1/dlq", get(dead_letters))
         .route("/v1/dlq/redrive", post(redrive))
@@ -137,30 +144,85 @@ fn decode_if_office(envelope: &Envelope) -> Result<(), ContractError> {
 struct SearchParams {
     q: Option<String>,
     user: Option<String>,
-    #[serde(rename = "type")]
-    doc_type: Option<String>,
-    limit: Option<usize>,
+    // Text, not a number: `flatten` hands every value over as a string.
+    limit: Option<String>,
+    #[serde(flatten)]
+    filters: SearchFilters,
+}
+
+fn required_user(user: Option<String>) -> Result<String, ApiError> {
+    user.filter(|user| !user.is_empty())
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "missing required parameter `user`"))
+}
+
+/// Runs a blocking index read off the async runtime.
+async fn read_index<T: Send + 'static>(
+    state: &ApiState,
+    read: impl FnOnce(&SearchIndex) -> Result<T, switchyard_search::SearchError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let index = state.index.clone();
+    tokio::task::spawn_blocking(move || read(&index))
+        .await
+        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err))?
+        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err))
 }
 
 async fn search(
     State(state): State<ApiState>,
     Query(params): Query<SearchParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = params.user.filter(|user| !user.is_empty()).ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_REQUEST, "missing required parameter `user`")
-    })?;
-    let query = SearchQuery {
-        text: params.q.unwrap_or_default(),
-        user_id,
-        doc_type: params.doc_type.filter(|t| !t.is_empty()),
-        limit: params.limit.unwrap_or(10).clamp(1, 1000),
+    let user_id = required_user(params.user)?;
+    let limit = match params.limit.as_deref() {
+        None => 10,
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("invalid `limit` `{text}`: use a positive number"),
+            )
+        })?,
     };
-    let index = state.index.clone();
-    let hits = tokio::task::spawn_blocking(move || index.search(&query))
-        .await
-        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err))?
-        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err))?;
-    Ok(Json(json!({ "hits": hits })))
+    let query = params
+        .filters
+        .to_query(params.q.unwrap_or_default(), user_id, limit.clamp(1, 1000))
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("{err:#}")))?;
+    let results = read_index(&state, move |index| SearchBackend::search(index, &query)).await?;
+    Ok(Json(
+        json!({ "hits": results.hits, "matched": results.matched }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct UserParam {
+    user: Option<String>,
+}
+
+async fn fragments_of(
+    State(state): State<ApiState>,
+    Path(document_id): Path<String>,
+    Query(params): Query<UserParam>,
+) -> Result<Json<Value>, ApiError> {
+    let user_id = required_user(params.user)?;
+    let fragments = read_index(&state, move |index| {
+        index.fragments_of(&user_id, &document_id)
+    })
+    .await?;
+    Ok(Json(json!({ "fragments": fragments })))
+}
+
+async fn parent_of(
+    State(state): State<ApiState>,
+    Path(fragment_id): Path<String>,
+    Query(params): Query<UserParam>,
+) -> Result<Json<Value>, ApiError> {
+    let user_id = required_user(params.user)?;
+    let id = fragment_id.clone();
+    match read_index(&state, move |index| index.parent_of(&user_id, &id)).await? {
+        Some(hit) => Ok(Json(json!({ "document": hit }))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no fragment `{fragment_id}` with an indexed document"),
+        )),
+    }
 }
 
 async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {

@@ -18,6 +18,10 @@ use switchyard_state::{EmbeddedState, Outbox, StateErrorKind, StateStore};
 
 use crate::node::OpenError;
 
+/// The RabbitMQ exchange of the identity event set.
+#[cfg(feature = "rabbitmq")]
+const IDENTITY_EXCHANGE: &str = "smap.events";
+
 /// The outbox table in PostgreSQL.
 #[cfg(feature = "postgres")]
 const OUTBOX_TABLE: &str = "switchyard_outbox";
@@ -78,8 +82,15 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                 .events()
                 .map(|(_, event)| switchyard_runtime::dlq_topic(event.topic))
                 .collect::<Vec<_>>();
-            let mut options =
-                switchyard_rabbitmq::RabbitOptions::default().with_known_topics(dead_letter_topics);
+            let mut options = switchyard_rabbitmq::RabbitOptions::default()
+                .with_known_topics(dead_letter_topics)
+                .with_dead_letter_suffix(switchyard_runtime::DLQ_SUFFIX);
+            // One exchange per event set: the identity set keeps its established name.
+            for (set, event) in switchyard_contracts::Registry::standard().events() {
+                if set.name == "identity" {
+                    options = options.with_topic_exchange(event.topic, IDENTITY_EXCHANGE);
+                }
+            }
             if let Some(namespace) = &urls.bus_namespace {
                 options = options.with_exchange(namespace);
             }

@@ -24,6 +24,11 @@
 //!
 //! [state]
 //! cleanup_interval_secs = 600
+//!
+//! [chunking]
+//! max_fragment_chars = 2000
+//! rows_per_fragment = 50
+//! max_bytes_in_flight = 16777216
 //! ```
 
 use std::net::SocketAddr;
@@ -33,6 +38,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use switchyard_chunking::ChunkingConfig;
 use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
 use switchyard_runtime::{KeyTtls, RetryPolicy};
 
@@ -66,6 +72,9 @@ pub struct FileConfig {
     /// Subscription management.
     #[serde(default)]
     pub subscriptions: SubscriptionsFileConfig,
+    /// How documents are cut into fragments.
+    #[serde(default)]
+    pub chunking: Option<ChunkingConfig>,
 }
 
 /// `[subscriptions]` section.
@@ -160,6 +169,8 @@ pub struct Settings {
     pub cleanup_interval: Duration,
     /// Where the bus, state and outbox live.
     pub engines: EngineUrls,
+    /// How documents are cut into fragments.
+    pub chunking: ChunkingConfig,
     /// Whether `serve` creates missing subscriptions (default: on for an embedded bus,
     /// off for a distributed one, where `switchyard topics setup` does it).
     pub auto_create: bool,
@@ -193,6 +204,11 @@ impl FileConfig {
                 "config {}: indexer.backoff_ms needs at least one delay",
                 path.display()
             );
+        }
+        if let Some(chunking) = &config.chunking {
+            chunking
+                .validate()
+                .with_context(|| format!("config {}: [chunking]", path.display()))?;
         }
         for (field, value) in [
             ("batch_size", config.indexer.batch_size),
@@ -259,6 +275,7 @@ impl Settings {
                 .threshold_bytes
                 .unwrap_or(MAX_PAYLOAD_BYTES),
             cleanup_interval: Duration::from_secs(file.state.cleanup_interval_secs.unwrap_or(600)),
+            chunking: file.chunking.unwrap_or_default(),
             auto_create: file
                 .subscriptions
                 .auto_create

@@ -10,9 +10,10 @@ mod dlq;
 mod env_vars;
 mod import;
 mod node;
+mod search;
 mod topology;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +21,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget};
-use switchyard_search::{SearchIndex, SearchQuery};
 
 use crate::backends::EngineUrls;
 use crate::config::Settings;
@@ -85,22 +85,8 @@ enum Command {
         server: Option<String>,
     },
     /// Search one user's documents.
-    Search {
-        /// Free text; empty lists the newest documents.
-        query: String,
-        /// The user whose documents to search.
-        #[arg(long)]
-        user: String,
-        /// Only documents of this type (email, calendar, contact).
-        #[arg(long = "type")]
-        doc_type: Option<String>,
-        /// Most hits to show.
-        #[arg(long, default_value_t = 10)]
-        limit: usize,
-        /// One JSON object per hit.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Search one user's documents across every type, or navigate fragments.
+    Search(search::SearchArgs),
     /// Show subscriptions and how far behind they are.
     Status,
     /// Dead letters: list, show, redrive, purge.
@@ -175,45 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             user,
             server,
         } => import(&settings, &paths, &user, server).await,
-        Command::Search {
-            query,
-            user,
-            doc_type,
-            limit,
-            json,
-        } => {
-            let index = SearchIndex::open_read_only(&node::index_dir(&settings.data_dir))
-                .with_context(|| {
-                    format!(
-                        "failed to open the search index in {}",
-                        settings.data_dir.display()
-                    )
-                })?;
-            let hits = index.search(&SearchQuery {
-                text: query,
-                user_id: user,
-                doc_type,
-                limit,
-            })?;
-            let mut out = std::io::stdout().lock();
-            for hit in hits {
-                let written = if json {
-                    writeln!(out, "{}", serde_json::to_string(&hit)?)
-                } else {
-                    writeln!(
-                        out,
-                        "{:>7.3}  {:<8} {}  [{}]",
-                        hit.score, hit.doc_type, hit.title, hit.id
-                    )
-                };
-                match written {
-                    // The reader (`head`, a closed pipe) has seen enough.
-                    Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => break,
-                    other => other?,
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Search(args) => search::run(&settings, args),
         Command::Status => {
             let status = match Node::open(&settings).await {
                 Ok(node) => serde_json::to_value(node.broker.stats().await?)?,
@@ -302,7 +250,7 @@ async fn import(
             // an import that indexed too would take their work into its own index.
             let distributed = settings.engines.bus.is_some();
             if !distributed {
-                node.start_consumers(&[topology::Role::Indexer]).await?;
+                node.start_consumers(&topology::Role::PIPELINE).await?;
             }
             let destination = Destination::Local(node.publisher.clone());
             let report = import::import(paths, user, &destination, &progress).await;

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_bus::Broker;
+use switchyard_chunking::Chunker;
 use switchyard_contracts::Registry;
 use switchyard_runtime::{
-    ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, OutboxRelay, Publisher,
+    ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, Handler, OutboxRelay, Publisher,
 };
 use switchyard_search::{Indexer, SearchErrorKind, SearchIndex};
 use switchyard_state::{Outbox, StateStore};
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::{self, Engines};
 use crate::config::Settings;
-use crate::topology::{self, INDEXER_PREFIX, Role};
+use crate::topology::{self, PlannedSubscription, Role};
 
 /// How long a stopping node waits for in-flight batches.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
@@ -109,22 +110,40 @@ impl Node {
         {
             // Created before returning, so that nothing published afterwards is missed.
             self.broker.ensure_subscription(&planned.config).await?;
-            let mut config = ConsumerConfig::new(planned.config);
-            config.batch_size = planned.batch_size;
-            config.handle_batch_size = planned.handle_batch_size.max(planned.batch_size);
-            config.retry = self.settings.indexer_retry.clone();
-            config.key_ttls = self.settings.key_ttls.clone();
-            let consumer = Consumer::new(
-                self.broker.clone(),
-                self.state.clone(),
-                self.registry.clone(),
-                config,
-                Indexer::new(self.index.clone()),
-            );
-            self.consumers
-                .spawn(consumer.run(self.shutdown.child_token()));
+            match planned.role {
+                Role::Indexer => {
+                    let indexer = Indexer::new(self.index.clone());
+                    self.spawn_consumer(planned, indexer);
+                }
+                Role::Chunker => {
+                    let chunker = Chunker::new(
+                        self.publisher.clone(),
+                        self.state.clone(),
+                        self.settings.chunking.clone(),
+                    )?;
+                    self.spawn_consumer(planned, chunker);
+                }
+                Role::Relay | Role::Cleanup => {}
+            }
         }
         Ok(())
+    }
+
+    fn spawn_consumer<H: Handler>(&mut self, planned: PlannedSubscription, handler: H) {
+        let mut config = ConsumerConfig::new(planned.config);
+        config.batch_size = planned.batch_size;
+        config.handle_batch_size = planned.handle_batch_size.max(planned.batch_size);
+        config.retry = self.settings.indexer_retry.clone();
+        config.key_ttls = self.settings.key_ttls.clone();
+        let consumer = Consumer::new(
+            self.broker.clone(),
+            self.state.clone(),
+            self.registry.clone(),
+            config,
+            handler,
+        );
+        self.consumers
+            .spawn(consumer.run(self.shutdown.child_token()));
     }
 
     /// Starts the background duties of `roles`: the outbox relay and the periodic
@@ -188,12 +207,19 @@ impl Node {
     }
 }
 
-/// Events published to the office topics but not yet indexed.
+/// Events published to the office topics but not yet searchable: the lag of the chunker
+/// and of the indexer. The chunker publishes a document's fragments before it acks the
+/// document, so a zero chunker lag read before a zero indexer lag means all is indexed.
 pub async fn indexer_lag(broker: &dyn Broker) -> anyhow::Result<u64> {
     let stats = broker.stats().await?;
     Ok(stats
         .iter()
-        .filter(|s| s.name.starts_with(INDEXER_PREFIX))
+        .filter(|s| {
+            Role::PIPELINE
+                .iter()
+                .filter_map(|role| role.subscription_prefix())
+                .any(|prefix| s.name.starts_with(prefix))
+        })
         .map(|s| s.lag())
         .sum())
 }

@@ -18,11 +18,23 @@ use crate::node::Node;
 /// Prefix of every search indexer subscription: `search-indexer-{topic}`.
 pub const INDEXER_PREFIX: &str = "search-indexer-";
 
+/// Prefix of every chunker subscription: `chunker-{topic}`.
+pub const CHUNKER_PREFIX: &str = "chunker-";
+
+/// The topics of whole documents, which the chunker turns into fragments.
+const DOCUMENT_KINDS: [DataKind; 3] = [
+    DataKind::WordDocument,
+    DataKind::SheetDocument,
+    DataKind::PresentationDocument,
+];
+
 /// What a `serve` process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Role {
     /// Search indexer consumers.
     Indexer,
+    /// Document chunking consumers (documents → fragments).
+    Chunker,
     /// Outbox relay.
     Relay,
     /// Periodic expired-key cleanup.
@@ -31,7 +43,20 @@ pub enum Role {
 
 impl Role {
     /// Every role: what `serve` runs by default.
-    pub const ALL: [Role; 3] = [Role::Indexer, Role::Relay, Role::Cleanup];
+    pub const ALL: [Role; 4] = [Role::Indexer, Role::Chunker, Role::Relay, Role::Cleanup];
+
+    /// The roles whose work an import waits for: an event is searchable once they are
+    /// done with it.
+    pub const PIPELINE: [Role; 2] = [Role::Chunker, Role::Indexer];
+
+    /// The prefix of this role's subscriptions, for consumer roles.
+    pub fn subscription_prefix(self) -> Option<&'static str> {
+        match self {
+            Role::Indexer => Some(INDEXER_PREFIX),
+            Role::Chunker => Some(CHUNKER_PREFIX),
+            Role::Relay | Role::Cleanup => None,
+        }
+    }
 }
 
 /// One subscription of the pipeline.
@@ -61,6 +86,17 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
             batch_size: settings.indexer_batch_size,
             handle_batch_size: settings.indexer_commit_batch_size,
         })
+        .chain(DOCUMENT_KINDS.iter().map(|kind| {
+            let topic = kind.topic_name();
+            // Documents are large: few per batch, and time to chunk and publish them.
+            PlannedSubscription {
+                role: Role::Chunker,
+                config: SubscriptionConfig::new(format!("{CHUNKER_PREFIX}{topic}"), topic)
+                    .with_ack_deadline(Duration::from_secs(300)),
+                batch_size: 10,
+                handle_batch_size: 10,
+            }
+        }))
         .collect()
 }
 

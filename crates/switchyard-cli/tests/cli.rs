@@ -350,9 +350,18 @@ fn topics_setup_creates_what_topics_check_reports_missing() {
         String::from_utf8_lossy(&setup.stderr)
     );
     assert!(stdout(&setup).contains("ok search-indexer-calendars on calendars"));
-    let after = run(data.path(), &["topics", "check"]);
+    let after = run(data.path(), &["topics", "check", "--roles", "indexer"]);
     assert!(after.status.success());
     assert!(stdout(&after).contains("0 subscriptions missing"));
+    let all = run(data.path(), &["topics", "check"]);
+    assert_eq!(all.status.code(), Some(1));
+    assert!(
+        stdout(&all).contains("missing chunker-word_documents"),
+        "{}",
+        stdout(&all)
+    );
+    assert!(run(data.path(), &["topics", "setup"]).status.success());
+    assert!(run(data.path(), &["topics", "check"]).status.success());
 }
 
 #[test]

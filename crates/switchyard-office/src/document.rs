@@ -4,8 +4,10 @@
 //! A document's id is `file:` followed by the first 32 hex digits of the SHA-256 of its
 //! canonical path, so re-importing an edited file replaces the document, while moving or
 //! renaming it makes a new one. The title is the core property `dc:title`, else the file
-//! name without extension; `size_bytes` is the file's size; `last_modified` (and the
-//! event's `last_updated`) is `dcterms:modified`, else the file's modification time.
+//! name without extension; `size_bytes` is the file's size; `last_modified` is
+//! `dcterms:modified`, else the file's modification time. The event's `last_updated` is
+//! the later of the two: a tool that edits a file without updating its core properties
+//! still makes a new version, which consumers must not skip as one they already have.
 //! A file that cannot be read whole (malformed, truncated, encrypted) is one rejection at
 //! location `file`: no partial document is published.
 
@@ -41,6 +43,7 @@ pub(crate) fn read_document(
     };
     let extracted = extracted.map_err(|reason| stamp.reject("file", reason))?;
     let last_modified = extracted.properties.modified.unwrap_or(stamp.file_modified);
+    let version = last_modified.max(stamp.file_modified);
     let title = extracted
         .properties
         .title
@@ -55,7 +58,7 @@ pub(crate) fn read_document(
         body: Some(extracted.body),
     };
     Ok(AnyOfficeEvent::Document(
-        stamp.event(document, Some(last_modified)),
+        stamp.event(document, Some(version)),
     ))
 }
 
