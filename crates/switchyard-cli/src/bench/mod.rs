@@ -5,7 +5,8 @@
 //! `switchyard import`, waits until every email is searchable and checks the count.
 //! `consume` measures the consumer runtime alone (no-op handler), dedupe on and off.
 //!
-//! `bus` measures one bus against its raw engine (see `bus.rs`).
+//! `bus` measures one bus against its raw engine (see `bus.rs`); `chunking` and `search`
+//! measure the document side (see `documents.rs`).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::import::{self, Destination};
 use crate::node::Node;
 
 mod bus;
+mod documents;
 
 /// The benchmarks.
 #[derive(Subcommand)]
@@ -68,6 +70,30 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Chunking throughput (MB/s) of a text file at a chunk size.
+    Chunking {
+        /// The text to split.
+        #[arg(long)]
+        text: std::path::PathBuf,
+        /// Most characters per chunk.
+        #[arg(long, default_value_t = 1000)]
+        chunk_chars: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search latency (p50/p99) over N mixed documents of every type.
+    Search {
+        /// How many documents to index.
+        #[arg(long, default_value_t = 100_000)]
+        docs: usize,
+        /// How many queries to time.
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the synthetic emails of `ingest` to an mbox file, for tests and manual runs.
     GenerateMbox {
         /// How many emails.
@@ -101,6 +127,16 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
             };
             bus::bus(settings.engines.bus.as_deref(), &workload, json).await
         }
+        BenchCommand::Chunking {
+            text,
+            chunk_chars,
+            json,
+        } => documents::chunking(&text, chunk_chars, json),
+        BenchCommand::Search {
+            docs,
+            queries,
+            json,
+        } => tokio::task::spawn_blocking(move || documents::search(docs, queries, json)).await?,
         BenchCommand::GenerateMbox { emails, out } => {
             let bytes = write_mbox(&out, emails)
                 .with_context(|| format!("failed to write {}", out.display()))?;
