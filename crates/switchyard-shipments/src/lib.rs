@@ -1,5 +1,5 @@
-//! Switchyard's shipment detection core: tracking numbers and delivery status read from
-//! email text, the pure part of the future shipments consumer.
+//! Switchyard's shipments: tracking numbers and delivery status read from email text, and
+//! the consumer that tracks them per user.
 //!
 //! Tracking number formats come from the courier definitions of
 //! [tracking_number_data](https://github.com/jkeen/tracking_number_data) v2.0.0, embedded as
@@ -9,8 +9,10 @@
 //! states them. [`Detector::standard`] compiles them once; [`detect`] searches free text,
 //! spaced numbers included, and [`infer_status`] reads the delivery stage from phrases.
 //!
-//! The crate is pure: no broker, HTTP, store or file I/O. It knows the `Email` and
-//! `ShipmentUpdate` payloads of `switchyard-contracts` and nothing of how they travel.
+//! Detection is pure: no broker, HTTP, store or file I/O. On top of it, [`ShipmentTracker`]
+//! is the consumer of the `shipments-emails` subscription: it keeps a [`Shipment`] per
+//! (user, carrier, tracking number) in a [`ShipmentStore`] and publishes a
+//! `ShipmentEvent` on each status change (see `tracker.rs`).
 //!
 //! ```
 //! use switchyard_contracts::Email;
@@ -49,11 +51,15 @@ mod error;
 mod format;
 mod pattern;
 mod status;
+mod tracker;
 
 pub use detector::{Detection, Detector};
 pub use error::{ShipmentsError, ShipmentsErrorKind};
 pub use format::FormatInfo;
 pub use status::{ShipmentStatus, infer_status};
+pub use tracker::{
+    Observation, Shipment, ShipmentStore, ShipmentTracker, StateShipmentStore, TRACKER_SOURCE,
+};
 
 use switchyard_contracts::{Email, ShipmentUpdate};
 
