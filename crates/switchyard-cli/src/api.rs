@@ -9,6 +9,7 @@
 //!   user's documents of every type; fragments come folded under their document.
 //! - `GET /v1/documents/{id}/fragments?user=…`: a document's fragments in order;
 //!   `GET /v1/fragments/{id}/parent?user=…`: the document a fragment belongs to.
+//! - `GET /v1/shipments?user=…`: the user's tracked shipments, latest first.
 //! - `GET /v1/status`: subscriptions and the indexer lag.
 //! - `GET /v1/dlq[?topic=…&error_type=…&id=…]`: dead-letter counts and entries;
 //!   `POST /v1/dlq/redrive` and `POST /v1/dlq/purge` (with `"confirm": true`) take the same
@@ -30,6 +31,7 @@ use switchyard_bus::Broker;
 use switchyard_contracts::{ContractError, Envelope, decode_office_event};
 use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics};
 use switchyard_search::{SearchBackend, SearchIndex};
+use switchyard_shipments::{Shipment, ShipmentStore, StateShipmentStore};
 use switchyard_state::StateStore;
 
 use crate::node::indexer_lag;
@@ -58,6 +60,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/search", get(search))
         .route("/v1/documents/{id}/fragments", get(fragments_of))
         .route("/v1/fragments/{id}/parent", get(parent_of))
+        .route("/v1/shipments", get(shipments))
         .route("/v1/status", get(status))
         .route("/v1/dlq", get(dead_letters))
         .route("/v1/dlq/redrive", post(redrive))
@@ -223,6 +226,33 @@ async fn parent_of(
             format!("no fragment `{fragment_id}` with an indexed document"),
         )),
     }
+}
+
+async fn shipments(
+    State(state): State<ApiState>,
+    Query(params): Query<UserParam>,
+) -> Result<Json<Value>, ApiError> {
+    let user_id = required_user(params.user)?;
+    let store = StateShipmentStore::new(state.state.clone());
+    let mut shipments: Vec<Shipment> = store
+        .load(&user_id)
+        .await
+        .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err))?
+        .into_values()
+        .collect();
+    shipments.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+    let shipments: Vec<Value> = shipments
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id, "carrier": s.carrier, "carrier_name": s.carrier_name,
+                "tracking_number": s.tracking_number, "tracking_url": s.tracking_url,
+                "status": s.status, "status_at": s.status_at, "first_seen": s.first_seen,
+                "last_seen": s.last_seen, "source_email_ids": s.observations.keys().collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "shipments": shipments })))
 }
 
 async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {

@@ -15,6 +15,7 @@ use switchyard_runtime::{
     ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, Handler, OutboxRelay, Publisher,
 };
 use switchyard_search::{Indexer, SearchErrorKind, SearchIndex};
+use switchyard_shipments::{ShipmentTracker, StateShipmentStore};
 use switchyard_state::{Outbox, StateStore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -122,6 +123,11 @@ impl Node {
                         self.settings.chunking.clone(),
                     )?;
                     self.spawn_consumer(planned, chunker);
+                }
+                Role::Shipments => {
+                    let store = Arc::new(StateShipmentStore::new(self.state.clone()));
+                    let tracker = ShipmentTracker::new(store, self.publisher.clone());
+                    self.spawn_consumer(planned, tracker);
                 }
                 Role::Relay | Role::Cleanup => {}
             }

@@ -21,6 +21,9 @@ pub const INDEXER_PREFIX: &str = "search-indexer-";
 /// Prefix of every chunker subscription: `chunker-{topic}`.
 pub const CHUNKER_PREFIX: &str = "chunker-";
 
+/// The subscription of the shipments consumer.
+pub const SHIPMENTS_SUBSCRIPTION: &str = "shipments-emails";
+
 /// The topics of whole documents, which the chunker turns into fragments.
 const DOCUMENT_KINDS: [DataKind; 3] = [
     DataKind::WordDocument,
@@ -35,6 +38,8 @@ pub enum Role {
     Indexer,
     /// Document chunking consumers (documents → fragments).
     Chunker,
+    /// Shipment tracking from emails.
+    Shipments,
     /// Outbox relay.
     Relay,
     /// Periodic expired-key cleanup.
@@ -43,7 +48,13 @@ pub enum Role {
 
 impl Role {
     /// Every role: what `serve` runs by default.
-    pub const ALL: [Role; 4] = [Role::Indexer, Role::Chunker, Role::Relay, Role::Cleanup];
+    pub const ALL: [Role; 5] = [
+        Role::Indexer,
+        Role::Chunker,
+        Role::Shipments,
+        Role::Relay,
+        Role::Cleanup,
+    ];
 
     /// The roles whose work an import waits for: an event is searchable once they are
     /// done with it.
@@ -54,6 +65,7 @@ impl Role {
         match self {
             Role::Indexer => Some(INDEXER_PREFIX),
             Role::Chunker => Some(CHUNKER_PREFIX),
+            Role::Shipments => Some(SHIPMENTS_SUBSCRIPTION),
             Role::Relay | Role::Cleanup => None,
         }
     }
@@ -97,6 +109,13 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
                 handle_batch_size: 10,
             }
         }))
+        .chain([PlannedSubscription {
+            role: Role::Shipments,
+            config: SubscriptionConfig::new(SHIPMENTS_SUBSCRIPTION, DataKind::Email.topic_name())
+                .with_ack_deadline(Duration::from_secs(60)),
+            batch_size: 50,
+            handle_batch_size: 50,
+        }])
         .collect()
 }
 

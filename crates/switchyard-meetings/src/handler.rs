@@ -1,0 +1,98 @@
+//! [`MeetingsHandler`]: the meetings consumer's [`Handler`]. Calendar events (and, when
+//! the node also subscribes it to `meeting_bookings`, booking events) become
+//! [`MeetingChange`]s applied to the [`MeetingStore`] in one transaction per batch; every
+//! other office event is done without effect.
+//!
+//! The store's version rule makes the effect safe to repeat, as the runtime requires: a
+//! redelivered or replayed event leaves the state as it is.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use switchyard_contracts::{AnyOfficeEvent, ContractError, Envelope, decode_office_event};
+use switchyard_runtime::{Handler, Incoming, Outcome};
+
+use crate::{Applied, MeetingChange, MeetingStore};
+
+/// The subscription on `calendars` that feeds the meetings consumer.
+pub const MEETINGS_CALENDARS_SUBSCRIPTION: &str = "meetings-calendars";
+/// The subscription on `meeting_bookings` that adds booked slots as busy time (optional).
+pub const MEETINGS_BOOKINGS_SUBSCRIPTION: &str = "meetings-bookings";
+
+/// Keeps the meeting contexts of calendar events (and booked slots) in a store.
+#[derive(Clone)]
+pub struct MeetingsHandler {
+    store: Arc<dyn MeetingStore>,
+}
+
+impl std::fmt::Debug for MeetingsHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeetingsHandler").finish_non_exhaustive()
+    }
+}
+
+impl MeetingsHandler {
+    /// A handler writing to `store`.
+    pub fn new(store: Arc<dyn MeetingStore>) -> Self {
+        MeetingsHandler { store }
+    }
+
+    /// The store it writes to, for availability queries.
+    pub fn store(&self) -> &Arc<dyn MeetingStore> {
+        &self.store
+    }
+}
+
+/// The change an office event asks of the meetings store, if any.
+pub fn meeting_change(event: &AnyOfficeEvent) -> Option<MeetingChange> {
+    match event {
+        AnyOfficeEvent::Calendar(event) => Some(MeetingChange::from_calendar_event(event)),
+        AnyOfficeEvent::MeetingBooking(event) => Some(MeetingChange::from_booking_event(event)),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Handler for MeetingsHandler {
+    type Event = AnyOfficeEvent;
+
+    fn decode(&self, envelope: &Envelope) -> Result<AnyOfficeEvent, ContractError> {
+        decode_office_event(envelope)
+    }
+
+    #[tracing::instrument(skip_all, fields(events = batch.len()))]
+    async fn handle(&self, batch: Vec<Incoming<AnyOfficeEvent>>) -> Vec<Outcome> {
+        let mut positions = Vec::new();
+        let mut changes = Vec::new();
+        for (position, incoming) in batch.iter().enumerate() {
+            if let Some(change) = meeting_change(&incoming.event) {
+                positions.push(position);
+                changes.push(change);
+            }
+        }
+        let mut outcomes = vec![Outcome::Done; batch.len()];
+        if changes.is_empty() {
+            return outcomes;
+        }
+        match self.store.apply(changes).await {
+            Ok(applied) => {
+                let count = |verdict: Applied| applied.iter().filter(|a| **a == verdict).count();
+                tracing::debug!(
+                    stored = count(Applied::Stored),
+                    deleted = count(Applied::Deleted),
+                    unchanged = count(Applied::Unchanged),
+                    stale = count(Applied::Stale),
+                    "meeting changes applied"
+                );
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "meeting changes not applied, retrying");
+                let reason = format!("failed to apply meeting changes: {err}");
+                for position in positions {
+                    outcomes[position] = Outcome::Retry(reason.clone());
+                }
+            }
+        }
+        outcomes
+    }
+}
