@@ -10,6 +10,8 @@
 //! - `GET /v1/documents/{id}/fragments?user=…`: a document's fragments in order;
 //!   `GET /v1/fragments/{id}/parent?user=…`: the document a fragment belongs to.
 //! - `GET /v1/shipments?user=…`: the user's tracked shipments, latest first.
+//! - `GET /v1/availability?user=…&from=…&to=…[&min_slot_minutes=…][&working_hours_tz=…]`:
+//!   busy blocks (recurring meetings expanded) and free slots in the window.
 //! - `GET /v1/status`: subscriptions and the indexer lag.
 //! - `GET /v1/dlq[?topic=…&error_type=…&id=…]`: dead-letter counts and entries;
 //!   `POST /v1/dlq/redrive` and `POST /v1/dlq/purge` (with `"confirm": true`) take the same
@@ -25,10 +27,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_bus::Broker;
 use switchyard_contracts::{ContractError, Envelope, decode_office_event};
+use switchyard_meetings::{AvailabilityOptions, MeetingStore, WorkingHours};
 use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics};
 use switchyard_search::{SearchBackend, SearchIndex};
 use switchyard_shipments::{Shipment, ShipmentStore, StateShipmentStore};
@@ -48,8 +52,10 @@ pub struct ApiState {
     pub broker: Arc<dyn Broker>,
     /// The dead letters.
     pub dead_letters: DeadLetterQueue,
-    /// The state store, for cleanup.
+    /// The state store, for cleanup and shipments.
     pub state: Arc<dyn StateStore>,
+    /// Meeting contexts, for availability.
+    pub meetings: Arc<dyn MeetingStore>,
 }
 
 /// The router of every route above.
@@ -61,6 +67,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/documents/{id}/fragments", get(fragments_of))
         .route("/v1/fragments/{id}/parent", get(parent_of))
         .route("/v1/shipments", get(shipments))
+        .route("/v1/availability", get(availability))
         .route("/v1/status", get(status))
         .route("/v1/dlq", get(dead_letters))
         .route("/v1/dlq/redrive", post(redrive))
@@ -253,6 +260,60 @@ async fn shipments(
         })
         .collect();
     Ok(Json(json!({ "shipments": shipments })))
+}
+
+#[derive(Deserialize)]
+struct AvailabilityParams {
+    user: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    /// Shortest free slot worth reporting, in minutes.
+    min_slot_minutes: Option<u32>,
+    /// Only working hours (Mon–Fri 09–17) in this time zone.
+    working_hours_tz: Option<String>,
+}
+
+async fn availability(
+    State(state): State<ApiState>,
+    Query(params): Query<AvailabilityParams>,
+) -> Result<Json<Value>, ApiError> {
+    let user_id = required_user(params.user)?;
+    let time = |name: &str, value: Option<String>| -> Result<DateTime<Utc>, ApiError> {
+        let text = value.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("missing required parameter `{name}`"),
+            )
+        })?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|err| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid `{name}` `{text}`: {err} (use RFC 3339)"),
+                )
+            })
+    };
+    let (from, to) = (time("from", params.from)?, time("to", params.to)?);
+    let options = AvailabilityOptions {
+        working_hours: params.working_hours_tz.map(WorkingHours::office_week),
+        min_slot_minutes: params.min_slot_minutes.unwrap_or(0),
+        ..AvailabilityOptions::default()
+    };
+    let result =
+        switchyard_meetings::availability(state.meetings.as_ref(), &user_id, from, to, &options)
+            .await
+            .map_err(|err| {
+                let status = if err.is_retryable() {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                ApiError::new(status, err)
+            })?;
+    Ok(Json(
+        json!({ "user": user_id, "from": from, "to": to, "busy": result.busy, "free": result.free }),
+    ))
 }
 
 async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {

@@ -62,8 +62,8 @@ struct Cli {
 enum Command {
     /// Run the consumers and the HTTP API.
     Serve {
-        /// Only these roles (processes with the same role share the work).
-        #[arg(long, value_delimiter = ',', default_value = "indexer,relay,cleanup")]
+        /// Only these roles (processes with the same role share the work) [default: all].
+        #[arg(long, value_delimiter = ',')]
         roles: Vec<topology::Role>,
     },
     /// Create or check the subscriptions of the pipeline on the bus.
@@ -155,7 +155,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         engines,
     )?;
     match cli.command {
-        Command::Serve { roles } => serve(&settings, &roles).await.map(|()| ExitCode::SUCCESS),
+        Command::Serve { roles } => {
+            let roles = if roles.is_empty() {
+                topology::Role::ALL.to_vec()
+            } else {
+                roles
+            };
+            serve(&settings, &roles).await.map(|()| ExitCode::SUCCESS)
+        }
         Command::Import {
             paths,
             user,
@@ -202,6 +209,7 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
         broker: node.broker.clone(),
         dead_letters: node.dead_letters(),
         state: node.state.clone(),
+        meetings: node.meetings.clone(),
     });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())

@@ -2,7 +2,8 @@
 //! the consumers that run on them. `serve`, a local `import` and `bench` all use it.
 //!
 //! Layout of the data directory: `bus/` (the broker, dead-letter topics included),
-//! `state/` (idempotency keys, claim-check blobs, the outbox), `index/` (the search index).
+//! `state/` (idempotency keys, claim-check blobs, the outbox, shipments), `index/` (the
+//! search index), `meetings.redb` (meeting contexts).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use switchyard_bus::Broker;
 use switchyard_chunking::Chunker;
 use switchyard_contracts::Registry;
+use switchyard_meetings::{MeetingStore, MeetingsErrorKind, MeetingsHandler, RedbMeetingStore};
 use switchyard_runtime::{
     ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, Handler, OutboxRelay, Publisher,
 };
@@ -39,6 +41,8 @@ pub struct Node {
     pub registry: Arc<Registry>,
     /// Idempotency keys and claim-check blobs.
     pub state: Arc<dyn StateStore>,
+    /// Meeting contexts, for availability.
+    pub meetings: Arc<dyn MeetingStore>,
     outbox: Arc<dyn Outbox>,
     settings: Settings,
     shutdown: CancellationToken,
@@ -76,6 +80,17 @@ impl Node {
                     .into());
             }
         };
+        let meetings = match RedbMeetingStore::open(&settings.data_dir) {
+            Ok(store) => store,
+            Err(err) if err.kind() == MeetingsErrorKind::InUse => {
+                return Err(OpenError::InUse(settings.data_dir.display().to_string()));
+            }
+            Err(err) => {
+                return Err(anyhow::Error::new(err)
+                    .context("failed to open the meeting store")
+                    .into());
+            }
+        };
         let registry = Arc::new(Registry::standard());
         let claim_check = ClaimCheck::new(state.clone(), settings.key_ttls.clone())
             .with_threshold(settings.claim_check_threshold_bytes);
@@ -86,6 +101,7 @@ impl Node {
             broker,
             index: Arc::new(index),
             state,
+            meetings: Arc::new(meetings),
             outbox,
             settings: settings.clone(),
             shutdown: CancellationToken::new(),
@@ -128,6 +144,10 @@ impl Node {
                     let store = Arc::new(StateShipmentStore::new(self.state.clone()));
                     let tracker = ShipmentTracker::new(store, self.publisher.clone());
                     self.spawn_consumer(planned, tracker);
+                }
+                Role::Meetings => {
+                    let handler = MeetingsHandler::new(self.meetings.clone());
+                    self.spawn_consumer(planned, handler);
                 }
                 Role::Relay | Role::Cleanup => {}
             }

@@ -150,10 +150,15 @@ enum SearchCommand {
 /// Runs `switchyard search`.
 pub fn run(settings: &Settings, args: SearchArgs) -> anyhow::Result<ExitCode> {
     if let Some(SearchCommand::VespaPackage { out_dir }) = args.command {
-        bail!(
-            "the Vespa package generator is not built yet: {}",
-            out_dir.display()
+        let report = switchyard_vespa::write_application_package(&out_dir).with_context(|| {
+            format!("failed to write the Vespa package to {}", out_dir.display())
+        })?;
+        println!(
+            "wrote {} schemas and services.xml to {}",
+            report.schemas.len(),
+            report.dir.display()
         );
+        return Ok(ExitCode::SUCCESS);
     }
     let user = args
         .user

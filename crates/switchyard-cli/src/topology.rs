@@ -11,6 +11,7 @@ use clap::{Subcommand, ValueEnum};
 use switchyard_bus::{Broker, SubscriptionConfig};
 use switchyard_contracts::DataKind;
 use switchyard_contracts::office_set::LEGACY_EMAIL_BACKFILL_TOPIC;
+use switchyard_meetings::{MEETINGS_BOOKINGS_SUBSCRIPTION, MEETINGS_CALENDARS_SUBSCRIPTION};
 
 use crate::config::Settings;
 use crate::node::Node;
@@ -40,6 +41,8 @@ pub enum Role {
     Chunker,
     /// Shipment tracking from emails.
     Shipments,
+    /// Meeting contexts and availability from calendars and bookings.
+    Meetings,
     /// Outbox relay.
     Relay,
     /// Periodic expired-key cleanup.
@@ -48,10 +51,11 @@ pub enum Role {
 
 impl Role {
     /// Every role: what `serve` runs by default.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Indexer,
         Role::Chunker,
         Role::Shipments,
+        Role::Meetings,
         Role::Relay,
         Role::Cleanup,
     ];
@@ -66,6 +70,7 @@ impl Role {
             Role::Indexer => Some(INDEXER_PREFIX),
             Role::Chunker => Some(CHUNKER_PREFIX),
             Role::Shipments => Some(SHIPMENTS_SUBSCRIPTION),
+            Role::Meetings => Some("meetings-"),
             Role::Relay | Role::Cleanup => None,
         }
     }
@@ -116,6 +121,19 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
             batch_size: 50,
             handle_batch_size: 50,
         }])
+        .chain(
+            [
+                (MEETINGS_CALENDARS_SUBSCRIPTION, DataKind::Calendar),
+                (MEETINGS_BOOKINGS_SUBSCRIPTION, DataKind::MeetingBooking),
+            ]
+            .map(|(name, kind)| PlannedSubscription {
+                role: Role::Meetings,
+                config: SubscriptionConfig::new(name, kind.topic_name())
+                    .with_ack_deadline(Duration::from_secs(60)),
+                batch_size: 25,
+                handle_batch_size: 25,
+            }),
+        )
         .collect()
 }
 

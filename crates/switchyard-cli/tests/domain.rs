@@ -1,0 +1,132 @@
+//! The domain consumers through the real binary: a server's shipments role finds a
+//! tracking number in an imported email and `GET /v1/shipments` shows it with its status
+//! (and search finds the shipment event); the meetings role expands a weekly meeting into
+//! `GET /v1/availability`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{Server, get};
+
+const SHIPPING_EMAIL: &str = "From: Shop <orders@shop.example>\r\n\
+To: Dora <dora@example.com>\r\n\
+Message-ID: <ship-1@shop.example>\r\n\
+Date: Tue, 05 Mar 2024 09:00:00 +0000\r\n\
+Subject: Your order has shipped\r\n\
+\r\n\
+Good news: your parcel is on its way. UPS tracking number 1Z879E930346834440.\r\n";
+
+const WEEKLY_MEETING: &str = "BEGIN:VCALENDAR\r\n\
+VERSION:2.0\r\n\
+PRODID:-//switchyard//test//EN\r\n\
+BEGIN:VEVENT\r\n\
+UID:standup-1\r\n\
+DTSTAMP:20240301T000000Z\r\n\
+DTSTART:20240304T090000Z\r\n\
+DTEND:20240304T093000Z\r\n\
+RRULE:FREQ=WEEKLY;BYDAY=MO,WE\r\n\
+SUMMARY:Standup\r\n\
+END:VEVENT\r\n\
+END:VCALENDAR\r\n";
+
+/// Polls `url` until `done` accepts the body, for at most 30 s.
+fn poll(url: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = get(url).expect("the server answers");
+        if done(&body) || Instant::now() > deadline {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn shipments_and_availability_come_from_imported_mail_and_calendars() {
+    let data = tempfile::tempdir().unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("shipping.eml"), SHIPPING_EMAIL).unwrap();
+    std::fs::write(folder.path().join("standup.ics"), WEEKLY_MEETING).unwrap();
+    let server = Server::start(data.path());
+    let port = server.base_url.rsplit(':').next().unwrap().to_string();
+    let import = support::binary()
+        .args([
+            "import",
+            folder.path().to_str().unwrap(),
+            "--user",
+            "dora",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    let body = poll(
+        &format!("{}/v1/shipments?user=dora", server.base_url),
+        |b| b["shipments"].as_array().is_some_and(|s| !s.is_empty()),
+    );
+    let shipments = body["shipments"].as_array().unwrap();
+    assert_eq!(shipments.len(), 1, "{body}");
+    assert_eq!(shipments[0]["carrier"], "ups");
+    assert_eq!(shipments[0]["tracking_number"], "1Z879E930346834440");
+    assert_eq!(shipments[0]["status"], "in_transit");
+    let (_, other) = get(&format!("{}/v1/shipments?user=eve", server.base_url)).unwrap();
+    assert_eq!(other["shipments"], serde_json::json!([]), "{other}");
+    // The shipment event is indexed like any other item.
+    let found = poll(
+        &format!(
+            "{}/v1/search?q=1Z879E930346834440&user=dora&type=shipment",
+            server.base_url
+        ),
+        |b| b["hits"].as_array().is_some_and(|h| !h.is_empty()),
+    );
+    assert_eq!(found["hits"][0]["doc_type"], "shipment", "{found}");
+
+    // The week of 11 March: Monday and Wednesday 09:00-09:30 are busy.
+    let url = format!(
+        "{}/v1/availability?user=dora&from=2024-03-11T00:00:00Z&to=2024-03-16T00:00:00Z",
+        server.base_url
+    );
+    let week = poll(&url, |b| {
+        b["busy"].as_array().is_some_and(|x| !x.is_empty())
+    });
+    let busy: Vec<(String, String)> = week["busy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["start"].as_str().unwrap().to_string(),
+                b["end"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        busy,
+        [
+            (
+                "2024-03-11T09:00:00Z".to_string(),
+                "2024-03-11T09:30:00Z".to_string()
+            ),
+            (
+                "2024-03-13T09:00:00Z".to_string(),
+                "2024-03-13T09:30:00Z".to_string()
+            ),
+        ],
+        "{week}"
+    );
+    assert_eq!(week["free"].as_array().unwrap().len(), 3, "{week}");
+    let (status, _) = get(&format!(
+        "{}/v1/availability?user=dora&from=x&to=y",
+        server.base_url
+    ))
+    .unwrap();
+    assert_eq!(status, 400);
+}
