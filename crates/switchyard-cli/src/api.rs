@@ -9,6 +9,8 @@
 //!   user's documents of every type; fragments come folded under their document.
 //! - `GET /v1/documents/{id}/fragments?user=…`: a document's fragments in order;
 //!   `GET /v1/fragments/{id}/parent?user=…`: the document a fragment belongs to.
+//! - `GET /v1/contacts?user=…[&limit=…]`: discovered contacts ranked by relevance;
+//!   `DELETE /v1/contacts?user=…[&contact=…]`: forget them (and their search documents).
 //! - `GET /v1/shipments?user=…`: the user's tracked shipments, latest first.
 //! - `GET /v1/availability?user=…&from=…&to=…[&min_slot_minutes=…][&working_hours_tz=…]`:
 //!   busy blocks (recurring meetings expanded) and free slots in the window.
@@ -31,6 +33,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_bus::Broker;
+use switchyard_contacts::ContactStore;
 use switchyard_contracts::{ContractError, Envelope, decode_office_event};
 use switchyard_meetings::{AvailabilityOptions, MeetingStore, WorkingHours};
 use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics};
@@ -56,6 +59,8 @@ pub struct ApiState {
     pub state: Arc<dyn StateStore>,
     /// Meeting contexts, for availability.
     pub meetings: Arc<dyn MeetingStore>,
+    /// Discovered contacts.
+    pub contacts: Arc<dyn ContactStore>,
 }
 
 /// The router of every route above.
@@ -68,6 +73,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/fragments/{id}/parent", get(parent_of))
         .route("/v1/shipments", get(shipments))
         .route("/v1/availability", get(availability))
+        .route("/v1/contacts", get(contacts).delete(forget_contacts))
         .route("/v1/status", get(status))
         .route("/v1/dlq", get(dead_letters))
         .route("/v1/dlq/redrive", post(redrive))
@@ -263,6 +269,54 @@ async fn shipments(
 }
 
 #[derive(Deserialize)]
+struct ContactParams {
+    user: Option<String>,
+    limit: Option<usize>,
+    /// For a delete: only this address.
+    contact: Option<String>,
+}
+
+async fn contacts(
+    State(state): State<ApiState>,
+    Query(params): Query<ContactParams>,
+) -> Result<Json<Value>, ApiError> {
+    let user_id = required_user(params.user)?;
+    let ranked = state
+        .contacts
+        .top(&user_id, params.limit.unwrap_or(50).clamp(1, 1000))
+        .await
+        .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err))?;
+    let contacts: Vec<Value> = ranked
+        .iter()
+        .map(|ranked| {
+            let contact = &ranked.contact;
+            json!({
+                "address": contact.address, "name": contact.display_name(),
+                "score": ranked.score, "counts": contact.counts, "items": contact.items,
+                "first_seen": contact.first_seen, "last_seen": contact.last_seen,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "contacts": contacts })))
+}
+
+async fn forget_contacts(
+    State(state): State<ApiState>,
+    Query(params): Query<ContactParams>,
+) -> Result<Json<Value>, ApiError> {
+    let user_id = required_user(params.user)?;
+    let forgotten = crate::node::forget_contacts(
+        state.contacts.as_ref(),
+        &state.index,
+        &user_id,
+        params.contact.as_deref(),
+    )
+    .await
+    .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{err:#}")))?;
+    Ok(Json(json!({ "forgotten": forgotten })))
+}
+
+#[derive(Deserialize)]
 struct AvailabilityParams {
     user: Option<String>,
     from: Option<String>,
@@ -314,6 +368,15 @@ async fn availability(
     Ok(Json(
         json!({ "user": user_id, "from": from, "to": to, "busy": result.busy, "free": result.free }),
     ))
+}
+
+/// `GET /v1/stream` while no token secret is configured.
+pub async fn stream_not_configured() -> Response {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the live stream needs SWITCHYARD_NOTIFIER_SECRET (32 bytes or more) to check tokens",
+    )
+    .into_response()
 }
 
 async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {

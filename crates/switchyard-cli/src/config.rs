@@ -39,7 +39,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use switchyard_chunking::ChunkingConfig;
+use switchyard_contacts::ContactsConfig;
 use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
+use switchyard_notifier::NotifierConfig;
 use switchyard_runtime::{KeyTtls, RetryPolicy};
 
 use crate::backends::EngineUrls;
@@ -75,6 +77,13 @@ pub struct FileConfig {
     /// How documents are cut into fragments.
     #[serde(default)]
     pub chunking: Option<ChunkingConfig>,
+    /// Contact discovery: weights, half-life, publish threshold, ignored addresses,
+    /// retention.
+    #[serde(default)]
+    pub contacts: Option<ContactsConfig>,
+    /// The live notifier: journal retention, heartbeats.
+    #[serde(default)]
+    pub notifier: Option<NotifierConfig>,
 }
 
 /// `[subscriptions]` section.
@@ -171,6 +180,10 @@ pub struct Settings {
     pub engines: EngineUrls,
     /// How documents are cut into fragments.
     pub chunking: ChunkingConfig,
+    /// Contact discovery.
+    pub contacts: ContactsConfig,
+    /// The live notifier.
+    pub notifier: NotifierConfig,
     /// Whether `serve` creates missing subscriptions (default: on for an embedded bus,
     /// off for a distributed one, where `switchyard topics setup` does it).
     pub auto_create: bool,
@@ -204,6 +217,16 @@ impl FileConfig {
                 "config {}: indexer.backoff_ms needs at least one delay",
                 path.display()
             );
+        }
+        if let Some(contacts) = &config.contacts {
+            contacts
+                .validate()
+                .with_context(|| format!("config {}: [contacts]", path.display()))?;
+        }
+        if let Some(notifier) = &config.notifier {
+            notifier
+                .validate()
+                .with_context(|| format!("config {}: [notifier]", path.display()))?;
         }
         if let Some(chunking) = &config.chunking {
             chunking
@@ -276,6 +299,8 @@ impl Settings {
                 .unwrap_or(MAX_PAYLOAD_BYTES),
             cleanup_interval: Duration::from_secs(file.state.cleanup_interval_secs.unwrap_or(600)),
             chunking: file.chunking.unwrap_or_default(),
+            contacts: file.contacts.unwrap_or_default(),
+            notifier: file.notifier.unwrap_or_default(),
             auto_create: file
                 .subscriptions
                 .auto_create

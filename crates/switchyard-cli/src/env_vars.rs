@@ -15,6 +15,9 @@ pub const BUS: &str = "SWITCHYARD_BUS";
 /// Keeps deployments sharing one bus server apart: the NATS stream prefix or the
 /// RabbitMQ exchange.
 pub const BUS_NAMESPACE: &str = "SWITCHYARD_BUS_NAMESPACE";
+/// The secret that signs and checks live-stream tokens (`GET /v1/stream`), 32 bytes or
+/// more; without it the stream is closed.
+pub const NOTIFIER_SECRET: &str = "SWITCHYARD_NOTIFIER_SECRET";
 /// URL of the state store (`redis://…`); unset means the embedded store.
 pub const STATE: &str = "SWITCHYARD_STATE";
 /// The ecosystem's name for a Redis URL, read when `SWITCHYARD_STATE` is unset.

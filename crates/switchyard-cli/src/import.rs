@@ -257,6 +257,23 @@ impl RemoteServer {
         Self::json_or_error(&url, response).await
     }
 
+    /// DELETE `path` with `query`, as JSON; a non-2xx answer is an error with its body.
+    pub async fn delete_json(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}{path}", self.base_url);
+        let response = self
+            .client
+            .delete(&url)
+            .query(query)
+            .send()
+            .await
+            .with_context(|| format!("failed to reach {url}"))?;
+        Self::json_or_error(&url, response).await
+    }
+
     async fn json_or_error(
         url: &str,
         response: reqwest::Response,

@@ -13,14 +13,18 @@ mod node;
 mod search;
 mod topology;
 
+use std::future::IntoFuture;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget};
+
+use switchyard_notifier::{STREAM_PATH, StreamAuth, TokenSigner, stream_router};
 
 use crate::backends::EngineUrls;
 use crate::config::Settings;
@@ -87,6 +91,25 @@ enum Command {
     /// Search one user's documents.
     /// Search one user's documents across every type, or navigate fragments.
     Search(search::SearchArgs),
+    /// Print a token for the live stream (`GET /v1/stream?user=…&access_token=…`),
+    /// signed with SWITCHYARD_NOTIFIER_SECRET.
+    StreamToken {
+        /// Whose stream it opens.
+        #[arg(long)]
+        user: String,
+        /// How long it is valid, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: i64,
+    },
+    /// Forget a user's discovered contacts (or one of them), with their search documents.
+    Forget {
+        /// Whose contacts.
+        #[arg(long)]
+        user: String,
+        /// Only this address.
+        #[arg(long)]
+        contact: Option<String>,
+    },
     /// Show subscriptions and how far behind they are.
     Status,
     /// Dead letters: list, show, redrive, purge.
@@ -169,6 +192,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server,
         } => import(&settings, &paths, &user, server).await,
         Command::Search(args) => search::run(&settings, args),
+        Command::StreamToken { user, ttl_secs } => {
+            let secret = std::env::var(env_vars::NOTIFIER_SECRET).with_context(|| {
+                format!("set {} to the server's secret", env_vars::NOTIFIER_SECRET)
+            })?;
+            let signer = TokenSigner::new(secret.as_bytes())?;
+            let expires = chrono::Utc::now() + chrono::Duration::seconds(ttl_secs);
+            println!("{}", signer.issue(&user, expires));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forget { user, contact } => {
+            let forgotten = match Node::open(&settings).await {
+                Ok(node) => {
+                    node::forget_contacts(
+                        node.contacts.as_ref(),
+                        &node.index,
+                        &user,
+                        contact.as_deref(),
+                    )
+                    .await?
+                }
+                Err(OpenError::InUse(_)) => {
+                    let server = RemoteServer::new(&format!("http://{}", settings.listen));
+                    let mut query = vec![("user", user.clone())];
+                    query.extend(contact.clone().map(|c| ("contact", c)));
+                    let body = server.delete_json("/v1/contacts", &query).await?;
+                    body["forgotten"].as_u64().unwrap_or(0) as usize
+                }
+                Err(OpenError::Other(err)) => return Err(err),
+            };
+            println!("forgot {forgotten} contacts of {user}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status => {
             let status = match Node::open(&settings).await {
                 Ok(node) => serde_json::to_value(node.broker.stats().await?)?,
@@ -203,18 +258,39 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
     tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "switchyard serving");
-    let router = api::router(api::ApiState {
+    let mut router = api::router(api::ApiState {
         publisher: node.publisher.clone(),
         index: node.index.clone(),
         broker: node.broker.clone(),
         dead_letters: node.dead_letters(),
         state: node.state.clone(),
         meetings: node.meetings.clone(),
+        contacts: node.contacts.clone(),
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    router = match std::env::var(env_vars::NOTIFIER_SECRET) {
+        Ok(secret) => {
+            let auth = StreamAuth::signed(secret.as_bytes())
+                .with_context(|| format!("invalid {}", env_vars::NOTIFIER_SECRET))?;
+            router.merge(stream_router(node.journal.clone(), auth))
+        }
+        Err(_) => router.route(STREAM_PATH, axum::routing::get(api::stream_not_configured)),
+    };
+    // Live streams never end on their own: once stopping, give requests a moment, then
+    // close what is still open.
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(stopping.clone().cancelled_owned())
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result.context("the HTTP server failed")?,
+        () = shutdown_signal() => {
+            stopping.cancel();
+            if let Ok(result) = tokio::time::timeout(Duration::from_secs(5), &mut server).await {
+                result.context("the HTTP server failed")?;
+            }
+        }
+    }
     tracing::info!("shutting down: finishing in-flight batches");
     node.shutdown(node::SHUTDOWN_DEADLINE).await;
     Ok(())

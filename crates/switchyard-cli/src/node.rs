@@ -3,7 +3,8 @@
 //!
 //! Layout of the data directory: `bus/` (the broker, dead-letter topics included),
 //! `state/` (idempotency keys, claim-check blobs, the outbox, shipments), `index/` (the
-//! search index), `meetings.redb` (meeting contexts).
+//! search index), `meetings.redb` (meeting contexts), `contacts.redb` (discovered contacts),
+//! `notifier.redb` (the change-signal journal).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,8 +12,12 @@ use std::time::Duration;
 
 use switchyard_bus::Broker;
 use switchyard_chunking::Chunker;
-use switchyard_contracts::Registry;
+use switchyard_contacts::{
+    ContactDiscovery, ContactErrorKind, ContactStore, ForgottenContact, RedbContactStore, Scoring,
+};
+use switchyard_contracts::{DataKind, Registry};
 use switchyard_meetings::{MeetingStore, MeetingsErrorKind, MeetingsHandler, RedbMeetingStore};
+use switchyard_notifier::{Journal, Notifier, NotifierErrorKind, RedbJournalStore};
 use switchyard_runtime::{
     ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, Handler, OutboxRelay, Publisher,
 };
@@ -43,6 +48,10 @@ pub struct Node {
     pub state: Arc<dyn StateStore>,
     /// Meeting contexts, for availability.
     pub meetings: Arc<dyn MeetingStore>,
+    /// Discovered contacts.
+    pub contacts: Arc<dyn ContactStore>,
+    /// The per-user journal of change signals.
+    pub journal: Journal,
     outbox: Arc<dyn Outbox>,
     settings: Settings,
     shutdown: CancellationToken,
@@ -91,6 +100,30 @@ impl Node {
                     .into());
             }
         };
+        let contacts = match RedbContactStore::open(
+            &settings.data_dir.join("contacts.redb"),
+            Scoring::new(&settings.contacts),
+        ) {
+            Ok(store) => store,
+            Err(err) if err.kind() == ContactErrorKind::InUse => {
+                return Err(OpenError::InUse(settings.data_dir.display().to_string()));
+            }
+            Err(err) => {
+                return Err(anyhow::Error::new(err)
+                    .context("failed to open the contact store")
+                    .into());
+            }
+        };
+        let journal = RedbJournalStore::open(&settings.data_dir, settings.notifier.retention())
+            .and_then(|store| Journal::new(Arc::new(store), settings.notifier.clone()))
+            .map_err(|err| match err.kind() {
+                NotifierErrorKind::InUse => {
+                    OpenError::InUse(settings.data_dir.display().to_string())
+                }
+                _ => OpenError::Other(
+                    anyhow::Error::new(err).context("failed to open the notifier journal"),
+                ),
+            })?;
         let registry = Arc::new(Registry::standard());
         let claim_check = ClaimCheck::new(state.clone(), settings.key_ttls.clone())
             .with_threshold(settings.claim_check_threshold_bytes);
@@ -102,6 +135,8 @@ impl Node {
             index: Arc::new(index),
             state,
             meetings: Arc::new(meetings),
+            contacts: Arc::new(contacts),
+            journal,
             outbox,
             settings: settings.clone(),
             shutdown: CancellationToken::new(),
@@ -149,6 +184,18 @@ impl Node {
                     let handler = MeetingsHandler::new(self.meetings.clone());
                     self.spawn_consumer(planned, handler);
                 }
+                Role::Contacts => {
+                    let discovery = ContactDiscovery::new(
+                        self.contacts.clone(),
+                        self.publisher.clone(),
+                        self.settings.contacts.clone(),
+                    )?;
+                    self.spawn_consumer(planned, discovery);
+                }
+                Role::Notifier => {
+                    let notifier = Notifier::new(self.journal.clone());
+                    self.spawn_consumer(planned, notifier);
+                }
                 Role::Relay | Role::Cleanup => {}
             }
         }
@@ -184,6 +231,9 @@ impl Node {
             return;
         }
         let state = self.state.clone();
+        let contacts = self.contacts.clone();
+        let index = self.index.clone();
+        let retention_days = self.settings.contacts.retention_days;
         let period = self.settings.cleanup_interval;
         let shutdown = self.shutdown.child_token();
         self.consumers.spawn(async move {
@@ -197,6 +247,24 @@ impl Node {
                 match state.purge_expired().await {
                     Ok(purged) => tracing::info!(purged, "expired keys deleted"),
                     Err(err) => tracing::warn!(error = %err, "expired-key cleanup failed"),
+                }
+                if let Some(days) = retention_days {
+                    let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+                    let dropped = match contacts.drop_not_seen_since(None, cutoff).await {
+                        Ok(dropped) => dropped,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "contact retention failed");
+                            continue;
+                        }
+                    };
+                    match remove_contact_documents(&index, &dropped).await {
+                        Ok(()) => {
+                            tracing::info!(dropped = dropped.len(), days, "stale contacts dropped")
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "stale contacts kept in the index")
+                        }
+                    }
                 }
             }
         });
@@ -248,6 +316,43 @@ pub async fn indexer_lag(broker: &dyn Broker) -> anyhow::Result<u64> {
         })
         .map(|s| s.lag())
         .sum())
+}
+
+/// Forgets `user`'s discovered contacts (or the one with `address`) and deletes their
+/// contact documents from the index; returns how many were forgotten. Idempotency keys
+/// are one-way hashes that expire with their class, so nothing readable is left.
+pub async fn forget_contacts(
+    contacts: &dyn ContactStore,
+    index: &Arc<SearchIndex>,
+    user: &str,
+    address: Option<&str>,
+) -> anyhow::Result<usize> {
+    let forgotten = contacts.forget(user, address).await?;
+    remove_contact_documents(index, &forgotten).await?;
+    Ok(forgotten.len())
+}
+
+/// Deletes the contact documents of forgotten contacts from the index.
+async fn remove_contact_documents(
+    index: &Arc<SearchIndex>,
+    forgotten: &[ForgottenContact],
+) -> anyhow::Result<()> {
+    if forgotten.is_empty() {
+        return Ok(());
+    }
+    let index = index.clone();
+    let documents: Vec<(String, String)> = forgotten
+        .iter()
+        .map(|c| (c.user_id.clone(), c.contact_id.clone()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        for (user, id) in &documents {
+            index.delete(user, DataKind::Contact.doc_type(), id)?;
+        }
+        index.commit()
+    })
+    .await??;
+    Ok(())
 }
 
 /// Where the search index of a data directory lives.

@@ -12,6 +12,7 @@ use switchyard_bus::{Broker, SubscriptionConfig};
 use switchyard_contracts::DataKind;
 use switchyard_contracts::office_set::LEGACY_EMAIL_BACKFILL_TOPIC;
 use switchyard_meetings::{MEETINGS_BOOKINGS_SUBSCRIPTION, MEETINGS_CALENDARS_SUBSCRIPTION};
+use switchyard_notifier::{notifier_subscription, notifier_topics};
 
 use crate::config::Settings;
 use crate::node::Node;
@@ -21,6 +22,19 @@ pub const INDEXER_PREFIX: &str = "search-indexer-";
 
 /// Prefix of every chunker subscription: `chunker-{topic}`.
 pub const CHUNKER_PREFIX: &str = "chunker-";
+
+/// Prefix of every contact discovery subscription: `contact-discovery-{topic}`.
+pub const CONTACTS_PREFIX: &str = "contact-discovery-";
+
+/// The topics contact discovery reads.
+const CONTACT_SOURCES: [DataKind; 6] = [
+    DataKind::Email,
+    DataKind::Calendar,
+    DataKind::WordDocument,
+    DataKind::SheetDocument,
+    DataKind::PresentationDocument,
+    DataKind::Todo,
+];
 
 /// The subscription of the shipments consumer.
 pub const SHIPMENTS_SUBSCRIPTION: &str = "shipments-emails";
@@ -43,6 +57,10 @@ pub enum Role {
     Shipments,
     /// Meeting contexts and availability from calendars and bookings.
     Meetings,
+    /// Contact discovery from mail, calendars, documents and todos.
+    Contacts,
+    /// Live change signals for the front end (`GET /v1/stream`).
+    Notifier,
     /// Outbox relay.
     Relay,
     /// Periodic expired-key cleanup.
@@ -51,11 +69,13 @@ pub enum Role {
 
 impl Role {
     /// Every role: what `serve` runs by default.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 8] = [
         Role::Indexer,
         Role::Chunker,
         Role::Shipments,
         Role::Meetings,
+        Role::Contacts,
+        Role::Notifier,
         Role::Relay,
         Role::Cleanup,
     ];
@@ -71,6 +91,8 @@ impl Role {
             Role::Chunker => Some(CHUNKER_PREFIX),
             Role::Shipments => Some(SHIPMENTS_SUBSCRIPTION),
             Role::Meetings => Some("meetings-"),
+            Role::Contacts => Some(CONTACTS_PREFIX),
+            Role::Notifier => Some("notifier-"),
             Role::Relay | Role::Cleanup => None,
         }
     }
@@ -133,6 +155,27 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
                 batch_size: 25,
                 handle_batch_size: 25,
             }),
+        )
+        .chain(CONTACT_SOURCES.iter().map(|kind| {
+            let topic = kind.topic_name();
+            PlannedSubscription {
+                role: Role::Contacts,
+                config: SubscriptionConfig::new(format!("{CONTACTS_PREFIX}{topic}"), topic)
+                    .with_ack_deadline(Duration::from_secs(60)),
+                batch_size: 100,
+                handle_batch_size: 100,
+            }
+        }))
+        .chain(
+            notifier_topics(settings.notifier.include_fragments)
+                .into_iter()
+                .map(|topic| PlannedSubscription {
+                    role: Role::Notifier,
+                    config: SubscriptionConfig::new(notifier_subscription(topic), topic)
+                        .with_ack_deadline(Duration::from_secs(60)),
+                    batch_size: 100,
+                    handle_batch_size: 100,
+                }),
         )
         .collect()
 }

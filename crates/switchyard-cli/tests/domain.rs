@@ -130,3 +130,106 @@ fn shipments_and_availability_come_from_imported_mail_and_calendars() {
     .unwrap();
     assert_eq!(status, 400);
 }
+
+/// Reads SSE lines from `response` until `wanted` of them start with `data:`.
+fn read_events(response: reqwest::blocking::Response, wanted: usize) -> Vec<String> {
+    use std::io::BufRead;
+    let mut data = Vec::new();
+    for line in std::io::BufReader::new(response).lines() {
+        let line = line.unwrap();
+        if let Some(payload) = line.strip_prefix("data:") {
+            data.push(payload.trim().to_string());
+            if data.len() == wanted {
+                break;
+            }
+        }
+    }
+    data
+}
+
+#[test]
+fn contacts_are_discovered_and_forgotten_and_the_live_stream_signals_only_its_user() {
+    const SECRET: &str = "a test secret of more than thirty-two bytes";
+    let data = tempfile::tempdir().unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("shipping.eml"), SHIPPING_EMAIL).unwrap();
+    let server =
+        Server::start_with_env(data.path(), &[], &[("SWITCHYARD_NOTIFIER_SECRET", SECRET)]);
+    let token = |user: &str| {
+        let output = support::binary()
+            .args(["stream-token", "--user", user])
+            .env("SWITCHYARD_NOTIFIER_SECRET", SECRET)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let stream = |user: &str, token: &str| {
+        client
+            .get(format!("{}/v1/stream?user={user}", server.base_url))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
+    // Another user's token does not open dora's stream.
+    assert_eq!(stream("dora", &token("eve")).status(), 403);
+    let dora = stream("dora", &token("dora"));
+    assert_eq!(dora.status(), 200);
+    let eve = stream("eve", &token("eve"));
+
+    let port = server.base_url.rsplit(':').next().unwrap().to_string();
+    let import = support::binary()
+        .args([
+            "import",
+            folder.path().to_str().unwrap(),
+            "--user",
+            "dora",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    let signals = read_events(dora, 1);
+    let signal: serde_json::Value = serde_json::from_str(&signals[0]).unwrap();
+    assert_eq!(signal["type"], "email", "{signal}");
+    assert_eq!(signal["operation"], "create");
+    // Eve's stream carries nothing of dora's: at most heartbeats, until the timeout.
+    let eve_reader = std::thread::spawn(move || read_events(eve, 1));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!eve_reader.is_finished(), "eve received a signal");
+
+    let contacts = poll(&format!("{}/v1/contacts?user=dora", server.base_url), |b| {
+        b["contacts"].as_array().is_some_and(|c| !c.is_empty())
+    });
+    let addresses: Vec<&str> = contacts["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert!(addresses.contains(&"orders@shop.example"), "{contacts}");
+    let forget = support::binary()
+        .args(["forget", "--user", "dora", "--data-dir"])
+        .arg(data.path())
+        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(
+        forget.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forget.stderr)
+    );
+    let (_, after) = get(&format!("{}/v1/contacts?user=dora", server.base_url)).unwrap();
+    assert_eq!(after["contacts"], serde_json::json!([]), "{after}");
+}

@@ -78,8 +78,14 @@ impl Server {
 
     /// A server with extra global flags (engine URLs, roles).
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(data_dir, extra, &[])
+    }
+
+    /// A server with extra global flags and environment variables.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let child = binary()
+            .envs(env.iter().copied())
             .args([
                 "serve",
                 "--listen",
