@@ -253,7 +253,7 @@ async fn shipments(
         .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err))?
         .into_values()
         .collect();
-    shipments.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+    shipments.sort_by_key(|shipment| std::cmp::Reverse(shipment.last_seen));
     let shipments: Vec<Value> = shipments
         .iter()
         .map(|s| {
