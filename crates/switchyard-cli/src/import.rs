@@ -229,15 +229,8 @@ impl RemoteServer {
         path: &str,
         query: &[(&str, String)],
     ) -> anyhow::Result<serde_json::Value> {
-        let url = format!("{}{path}", self.base_url);
-        let response = self
-            .client
-            .get(&url)
-            .query(query)
-            .send()
+        self.send(self.client.get(self.url(path)).query(query), path)
             .await
-            .with_context(|| format!("failed to reach {url}"))?;
-        Self::json_or_error(&url, response).await
     }
 
     /// POST a JSON `body` to `path`, as JSON; a non-2xx answer is an error with its body.
@@ -246,15 +239,8 @@ impl RemoteServer {
         path: &str,
         body: &serde_json::Value,
     ) -> anyhow::Result<serde_json::Value> {
-        let url = format!("{}{path}", self.base_url);
-        let response = self
-            .client
-            .post(&url)
-            .json(body)
-            .send()
+        self.send(self.client.post(self.url(path)).json(body), path)
             .await
-            .with_context(|| format!("failed to reach {url}"))?;
-        Self::json_or_error(&url, response).await
     }
 
     /// DELETE `path` with `query`, as JSON; a non-2xx answer is an error with its body.
@@ -263,11 +249,21 @@ impl RemoteServer {
         path: &str,
         query: &[(&str, String)],
     ) -> anyhow::Result<serde_json::Value> {
-        let url = format!("{}{path}", self.base_url);
-        let response = self
-            .client
-            .delete(&url)
-            .query(query)
+        self.send(self.client.delete(self.url(path)).query(query), path)
+            .await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        let url = self.url(path);
+        let response = request
             .send()
             .await
             .with_context(|| format!("failed to reach {url}"))?;

@@ -209,23 +209,14 @@ fn http_api_accepts_valid_events_and_names_the_field_of_invalid_ones() {
 fn import_sends_to_the_running_server_that_holds_the_data_directory() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
-    let port = server.base_url.rsplit(':').next().unwrap().to_string();
-    let output = support::binary()
-        .args([
+    let output = server.run_client(
+        data.path(),
+        &[
             "import",
             fixtures().join("good").to_str().unwrap(),
             "--user",
             "carol",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
     );
     // import waits until the server has indexed what it sent.
     let (_, body) = support::get(&format!(

@@ -41,25 +41,14 @@ fn pipeline_runs_on(bus: &str) {
     );
 
     let server = Server::start_with(data.path(), &flags);
-    let port = server.base_url.rsplit(':').next().unwrap().to_string();
-    let import = support::binary()
-        .args([
-            "import",
-            fixtures().join("good").to_str().unwrap(),
-            "--user",
-            &user,
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .args(&flags)
-        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    let mut import = vec![
+        "import",
+        fixtures().join("good").to_str().unwrap(),
+        "--user",
+        &user,
+    ];
+    import.extend(&flags);
+    server.run_client(data.path(), &import);
     let (_, body) = support::get(&format!(
         "{}/v1/search?q=Christmas&user={user}",
         server.base_url

@@ -49,23 +49,9 @@ fn shipments_and_availability_come_from_imported_mail_and_calendars() {
     std::fs::write(folder.path().join("shipping.eml"), SHIPPING_EMAIL).unwrap();
     std::fs::write(folder.path().join("standup.ics"), WEEKLY_MEETING).unwrap();
     let server = Server::start(data.path());
-    let port = server.base_url.rsplit(':').next().unwrap().to_string();
-    let import = support::binary()
-        .args([
-            "import",
-            folder.path().to_str().unwrap(),
-            "--user",
-            "dora",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
+    server.run_client(
+        data.path(),
+        &["import", folder.path().to_str().unwrap(), "--user", "dora"],
     );
 
     let body = poll(
@@ -181,23 +167,9 @@ fn contacts_are_discovered_and_forgotten_and_the_live_stream_signals_only_its_us
     assert_eq!(dora.status(), 200);
     let eve = stream("eve", &token("eve"));
 
-    let port = server.base_url.rsplit(':').next().unwrap().to_string();
-    let import = support::binary()
-        .args([
-            "import",
-            folder.path().to_str().unwrap(),
-            "--user",
-            "dora",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
+    server.run_client(
+        data.path(),
+        &["import", folder.path().to_str().unwrap(), "--user", "dora"],
     );
 
     let signals = read_events(dora, 1);
@@ -219,17 +191,7 @@ fn contacts_are_discovered_and_forgotten_and_the_live_stream_signals_only_its_us
         .map(|c| c["address"].as_str().unwrap())
         .collect();
     assert!(addresses.contains(&"orders@shop.example"), "{contacts}");
-    let forget = support::binary()
-        .args(["forget", "--user", "dora", "--data-dir"])
-        .arg(data.path())
-        .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    assert!(
-        forget.status.success(),
-        "{}",
-        String::from_utf8_lossy(&forget.stderr)
-    );
+    server.run_client(data.path(), &["forget", "--user", "dora"]);
     let (_, after) = get(&format!("{}/v1/contacts?user=dora", server.base_url)).unwrap();
     assert_eq!(after["contacts"], serde_json::json!([]), "{after}");
 }

@@ -67,3 +67,4 @@ pub use query::{
     SearchQuery, SearchResults, SortOrder,
 };
 pub use retrieval::{RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT, recency_boost};
+pub use snippet::escape_html;

@@ -17,8 +17,9 @@ pub(crate) fn snippet(snippets: Option<&SnippetGenerator>, content: &str) -> Str
     escape_html(&beginning)
 }
 
-/// Escapes text the way tantivy escapes snippets, so every snippet is safe HTML.
-fn escape_html(text: &str) -> String {
+/// Escapes text the way tantivy escapes snippets, so every snippet is safe HTML (also
+/// for other backends' snippets).
+pub fn escape_html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {

@@ -110,6 +110,25 @@ impl Server {
         server
     }
 
+    /// Runs `switchyard ARGS --data-dir DIR` pointed at this server (`SWITCHYARD_LISTEN`),
+    /// as a client finding the data directory busy does, and checks that it succeeded.
+    pub fn run_client(&self, data_dir: &Path, args: &[&str]) -> Output {
+        let listen = self.base_url.trim_start_matches("http://");
+        let output = binary()
+            .args(args)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("SWITCHYARD_LISTEN", listen)
+            .output()
+            .expect("the binary runs");
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
     pub fn status(&self) -> serde_json::Value {
         get(&format!("{}/v1/status", self.base_url))
             .expect("status answers")
