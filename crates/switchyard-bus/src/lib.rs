@@ -27,6 +27,8 @@ mod broker;
 mod embedded;
 mod error;
 pub mod measure;
+#[cfg(feature = "testsuite")]
+mod private_server;
 mod record;
 #[cfg(feature = "testsuite")]
 mod testsuite;
@@ -37,5 +39,7 @@ pub use broker::{
 };
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};
+#[cfg(feature = "testsuite")]
+pub use private_server::{PrivateServer, ServerArgs};
 #[cfg(feature = "testsuite")]
 pub use testsuite::conformance_suite;

@@ -195,6 +195,30 @@ pub async fn missing(
     Ok(missing)
 }
 
+/// Subscriptions of `plan` (for `roles`) that exist on the bus reading another topic
+/// than the plan says, as `name: reads X, expected Y`. Engines that keep subscriptions
+/// per process (RabbitMQ) only report those this process has seen.
+pub async fn misconfigured(
+    broker: &dyn Broker,
+    plan: &[PlannedSubscription],
+    roles: &[Role],
+) -> anyhow::Result<Vec<String>> {
+    let stats = broker.stats().await?;
+    Ok(plan
+        .iter()
+        .filter(|planned| roles.contains(&planned.role))
+        .filter_map(|planned| {
+            let found = stats.iter().find(|s| s.name == planned.config.name)?;
+            (found.topic != planned.config.topic).then(|| {
+                format!(
+                    "{}: reads {}, expected {} (delete it and run `switchyard topics setup`)",
+                    planned.config.name, found.topic, planned.config.topic
+                )
+            })
+        })
+        .collect())
+}
+
 /// The topology commands.
 #[derive(Subcommand)]
 pub enum TopicsCommand {
@@ -204,7 +228,8 @@ pub enum TopicsCommand {
         #[arg(long, value_delimiter = ',')]
         roles: Vec<Role>,
     },
-    /// Report the subscriptions the roles need that the bus lacks; exit 1 if any.
+    /// Report the subscriptions the roles need that the bus lacks or that read another
+    /// topic; exit 1 if any.
     Check {
         /// Only these roles [default: all].
         #[arg(long, value_delimiter = ',')]
@@ -233,16 +258,62 @@ pub async fn run(settings: &Settings, command: TopicsCommand) -> anyhow::Result<
             Ok(ExitCode::SUCCESS)
         }
         TopicsCommand::Check { roles } => {
-            let missing = missing(node.broker.as_ref(), &plan, &roles_or_all(roles)).await?;
+            let roles = roles_or_all(roles);
+            let missing = missing(node.broker.as_ref(), &plan, &roles).await?;
             for name in &missing {
                 println!("missing {name} (run `switchyard topics setup`)");
             }
-            println!("{} subscriptions missing", missing.len());
-            Ok(if missing.is_empty() {
+            let misconfigured = misconfigured(node.broker.as_ref(), &plan, &roles).await?;
+            for problem in &misconfigured {
+                println!("misconfigured {problem}");
+            }
+            println!(
+                "{} subscriptions missing, {} misconfigured",
+                missing.len(),
+                misconfigured.len()
+            );
+            Ok(if missing.is_empty() && misconfigured.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchyard_bus::EmbeddedBroker;
+
+    use super::*;
+    use crate::backends::EngineUrls;
+
+    #[tokio::test]
+    async fn check_reports_missing_and_misconfigured_subscriptions() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = EmbeddedBroker::open(dir.path()).unwrap();
+        let settings = Settings::resolve(None, None, None, EngineUrls::default()).unwrap();
+        let plan = plan(&settings);
+        let roles = [Role::Shipments];
+        assert_eq!(
+            missing(&broker, &plan, &roles).await.unwrap(),
+            [SHIPMENTS_SUBSCRIPTION]
+        );
+        // Someone made the shipments subscription on the wrong topic.
+        broker
+            .ensure_subscription(&SubscriptionConfig::new(
+                SHIPMENTS_SUBSCRIPTION,
+                "calendars",
+            ))
+            .await
+            .unwrap();
+        assert!(missing(&broker, &plan, &roles).await.unwrap().is_empty());
+        let problems = misconfigured(&broker, &plan, &roles).await.unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("shipments-emails: reads calendars, expected emails"),
+            "{}",
+            problems[0]
+        );
     }
 }

@@ -343,7 +343,7 @@ fn topics_setup_creates_what_topics_check_reports_missing() {
     assert!(stdout(&setup).contains("ok search-indexer-calendars on calendars"));
     let after = run(data.path(), &["topics", "check", "--roles", "indexer"]);
     assert!(after.status.success());
-    assert!(stdout(&after).contains("0 subscriptions missing"));
+    assert!(stdout(&after).contains("0 subscriptions missing, 0 misconfigured"));
     let all = run(data.path(), &["topics", "check"]);
     assert_eq!(all.status.code(), Some(1));
     assert!(

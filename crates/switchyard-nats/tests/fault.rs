@@ -13,15 +13,13 @@
 //! `nats-server` binary (2.9 or newer) is missing.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail, ensure};
+use anyhow::{Context, bail, ensure};
 use async_trait::async_trait;
-use switchyard_bus::{Broker, SubscriptionConfig};
+use switchyard_bus::{Broker, PrivateServer, SubscriptionConfig};
 use switchyard_contracts::{
     AnyOfficeEvent, ContractError, Email, EmailEvent, Envelope, Operation, Registry, SyncType,
     decode_office_event,
@@ -42,128 +40,23 @@ const DOWNTIME: Duration = Duration::from_millis(1_500);
 /// The whole run must finish within this, or the test fails with its figures so far.
 const RUN_BUDGET: Duration = Duration::from_secs(120);
 
-/// Where to look for a server binary besides `PATH`.
-const EXTRA_BIN_DIRS: &[&str] = &["/usr/sbin", "/usr/local/sbin", "/usr/local/bin"];
-
-fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(EXTRA_BIN_DIRS.iter().map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| {
-            anyhow!(
-                "{name} not found on PATH or in {EXTRA_BIN_DIRS:?}: this test starts a private \
-                 {name}, install it (nats-server 2.9 or newer)"
-            )
-        })
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Waits until something accepts connections on `port`, or the child exits.
-async fn wait_for_port(port: u16, child: &mut Child, log: &Path) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "server on port {port} exited with {status} before accepting connections: {}",
-                log_tail(log)
-            );
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "server on port {port} did not accept connections within 15 s: {}",
-            log_tail(log)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
-/// A nats-server of this test only; killed when dropped.
-struct PrivateNats {
-    binary: PathBuf,
-    port: u16,
-    /// Holds `store/` (JetStream) and `server.log`.
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl PrivateNats {
-    async fn start() -> anyhow::Result<PrivateNats> {
-        let mut server = PrivateNats {
-            binary: find_binary("nats-server")?,
-            port: free_port()?,
-            dir: tempfile::tempdir()?,
-            child: None,
-        };
-        server.spawn().await?;
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("server.log")
-    }
-
-    /// Starts the server on the port and store of this instance.
-    async fn spawn(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log())?;
-        let mut child = Command::new(&self.binary)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(self.dir.path().join("store"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("failed to start {}", self.binary.display()))?;
-        let ready = wait_for_port(self.port, &mut child, &self.log()).await;
-        self.child = Some(child);
-        ready
-    }
-
-    /// SIGKILL: no shutdown, no flush.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateNats {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A private nats-server with JetStream, its store in the server's directory.
+async fn private_nats() -> anyhow::Result<PrivateServer> {
+    PrivateServer::start("nats-server", "nats-server 2.9 or newer", |port, dir| {
+        let store = dir.join("store").display().to_string();
+        [
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-js",
+            "-sd",
+            &store,
+        ]
+        .map(String::from)
+        .to_vec()
+    })
+    .await
 }
 
 /// Handler invocations per email id; the effect is an upsert of the id.
@@ -308,15 +201,16 @@ fn consumer_events(subscription: &str, outcome: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Result<()> {
-    let mut server = PrivateNats::start().await?;
+    let mut server = private_nats().await?;
+    let url = format!("nats://127.0.0.1:{}", server.port());
     let options = NatsOptions {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(2),
         ..NatsOptions::default()
     };
-    let nats = NatsBroker::connect(&server.url(), options)
+    let nats = NatsBroker::connect(&url, options)
         .await
-        .with_context(|| format!("private NATS at {} unreachable", server.url()))?;
+        .with_context(|| format!("private NATS at {url} unreachable"))?;
     let broker: Arc<dyn Broker> = Arc::new(nats);
     let state_dir = tempfile::tempdir()?;
     let state: Arc<dyn StateStore> = Arc::new(EmbeddedState::open(state_dir.path())?);

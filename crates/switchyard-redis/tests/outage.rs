@@ -12,15 +12,15 @@
 //! `redis-server` binary is missing.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail, ensure};
+use anyhow::{Context, bail, ensure};
 use async_trait::async_trait;
-use switchyard_bus::{Broker, EmbeddedBroker, SubscriptionConfig, SubscriptionStats};
+use switchyard_bus::{
+    Broker, EmbeddedBroker, PrivateServer, SubscriptionConfig, SubscriptionStats,
+};
 use switchyard_contracts::{
     AnyOfficeEvent, ContractError, Email, EmailEvent, Envelope, Operation, Registry, SyncType,
     decode_office_event,
@@ -40,122 +40,26 @@ const HANDLED_BEFORE_OUTAGE: usize = 1_000;
 /// Longest wait for the backlog to drain after the restart.
 const DRAIN_BUDGET: Duration = Duration::from_secs(40);
 
-/// Where to look for a server binary besides `PATH`.
-const EXTRA_BIN_DIRS: &[&str] = &["/usr/sbin", "/usr/local/sbin", "/usr/local/bin"];
-
-fn find_binary(name: &str) -> anyhow::Result<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(EXTRA_BIN_DIRS.iter().map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| {
-            anyhow!(
-                "{name} not found on PATH or in {EXTRA_BIN_DIRS:?}: this test starts a private \
-                 {name}, install it (redis-server 6 or newer)"
-            )
-        })
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Waits until something accepts connections on `port`, or the child exits.
-async fn wait_for_port(port: u16, child: &mut Child, log: &Path) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "server on port {port} exited with {status} before accepting connections: {}",
-                log_tail(log)
-            );
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "server on port {port} did not accept connections within 15 s: {}",
-            log_tail(log)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
-/// A redis-server of this test only, without persistence; killed when dropped.
-struct PrivateRedis {
-    binary: PathBuf,
-    port: u16,
-    /// Its working directory, holding `server.log`.
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    async fn start() -> anyhow::Result<PrivateRedis> {
-        let mut server = PrivateRedis {
-            binary: find_binary("redis-server")?,
-            port: free_port()?,
-            dir: tempfile::tempdir()?,
-            child: None,
-        };
-        server.spawn().await?;
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("server.log")
-    }
-
-    /// Starts the server on the port of this instance, empty.
-    async fn spawn(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log())?;
-        let mut child = Command::new(&self.binary)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("failed to start {}", self.binary.display()))?;
-        let ready = wait_for_port(self.port, &mut child, &self.log()).await;
-        self.child = Some(child);
-        ready
-    }
-
-    /// SIGKILL: the connection drops and nothing answers on the port.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A private redis-server without persistence.
+async fn private_redis() -> anyhow::Result<PrivateServer> {
+    PrivateServer::start("redis-server", "redis-server 6 or newer", |port, dir| {
+        let dir = dir.display().to_string();
+        [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            &dir,
+        ]
+        .map(String::from)
+        .to_vec()
+    })
+    .await
 }
 
 /// Handler invocations per email id; the effect is an upsert of the id. Each batch takes
@@ -266,7 +170,8 @@ fn watch_circuit(state: RedisState, stop: Arc<AtomicBool>) -> tokio::task::JoinH
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_waits_out_a_redis_outage_without_acking() -> anyhow::Result<()> {
-    let mut server = PrivateRedis::start().await?;
+    let mut server = private_redis().await?;
+    let url = format!("redis://127.0.0.1:{}/0", server.port());
     let dir = tempfile::tempdir()?;
     let broker: Arc<dyn Broker> = Arc::new(EmbeddedBroker::open(&dir.path().join("bus"))?);
     let config = RedisStateConfig {
@@ -276,11 +181,11 @@ async fn consumer_waits_out_a_redis_outage_without_acking() -> anyhow::Result<()
         retry_initial_backoff_ms: 10,
         circuit_failure_threshold: 2,
         circuit_cooldown_ms: 1_000,
-        ..RedisStateConfig::new(server.url()).with_namespace("outage-test:")
+        ..RedisStateConfig::new(&url).with_namespace("outage-test:")
     };
     let redis = RedisState::connect(config)
         .await
-        .with_context(|| format!("private redis at {} unreachable", server.url()))?;
+        .with_context(|| format!("private redis at {url} unreachable"))?;
     let state: Arc<dyn StateStore> = Arc::new(redis.clone());
     let registry = Arc::new(Registry::standard());
 
