@@ -209,7 +209,7 @@ fn http_api_accepts_valid_events_and_names_the_field_of_invalid_ones() {
 fn import_sends_to_the_running_server_that_holds_the_data_directory() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
-    let output = server.run_client(
+    server.run_client(
         data.path(),
         &[
             "import",
