@@ -41,12 +41,8 @@ fn pipeline_runs_on(bus: &str) {
     );
 
     let server = Server::start_with(data.path(), &flags);
-    let mut import = vec![
-        "import",
-        fixtures().join("good").to_str().unwrap(),
-        "--user",
-        &user,
-    ];
+    let good = fixtures().join("good");
+    let mut import = vec!["import", good.to_str().unwrap(), "--user", &user];
     import.extend(&flags);
     server.run_client(data.path(), &import);
     let (_, body) = support::get(&format!(
