@@ -3,7 +3,6 @@
 //! scores, ranking, redelivery, publishing, forget and retention are checked.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use switchyard_contracts::{
     AnyOfficeEvent, Document, DocumentBody, DocumentEvent, DocumentKind, Envelope, Mailbox,
     Operation, Registry, SyncType, Todo, TodoEvent, WordBlock, decode_office_event,
 };
-use switchyard_office::{ImportOptions, discover, read_file};
+use switchyard_office::{ImportOptions, discover, read_file, shared_testdata};
 use switchyard_runtime::Publisher;
 
 const USER: &str = "me";
@@ -26,9 +25,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn load(folder: &str) -> Vec<AnyOfficeEvent> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata")
-        .join(folder);
+    let root = shared_testdata().join(folder);
     let discovery = discover(&[root]).unwrap();
     let options = ImportOptions {
         user_id: USER.into(),

@@ -146,9 +146,13 @@ mod ooxml;
 mod pptx;
 mod reader;
 mod spreadsheet;
+#[cfg(feature = "testsuite")]
+mod testdata;
 mod timezone;
 
 pub use discover::{Discovery, SourceFile, SourceKind, discover};
 pub use document::document_id;
 pub use error::ImportError;
 pub use reader::{FileReader, ImportItem, ImportOptions, Rejection, read_file};
+#[cfg(feature = "testsuite")]
+pub use testdata::{TESTDATA_ENV, shared_testdata};

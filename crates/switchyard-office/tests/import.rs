@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use switchyard_contracts::{AnyOfficeEvent, CalendarItem, Contact, DocumentKind, Email, SyncType};
 use switchyard_office::{
     FileReader, ImportItem, ImportOptions, Rejection, SourceFile, SourceKind, discover, read_file,
+    shared_testdata,
 };
 
 fn fixtures() -> PathBuf {
@@ -326,11 +327,7 @@ fn a_folder_import_finds_files_recursively() {
 
 #[test]
 fn every_shared_test_file_imports_without_panic() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata");
-    if !shared.is_dir() {
-        println!("skipped: {} is absent", shared.display());
-        return;
-    }
+    let shared = shared_testdata();
     let folders = ["email", "calendar", "contacts"].map(|folder| shared.join(folder));
     let discovery = discover(&folders).unwrap();
     assert!(
@@ -371,11 +368,7 @@ fn every_shared_test_file_imports_without_panic() {
 
 #[test]
 fn every_shared_office_file_is_one_document_or_one_rejection() {
-    let office = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/office");
-    if !office.is_dir() {
-        println!("skipped: {} is absent", office.display());
-        return;
-    }
+    let office = shared_testdata().join("office");
     let discovery = discover(&[office]).unwrap();
     assert!(
         discovery.rejections.is_empty(),

@@ -13,16 +13,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use switchyard_contracts::{AnyOfficeEvent, Document, DocumentBody, SyncType, WordBlock};
-use switchyard_office::{ImportItem, ImportOptions, SourceFile, SourceKind, read_file};
+use switchyard_office::{
+    ImportItem, ImportOptions, SourceFile, SourceKind, read_file, shared_testdata,
+};
 
-fn shared_office() -> Option<PathBuf> {
-    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/office");
-    if folder.is_dir() {
-        Some(folder)
-    } else {
-        println!("skipped: {} is absent", folder.display());
-        None
-    }
+fn shared_office() -> PathBuf {
+    shared_testdata().join("office")
 }
 
 fn import(path: &Path) -> Vec<ImportItem> {
@@ -120,9 +116,7 @@ fn compare<T: PartialEq + std::fmt::Debug>(
 
 #[test]
 fn docx_samples_match_python_docx() {
-    let Some(office) = shared_office() else {
-        return;
-    };
+    let office = shared_office();
     let folder = office.join("python-docx-1.2.0");
     let mut differences = BTreeMap::new();
     for (name, expected) in oracle(&folder, "EXPECTED.python-docx.json") {
@@ -270,9 +264,7 @@ fn normalise_rows(rows: Vec<Vec<String>>) -> (Vec<Vec<String>>, usize) {
 
 #[test]
 fn spreadsheet_samples_match_openpyxl() {
-    let Some(office) = shared_office() else {
-        return;
-    };
+    let office = shared_office();
     let folder = office.join("calamine-xlsx");
     let mut differences = BTreeMap::new();
     for (name, expected) in oracle(&folder, "EXPECTED.openpyxl.json") {
@@ -348,9 +340,7 @@ fn spreadsheet_samples_match_openpyxl() {
 
 #[test]
 fn pptx_samples_match_python_pptx() {
-    let Some(office) = shared_office() else {
-        return;
-    };
+    let office = shared_office();
     let folder = office.join("python-pptx-1.0.2");
     let mut differences = BTreeMap::new();
     for (name, expected) in oracle(&folder, "EXPECTED.python-pptx.json") {

@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use switchyard_contracts::{AnyOfficeEvent, SyncType};
-use switchyard_office::{ImportOptions, discover, read_file};
+use switchyard_office::{ImportOptions, discover, read_file, shared_testdata};
 use switchyard_shipments::{Detector, detect, shipments_in_email};
 
 fn shared_email_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/email")
+    shared_testdata().join("email")
 }
 
 #[test]
