@@ -353,6 +353,11 @@ pub struct Contact {
     /// Organization.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
+    /// How relevant the contact is to the user (contact discovery's score: recency and
+    /// weighted counts); search ranks contacts higher with it. Absent for address-book
+    /// contacts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance: Option<f64>,
 }
 
 impl OfficeItem for Contact {

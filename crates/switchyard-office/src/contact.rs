@@ -131,6 +131,7 @@ fn convert_card(card: &VCard) -> Result<(Contact, Option<DateTime<Utc>>), String
         emails,
         phones,
         organization,
+        relevance: None,
     };
     Ok((contact, last_updated))
 }
@@ -195,6 +196,7 @@ mod tests {
                 emails: vec!["forrest@example.com".into(), "gump@example.com".into()],
                 phones: vec!["(111) 555-1212".into()],
                 organization: Some("Bubba Gump Shrimp Co.".into()),
+                relevance: None,
             },
         );
         // vCard 4.0: URI phone numbers, no FN so the name is built from N.

@@ -66,6 +66,9 @@ pub struct SearchDocument {
     pub phones: Vec<String>,
     /// Contact: the organization.
     pub organization: Option<String>,
+    /// Contact: discovery's relevance score, in thousandths; it raises the contact's
+    /// rank (see `crate::contact_boost`).
+    pub relevance_milli: Option<u64>,
     /// Word, sheet, presentation: the author.
     pub author: Option<String>,
     /// Fragments: the document they belong to and where in it.
@@ -142,6 +145,10 @@ impl SearchDocument {
         out.texts("emails", &self.emails);
         out.texts("phones", &self.phones);
         out.texts("organization", &self.organization);
+        if let Some(relevance) = self.relevance_milli {
+            out.0
+                .push(("relevance_milli", FieldValue::Integer(relevance)));
+        }
         out.texts("author", &self.author);
         if let Some(parent) = &self.parent {
             out.texts("parent_id", [&parent.id]);
@@ -262,6 +269,7 @@ mod tests {
             emails: many("bob@x.com"),
             phones: many("+1"),
             organization: some("Acme"),
+            relevance_milli: Some(1500),
             author: some("Bob"),
             parent: Some(ParentLink {
                 id: "d".into(),

@@ -83,6 +83,10 @@ impl SearchDocument {
                     emails: contact.emails.clone(),
                     phones: contact.phones.clone(),
                     organization: contact.organization.clone(),
+                    relevance_milli: contact
+                        .relevance
+                        .filter(|r| r.is_finite() && *r > 0.0)
+                        .map(|r| (r * 1000.0).round() as u64),
                     ..common_fields(event)
                 }
             }

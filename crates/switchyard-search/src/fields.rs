@@ -278,6 +278,13 @@ pub const SEARCH_FIELDS: &[FieldDefinition] = &[
         "the contact's organization",
     )
     .searched(1.0),
+    field(
+        "relevance_milli",
+        Integer,
+        Only(CONTACT),
+        "contact discovery's relevance score in thousandths; ranks contacts",
+    )
+    .attribute(),
     field("author", Text, Only(DOCUMENTS), "the document's author").searched(1.0),
     field(
         "parent_id",

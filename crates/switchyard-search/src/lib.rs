@@ -66,5 +66,5 @@ pub use query::{
     DateField, DateRange, FragmentHit, MAX_FRAGMENTS_PER_HIT, MAX_SEARCH_HITS, SearchHit,
     SearchQuery, SearchResults, SortOrder,
 };
-pub use retrieval::{RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT, recency_boost};
+pub use retrieval::{RECENCY_HALF_LIFE_DAYS, RECENCY_WEIGHT, contact_boost, recency_boost};
 pub use snippet::escape_html;

@@ -53,6 +53,14 @@ pub fn recency_boost(age_secs: i64) -> f32 {
     1.0 + RECENCY_WEIGHT * 0.5_f32.powf(age_days / RECENCY_HALF_LIFE_DAYS)
 }
 
+/// The factor a contact's text score is multiplied by for contact discovery's relevance
+/// score `relevance`: `1 + ln(1 + relevance)`, so a frequent recent correspondent ranks
+/// above a stranger of the same name while the text match still matters most. Other
+/// documents have no relevance and keep a factor of 1.
+pub fn contact_boost(relevance: f64) -> f32 {
+    (1.0 + relevance.max(0.0).ln_1p()) as f32
+}
+
 /// How a ranked document compares: the sort key first, then relevance.
 type Rank = (f64, f32);
 
@@ -103,9 +111,14 @@ impl SearchIndex {
                 // without documents, where nothing is ranked.
                 let last_updated = fast_fields.date("last_updated").ok();
                 let synced = fast_fields.date("sync_timestamp").ok();
+                let relevance = fast_fields.u64("relevance_milli").ok();
                 move |doc: DocId, score: Score| {
+                    let boost = relevance
+                        .as_ref()
+                        .and_then(|column| column.first(doc))
+                        .map_or(1.0, |milli| contact_boost(milli as f64 / 1000.0));
                     ranking.rank(
-                        score,
+                        score * boost,
                         micros(last_updated.as_ref(), doc),
                         micros(synced.as_ref(), doc),
                     )

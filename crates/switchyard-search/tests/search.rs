@@ -5,7 +5,7 @@ mod support;
 
 use chrono::Duration;
 use support::*;
-use switchyard_contracts::{AnyOfficeEvent, DocumentKind, Fragment};
+use switchyard_contracts::{AnyOfficeEvent, Contact, DocumentKind, Fragment};
 use switchyard_search::{
     DateField, DateRange, SearchBackend, SearchDocument, SearchQuery, SortOrder,
 };
@@ -195,6 +195,41 @@ fn recency_boost_ranks_the_newer_of_two_equally_relevant_documents_first() {
     assert_eq!(
         found(&index, &query("alice", "pelican")),
         ["email/recent", "email/stale"]
+    );
+}
+
+#[test]
+fn discovered_contacts_rank_by_their_relevance() {
+    let (_dir, index) = open();
+    let contact = |id: &str, name: &str, relevance: Option<f64>| {
+        AnyOfficeEvent::Contact(event(
+            "alice",
+            Contact {
+                id: id.into(),
+                display_name: name.into(),
+                emails: vec![format!("{id}@example.com")],
+                relevance,
+                ..Contact::default()
+            },
+            1,
+        ))
+    };
+    // Indexed strongest last, so that index order alone would not put it first.
+    index_events(
+        &index,
+        &[
+            contact("stranger", "Ada Lovelace", None),
+            contact("acquaintance", "Ada Byron", Some(0.2)),
+            contact("colleague", "Ada King", Some(6.0)),
+        ],
+    );
+    assert_eq!(
+        found(&index, &query("alice", "ada")),
+        [
+            "contact/colleague",
+            "contact/acquaintance",
+            "contact/stranger"
+        ]
     );
 }
 

@@ -120,7 +120,8 @@ pub(crate) fn render_schema(doc_type: &str) -> String {
     line(&format!("        fields: {}", names.join(", ")));
     line("    }");
     line("");
-    for text in render_rank_profile(&text_fields) {
+    let ranks_by_relevance = fields.iter().any(|field| field.name == "relevance_milli");
+    for text in render_rank_profile(&text_fields, ranks_by_relevance) {
         line(&text);
     }
     line("}");
@@ -188,8 +189,9 @@ fn render_field(field: &FieldDefinition) -> Vec<String> {
 }
 
 /// The rank profile: the boosted BM25 of the default text fields times the recency boost
-/// of `switchyard_search::recency_boost`, with the same constants.
-fn render_rank_profile(text_fields: &[(&str, f32)]) -> Vec<String> {
+/// of `switchyard_search::recency_boost`, with the same constants, and for contacts the
+/// `switchyard_search::contact_boost` of their relevance.
+fn render_rank_profile(text_fields: &[(&str, f32)], ranks_by_relevance: bool) -> Vec<String> {
     let text_score = text_fields
         .iter()
         .map(|(name, boost)| format!("{} * bm25({name})", number(*boost)))
@@ -213,8 +215,15 @@ fn render_rank_profile(text_fields: &[(&str, f32)]) -> Vec<String> {
         number(RECENCY_HALF_LIFE_DAYS)
     ));
     push("        }".into());
+    let mut first_phase = "text_score * recency_boost".to_string();
+    if ranks_by_relevance {
+        push("        function contact_boost() {".into());
+        push("            expression: 1 + log(1 + attribute(relevance_milli) / 1000)".into());
+        push("        }".into());
+        first_phase.push_str(" * contact_boost");
+    }
     push("        first-phase {".into());
-    push("            expression: text_score * recency_boost".into());
+    push(format!("            expression: {first_phase}"));
     push("        }".into());
     push("    }".into());
     out

@@ -243,6 +243,7 @@ fn contact_envelope(
             id: contact_id(&dirty.address),
             display_name: display_name.clone(),
             emails: vec![dirty.address.clone()],
+            relevance: (operation != Operation::Delete).then_some(score),
             ..Contact::default()
         },
     };
