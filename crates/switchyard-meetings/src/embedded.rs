@@ -28,6 +28,7 @@ use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
+use switchyard_state::open_database;
 
 use crate::context::storage_key;
 use crate::error::{read_failed, unavailable, write_failed};
@@ -106,41 +107,25 @@ impl std::fmt::Debug for RedbMeetingStore {
 impl RedbMeetingStore {
     /// Opens (or creates) `{data_dir}/meetings.redb`. Fails if another process holds it.
     pub fn open(data_dir: &Path) -> Result<Self, MeetingsError> {
-        std::fs::create_dir_all(data_dir).map_err(|err| {
-            MeetingsError::new(
-                MeetingsErrorKind::Unavailable,
-                format!("failed to create {}: {err}", data_dir.display()),
-            )
-        })?;
         Self::open_file(&data_dir.join(MEETINGS_FILE_NAME))
     }
 
     /// Opens (or creates) the store in the file `path`.
     pub fn open_file(path: &Path) -> Result<Self, MeetingsError> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|err| {
-                let (kind, reason) = match err {
-                    redb::DatabaseError::DatabaseAlreadyOpen => (
-                        MeetingsErrorKind::InUse,
-                        "another switchyard process is using it".to_string(),
-                    ),
-                    other => (MeetingsErrorKind::Unavailable, other.to_string()),
-                };
-                MeetingsError::new(kind, format!("failed to open {}: {reason}", path.display()))
-            })?;
-        let txn = db
-            .begin_write()
-            .map_err(unavailable("failed to open meetings"))?;
-        txn.open_table(MEETINGS)
-            .map_err(unavailable("failed to open meetings"))?;
-        txn.open_table(TOMBSTONES)
-            .map_err(unavailable("failed to open meetings"))?;
-        txn.open_table(BUSY_SPANS)
-            .map_err(unavailable("failed to open meetings"))?;
-        txn.commit()
-            .map_err(unavailable("failed to open meetings"))?;
+        let db = open_database(path, CACHE_BYTES, |txn| {
+            txn.open_table(MEETINGS)?;
+            txn.open_table(TOMBSTONES)?;
+            txn.open_table(BUSY_SPANS)?;
+            Ok(())
+        })
+        .map_err(|err| {
+            let kind = if err.is_in_use() {
+                MeetingsErrorKind::InUse
+            } else {
+                MeetingsErrorKind::Unavailable
+            };
+            MeetingsError::new(kind, err.to_string())
+        })?;
         Ok(RedbMeetingStore {
             db: Arc::new(db),
             path: path.to_path_buf(),

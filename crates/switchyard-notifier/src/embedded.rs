@@ -28,6 +28,7 @@ use redb::{
 };
 use serde::{Deserialize, Serialize};
 use switchyard_contracts::Operation;
+use switchyard_state::open_database;
 
 use crate::error::unavailable;
 use crate::{
@@ -114,36 +115,25 @@ impl std::fmt::Debug for RedbJournalStore {
 impl RedbJournalStore {
     /// Opens (or creates) `{data_dir}/notifier.redb`. Fails if another process holds it.
     pub fn open(data_dir: &Path, retention: Retention) -> Result<Self, NotifierError> {
-        std::fs::create_dir_all(data_dir).map_err(|err| {
-            NotifierError::new(
-                NotifierErrorKind::Unavailable,
-                format!("failed to create {}: {err}", data_dir.display()),
-            )
-        })?;
         Self::open_file(&data_dir.join(NOTIFIER_FILE_NAME), retention)
     }
 
     /// Opens (or creates) the store in the file `path`.
     pub fn open_file(path: &Path, retention: Retention) -> Result<Self, NotifierError> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|err| {
-                let (kind, reason) = match err {
-                    redb::DatabaseError::DatabaseAlreadyOpen => (
-                        NotifierErrorKind::InUse,
-                        "another switchyard process is using it".to_string(),
-                    ),
-                    other => (NotifierErrorKind::Unavailable, other.to_string()),
-                };
-                NotifierError::new(kind, format!("failed to open {}: {reason}", path.display()))
-            })?;
-        let context = "failed to open the notifier journal";
-        let txn = db.begin_write().map_err(unavailable(context))?;
-        txn.open_table(USERS).map_err(unavailable(context))?;
-        txn.open_table(SIGNALS).map_err(unavailable(context))?;
-        txn.open_table(DEDUPE).map_err(unavailable(context))?;
-        txn.commit().map_err(unavailable(context))?;
+        let db = open_database(path, CACHE_BYTES, |txn| {
+            txn.open_table(USERS)?;
+            txn.open_table(SIGNALS)?;
+            txn.open_table(DEDUPE)?;
+            Ok(())
+        })
+        .map_err(|err| {
+            let kind = if err.is_in_use() {
+                NotifierErrorKind::InUse
+            } else {
+                NotifierErrorKind::Unavailable
+            };
+            NotifierError::new(kind, err.to_string())
+        })?;
         Ok(RedbJournalStore {
             db: Arc::new(db),
             path: path.to_path_buf(),

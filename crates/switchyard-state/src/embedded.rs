@@ -1,5 +1,7 @@
 //! [`EmbeddedState`]: the state store and its transactional outbox in one redb file
-//! (`state.redb`) of the data directory.
+//! (`state.redb`) of the data directory, and [`open_database`], the one way switchyard
+//! opens an embedded redb file (this store's, and the meetings, notifier and contacts
+//! stores').
 //!
 //! # Layout
 //! - table `kv`: key (UTF-8) → value bytes prefixed by the expiry time as a big-endian u64
@@ -16,6 +18,7 @@
 //! without fsync: if the process dies before a later durable commit, the entries come back
 //! pending and are published again (at-least-once), never lost.
 
+use std::error::Error;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,7 +30,9 @@ use redb::{
 };
 
 use crate::outbox::DomainOp;
-use crate::{Outbox, OutboxEntry, StateError, StateErrorKind, StateStore, StateWrite};
+use crate::{
+    OpenDatabaseError, Outbox, OutboxEntry, StateError, StateErrorKind, StateStore, StateWrite,
+};
 
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
@@ -160,39 +165,53 @@ fn append_events(txn: &WriteTransaction, events: &[Vec<u8>]) -> Result<Vec<u64>,
     Ok(ids)
 }
 
+/// Opens (or creates) the redb database file `path` with a page cache of `cache_bytes`,
+/// creating its directory first, then runs `create_tables` in one first write transaction
+/// so that every table exists before the first read.
+///
+/// Fails with [`OpenDatabaseError::is_in_use`] when another process holds the file (a
+/// running switchyard server, for the CLI); every other failure names `path`.
+pub fn open_database(
+    path: &Path,
+    cache_bytes: usize,
+    create_tables: impl FnOnce(&WriteTransaction) -> Result<(), Box<dyn Error + Send + Sync>>,
+) -> Result<Database, OpenDatabaseError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            OpenDatabaseError::unavailable(format!("failed to create {}: {err}", dir.display()))
+        })?;
+    }
+    let db = Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(path)
+        .map_err(|err| match err {
+            redb::DatabaseError::DatabaseAlreadyOpen => OpenDatabaseError::in_use(path),
+            other => OpenDatabaseError::unavailable(format!(
+                "failed to open {}: {other}",
+                path.display()
+            )),
+        })?;
+    let tables_failed = |err: &dyn std::fmt::Display| {
+        OpenDatabaseError::unavailable(format!(
+            "failed to create the tables of {}: {err}",
+            path.display()
+        ))
+    };
+    let txn = db.begin_write().map_err(|err| tables_failed(&err))?;
+    create_tables(&txn).map_err(|err| tables_failed(&err))?;
+    txn.commit().map_err(|err| tables_failed(&err))?;
+    Ok(db)
+}
+
 impl EmbeddedState {
     /// Opens (or creates) the store in `dir`. Fails if another process holds it.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
-        std::fs::create_dir_all(dir).map_err(|err| {
-            StateError::new(
-                StateErrorKind::Unavailable,
-                format!("failed to create {}: {err}", dir.display()),
-            )
+        let db = open_database(&dir.join("state.redb"), CACHE_BYTES, |txn| {
+            txn.open_table(KV)?;
+            txn.open_table(OUTBOX)?;
+            txn.open_table(OUTBOX_META)?;
+            Ok(())
         })?;
-        let path = dir.join("state.redb");
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|err| {
-                let (kind, reason) = match err {
-                    redb::DatabaseError::DatabaseAlreadyOpen => (
-                        StateErrorKind::InUse,
-                        "another switchyard process is using it".to_string(),
-                    ),
-                    other => (StateErrorKind::Unavailable, other.to_string()),
-                };
-                StateError::new(kind, format!("failed to open {}: {reason}", path.display()))
-            })?;
-        let txn = db
-            .begin_write()
-            .map_err(unavailable("failed to open state"))?;
-        txn.open_table(KV)
-            .map_err(unavailable("failed to open state"))?;
-        txn.open_table(OUTBOX)
-            .map_err(unavailable("failed to open state"))?;
-        txn.open_table(OUTBOX_META)
-            .map_err(unavailable("failed to open state"))?;
-        txn.commit().map_err(unavailable("failed to open state"))?;
         Ok(EmbeddedState { db: Arc::new(db) })
     }
 
@@ -404,6 +423,67 @@ mod tests {
 
     fn keys(names: &[&str]) -> Vec<String> {
         names.iter().map(|name| name.to_string()).collect()
+    }
+
+    const PROBE: TableDefinition<&str, u64> = TableDefinition::new("probe");
+
+    fn open_probe(path: &Path) -> Result<Database, OpenDatabaseError> {
+        open_database(path, CACHE_BYTES, |txn| {
+            txn.open_table(PROBE)?;
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn open_database_creates_the_directory_and_the_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_probe(&dir.path().join("a/b/probe.redb")).unwrap();
+        let txn = db.begin_read().unwrap();
+        assert_eq!(txn.open_table(PROBE).unwrap().len().unwrap(), 0);
+    }
+
+    /// Checks whether `err` says the file is in use, that its message starts with
+    /// `message`, and that it becomes the matching [`StateErrorKind`].
+    fn check(err: OpenDatabaseError, in_use: bool, message: &str) {
+        assert_eq!(err.is_in_use(), in_use);
+        assert!(err.to_string().starts_with(message), "{err}");
+        let kind = match in_use {
+            true => StateErrorKind::InUse,
+            false => StateErrorKind::Unavailable,
+        };
+        assert_eq!(StateError::from(err).kind(), kind);
+    }
+
+    #[test]
+    fn open_database_reports_a_held_file_as_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("probe.redb");
+        let _held = open_probe(&path).unwrap();
+        let in_use = format!(
+            "failed to open {}: another switchyard process",
+            path.display()
+        );
+        check(open_probe(&path).unwrap_err(), true, &in_use);
+    }
+
+    #[test]
+    fn open_database_names_the_path_of_other_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be.
+        let not_a_file = format!("failed to open {}: ", dir.path().display());
+        check(open_probe(dir.path()).unwrap_err(), false, &not_a_file);
+        let path = dir.path().join("probe.redb");
+        let no_tables = format!("failed to create the tables of {}: boom", path.display());
+        let err = open_database(&path, CACHE_BYTES, |_| Err("boom".into())).unwrap_err();
+        check(err, false, &no_tables);
+    }
+
+    #[test]
+    fn a_second_open_of_the_store_reports_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = EmbeddedState::open(dir.path()).unwrap();
+        let err = EmbeddedState::open(dir.path()).err().expect("held");
+        assert_eq!(err.kind(), StateErrorKind::InUse);
     }
 
     #[tokio::test]

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use switchyard_state::open_database;
 use tracing::warn;
 
 use super::tables::{
@@ -65,30 +66,18 @@ impl RedbContactStore {
     /// Opens (or creates) the store file at `path` (e.g. `{data_dir}/contacts.redb`),
     /// scoring with `scoring`. Fails if another process holds it.
     pub fn open(path: &Path, scoring: Scoring) -> StoreResult<Self> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|err| {
-                ContactError::unavailable(format!("failed to create {}: {err}", parent.display()))
-            })?;
-        }
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|err| {
-                let (kind, reason) = match err {
-                    redb::DatabaseError::DatabaseAlreadyOpen => (
-                        ContactErrorKind::InUse,
-                        "another switchyard process is using it".to_string(),
-                    ),
-                    other => (ContactErrorKind::Unavailable, other.to_string()),
-                };
-                ContactError::new(kind, format!("failed to open {}: {reason}", path.display()))
-            })?;
-        let txn = db
-            .begin_write()
-            .map_err(unavailable("failed to open contacts"))?;
-        Tables::open(&txn)?;
-        txn.commit()
-            .map_err(unavailable("failed to open contacts"))?;
+        let db = open_database(path, CACHE_BYTES, |txn| {
+            Tables::open(txn)?;
+            Ok(())
+        })
+        .map_err(|err| {
+            let kind = if err.is_in_use() {
+                ContactErrorKind::InUse
+            } else {
+                ContactErrorKind::Unavailable
+            };
+            ContactError::new(kind, err.to_string())
+        })?;
         Ok(RedbContactStore {
             db: Arc::new(db),
             scoring,
