@@ -7,7 +7,8 @@
 //! [`SearchIndex`] here) upserts and deletes documents in batches, makes them durable and
 //! visible with one commit, answers [`SearchQuery`]s with [`SearchResults`] where a
 //! document's matching fragments fold into its [`SearchHit`], and navigates between a
-//! fragment and its document. [`Indexer`] is the consumer handler that feeds a backend.
+//! fragment and its document. [`FoldedResults`] holds that folding for every engine, over
+//! the [`MatchedHit`]s an engine reads. [`Indexer`] is the consumer handler that feeds a backend.
 //! This crate knows nothing of brokers, HTTP or consumer loops; its calls block, so async
 //! callers use `spawn_blocking`.
 //!
@@ -45,6 +46,7 @@ mod document;
 mod error;
 mod factory;
 mod fields;
+mod fold;
 mod index;
 mod indexer;
 mod query;
@@ -60,6 +62,7 @@ pub use factory::DOCUMENT_CONTENT_MAX_CHARS;
 pub use fields::{
     DocTypes, FieldDefinition, FieldType, SEARCH_FIELDS, field_definition, fields_of_doc_type,
 };
+pub use fold::{FoldedResults, MatchedHit};
 pub use index::SearchIndex;
 pub use indexer::Indexer;
 pub use query::{

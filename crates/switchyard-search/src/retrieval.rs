@@ -1,11 +1,11 @@
 //! Reading the tantivy index: user-scoped filters, ranking (BM25 with a recency boost, or
-//! a date), folding matching fragments into their document's hit, highlighted snippets,
-//! and navigation between a document and its fragments.
+//! a date), highlighted snippets, and navigation between a document and its fragments.
+//! Folding matching fragments into their document's hit is `fold.rs`'s, shared with other
+//! engines; this file only reads the ranked matches and the documents it asks for.
 //!
 //! Every tantivy query built here starts from the user's `user_id` term or the user's
 //! replacement key, so no path reads another user's documents.
 
-use std::collections::HashMap;
 use std::ops::Bound;
 
 use chrono::Utc;
@@ -18,10 +18,10 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader, TantivyDocument, Term};
 use tracing::debug;
 
-use crate::schema::{StoredFields, to_tantivy_date};
+use crate::schema::to_tantivy_date;
 use crate::snippet::snippet;
 use crate::{
-    FragmentHit, MAX_FRAGMENTS_PER_HIT, MAX_SEARCH_HITS, SearchError, SearchHit, SearchIndex,
+    FoldedResults, FragmentHit, MAX_SEARCH_HITS, MatchedHit, SearchError, SearchHit, SearchIndex,
     SearchQuery, SearchResults, SortOrder,
 };
 
@@ -63,15 +63,6 @@ pub fn contact_boost(relevance: f64) -> f32 {
 
 /// How a ranked document compares: the sort key first, then relevance.
 type Rank = (f64, f32);
-
-/// A search result being assembled: a document and its matching fragments.
-struct Group {
-    score: f32,
-    /// The document itself, when it matched.
-    document: Option<StoredFields>,
-    /// The matching fragments, best first.
-    fragments: Vec<(StoredFields, f32)>,
-}
 
 impl SearchIndex {
     /// Runs `query`: the engine of [`crate::SearchBackend::search`].
@@ -129,12 +120,18 @@ impl SearchIndex {
                 .search(&*tantivy_query, &collector)
                 .map_err(|err| self.query_error(err))?;
             let exhausted = ranked.len() < fetch || fetch >= MAX_FETCH;
-            let groups = self.fold(&searcher, &ranked, limit)?;
-            if groups.len() >= limit || exhausted {
-                let hits = groups
-                    .into_iter()
-                    .map(|group| self.group_hit(&searcher, &query.user_id, group, &snippets))
-                    .collect::<Result<_, _>>()?;
+            let mut folded = FoldedResults::new(limit);
+            for &((_, score), address) in &ranked {
+                folded.push(MatchedHit {
+                    score,
+                    ..self.load(&searcher, address)?
+                });
+            }
+            if folded.len() >= limit || exhausted {
+                let hits = folded.into_hits(
+                    |content| snippet(snippets.as_ref(), content),
+                    |keys| self.documents_by_key(&searcher, &query.user_id, keys),
+                )?;
                 return Ok(SearchResults {
                     hits,
                     matched: matched as u64,
@@ -163,13 +160,9 @@ impl SearchIndex {
             return Ok(None);
         };
         let document = self.by_key(&searcher, user_id, &parent.doc_type, &parent.id)?;
-        Ok(Some(self.document_hit(
-            fragment.clone(),
-            document,
-            0.0,
-            None,
-            Vec::new(),
-        )))
+        Ok(Some(fragment.into_parent_hit(document, |content| {
+            snippet(None, content)
+        })))
     }
 
     /// The fragments of `user_id`'s document `document_id`, in position order.
@@ -198,7 +191,7 @@ impl SearchIndex {
             .into_iter()
             .map(|(_, address)| {
                 let stored = self.load(&searcher, address)?;
-                Ok(fragment_hit(stored, 0.0, None))
+                Ok(stored.into_fragment_hit(|content| snippet(None, content)))
             })
             .collect()
     }
@@ -266,137 +259,16 @@ impl SearchIndex {
         ))
     }
 
-    /// Folds ranked documents and fragments into at most `limit` results, in rank order:
-    /// a result ranks where its best member does.
-    fn fold(
-        &self,
-        searcher: &Searcher,
-        ranked: &[(Rank, DocAddress)],
-        limit: usize,
-    ) -> Result<Vec<Group>, SearchError> {
-        let mut groups: Vec<Group> = Vec::new();
-        let mut by_document: HashMap<(String, String), usize> = HashMap::new();
-        for &((_, score), address) in ranked {
-            let stored = self.load(searcher, address)?;
-            let document_key = match &stored.parent {
-                Some(parent) => (parent.doc_type.clone(), parent.id.clone()),
-                None => (stored.doc_type.clone(), stored.id.clone()),
-            };
-            let position = match by_document.get(&document_key) {
-                Some(&position) => position,
-                // Only the members of results already taken matter once the list is full.
-                None if groups.len() >= limit => continue,
-                None => {
-                    groups.push(Group {
-                        score,
-                        document: None,
-                        fragments: Vec::new(),
-                    });
-                    by_document.insert(document_key, groups.len() - 1);
-                    groups.len() - 1
-                }
-            };
-            let group = &mut groups[position];
-            group.score = group.score.max(score);
-            if stored.parent.is_some() {
-                if group.fragments.len() < MAX_FRAGMENTS_PER_HIT {
-                    group.fragments.push((stored, score));
-                }
-            } else {
-                group.document = Some(stored);
-            }
-        }
-        for group in &mut groups {
-            // Best first; the rank order may differ from relevance when sorting by date.
-            group
-                .fragments
-                .sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
-        }
-        Ok(groups)
-    }
-
-    /// The hit of a folded result; a result found through fragments only shows the
-    /// document they belong to.
-    fn group_hit(
+    /// The user's documents with these `(doc_type, id)` keys that are indexed.
+    fn documents_by_key(
         &self,
         searcher: &Searcher,
         user_id: &str,
-        group: Group,
-        snippets: &Option<SnippetGenerator>,
-    ) -> Result<SearchHit, SearchError> {
-        let fragments: Vec<FragmentHit> = group
-            .fragments
-            .iter()
-            .map(|(stored, score)| fragment_hit(stored.clone(), *score, snippets.as_ref()))
-            .collect();
-        let (source, document) = match group.document {
-            Some(document) => (document.clone(), Some(document)),
-            None => {
-                let (fragment, _) = group
-                    .fragments
-                    .into_iter()
-                    .next()
-                    .expect("a result holds its document or at least one fragment");
-                let parent = fragment
-                    .parent
-                    .as_ref()
-                    .expect("a result without its document was found through fragments");
-                let document = self.by_key(searcher, user_id, &parent.doc_type, &parent.id)?;
-                (fragment, document)
-            }
-        };
-        Ok(self.document_hit(source, document, group.score, snippets.as_ref(), fragments))
-    }
-
-    /// The hit of a document; when it is not indexed (its fragments came first, or it was
-    /// deleted while they linger) it is described by `source`, one of its fragments.
-    fn document_hit(
-        &self,
-        source: StoredFields,
-        document: Option<StoredFields>,
-        score: f32,
-        snippets: Option<&SnippetGenerator>,
-        fragments: Vec<FragmentHit>,
-    ) -> SearchHit {
-        let (stored, snippet) = match (document, source.parent.clone()) {
-            (Some(document), _) => {
-                let snippet = snippet(snippets, &document.content);
-                (document, snippet)
-            }
-            (None, None) => {
-                let snippet = snippet(snippets, &source.content);
-                (source, snippet)
-            }
-            // Not indexed: the fragment's link names it, its best fragment stands in.
-            (None, Some(parent)) => {
-                let snippet = fragments
-                    .first()
-                    .map(|best| best.snippet.clone())
-                    .unwrap_or_default();
-                let described = StoredFields {
-                    id: parent.id,
-                    doc_type: parent.doc_type,
-                    title: parent.title,
-                    content: String::new(),
-                    participants: Vec::new(),
-                    parent: None,
-                    ..source
-                };
-                (described, snippet)
-            }
-        };
-        SearchHit {
-            id: stored.id,
-            doc_type: stored.doc_type,
-            title: stored.title,
-            score,
-            created_at: stored.created_at,
-            updated_at: stored.last_updated,
-            sync_timestamp: stored.sync_timestamp,
-            snippet,
-            participants: stored.participants,
-            fragments,
-        }
+        keys: &[(String, String)],
+    ) -> Result<Vec<MatchedHit>, SearchError> {
+        keys.iter()
+            .filter_map(|(doc_type, id)| self.by_key(searcher, user_id, doc_type, id).transpose())
+            .collect()
     }
 
     /// The user's document with this replacement key, if indexed.
@@ -406,7 +278,7 @@ impl SearchIndex {
         user_id: &str,
         doc_type: &str,
         id: &str,
-    ) -> Result<Option<StoredFields>, SearchError> {
+    ) -> Result<Option<MatchedHit>, SearchError> {
         let key = TermQuery::new(
             self.fields.key_term(user_id, doc_type, id),
             IndexRecordOption::Basic,
@@ -418,7 +290,7 @@ impl SearchIndex {
         &self,
         searcher: &Searcher,
         query: &dyn Query,
-    ) -> Result<Option<StoredFields>, SearchError> {
+    ) -> Result<Option<MatchedHit>, SearchError> {
         let found = searcher
             .search(query, &TopDocs::with_limit(1))
             .map_err(|err| self.query_error(err))?;
@@ -428,7 +300,7 @@ impl SearchIndex {
             .transpose()
     }
 
-    fn load(&self, searcher: &Searcher, address: DocAddress) -> Result<StoredFields, SearchError> {
+    fn load(&self, searcher: &Searcher, address: DocAddress) -> Result<MatchedHit, SearchError> {
         let doc: TantivyDocument = searcher.doc(address).map_err(|err| self.query_error(err))?;
         Ok(self.fields.stored_fields(&doc))
     }
@@ -472,21 +344,6 @@ fn term_query(field: Field, value: &str) -> Box<dyn Query> {
         Term::from_field_text(field, value),
         IndexRecordOption::Basic,
     ))
-}
-
-fn fragment_hit(
-    stored: StoredFields,
-    score: f32,
-    snippets: Option<&SnippetGenerator>,
-) -> FragmentHit {
-    FragmentHit {
-        snippet: snippet(snippets, &stored.content),
-        position: stored.parent.as_ref().map_or(0, |parent| parent.position),
-        id: stored.id,
-        doc_type: stored.doc_type,
-        title: stored.title,
-        score,
-    }
 }
 
 #[cfg(test)]

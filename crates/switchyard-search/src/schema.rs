@@ -21,7 +21,7 @@ use tantivy::tokenizer::{
 use tantivy::{Index, TantivyDocument, Term};
 
 use crate::document::document_key;
-use crate::{FieldType, FieldValue, SEARCH_FIELDS, SearchDocument};
+use crate::{FieldType, FieldValue, MatchedHit, ParentLink, SEARCH_FIELDS, SearchDocument};
 
 /// Tokenizer of every free-text field; part of the format, registered on each open.
 const TEXT_TOKENIZER: &str = "switchyard_text";
@@ -185,8 +185,8 @@ impl SearchFields {
         out
     }
 
-    /// The identity and display fields of a retrieved document.
-    pub(crate) fn stored_fields(&self, doc: &TantivyDocument) -> StoredFields {
+    /// The identity and display fields of a retrieved document, with a score of 0.
+    pub(crate) fn stored_fields(&self, doc: &TantivyDocument) -> MatchedHit {
         let text = |field| {
             doc.get_first(field)
                 .and_then(|value| value.as_str())
@@ -199,7 +199,7 @@ impl SearchFields {
                 .map(from_tantivy_date)
                 .unwrap_or_default()
         };
-        let parent = text(self.parent_id).map(|id| StoredParent {
+        let parent = text(self.parent_id).map(|id| ParentLink {
             id,
             doc_type: text(self.parent_doc_type).unwrap_or_default(),
             title: text(self.parent_title).unwrap_or_default(),
@@ -208,7 +208,7 @@ impl SearchFields {
                 .and_then(|value| value.as_u64())
                 .map_or(0, |position| u32::try_from(position).unwrap_or(u32::MAX)),
         });
-        StoredFields {
+        MatchedHit {
             id: text(self.id).unwrap_or_default(),
             doc_type: text(self.doc_type).unwrap_or_default(),
             title: text(self.title).unwrap_or_default(),
@@ -221,32 +221,9 @@ impl SearchFields {
             last_updated: date(self.last_updated),
             sync_timestamp: date(self.sync_timestamp),
             parent,
+            score: 0.0,
         }
     }
-}
-
-/// What a hit shows of a stored document.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredFields {
-    pub(crate) id: String,
-    pub(crate) doc_type: String,
-    pub(crate) title: String,
-    pub(crate) content: String,
-    pub(crate) participants: Vec<String>,
-    pub(crate) created_at: DateTime<Utc>,
-    pub(crate) last_updated: DateTime<Utc>,
-    pub(crate) sync_timestamp: DateTime<Utc>,
-    /// Set for fragments only.
-    pub(crate) parent: Option<StoredParent>,
-}
-
-/// A fragment's link to its document, as stored.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredParent {
-    pub(crate) id: String,
-    pub(crate) doc_type: String,
-    pub(crate) title: String,
-    pub(crate) position: u32,
 }
 
 pub(crate) fn to_tantivy_date(value: DateTime<Utc>) -> tantivy::DateTime {

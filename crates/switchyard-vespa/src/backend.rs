@@ -9,20 +9,21 @@
 //!   fragments, and carries the user filter like every other read;
 //! - commit: nothing to do, since Vespa acknowledges a write once it is applied and
 //!   searchable;
-//! - search, count, parent_of, fragments_of: YQL from `yql.rs`, always user-scoped.
+//! - search, count, parent_of, fragments_of: YQL from `yql.rs`, always user-scoped;
+//!   search folds the ranked hits with `switchyard_search`'s `FoldedResults`, like the
+//!   tantivy backend.
 //!
 //! Calls block; async callers use `spawn_blocking`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use switchyard_search::{
-    FragmentHit, MAX_SEARCH_HITS, SearchBackend, SearchDocument, SearchError, SearchErrorKind,
-    SearchHit, SearchQuery, SearchResults,
+    FoldedResults, FragmentHit, MAX_SEARCH_HITS, MatchedHit, SearchBackend, SearchDocument,
+    SearchError, SearchErrorKind, SearchHit, SearchQuery, SearchResults,
 };
 use tracing::{debug, instrument};
 
 use crate::VespaError;
-use crate::collapse::{Group, StoredHit, fold};
 use crate::http::VespaHttp;
 use crate::naming::{fragment_doc_types, fragment_types_of, is_known_doc_type, schema_name};
 use crate::package::MAX_OFFSET;
@@ -68,14 +69,14 @@ impl VespaBackend {
     }
 
     /// Every hit of `select`, page by page, in order (navigation and deletes).
-    fn all_hits(&self, select: &Select) -> Result<Vec<StoredHit>, SearchError> {
+    fn all_hits(&self, select: &Select) -> Result<Vec<MatchedHit>, SearchError> {
         let yql = select.yql();
         let mut hits = Vec::new();
         let mut offset = 0;
         loop {
             let page = self.http.query(&yql, None, PAGE_HITS, offset)?;
             let read = page.hits.len();
-            hits.extend(page.hits.into_iter().map(|hit| StoredHit::from(hit.fields)));
+            hits.extend(page.hits.into_iter().map(|hit| hit.fields.into_match(0.0)));
             offset += read;
             if read < PAGE_HITS || offset as u64 >= page.total_count || offset >= MAX_OFFSET {
                 return Ok(hits);
@@ -120,18 +121,18 @@ impl VespaBackend {
         ))
     }
 
-    /// The user's documents with these `(doc_type, id)` keys, by key.
+    /// The user's documents with these `(doc_type, id)` keys that are indexed.
     fn documents_by_key(
         &self,
         user_id: &str,
         keys: &[(String, String)],
-    ) -> Result<HashMap<(String, String), StoredHit>, SearchError> {
+    ) -> Result<Vec<MatchedHit>, SearchError> {
         let keys: Vec<&(String, String)> = keys
             .iter()
             .filter(|(doc_type, _)| is_known_doc_type(doc_type))
             .collect();
         if keys.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(Vec::new());
         }
         let mut sources: Vec<String> = keys
             .iter()
@@ -150,97 +151,7 @@ impl VespaBackend {
             })
             .collect();
         let select = Select::new(user_id, sources).and(any_of(any_key));
-        Ok(self
-            .all_hits(&select)?
-            .into_iter()
-            .map(|hit| ((hit.doc_type.clone(), hit.id.clone()), hit))
-            .collect())
-    }
-
-    /// The hit of a folded result, or of a document described by its fragment `source`
-    /// when it is not indexed.
-    fn document_hit(
-        source: StoredHit,
-        document: Option<StoredHit>,
-        score: f32,
-        terms: &HashSet<String>,
-        fragments: Vec<FragmentHit>,
-    ) -> SearchHit {
-        let (stored, snippet_text) = match (document, source.parent.clone()) {
-            (Some(document), _) => {
-                let text = snippet(terms, &document.content);
-                (document, text)
-            }
-            (None, None) => {
-                let text = snippet(terms, &source.content);
-                (source, text)
-            }
-            // Not indexed: the fragment's link names it, its best fragment stands in.
-            (None, Some(parent)) => {
-                let text = fragments
-                    .first()
-                    .map(|best| best.snippet.clone())
-                    .unwrap_or_default();
-                let described = StoredHit {
-                    id: parent.id,
-                    doc_type: parent.doc_type,
-                    title: parent.title,
-                    content: String::new(),
-                    participants: Vec::new(),
-                    parent: None,
-                    ..source
-                };
-                (described, text)
-            }
-        };
-        SearchHit {
-            id: stored.id,
-            doc_type: stored.doc_type,
-            title: stored.title,
-            score,
-            created_at: stored.created_at,
-            updated_at: stored.last_updated,
-            sync_timestamp: stored.sync_timestamp,
-            snippet: snippet_text,
-            participants: stored.participants,
-            fragments,
-        }
-    }
-
-    fn group_hit(
-        group: Group,
-        parents: &HashMap<(String, String), StoredHit>,
-        terms: &HashSet<String>,
-    ) -> SearchHit {
-        let key = group.document_key();
-        let fragments: Vec<FragmentHit> = group
-            .fragments
-            .iter()
-            .map(|(stored, score)| fragment_hit(stored, *score, terms))
-            .collect();
-        let (source, document) = match group.document {
-            Some(document) => (document.clone(), Some(document)),
-            None => {
-                let (fragment, _) = group
-                    .fragments
-                    .into_iter()
-                    .next()
-                    .expect("a result without its document was found through fragments");
-                (fragment, parents.get(&key).cloned())
-            }
-        };
-        VespaBackend::document_hit(source, document, group.score, terms, fragments)
-    }
-}
-
-fn fragment_hit(stored: &StoredHit, score: f32, terms: &HashSet<String>) -> FragmentHit {
-    FragmentHit {
-        id: stored.id.clone(),
-        doc_type: stored.doc_type.clone(),
-        position: stored.parent.as_ref().map_or(0, |parent| parent.position),
-        title: stored.title.clone(),
-        score,
-        snippet: snippet(terms, &stored.content),
+        self.all_hits(&select)
     }
 }
 
@@ -291,43 +202,36 @@ impl SearchBackend for VespaBackend {
         let text = query.text.trim();
         let scored = !text.is_empty();
         let page_size = limit.saturating_mul(FETCH_PER_RESULT).clamp(32, PAGE_HITS);
-        let mut ranked: Vec<(StoredHit, f32)> = Vec::new();
+        let mut folded = FoldedResults::new(limit);
         let mut matched = 0;
         let mut offset = 0;
-        let groups = loop {
+        loop {
             let page = self
                 .http
                 .query(&yql, scored.then_some(text), page_size, offset)?;
             matched = matched.max(page.total_count);
             let read = page.hits.len();
-            ranked.extend(page.hits.into_iter().map(|hit| {
+            folded.extend(page.hits.into_iter().map(|hit| {
                 let score = if scored { hit.relevance as f32 } else { 0.0 };
-                (StoredHit::from(hit.fields), score)
+                hit.fields.into_match(score)
             }));
             offset += read;
             let exhausted = read < page_size
                 || offset as u64 >= page.total_count
                 || offset + page_size > MAX_OFFSET;
-            let groups = fold(&ranked, limit);
-            if groups.len() >= limit || exhausted {
-                break groups;
+            if folded.len() >= limit || exhausted {
+                break;
             }
-        };
-        let missing: Vec<(String, String)> = groups
-            .iter()
-            .filter(|group| group.document.is_none())
-            .map(Group::document_key)
-            .collect();
-        let parents = self.documents_by_key(&query.user_id, &missing)?;
+        }
         let terms = if scored {
             query_terms(text)
         } else {
             HashSet::new()
         };
-        let hits = groups
-            .into_iter()
-            .map(|group| VespaBackend::group_hit(group, &parents, &terms))
-            .collect();
+        let hits = folded.into_hits(
+            |content| snippet(&terms, content),
+            |keys| self.documents_by_key(&query.user_id, keys),
+        )?;
         Ok(SearchResults { hits, matched })
     }
 
@@ -355,7 +259,7 @@ impl SearchBackend for VespaBackend {
             .hits
             .into_iter()
             .next()
-            .map(|hit| StoredHit::from(hit.fields))
+            .map(|hit| hit.fields.into_match(0.0))
         else {
             return Ok(None);
         };
@@ -365,14 +269,12 @@ impl SearchBackend for VespaBackend {
         let key = (parent.doc_type.clone(), parent.id.clone());
         let document = self
             .documents_by_key(user_id, std::slice::from_ref(&key))?
-            .remove(&key);
-        Ok(Some(VespaBackend::document_hit(
-            fragment,
-            document,
-            0.0,
-            &HashSet::new(),
-            Vec::new(),
-        )))
+            .into_iter()
+            .rfind(|document| document.doc_type == key.0 && document.id == key.1);
+        let no_terms = HashSet::new();
+        Ok(Some(fragment.into_parent_hit(document, |content| {
+            snippet(&no_terms, content)
+        })))
     }
 
     fn fragments_of(
@@ -384,10 +286,11 @@ impl SearchBackend for VespaBackend {
         let select = Select::new(user_id, sources)
             .and(contains("parent_id", document_id))
             .order_by("position asc");
+        let no_terms = HashSet::new();
         Ok(self
             .all_hits(&select)?
-            .iter()
-            .map(|stored| fragment_hit(stored, 0.0, &HashSet::new()))
+            .into_iter()
+            .map(|stored| stored.into_fragment_hit(|content| snippet(&no_terms, content)))
             .collect())
     }
 }

@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
+use chrono::DateTime;
 use reqwest::StatusCode;
 use reqwest::Url;
 use reqwest::blocking::{Client, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchyard_search::{SearchDocument, SearchError, SearchErrorKind};
+use switchyard_search::{MatchedHit, ParentLink, SearchDocument, SearchError, SearchErrorKind};
 
 use crate::VespaError;
 use crate::feed::feed_fields;
@@ -215,6 +216,33 @@ pub(crate) struct HitFields {
     pub(crate) parent_doc_type: Option<String>,
     pub(crate) parent_title: Option<String>,
     pub(crate) position: Option<u64>,
+}
+
+impl HitFields {
+    /// The match these fields describe, with its relevance `score`.
+    pub(crate) fn into_match(self, score: f32) -> MatchedHit {
+        let date = |micros: i64| DateTime::from_timestamp_micros(micros).unwrap_or_default();
+        let parent = self.parent_id.map(|id| ParentLink {
+            id,
+            doc_type: self.parent_doc_type.unwrap_or_default(),
+            title: self.parent_title.unwrap_or_default(),
+            position: self
+                .position
+                .map_or(0, |position| u32::try_from(position).unwrap_or(u32::MAX)),
+        });
+        MatchedHit {
+            id: self.id,
+            doc_type: self.doc_type,
+            title: self.title,
+            content: self.content,
+            participants: self.participants,
+            created_at: date(self.created_at),
+            last_updated: date(self.last_updated),
+            sync_timestamp: date(self.sync_timestamp),
+            parent,
+            score,
+        }
+    }
 }
 
 #[derive(Deserialize)]

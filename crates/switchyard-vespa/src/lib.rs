@@ -41,7 +41,6 @@
 #![warn(missing_docs)]
 
 mod backend;
-mod collapse;
 mod error;
 mod feed;
 mod http;
