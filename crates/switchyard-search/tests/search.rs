@@ -7,7 +7,8 @@ use chrono::Duration;
 use support::*;
 use switchyard_contracts::{AnyOfficeEvent, Contact, DocumentKind, Fragment};
 use switchyard_search::{
-    DateField, DateRange, SearchBackend, SearchDocument, SearchQuery, SortOrder,
+    DateField, DateRange, MAX_FRAGMENTS_PER_HIT, SearchBackend, SearchDocument, SearchQuery,
+    SortOrder,
 };
 
 #[test]
@@ -585,7 +586,14 @@ fn limits_count_results_not_fragments() {
         })
         .unwrap();
     assert_eq!(hits.len(), 3, "{:?}", ids(&hits));
-    assert!(hits.iter().all(|hit| hit.fragments.len() == 3));
+    // 120 fragments score alike, so which of them a result shows depends on index order:
+    // each shows at least one and at most three, and the best result its full three.
+    assert!(
+        hits.iter()
+            .all(|hit| (1..=MAX_FRAGMENTS_PER_HIT).contains(&hit.fragments.len())),
+        "{hits:?}"
+    );
+    assert_eq!(hits[0].fragments.len(), MAX_FRAGMENTS_PER_HIT);
     let all = index.search(&query("alice", "tern")).unwrap();
     assert_eq!(all.len(), 4);
 }
