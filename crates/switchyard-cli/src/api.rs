@@ -37,7 +37,7 @@ use switchyard_contacts::ContactStore;
 use switchyard_contracts::{ContractError, Envelope, decode_office_event};
 use switchyard_meetings::{AvailabilityOptions, MeetingStore, WorkingHours};
 use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics};
-use switchyard_search::{SearchBackend, SearchIndex};
+use switchyard_search::SearchBackend;
 use switchyard_shipments::{Shipment, ShipmentStore, StateShipmentStore};
 use switchyard_state::StateStore;
 
@@ -50,7 +50,7 @@ pub struct ApiState {
     /// Publishes accepted events.
     pub publisher: Publisher,
     /// Answers searches.
-    pub index: Arc<SearchIndex>,
+    pub index: Arc<dyn SearchBackend>,
     /// Reports status.
     pub broker: Arc<dyn Broker>,
     /// The dead letters.
@@ -174,10 +174,10 @@ fn required_user(user: Option<String>) -> Result<String, ApiError> {
 /// Runs a blocking index read off the async runtime.
 async fn read_index<T: Send + 'static>(
     state: &ApiState,
-    read: impl FnOnce(&SearchIndex) -> Result<T, switchyard_search::SearchError> + Send + 'static,
+    read: impl FnOnce(&dyn SearchBackend) -> Result<T, switchyard_search::SearchError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let index = state.index.clone();
-    tokio::task::spawn_blocking(move || read(&index))
+    tokio::task::spawn_blocking(move || read(index.as_ref()))
         .await
         .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err))?
         .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err))
@@ -201,7 +201,7 @@ async fn search(
         .filters
         .to_query(params.q.unwrap_or_default(), user_id, limit.clamp(1, 1000))
         .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("{err:#}")))?;
-    let results = read_index(&state, move |index| SearchBackend::search(index, &query)).await?;
+    let results = read_index(&state, move |index| index.search(&query)).await?;
     Ok(Json(
         json!({ "hits": results.hits, "matched": results.matched }),
     ))

@@ -1,19 +1,13 @@
 //! Which engines a node runs on, chosen by URL: the embedded engines in the data directory
 //! (the default), or NATS JetStream / RabbitMQ for the bus, Redis for state and PostgreSQL
-//! for the outbox. Only this module names backend crates.
+//! for the outbox, Vespa for search. Only this module names backend crates.
 
 use std::path::Path;
 use std::sync::Arc;
 
-#[cfg(any(
-    feature = "nats",
-    feature = "rabbitmq",
-    feature = "redis",
-    feature = "postgres"
-))]
-use anyhow::Context;
-use anyhow::bail;
+use anyhow::{Context, bail};
 use switchyard_bus::{Broker, BusErrorKind, EmbeddedBroker};
+use switchyard_search::{SearchBackend, SearchErrorKind, SearchIndex};
 use switchyard_state::{EmbeddedState, Outbox, StateErrorKind, StateStore};
 
 use crate::node::OpenError;
@@ -47,6 +41,8 @@ pub struct EngineUrls {
     pub state: Option<String>,
     /// `postgres://…`.
     pub outbox: Option<String>,
+    /// A Vespa endpoint, `http://host:8080`; `None` is the embedded tantivy index.
+    pub search: Option<String>,
 }
 
 fn scheme(url: &str) -> &str {
@@ -148,6 +144,36 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
         state,
         outbox,
     })
+}
+
+/// The search engine named by `url` (a Vespa endpoint), or the embedded index of
+/// `data_dir`: writable for a node, read-only for a one-off query.
+pub fn open_search(
+    url: Option<&str>,
+    data_dir: &Path,
+    read_only: bool,
+) -> Result<Arc<dyn SearchBackend>, OpenError> {
+    let index_dir = data_dir.join("index");
+    match url {
+        Some(url) if matches!(scheme(url), "http" | "https") => Ok(Arc::new(
+            switchyard_vespa::VespaBackend::new(url).context("failed to open the Vespa search")?,
+        )),
+        Some(url) => Ok(bail_unknown("search", url, &["http", "https"])?),
+        None if read_only => Ok(Arc::new(
+            SearchIndex::open_read_only(&index_dir).with_context(|| {
+                format!("failed to open the search index in {}", data_dir.display())
+            })?,
+        )),
+        None => match SearchIndex::open(&index_dir) {
+            Ok(index) => Ok(Arc::new(index)),
+            Err(err) if err.kind() == SearchErrorKind::Locked => {
+                Err(OpenError::InUse(data_dir.display().to_string()))
+            }
+            Err(err) => Err(anyhow::Error::new(err)
+                .context("failed to open the search index")
+                .into()),
+        },
+    }
 }
 
 fn bail_unknown<T>(engine: &str, url: &str, supported: &[&str]) -> anyhow::Result<T> {

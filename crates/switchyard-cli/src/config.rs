@@ -102,6 +102,8 @@ pub struct EnginesFileConfig {
     pub bus: Option<String>,
     /// The NATS stream prefix or RabbitMQ exchange of this deployment.
     pub bus_namespace: Option<String>,
+    /// A Vespa endpoint, `http://…`; absent means the embedded index.
+    pub search: Option<String>,
     /// `redis://…`.
     pub state: Option<String>,
     /// `postgres://…`.
@@ -308,6 +310,7 @@ impl Settings {
             engines: EngineUrls {
                 bus: engines.bus.or(file.engines.bus),
                 bus_namespace: engines.bus_namespace.or(file.engines.bus_namespace),
+                search: engines.search.or(file.engines.search),
                 state: engines.state.or(file.engines.state),
                 outbox: engines.outbox.or(file.engines.outbox),
             },

@@ -18,6 +18,8 @@ pub const BUS_NAMESPACE: &str = "SWITCHYARD_BUS_NAMESPACE";
 /// The secret that signs and checks live-stream tokens (`GET /v1/stream`), 32 bytes or
 /// more; without it the stream is closed.
 pub const NOTIFIER_SECRET: &str = "SWITCHYARD_NOTIFIER_SECRET";
+/// Endpoint of the search engine (Vespa, `http://…`); unset means the embedded index.
+pub const SEARCH: &str = "SWITCHYARD_SEARCH";
 /// URL of the state store (`redis://…`); unset means the embedded store.
 pub const STATE: &str = "SWITCHYARD_STATE";
 /// The ecosystem's name for a Redis URL, read when `SWITCHYARD_STATE` is unset.

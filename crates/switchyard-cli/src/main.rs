@@ -52,6 +52,9 @@ struct Cli {
     /// SWITCHYARD] or the RabbitMQ exchange [default: switchyard.events].
     #[arg(long, global = true, env = env_vars::BUS_NAMESPACE)]
     bus_namespace: Option<String>,
+    /// Search engine: a Vespa endpoint `http://host:8080` [default: the embedded index].
+    #[arg(long, global = true, env = env_vars::SEARCH)]
+    search: Option<String>,
     /// State URL: `redis://host:6379/0` (also `REDIS_URL`) [default: embedded].
     #[arg(long, global = true, env = env_vars::STATE)]
     state: Option<String>,
@@ -165,6 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let engines = EngineUrls {
         bus: cli.bus.clone(),
         bus_namespace: cli.bus_namespace.clone(),
+        search: cli.search.clone(),
         state: cli
             .state
             .clone()
@@ -191,7 +195,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             user,
             server,
         } => import(&settings, &paths, &user, server).await,
-        Command::Search(args) => search::run(&settings, args),
+        Command::Search(args) => {
+            // Search engines block (the Vespa client is a blocking HTTP client).
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || search::run(&settings, args)).await?
+        }
         Command::StreamToken { user, ttl_secs } => {
             let secret = std::env::var(env_vars::NOTIFIER_SECRET).with_context(|| {
                 format!("set {} to the server's secret", env_vars::NOTIFIER_SECRET)

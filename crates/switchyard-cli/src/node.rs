@@ -6,7 +6,6 @@
 //! search index), `meetings.redb` (meeting contexts), `contacts.redb` (discovered contacts),
 //! `notifier.redb` (the change-signal journal).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use switchyard_notifier::{Journal, Notifier, NotifierErrorKind, RedbJournalStore
 use switchyard_runtime::{
     ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, Handler, OutboxRelay, Publisher,
 };
-use switchyard_search::{Indexer, SearchErrorKind, SearchIndex};
+use switchyard_search::{Indexer, SearchBackend};
 use switchyard_shipments::{ShipmentTracker, StateShipmentStore};
 use switchyard_state::{Outbox, StateStore};
 use tokio::task::JoinSet;
@@ -40,8 +39,8 @@ pub struct Node {
     pub broker: Arc<dyn Broker>,
     /// Publishes envelopes to the broker.
     pub publisher: Publisher,
-    /// The search index.
-    pub index: Arc<SearchIndex>,
+    /// The search engine: the embedded index, or Vespa.
+    pub index: Arc<dyn SearchBackend>,
     /// The event registry every event is checked against.
     pub registry: Arc<Registry>,
     /// Idempotency keys and claim-check blobs.
@@ -78,17 +77,11 @@ impl Node {
             state,
             outbox,
         } = backends::open(&settings.engines, &settings.data_dir).await?;
-        let index = match SearchIndex::open(&index_dir(&settings.data_dir)) {
-            Ok(index) => index,
-            Err(err) if err.kind() == SearchErrorKind::Locked => {
-                return Err(OpenError::InUse(settings.data_dir.display().to_string()));
-            }
-            Err(err) => {
-                return Err(anyhow::Error::new(err)
-                    .context("failed to open the search index")
-                    .into());
-            }
-        };
+        let index = backends::open_search(
+            settings.engines.search.as_deref(),
+            &settings.data_dir,
+            false,
+        )?;
         let meetings = match RedbMeetingStore::open(&settings.data_dir) {
             Ok(store) => store,
             Err(err) if err.kind() == MeetingsErrorKind::InUse => {
@@ -132,7 +125,7 @@ impl Node {
                 .with_claim_check(claim_check),
             registry,
             broker,
-            index: Arc::new(index),
+            index,
             state,
             meetings: Arc::new(meetings),
             contacts: Arc::new(contacts),
@@ -323,7 +316,7 @@ pub async fn indexer_lag(broker: &dyn Broker) -> anyhow::Result<u64> {
 /// are one-way hashes that expire with their class, so nothing readable is left.
 pub async fn forget_contacts(
     contacts: &dyn ContactStore,
-    index: &Arc<SearchIndex>,
+    index: &Arc<dyn SearchBackend>,
     user: &str,
     address: Option<&str>,
 ) -> anyhow::Result<usize> {
@@ -334,7 +327,7 @@ pub async fn forget_contacts(
 
 /// Deletes the contact documents of forgotten contacts from the index.
 async fn remove_contact_documents(
-    index: &Arc<SearchIndex>,
+    index: &Arc<dyn SearchBackend>,
     forgotten: &[ForgottenContact],
 ) -> anyhow::Result<()> {
     if forgotten.is_empty() {
@@ -353,9 +346,4 @@ async fn remove_contact_documents(
     })
     .await??;
     Ok(())
-}
-
-/// Where the search index of a data directory lives.
-pub fn index_dir(data_dir: &Path) -> std::path::PathBuf {
-    data_dir.join("index")
 }

@@ -11,10 +11,10 @@ use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Deserializer};
-use switchyard_search::{DateField, DateRange, SearchHit, SearchIndex, SearchQuery, SortOrder};
+use switchyard_search::{DateField, DateRange, SearchHit, SearchQuery, SortOrder};
 
+use crate::backends;
 use crate::config::Settings;
-use crate::node;
 
 /// Filters shared by `switchyard search` and `GET /v1/search`.
 #[derive(Debug, Default, Clone, Args, Deserialize)]
@@ -163,13 +163,8 @@ pub fn run(settings: &Settings, args: SearchArgs) -> anyhow::Result<ExitCode> {
     let user = args
         .user
         .context("--user is required: every search is scoped to one user")?;
-    let index =
-        SearchIndex::open_read_only(&node::index_dir(&settings.data_dir)).with_context(|| {
-            format!(
-                "failed to open the search index in {}",
-                settings.data_dir.display()
-            )
-        })?;
+    let index = backends::open_search(settings.engines.search.as_deref(), &settings.data_dir, true)
+        .map_err(anyhow::Error::new)?;
     let mut out = std::io::stdout().lock();
     let mut print = |line: String| -> anyhow::Result<bool> {
         match writeln!(out, "{line}") {
@@ -204,7 +199,7 @@ pub fn run(settings: &Settings, args: SearchArgs) -> anyhow::Result<ExitCode> {
     let query = args
         .filters
         .to_query(args.query.unwrap_or_default(), user, args.limit)?;
-    for hit in index.search(&query)? {
+    for hit in index.search(&query)?.hits {
         if !print(format_hit(&hit, args.json)?)? {
             break;
         }

@@ -42,6 +42,8 @@
 
 mod backend;
 mod error;
+#[cfg(feature = "testsuite")]
+pub mod fake;
 mod feed;
 mod http;
 mod naming;

@@ -2,15 +2,13 @@
 //! searching with filters and sort orders, user isolation (checked on the YQL the fake
 //! received), deletes that follow fragments, navigation both ways, and error statuses.
 
-mod support;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
-use support::FakeVespa;
 use switchyard_search::{
     DateField, DateRange, ParentLink, SearchBackend, SearchDocument, SearchErrorKind, SearchQuery,
     SortOrder,
 };
+use switchyard_vespa::fake::FakeVespa;
 use switchyard_vespa::{VespaBackend, document_key};
 
 fn days_ago(days: i64) -> DateTime<Utc> {

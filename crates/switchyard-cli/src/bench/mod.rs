@@ -233,7 +233,8 @@ async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow
     let published = started.elapsed();
     node.wait_until_indexed().await?;
     let end_to_end = started.elapsed();
-    let indexed = node.index.count(USER, Some("email"))?;
+    let index = node.index.clone();
+    let indexed = tokio::task::spawn_blocking(move || index.count(USER, Some("email"))).await??;
     node.shutdown(crate::node::SHUTDOWN_DEADLINE).await;
     ensure!(
         report.rejected == 0,

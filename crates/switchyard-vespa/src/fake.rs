@@ -1,4 +1,4 @@
-//! A fake Vespa container for the backend tests: document/v1 (put, update, get, remove)
+//! A fake Vespa container for tests (feature `testsuite`), here and in the CLI's: document/v1 (put, update, get, remove)
 //! and `POST /search/` answering in Vespa's documented JSON shapes, over an in-memory
 //! store. `/search/` parses and evaluates the YQL subset the backend generates
 //! (`select … from sources … where …`, `contains`, comparisons, `and`/`or`/`!`,
@@ -6,11 +6,10 @@
 //! fieldset of each schema. Every request is recorded for inspection, and the next
 //! responses can be replaced by injected failures.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use crate::{document_id, document_key, schema_name};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -20,13 +19,15 @@ use axum::routing::{any, post};
 use serde_json::{Map, Value, json};
 use switchyard_contracts::DataKind;
 use switchyard_search::{FieldDefinition, FieldType, fields_of_doc_type};
-use switchyard_vespa::{document_id, document_key, schema_name};
 
 /// One request the fake received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// `GET`, `POST`, …
     pub method: String,
+    /// The path, with its query string.
     pub path: String,
+    /// The JSON body (`null` when there is none).
     pub body: Value,
 }
 
@@ -42,11 +43,13 @@ type Shared = Arc<Mutex<Store>>;
 
 /// A running fake; its server thread lives until the test process ends.
 pub struct FakeVespa {
+    /// Where it listens: `http://127.0.0.1:{port}`.
     pub url: String,
     store: Shared,
 }
 
 impl FakeVespa {
+    /// Starts the fake on a free loopback port, on a thread of its own.
     pub fn start() -> FakeVespa {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -72,6 +75,7 @@ impl FakeVespa {
         FakeVespa { url, store }
     }
 
+    /// Every request received, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.store.lock().unwrap().requests.clone()
     }
@@ -85,6 +89,7 @@ impl FakeVespa {
             .collect()
     }
 
+    /// Forgets the requests received so far.
     pub fn clear_requests(&self) {
         self.store.lock().unwrap().requests.clear();
     }
@@ -110,6 +115,7 @@ impl FakeVespa {
             .collect()
     }
 
+    /// The stored fields of document `id` of `schema`, if any.
     pub fn stored(&self, schema: &str, id: &str) -> Option<Map<String, Value>> {
         let store = self.store.lock().unwrap();
         store
