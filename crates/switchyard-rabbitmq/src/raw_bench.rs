@@ -5,8 +5,8 @@
 //! The workload matches the bench's Switchyard path as closely as plain AMQP allows: a
 //! fresh durable classic queue, `messages` persistent payloads of `payload_bytes`
 //! published through the default exchange on a publisher-confirm channel in batches of
-//! `publish_batch` (all sent, then every confirm awaited, as `RabbitBroker::publish`
-//! does), then consumed by `basic_consume` with the prefetch of
+//! `publish_batch` (all sent together, then every confirm awaited, as
+//! `RabbitBroker::publish` does), then consumed by `basic_consume` with the prefetch of
 //! [`RabbitOptions::default`](crate::RabbitOptions) and one `basic.ack` per delivery; last,
 //! a latency pass of `latency_samples` single publishes, each timed until its confirm.
 //! The queue is deleted afterwards, also when the run failed. Differences that belong to
@@ -129,16 +129,15 @@ async fn run(
     let mut published = 0;
     while published < messages {
         let count = publish_batch.max(1).min(messages - published);
+        // Every frame of the batch is sent before any confirm is awaited, and the sends
+        // themselves are polled together, as `RabbitBroker::publish` does.
+        let sends = futures_util::future::join_all((0..count).map(|_| publish())).await;
         let mut confirms = Vec::with_capacity(count);
-        for _ in 0..count {
-            confirms.push(
-                publish()
-                    .await
-                    .map_err(|err| amqp("failed to publish", err))?,
-            );
+        for send in sends {
+            confirms.push(send.map_err(|err| amqp("failed to publish", err))?);
         }
-        for confirm in confirms {
-            check_confirm(confirm.await)?;
+        for confirm in futures_util::future::join_all(confirms).await {
+            check_confirm(confirm)?;
         }
         published += count;
     }
