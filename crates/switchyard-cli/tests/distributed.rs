@@ -5,6 +5,7 @@
 mod support;
 
 use support::{Server, fixtures, run};
+use switchyard_nats::{NatsBroker, NatsOptions};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -66,6 +67,29 @@ fn pipeline_runs_on_rabbitmq_redis_and_postgres() {
     pipeline_runs_on(&env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"));
 }
 
+/// Deletes the NATS streams of a test's namespace when dropped.
+struct DeleteStreams {
+    url: String,
+    namespace: String,
+}
+
+impl Drop for DeleteStreams {
+    fn drop(&mut self) {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime for the cleanup");
+        runtime.block_on(async {
+            let options = NatsOptions::default().with_stream_prefix(&self.namespace);
+            match NatsBroker::connect(&self.url, options).await {
+                Ok(broker) => {
+                    if let Err(err) = broker.delete_all_streams().await {
+                        eprintln!("streams of {} left behind: {err}", self.namespace);
+                    }
+                }
+                Err(err) => eprintln!("streams of {} left behind: {err}", self.namespace),
+            }
+        });
+    }
+}
+
 /// Handled and duplicate counts of one process's `search-indexer-emails`, from `/metrics`.
 fn indexer_counts(server: &Server) -> (u64, u64) {
     let text = reqwest::blocking::get(format!("{}/metrics", server.base_url))
@@ -99,6 +123,11 @@ fn two_indexer_processes_share_the_work_and_handle_each_event_once() {
             .as_nanos()
     );
     let bus = env_or("NATS_URL", "nats://127.0.0.1:4222");
+    // Dropped last, after the servers: the namespace's streams go, passed or failed.
+    let _streams = DeleteStreams {
+        url: bus.clone(),
+        namespace: namespace.clone(),
+    };
     let flags = ["--bus", bus.as_str(), "--bus-namespace", namespace.as_str()];
     let scratch = tempfile::tempdir().unwrap();
     let mbox = scratch.path().join("mail.mbox");

@@ -286,6 +286,19 @@ impl JetStreamApi {
         }))
     }
 
+    /// Deletes `stream` with its messages and consumers; `false` when it did not exist.
+    pub(crate) async fn delete_stream(&self, stream: &str) -> Result<bool, BusError> {
+        let context = format!("failed to delete stream {stream}");
+        match self
+            .call::<DeleteResponse>(format!("STREAM.DELETE.{stream}"), &json!({}), &context)
+            .await?
+        {
+            Ok(response) => Ok(response.success),
+            Err(err) if is_absent(&err) => Ok(false),
+            Err(err) => Err(api_error(&context, &err)),
+        }
+    }
+
     /// Deletes message `sequence` of `stream`; `false` when it did not exist.
     pub(crate) async fn delete_message(
         &self,

@@ -6,7 +6,7 @@
 //! message (that is `codec`) nor the API subjects (that is `api`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -95,6 +95,30 @@ impl NatsBroker {
     /// The options the broker runs with.
     pub fn options(&self) -> &NatsOptions {
         &self.inner.options
+    }
+
+    /// Deletes every stream of this broker's prefix, with their messages and
+    /// subscriptions: decommissioning a deployment, or cleaning up after a test. Returns
+    /// how many streams there were.
+    pub async fn delete_all_streams(&self) -> Result<usize, BusError> {
+        let prefix = self.inner.stream_prefix();
+        let mut deleted = 0;
+        for name in self.inner.api.stream_names().await? {
+            if name.starts_with(&prefix) && self.inner.api.delete_stream(&name).await? {
+                deleted += 1;
+            }
+        }
+        self.inner
+            .streams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.inner
+            .subscriptions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        Ok(deleted)
     }
 
     /// The stream holding `topic` under this broker's prefix.

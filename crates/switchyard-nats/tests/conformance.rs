@@ -10,7 +10,6 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, ensure};
-use futures_util::StreamExt;
 use switchyard_bus::{Broker, BusErrorKind, Message, SubscriptionConfig, conformance_suite};
 use switchyard_nats::{NatsBroker, NatsOptions};
 
@@ -40,22 +39,7 @@ where
 }
 
 async fn delete_streams(prefix: &str) -> anyhow::Result<()> {
-    let url = nats_url();
-    let client = async_nats::connect(&url)
-        .await
-        .map_err(|err| anyhow!("NATS at {url} unreachable: {err}"))?;
-    let jetstream = async_nats::jetstream::new(client);
-    let mut names = jetstream.stream_names();
-    let mut mine = Vec::new();
-    while let Some(name) = names.next().await {
-        let name = name?;
-        if name.starts_with(&format!("{prefix}_")) {
-            mine.push(name);
-        }
-    }
-    for name in mine {
-        jetstream.delete_stream(&name).await?;
-    }
+    connect(prefix).await?.delete_all_streams().await?;
     Ok(())
 }
 
@@ -364,6 +348,32 @@ async fn publish_throughput() -> anyhow::Result<()> {
             COUNT as f64 / consume_secs
         );
         Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_all_streams_touches_only_the_own_prefix() -> anyhow::Result<()> {
+    with_prefix(|mine| async move {
+        with_prefix(|theirs| async move {
+            let (a, b) = (connect(&mine).await?, connect(&theirs).await?);
+            for broker in [&a, &b] {
+                broker
+                    .publish("cleanup.orders", vec![Message::new(b"x".to_vec())])
+                    .await?;
+            }
+            ensure!(a.delete_all_streams().await? == 1);
+            ensure!(
+                a.topics().await?.is_empty(),
+                "streams of the prefix are left"
+            );
+            ensure!(
+                b.topics().await?.len() == 1,
+                "another prefix lost its stream"
+            );
+            Ok(())
+        })
+        .await
     })
     .await
 }
