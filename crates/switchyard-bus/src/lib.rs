@@ -24,6 +24,8 @@
 #![warn(missing_docs)]
 
 mod broker;
+#[cfg(feature = "testsuite")]
+mod down_broker;
 mod embedded;
 mod error;
 pub mod measure;
@@ -37,6 +39,8 @@ pub use broker::{
     Broker, Delivery, DeliveryTag, Message, REPUBLISHED_FROM_HEADER, SubscriptionConfig,
     SubscriptionStats, TopicStats, validate_topic,
 };
+#[cfg(feature = "testsuite")]
+pub use down_broker::DownBroker;
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};
 #[cfg(feature = "testsuite")]

@@ -12,21 +12,16 @@
 //! The machine's shared NATS server is never touched. The test fails, naming it, when the
 //! `nats-server` binary (2.9 or newer) is missing.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use async_trait::async_trait;
 use switchyard_bus::{Broker, PrivateServer, SubscriptionConfig};
-use switchyard_contracts::{
-    AnyOfficeEvent, ContractError, Email, EmailEvent, Envelope, Operation, Registry, SyncType,
-    decode_office_event,
-};
+use switchyard_contracts::{Email, Envelope, Registry};
 use switchyard_nats::{NatsBroker, NatsOptions};
 use switchyard_runtime::{
-    Consumer, ConsumerConfig, Handler, Incoming, Outcome, PublishError, Publisher,
+    Consumer, ConsumerConfig, PublishError, Publisher, Recorder, office_envelope,
 };
 use switchyard_state::{EmbeddedState, StateStore};
 use tokio_util::sync::CancellationToken;
@@ -59,55 +54,7 @@ async fn private_nats() -> anyhow::Result<PrivateServer> {
     .await
 }
 
-/// Handler invocations per email id; the effect is an upsert of the id.
-#[derive(Clone, Default)]
-struct RecordingHandler {
-    invocations: Arc<Mutex<HashMap<String, u32>>>,
-}
-
-impl RecordingHandler {
-    /// (distinct ids handled, ids handled more than once, invocations beyond the first).
-    fn figures(&self) -> (usize, usize, u64) {
-        let invocations = self
-            .invocations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let repeated = invocations.values().filter(|count| **count > 1).count();
-        let extra = invocations
-            .values()
-            .map(|count| u64::from(count.saturating_sub(1)))
-            .sum();
-        (invocations.len(), repeated, extra)
-    }
-}
-
-#[async_trait]
-impl Handler for RecordingHandler {
-    type Event = AnyOfficeEvent;
-
-    fn decode(&self, envelope: &Envelope) -> Result<AnyOfficeEvent, ContractError> {
-        decode_office_event(envelope)
-    }
-
-    async fn handle(&self, batch: Vec<Incoming<AnyOfficeEvent>>) -> Vec<Outcome> {
-        let mut invocations = self
-            .invocations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        batch
-            .into_iter()
-            .map(|incoming| match incoming.event {
-                AnyOfficeEvent::Email(email) => {
-                    *invocations.entry(email.item.id).or_default() += 1;
-                    Outcome::Done
-                }
-                other => Outcome::Fail(format!("unexpected event {other:?}")),
-            })
-            .collect()
-    }
-}
-
-fn email_envelopes() -> anyhow::Result<Vec<Envelope>> {
+fn email_envelopes() -> Vec<Envelope> {
     (0..EVENTS)
         .map(|i| {
             let item = Email {
@@ -115,15 +62,7 @@ fn email_envelopes() -> anyhow::Result<Vec<Envelope>> {
                 subject: format!("status report {i}"),
                 ..Email::default()
             };
-            let event = EmailEvent::new(
-                Operation::Create,
-                SyncType::Backfill,
-                "fault-test",
-                format!("user-{}", i % 16),
-                "fault-batch",
-                item,
-            );
-            Ok(event.to_envelope("/fault-test", "fault-job")?)
+            office_envelope(&format!("user-{}", i % 16), item)
         })
         .collect()
 }
@@ -222,7 +161,7 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
     let mut config = ConsumerConfig::new(subscription);
     config.batch_size = 500;
     config.max_wait = Duration::from_millis(200);
-    let handler = RecordingHandler::default();
+    let handler = Arc::new(Recorder::default());
     let consumer = Consumer::new(
         broker.clone(),
         state,
@@ -230,7 +169,7 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
         config,
         handler.clone(),
     );
-    let envelopes = email_envelopes()?;
+    let envelopes = email_envelopes();
 
     let started = Instant::now();
     let shutdown = CancellationToken::new();
@@ -250,7 +189,7 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (handled_before_kill, _, _) = handler.figures();
+    let (handled_before_kill, _, _) = handler.repeats();
     let published_before_kill = published.load(Ordering::SeqCst);
     server.kill();
     let killed_at = Instant::now();
@@ -260,7 +199,7 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
 
     let publish_figures = publishing.await??;
     let drained = loop {
-        let (distinct, _, _) = handler.figures();
+        let (distinct, _, _) = handler.repeats();
         if distinct == EVENTS {
             let stats = broker.stats().await.unwrap_or_default();
             if stats
@@ -284,7 +223,7 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
     shutdown.cancel();
     consuming.await?;
 
-    let (distinct, repeated_ids, extra_invocations) = handler.figures();
+    let (distinct, repeated_ids, extra_invocations) = handler.repeats();
     let received = consumer_events(SUBSCRIPTION, "received");
     let deduped = consumer_events(SUBSCRIPTION, "duplicate");
     let topics = broker.topics().await?;

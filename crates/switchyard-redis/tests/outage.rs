@@ -11,9 +11,8 @@
 //! The machine's shared Redis is never touched. The test fails, naming it, when the
 //! `redis-server` binary is missing.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -21,12 +20,11 @@ use async_trait::async_trait;
 use switchyard_bus::{
     Broker, EmbeddedBroker, PrivateServer, SubscriptionConfig, SubscriptionStats,
 };
-use switchyard_contracts::{
-    AnyOfficeEvent, ContractError, Email, EmailEvent, Envelope, Operation, Registry, SyncType,
-    decode_office_event,
-};
+use switchyard_contracts::{AnyOfficeEvent, ContractError, Email, Envelope, Registry};
 use switchyard_redis::{CircuitState, RedisState, RedisStateConfig};
-use switchyard_runtime::{Consumer, ConsumerConfig, Handler, Incoming, Outcome, Publisher};
+use switchyard_runtime::{
+    Consumer, ConsumerConfig, Handler, Incoming, Outcome, Publisher, Recorder, office_envelope,
+};
 use switchyard_state::StateStore;
 use tokio_util::sync::CancellationToken;
 
@@ -62,37 +60,31 @@ async fn private_redis() -> anyhow::Result<PrivateServer> {
     .await
 }
 
-/// Handler invocations per email id; the effect is an upsert of the id. Each batch takes
-/// a few milliseconds, so that the outage starts with most events still to do; the first
-/// batch that starts after `HANDLED_BEFORE_OUTAGE` events raises `holding` and takes
-/// longer, so that the test kills Redis while it runs and its keys cannot be recorded.
+/// The recorder of the runtime suite (the effect is an upsert of the email id), slowed
+/// down: each batch takes a few milliseconds, so that the outage starts with most events
+/// still to do; the first batch that starts after `HANDLED_BEFORE_OUTAGE` events raises
+/// `holding` and takes longer, so that the test kills Redis while it runs and its keys
+/// cannot be recorded.
 #[derive(Clone, Default)]
-struct RecordingHandler {
-    invocations: Arc<Mutex<HashMap<String, u32>>>,
+struct SlowRecorder {
+    recorder: Arc<Recorder>,
     holding: Arc<AtomicBool>,
 }
 
-impl RecordingHandler {
-    /// (distinct ids handled, invocations beyond the first).
+impl SlowRecorder {
+    /// (distinct ids handled, handlings beyond the first).
     fn figures(&self) -> (usize, u64) {
-        let invocations = self
-            .invocations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let extra = invocations
-            .values()
-            .map(|count| u64::from(count.saturating_sub(1)))
-            .sum();
-        (invocations.len(), extra)
+        let (distinct, _, extra) = self.recorder.repeats();
+        (distinct, extra)
     }
 }
 
 #[async_trait]
-impl Handler for RecordingHandler {
+impl Handler for SlowRecorder {
     type Event = AnyOfficeEvent;
 
     fn decode(&self, envelope: &Envelope) -> Result<AnyOfficeEvent, ContractError> {
-        decode_office_event(envelope)
+        self.recorder.decode(envelope)
     }
 
     async fn handle(&self, batch: Vec<Incoming<AnyOfficeEvent>>) -> Vec<Outcome> {
@@ -104,24 +96,11 @@ impl Handler for RecordingHandler {
             Duration::from_millis(20)
         };
         tokio::time::sleep(pause).await;
-        let mut invocations = self
-            .invocations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        batch
-            .into_iter()
-            .map(|incoming| match incoming.event {
-                AnyOfficeEvent::Email(email) => {
-                    *invocations.entry(email.item.id).or_default() += 1;
-                    Outcome::Done
-                }
-                other => Outcome::Fail(format!("unexpected event {other:?}")),
-            })
-            .collect()
+        self.recorder.handle(batch).await
     }
 }
 
-fn email_envelopes() -> anyhow::Result<Vec<Envelope>> {
+fn email_envelopes() -> Vec<Envelope> {
     (0..EVENTS)
         .map(|i| {
             let item = Email {
@@ -129,15 +108,7 @@ fn email_envelopes() -> anyhow::Result<Vec<Envelope>> {
                 subject: format!("status report {i}"),
                 ..Email::default()
             };
-            let event = EmailEvent::new(
-                Operation::Create,
-                SyncType::Backfill,
-                "outage-test",
-                format!("user-{}", i % 16),
-                "outage-batch",
-                item,
-            );
-            Ok(event.to_envelope("/outage-test", "outage-job")?)
+            office_envelope(&format!("user-{}", i % 16), item)
         })
         .collect()
 }
@@ -193,14 +164,14 @@ async fn consumer_waits_out_a_redis_outage_without_acking() -> anyhow::Result<()
         SubscriptionConfig::new(SUBSCRIPTION, TOPIC).with_ack_deadline(Duration::from_secs(2));
     broker.ensure_subscription(&subscription).await?;
     let report = Publisher::new(broker.clone(), registry.clone())
-        .publish(&email_envelopes()?)
+        .publish(&email_envelopes())
         .await?;
     ensure!(report.published == EVENTS, "refused: {:?}", report.rejected);
 
     let mut config = ConsumerConfig::new(subscription);
     config.batch_size = 50;
     config.max_wait = Duration::from_millis(100);
-    let handler = RecordingHandler::default();
+    let handler = SlowRecorder::default();
     let consumer = Consumer::new(broker.clone(), state, registry, config, handler.clone());
     let shutdown = CancellationToken::new();
     let consuming = tokio::spawn(consumer.run(shutdown.clone()));

@@ -97,6 +97,18 @@ impl Recorder {
         lock(&self.handled).clone()
     }
 
+    /// Over the items handled: (distinct ids, ids handled more than once, handlings
+    /// beyond the first), which tell how often redelivery repeated an effect.
+    pub fn repeats(&self) -> (usize, usize, u64) {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for id in lock(&self.handled).iter() {
+            *counts.entry(id.clone()).or_default() += 1;
+        }
+        let repeated = counts.values().filter(|count| **count > 1).count();
+        let extra = counts.values().map(|count| count - 1).sum();
+        (counts.len(), repeated, extra)
+    }
+
     /// Answer `Retry` while a delivery's retry count is below `count`.
     pub fn retry_below(&self, count: u32) {
         *lock(&self.retry_below) = count;

@@ -4,12 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
-use switchyard_bus::{
-    Broker, BusError, BusErrorKind, Delivery, DeliveryTag, EmbeddedBroker, Message,
-    SubscriptionConfig, SubscriptionStats, TopicStats,
-};
+use switchyard_bus::{Broker, DeliveryTag, DownBroker, EmbeddedBroker, SubscriptionConfig};
 use switchyard_contracts::{
     AnyOfficeEvent, Document, DocumentBody, DocumentEvent, DocumentKind, Envelope, FragmentEvent,
     Operation, Registry, Slide, SyncType, WordBlock, decode_office_event,
@@ -425,47 +421,6 @@ fn only_document_events_decode() {
         .decode(&fragment.to_envelope("/test", "job").unwrap())
         .unwrap_err();
     assert!(err.to_string().contains("takes document events"), "{err}");
-}
-
-/// A broker whose every call fails, as one that is down.
-struct DownBroker;
-
-fn down() -> BusError {
-    BusError::new(BusErrorKind::Unavailable, "broker down")
-}
-
-#[async_trait]
-impl Broker for DownBroker {
-    async fn publish(&self, _: &str, _: Vec<Message>) -> Result<(), BusError> {
-        Err(down())
-    }
-    async fn ensure_subscription(&self, _: &SubscriptionConfig) -> Result<(), BusError> {
-        Err(down())
-    }
-    async fn fetch(&self, _: &str, _: usize, _: Duration) -> Result<Vec<Delivery>, BusError> {
-        Err(down())
-    }
-    async fn ack(&self, _: &str, _: &[DeliveryTag]) -> Result<(), BusError> {
-        Err(down())
-    }
-    async fn nack(&self, _: &str, _: &[DeliveryTag], _: Duration) -> Result<(), BusError> {
-        Err(down())
-    }
-    async fn release(&self, _: &str, _: &[DeliveryTag]) -> Result<(), BusError> {
-        Err(down())
-    }
-    async fn browse(&self, _: &str, _: u64, _: usize) -> Result<Vec<(u64, Message)>, BusError> {
-        Err(down())
-    }
-    async fn remove(&self, _: &str, _: &[u64]) -> Result<u64, BusError> {
-        Err(down())
-    }
-    async fn topics(&self) -> Result<Vec<TopicStats>, BusError> {
-        Err(down())
-    }
-    async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
-        Err(down())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,10 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::TimeZone;
-use switchyard_bus::{
-    Broker, BusError, BusErrorKind, Delivery, DeliveryTag, EmbeddedBroker, Message,
-    SubscriptionConfig, SubscriptionStats, TopicStats,
-};
+use switchyard_bus::{Broker, DeliveryTag, DownBroker, EmbeddedBroker, SubscriptionConfig};
 use switchyard_contracts::{
     Email, EmailEvent, LlmChat, LlmChatEvent, Mailbox, Registry, Todo, TodoEvent,
 };
@@ -249,46 +246,6 @@ async fn a_contact_whose_items_are_all_deleted_is_deleted_from_search() {
     );
     let export = f.store.export("alice@home.org").await.unwrap();
     assert!(export.contacts.is_empty() && export.dirty.is_empty());
-}
-
-struct DownBroker;
-
-fn down() -> BusError {
-    BusError::new(BusErrorKind::Unavailable, "broker down")
-}
-
-#[async_trait]
-impl Broker for DownBroker {
-    async fn publish(&self, _: &str, _: Vec<Message>) -> Result<(), BusError> {
-        Err(down())
-    }
-    async fn ensure_subscription(&self, _: &SubscriptionConfig) -> Result<(), BusError> {
-        Err(down())
-    }
-    async fn fetch(&self, _: &str, _: usize, _: StdDuration) -> Result<Vec<Delivery>, BusError> {
-        Err(down())
-    }
-    async fn ack(&self, _: &str, _: &[DeliveryTag]) -> Result<(), BusError> {
-        Err(down())
-    }
-    async fn nack(&self, _: &str, _: &[DeliveryTag], _: StdDuration) -> Result<(), BusError> {
-        Err(down())
-    }
-    async fn release(&self, _: &str, _: &[DeliveryTag]) -> Result<(), BusError> {
-        Err(down())
-    }
-    async fn browse(&self, _: &str, _: u64, _: usize) -> Result<Vec<(u64, Message)>, BusError> {
-        Err(down())
-    }
-    async fn remove(&self, _: &str, _: &[u64]) -> Result<u64, BusError> {
-        Err(down())
-    }
-    async fn topics(&self) -> Result<Vec<TopicStats>, BusError> {
-        Err(down())
-    }
-    async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
-        Err(down())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
