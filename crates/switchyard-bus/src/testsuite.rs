@@ -309,7 +309,14 @@ async fn large_batch(broker: &dyn Broker) -> anyhow::Result<()> {
     let mut received = 0;
     let mut keys_in_order: std::collections::HashMap<String, Vec<usize>> = Default::default();
     loop {
-        let got = broker.fetch(&sub, 500, SHORT_WAIT).await?;
+        // While messages are missing, a pause of the engine is not the end; once all are
+        // in, a short wait shows whether any extra one follows.
+        let wait = if received < 10_000 {
+            LONG_WAIT
+        } else {
+            SHORT_WAIT
+        };
+        let got = broker.fetch(&sub, 500, wait).await?;
         if got.is_empty() {
             break;
         }
