@@ -39,6 +39,7 @@ mod rules;
 mod topic;
 mod traceparent;
 mod upcast;
+mod user_id;
 mod validation;
 
 pub use envelope::{CLOUDEVENTS_CONTENT_TYPE, Envelope, JSON_CONTENT_TYPE, SPEC_VERSION};
@@ -61,4 +62,5 @@ pub use registry::{
 pub use rules::{Rule, Violation};
 pub use topic::Topic;
 pub use traceparent::TraceParent;
+pub use user_id::{MAX_USER_ID_BYTES, UserIdError, check_user_id};
 pub use validation::{MAX_PAYLOAD_BYTES, Outbound};

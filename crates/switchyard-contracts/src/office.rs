@@ -437,7 +437,8 @@ impl<T: OfficeItem> OfficeEvent<T> {
                 return Err(ContractError::missing(field));
             }
         }
-        Ok(())
+        crate::check_user_id(&self.user_id)
+            .map_err(|err| ContractError::invalid("data.user_id", err.to_string()))
     }
 
     /// Wraps the event in an envelope: type and topic from the item kind, subject = item
