@@ -168,6 +168,29 @@ fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// Decides whether a request may read a user's stream. [`StreamAuth`] is the notifier's
+/// own; a node with a wider credential model (API tokens, JWTs) brings its own.
+pub trait StreamAuthorizer: Send + Sync {
+    /// Whether `token` lets its bearer read `user_id`'s signals at `now`.
+    fn authorize(
+        &self,
+        token: Option<&str>,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthFailure>;
+}
+
+impl StreamAuthorizer for StreamAuth {
+    fn authorize(
+        &self,
+        token: Option<&str>,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthFailure> {
+        StreamAuth::authorize(self, token, user_id, now)
+    }
+}
+
 /// How the stream endpoint authorizes a request for a user's signals.
 #[derive(Debug, Clone)]
 pub enum StreamAuth {

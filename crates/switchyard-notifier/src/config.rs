@@ -30,6 +30,11 @@ pub struct NotifierConfig {
     /// one document can have hundreds of fragments that would push older signals out of
     /// the count window.
     pub include_fragments: bool,
+    /// Live streams one user may hold open at once; more get 429. Default 8.
+    pub max_streams_per_user: usize,
+    /// Live streams the node holds open at once, for every user; more get 503.
+    /// Default 1000.
+    pub max_streams: usize,
 }
 
 impl Default for NotifierConfig {
@@ -41,6 +46,8 @@ impl Default for NotifierConfig {
             live_buffer_signals: 256,
             replay_page_signals: 500,
             include_fragments: false,
+            max_streams_per_user: 8,
+            max_streams: 1000,
         }
     }
 }
@@ -63,6 +70,8 @@ impl NotifierConfig {
             ("heartbeat_secs", self.heartbeat_secs),
             ("live_buffer_signals", self.live_buffer_signals as u64),
             ("replay_page_signals", self.replay_page_signals as u64),
+            ("max_streams_per_user", self.max_streams_per_user as u64),
+            ("max_streams", self.max_streams as u64),
         ] {
             if value == 0 {
                 return Err(NotifierError::invalid_config(format!(

@@ -9,14 +9,17 @@
 //!   `data: {"reason":…,"latest_id":…}`: refetch, then carry on from there. Without an
 //!   id, the stream starts with the next signal.
 //! - A `:heartbeat` comment goes out after `heartbeat_secs` without an event.
-//! - Authorization by [`StreamAuth`]: no or a bad token → 401 with
-//!   `WWW-Authenticate: Bearer`; a token for another user → 403.
+//! - Authorization by a [`StreamAuthorizer`] ([`crate::StreamAuth`] or the node's own):
+//!   no or a bad token → 401 with `WWW-Authenticate: Bearer`; a token for another user →
+//!   403.
+//! - At most `max_streams_per_user` streams per user (429 beyond) and `max_streams` in
+//!   all (503 beyond), counted until each stream ends.
 //!
 //! **Boundary:** reads the [`Journal`] only; knows no broker.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -29,7 +32,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::{AuthFailure, Journal, JournalEntry, NotifierError, Replay, StreamAuth};
+use crate::{AuthFailure, Journal, JournalEntry, NotifierError, Replay, StreamAuthorizer};
 
 /// The path of the stream endpoint.
 pub const STREAM_PATH: &str = "/v1/stream";
@@ -38,17 +41,78 @@ pub const STREAM_PATH: &str = "/v1/stream";
 #[derive(Clone)]
 struct StreamState {
     journal: Journal,
-    auth: Arc<StreamAuth>,
+    auth: Arc<dyn StreamAuthorizer>,
+    open: Arc<OpenStreams>,
 }
 
 /// The router of `GET /v1/stream`, to merge into the node's HTTP API.
-pub fn stream_router(journal: Journal, auth: StreamAuth) -> Router {
+pub fn stream_router(journal: Journal, auth: impl StreamAuthorizer + 'static) -> Router {
+    let config = journal.config();
+    let open = OpenStreams {
+        per_user: Mutex::new(HashMap::new()),
+        max_per_user: config.max_streams_per_user,
+        max_total: config.max_streams,
+    };
     Router::new()
         .route(STREAM_PATH, get(stream))
         .with_state(StreamState {
             journal,
             auth: Arc::new(auth),
+            open: Arc::new(open),
         })
+}
+
+/// The streams open now, per user, within the configured caps.
+struct OpenStreams {
+    per_user: Mutex<HashMap<String, usize>>,
+    max_per_user: usize,
+    max_total: usize,
+}
+
+/// One open stream's place, given back when the stream ends.
+struct StreamSlot {
+    open: Arc<OpenStreams>,
+    user_id: String,
+}
+
+impl OpenStreams {
+    /// A slot for one more stream of `user_id`, or the response refusing it.
+    fn take(open: &Arc<OpenStreams>, user_id: &str) -> Result<StreamSlot, Response> {
+        let mut per_user = open.per_user.lock().unwrap_or_else(|e| e.into_inner());
+        if per_user.values().sum::<usize>() >= open.max_total {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("this node serves {} live streams already", open.max_total),
+            ));
+        }
+        let count = per_user.entry(user_id.to_string()).or_default();
+        if *count >= open.max_per_user {
+            return Err(error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "user `{user_id}` has {} live streams open already (notifier.max_streams_per_user)",
+                    open.max_per_user
+                ),
+            ));
+        }
+        *count += 1;
+        Ok(StreamSlot {
+            open: open.clone(),
+            user_id: user_id.to_string(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut per_user = self.open.per_user.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = per_user.get_mut(&self.user_id) {
+            *count -= 1;
+            if *count == 0 {
+                per_user.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -123,6 +187,10 @@ async fn stream(
         tracing::debug!(error = %failure, "stream request refused");
         return auth_error(failure);
     }
+    let slot = match OpenStreams::take(&state.open, &user_id) {
+        Ok(slot) => slot,
+        Err(response) => return response,
+    };
     let cursor = match Cursor::start(
         state.journal.clone(),
         user_id,
@@ -136,9 +204,10 @@ async fn stream(
             return error(StatusCode::SERVICE_UNAVAILABLE, err);
         }
     };
-    let events = futures_util::stream::unfold(cursor, |mut cursor| async move {
+    // The slot lives as long as the stream, whichever way it ends.
+    let events = futures_util::stream::unfold((cursor, slot), |(mut cursor, slot)| async move {
         let event = cursor.next().await?.into_event();
-        Some((Ok::<_, Infallible>(event), cursor))
+        Some((Ok::<_, Infallible>(event), (cursor, slot)))
     });
     let keep_alive = KeepAlive::new()
         .interval(state.journal.config().heartbeat())

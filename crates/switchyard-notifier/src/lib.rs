@@ -54,7 +54,7 @@ mod journal;
 mod signal;
 mod store;
 
-pub use auth::{AuthFailure, StreamAuth, TokenSigner, UserTokens};
+pub use auth::{AuthFailure, StreamAuth, StreamAuthorizer, TokenSigner, UserTokens};
 pub use config::{NotifierConfig, Retention};
 pub use embedded::{NOTIFIER_FILE_NAME, RedbJournalStore};
 pub use error::{NotifierError, NotifierErrorKind};

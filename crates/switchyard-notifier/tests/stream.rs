@@ -636,3 +636,59 @@ async fn a_slow_client_catches_up_from_the_journal() -> anyhow::Result<()> {
     slow.quiet().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn open_streams_are_capped_per_user_and_freed_when_they_end() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = NotifierConfig {
+        heartbeat_secs: 1,
+        max_streams_per_user: 2,
+        max_streams: 3,
+        ..NotifierConfig::default()
+    };
+    let server = Server::start(dir.path(), config).await?;
+    let first = server.open("alice", None).await?;
+    let _second = server.open("alice", None).await?;
+    let third = client()
+        .get(server.url("user=alice"))
+        .bearer_auth(token("alice"))
+        .send()
+        .await?;
+    assert_eq!(third.status().as_u16(), 429);
+    let body: Value = third.json().await?;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("max_streams_per_user"),
+        "{body}"
+    );
+    // Another user still gets one, up to the node's cap.
+    let _bob = server.open("bob", None).await?;
+    let over = client()
+        .get(server.url("user=carol"))
+        .bearer_auth(token("carol"))
+        .send()
+        .await?;
+    assert_eq!(over.status().as_u16(), 503);
+
+    // A stream that ends gives its place back (noticed at the next heartbeat).
+    drop(first);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let again = client()
+            .get(server.url("user=alice"))
+            .bearer_auth(token("alice"))
+            .send()
+            .await?;
+        if again.status().as_u16() == 200 {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}

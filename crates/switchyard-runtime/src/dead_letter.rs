@@ -4,6 +4,7 @@
 //! list with counts, show one, redrive (send back with the retry count reset) and purge.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -185,6 +186,15 @@ impl DeadLetterFilter {
     }
 }
 
+/// One page of dead letters.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterPage {
+    /// The letters, in order.
+    pub entries: Vec<DeadLetterEntry>,
+    /// The cursor of the next page (the last entry's id), when there are more.
+    pub next: Option<String>,
+}
+
 /// Counts of dead letters per original topic and failure kind.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadLetterCount {
@@ -213,22 +223,73 @@ impl DeadLetterQueue {
     /// Every dead letter matching `filter`, oldest first per topic.
     pub async fn list(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetterEntry>, BusError> {
         let mut entries = Vec::new();
-        for topic in self.broker.topics().await? {
+        self.scan(filter, None, |entry| {
+            entries.push(entry);
+            ControlFlow::Continue(())
+        })
+        .await?;
+        Ok(entries)
+    }
+
+    /// At most `limit` dead letters matching `filter`, in topic-name then sequence order,
+    /// after the entry id `after` (`{topic}/{seq}`, the `next` of the previous page).
+    /// Only one page is ever held in memory.
+    pub async fn page(
+        &self,
+        filter: &DeadLetterFilter,
+        after: Option<(&str, u64)>,
+        limit: usize,
+    ) -> Result<DeadLetterPage, BusError> {
+        let mut entries = Vec::new();
+        let mut more = false;
+        self.scan(filter, after, |entry| {
+            if entries.len() == limit {
+                more = true;
+                return ControlFlow::Break(());
+            }
+            entries.push(entry);
+            ControlFlow::Continue(())
+        })
+        .await?;
+        let next = more
+            .then(|| entries.last().map(|entry| entry.id.clone()))
+            .flatten();
+        Ok(DeadLetterPage { entries, next })
+    }
+
+    /// Visits the matching letters in topic-name then sequence order, starting after
+    /// `after`, until `visit` breaks.
+    async fn scan(
+        &self,
+        filter: &DeadLetterFilter,
+        after: Option<(&str, u64)>,
+        mut visit: impl FnMut(DeadLetterEntry) -> ControlFlow<()>,
+    ) -> Result<(), BusError> {
+        let mut topics = self.broker.topics().await?;
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        for topic in topics {
             if !topic.name.ends_with(DLQ_SUFFIX) || topic.held == 0 {
                 continue;
             }
-            let mut after = 0;
+            let mut after_seq = 0;
+            if let Some((after_topic, seq)) = after {
+                match topic.name.as_str().cmp(after_topic) {
+                    std::cmp::Ordering::Less => continue,
+                    std::cmp::Ordering::Equal => after_seq = seq,
+                    std::cmp::Ordering::Greater => {}
+                }
+            }
             loop {
-                let page = self.broker.browse(&topic.name, after, PAGE).await?;
+                let page = self.broker.browse(&topic.name, after_seq, PAGE).await?;
                 let Some((last, _)) = page.last() else { break };
-                after = *last;
+                after_seq = *last;
                 for (seq, message) in page {
                     let id = format!("{}/{seq}", topic.name);
                     match serde_json::from_slice::<DeadLetter>(&message.payload) {
                         Ok(letter) => {
                             let entry = DeadLetterEntry { id, letter };
-                            if filter.matches(&entry) {
-                                entries.push(entry);
+                            if filter.matches(&entry) && visit(entry).is_break() {
+                                return Ok(());
                             }
                         }
                         Err(err) => {
@@ -238,17 +299,19 @@ impl DeadLetterQueue {
                 }
             }
         }
-        Ok(entries)
+        Ok(())
     }
 
     /// Counts per original topic and failure kind.
     pub async fn counts(&self) -> Result<Vec<DeadLetterCount>, BusError> {
         let mut counts: BTreeMap<(String, FailureKind), u64> = BTreeMap::new();
-        for entry in self.list(&DeadLetterFilter::default()).await? {
+        self.scan(&DeadLetterFilter::default(), None, |entry| {
             *counts
                 .entry((entry.letter.original_topic, entry.letter.error_type))
                 .or_default() += 1;
-        }
+            ControlFlow::Continue(())
+        })
+        .await?;
         Ok(counts
             .into_iter()
             .map(|((topic, error_type), count)| DeadLetterCount {

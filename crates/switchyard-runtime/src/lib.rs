@@ -36,8 +36,8 @@ mod testsuite;
 pub use claim_check::{ClaimCheck, OffloadError};
 pub use consumer::{Consumer, ConsumerConfig, RetryPolicy, StepReport};
 pub use dead_letter::{
-    DLQ_SUFFIX, DeadLetter, DeadLetterCount, DeadLetterEntry, DeadLetterFilter, DeadLetterQueue,
-    FailedBy, FailureKind, dlq_topic,
+    DLQ_SUFFIX, DeadLetter, DeadLetterCount, DeadLetterEntry, DeadLetterFilter, DeadLetterPage,
+    DeadLetterQueue, FailedBy, FailureKind, dlq_topic,
 };
 pub use error::{PublishError, RuntimeError};
 pub use handler::{Handler, Incoming, Outcome};

@@ -373,6 +373,22 @@ impl Suite {
             .filter(|entry| entry.letter.event_id.as_deref() == Some(poison.id.as_str()))
             .collect();
         ensure!(letters.len() == 1, "{} dead letters", letters.len());
+        let all: Vec<String> = dlq.list(&filter).await?.into_iter().map(|e| e.id).collect();
+        let (mut paged, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let after = match cursor.as_deref().and_then(|c| c.rsplit_once('/')) {
+                Some((topic, seq)) => Some((topic, seq.parse::<u64>()?)),
+                None => None,
+            };
+            let page = dlq.page(&filter, after, 3).await?;
+            ensure!(page.entries.len() <= 3, "a page of {}", page.entries.len());
+            paged.extend(page.entries.into_iter().map(|e| e.id));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        ensure!(paged == all, "pages {paged:?} differ from the list {all:?}");
         let letter = &letters[0].letter;
         ensure!(letter.error_type == FailureKind::Permanent, "{letter:?}");
         ensure!(
