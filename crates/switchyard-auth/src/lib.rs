@@ -20,6 +20,7 @@ mod jwt;
 mod tokens;
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -133,12 +134,12 @@ impl AuthError {
 /// configured.
 pub struct Authenticator {
     tokens: TokenStore,
-    jwt: Option<JwtVerifier>,
+    jwt: Option<Arc<JwtVerifier>>,
 }
 
 impl Authenticator {
     /// API tokens from `tokens`, JWTs through `jwt` when given.
-    pub fn new(tokens: TokenStore, jwt: Option<JwtVerifier>) -> Self {
+    pub fn new(tokens: TokenStore, jwt: Option<Arc<JwtVerifier>>) -> Self {
         Authenticator { tokens, jwt }
     }
 

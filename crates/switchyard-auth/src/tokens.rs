@@ -28,7 +28,7 @@ const ID_BYTES: usize = 8;
 /// Random bytes in a token secret (hex in the token).
 const SECRET_BYTES: usize = 32;
 /// Expired tokens are kept this long for `token list`, then dropped at the next write.
-const EXPIRED_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(7);
+const EXPIRED_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// A token as listed: everything but the secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

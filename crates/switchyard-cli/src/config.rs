@@ -29,21 +29,45 @@
 //! max_fragment_chars = 2000
 //! rows_per_fragment = 50
 //! max_bytes_in_flight = 16777216
+//!
+//! [http]
+//! max_body_bytes = 33554432          # larger bodies get 413
+//! request_timeout_secs = 60          # every route but the live stream
+//! allowed_origins = []               # CORS: pages of these origins may call the API
+//! allowed_hosts = []                 # Host names served [default: localhost names
+//!                                    # when listening on loopback, else any]
+//! rate_limit_per_second = 100        # per principal; 429 with Retry-After beyond
+//! rate_limit_burst = 200
+//!
+//! [auth]
+//! audit_log = "switchyard-data/audit/audit.jsonl"   # [default: in the data directory]
+//!
+//! [auth.jwt]                         # JWTs of the product's identity provider
+//! issuer = "https://id.example.com/"
+//! audience = "switchyard"
+//! algorithm = "RS256"                # HS256 takes its secret from SWITCHYARD_JWT_SECRET
+//! jwks_url = "https://id.example.com/.well-known/jwks.json"   # or jwks_file = "…"
+//! user_claim = "sub"
+//! scope_claim = "scope"              # switchyard:read|write|admin
+//! default_scope = "write"
 //! ```
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use switchyard_auth::JwtConfig;
 use switchyard_chunking::ChunkingConfig;
 use switchyard_contacts::ContactsConfig;
 use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
 use switchyard_notifier::NotifierConfig;
 use switchyard_runtime::{KeyTtls, RetryPolicy};
 
+use crate::api::{HttpSettings, RateLimit};
 use crate::backends::EngineUrls;
 
 /// The configuration file, as written by the user.
@@ -84,6 +108,40 @@ pub struct FileConfig {
     /// The live notifier: journal retention, heartbeats.
     #[serde(default)]
     pub notifier: Option<NotifierConfig>,
+    /// The HTTP API's guards.
+    #[serde(default)]
+    pub http: HttpFileConfig,
+    /// Credentials and the audit log.
+    #[serde(default)]
+    pub auth: AuthFileConfig,
+}
+
+/// `[http]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFileConfig {
+    /// Largest request body in bytes (default 32 MiB).
+    pub max_body_bytes: Option<usize>,
+    /// Longest a request may take, but the live stream (default 60).
+    pub request_timeout_secs: Option<u64>,
+    /// Origins allowed to call the API from a browser (CORS); default none.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Host names served; default the localhost names on a loopback address, else any.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Sustained requests per second per principal (default 100).
+    pub rate_limit_per_second: Option<u32>,
+    /// Burst above it (default 200).
+    pub rate_limit_burst: Option<u32>,
+}
+
+/// `[auth]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFileConfig {
+    /// Where the audit log goes (default `{data_dir}/audit/audit.jsonl`).
+    pub audit_log: Option<PathBuf>,
+    /// JWTs of the product's identity provider; absent: API tokens only.
+    pub jwt: Option<JwtConfig>,
 }
 
 /// `[subscriptions]` section.
@@ -189,6 +247,14 @@ pub struct Settings {
     /// Whether `serve` creates missing subscriptions (default: on for an embedded bus,
     /// off for a distributed one, where `switchyard topics setup` does it).
     pub auto_create: bool,
+    /// The HTTP API's guards.
+    pub http: HttpSettings,
+    /// Where the audit log goes.
+    pub audit_log: PathBuf,
+    /// JWTs accepted besides API tokens.
+    pub jwt: Option<JwtConfig>,
+    /// The credential the CLI sends to a running server (`--token`).
+    pub client_token: Option<String>,
 }
 
 const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -263,13 +329,43 @@ impl Settings {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
+        let data_dir = data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let listen = listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address is valid"));
+        let http = &file.http;
+        let rate = |value: Option<u32>, default: u32, key: &str| {
+            NonZeroU32::new(value.unwrap_or(default))
+                .with_context(|| format!("http.{key} must be at least 1"))
+        };
+        let http = HttpSettings {
+            max_body_bytes: http.max_body_bytes.unwrap_or(32 << 20),
+            request_timeout: Duration::from_secs(http.request_timeout_secs.unwrap_or(60)),
+            allowed_origins: http.allowed_origins.clone().unwrap_or_default(),
+            allowed_hosts: http.allowed_hosts.clone().unwrap_or_else(|| {
+                if listen.ip().is_loopback() {
+                    ["localhost", "127.0.0.1", "[::1]"].map(String::from).to_vec()
+                } else {
+                    Vec::new()
+                }
+            }),
+            rate_limit: RateLimit {
+                per_second: rate(http.rate_limit_per_second, 100, "rate_limit_per_second")?,
+                burst: rate(http.rate_limit_burst, 200, "rate_limit_burst")?,
+            },
+        };
         Ok(Settings {
-            data_dir: data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-            listen: listen
-                .or(file.listen)
-                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address is valid")),
+            audit_log: file
+                .auth
+                .audit_log
+                .unwrap_or_else(|| data_dir.join("audit").join("audit.jsonl")),
+            jwt: file.auth.jwt,
+            client_token: None,
+            http,
+            data_dir,
+            listen,
             indexer_batch_size: file.indexer.batch_size.unwrap_or(50),
             indexer_commit_batch_size: file.indexer.commit_batch_size.unwrap_or(1000),
             indexer_ack_deadline_secs: file.indexer.ack_deadline_secs.unwrap_or(120),

@@ -95,10 +95,7 @@ enum Target {
 async fn target(settings: &Settings) -> anyhow::Result<Target> {
     match Node::open(settings).await {
         Ok(node) => Ok(Target::Local(Box::new(node))),
-        Err(OpenError::InUse(_)) => Ok(Target::Remote(RemoteServer::new(&format!(
-            "http://{}",
-            settings.listen
-        )))),
+        Err(OpenError::InUse(_)) => Ok(Target::Remote(RemoteServer::for_settings(settings, None)?)),
         Err(OpenError::Other(err)) => Err(err),
     }
 }
@@ -114,7 +111,20 @@ pub async fn run_dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result
                     json!({ "counts": queue.counts().await?, "entries": queue.list(&filter.to_filter()).await? })
                 }
                 Target::Remote(server) => {
-                    server.get_json("/v1/dlq", &filter_query(&filter)).await?
+                    let mut query = filter_query(&filter);
+                    let mut listing = server.get_json("/v1/dlq", &query).await?;
+                    while let Some(next) = listing["next"].as_str().map(str::to_string) {
+                        query.retain(|(key, _)| *key != "cursor");
+                        query.push(("cursor", next));
+                        let page = server.get_json("/v1/dlq", &query).await?;
+                        if let (Some(entries), Some(more)) =
+                            (listing["entries"].as_array_mut(), page["entries"].as_array())
+                        {
+                            entries.extend(more.iter().cloned());
+                        }
+                        listing["next"] = page["next"].clone();
+                    }
+                    listing
                 }
             };
             if json {

@@ -26,3 +26,8 @@ pub const STATE: &str = "SWITCHYARD_STATE";
 pub const REDIS_URL: &str = "REDIS_URL";
 /// URL of the outbox database (`postgres://…`); unset means the embedded outbox.
 pub const OUTBOX: &str = "SWITCHYARD_OUTBOX";
+/// The HS256 secret of JWTs (`[auth.jwt]` with `algorithm = "HS256"`), 32 bytes or more.
+pub const JWT_SECRET: &str = "SWITCHYARD_JWT_SECRET";
+/// The credential (`sy_…` API token or JWT) the CLI sends to a running server; without
+/// it, a CLI that can write the data directory mints itself a short-lived admin token.
+pub const TOKEN: &str = "SWITCHYARD_TOKEN";

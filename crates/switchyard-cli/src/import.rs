@@ -12,6 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use switchyard_contracts::{AnyOfficeEvent, Envelope, SyncType};
 use switchyard_office::{ImportOptions, Rejection, discover, read_file};
 use switchyard_runtime::Publisher;
+
+use crate::config::Settings;
 use tokio::sync::mpsc;
 
 /// Events per batch (one `batch_id`, one publish call).
@@ -152,8 +154,8 @@ fn report_rejection(progress: &ProgressBar, rejection: &Rejection) {
 }
 
 impl Destination {
-    /// Sends a batch; returns the events the registry refused (index, reason). A server
-    /// refuses a batch whole, so the remote case fails the import instead.
+    /// Sends a batch; returns the events refused (index, reason), the others being
+    /// published, locally or by the server alike.
     async fn send(&self, envelopes: &[Envelope]) -> anyhow::Result<Vec<(usize, String)>> {
         match self {
             Destination::Local(publisher) => {
@@ -164,24 +166,44 @@ impl Destination {
                     .map(|rejected| (rejected.index, rejected.error.to_string()))
                     .collect())
             }
-            Destination::Remote(server) => server.post_events(envelopes).await.map(|()| Vec::new()),
+            Destination::Remote(server) => server.post_events(envelopes).await,
         }
     }
 }
 
-/// A running `switchyard serve`, reached over its HTTP API.
+/// A running `switchyard serve`, reached over its HTTP API with a bearer credential.
 pub struct RemoteServer {
     base_url: String,
+    credential: String,
     client: reqwest::Client,
 }
 
+/// The most JSON sent in one `POST /v1/events` (the server's default limit is 32 MiB).
+const MAX_REQUEST_BYTES: usize = 8 << 20;
+
 impl RemoteServer {
-    /// A client of the server at `base_url` (e.g. `http://127.0.0.1:8080`).
-    pub fn new(base_url: &str) -> Self {
+    /// A client of the server at `base_url` (e.g. `http://127.0.0.1:8080`) sending
+    /// `credential` (an API token or a JWT).
+    pub fn new(base_url: &str, credential: String) -> Self {
         RemoteServer {
             base_url: base_url.trim_end_matches('/').to_string(),
+            credential,
             client: reqwest::Client::new(),
         }
+    }
+
+    /// The server of `settings` (at `url`, else at its `listen` address), with the
+    /// CLI's credential.
+    pub fn for_settings(settings: &Settings, url: Option<String>) -> anyhow::Result<Self> {
+        let url = url.unwrap_or_else(|| format!("http://{}", settings.listen));
+        let credential =
+            crate::token::client_credential(&settings.data_dir, settings.client_token.as_deref())?;
+        Ok(RemoteServer::new(&url, credential))
+    }
+
+    /// Where the server is.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// Whether the server answers its health check.
@@ -193,34 +215,94 @@ impl RemoteServer {
         matches!(request.send().await, Ok(response) if response.status().is_success())
     }
 
-    async fn post_events(&self, envelopes: &[Envelope]) -> anyhow::Result<()> {
+    /// Sends events in requests of at most [`MAX_REQUEST_BYTES`]; returns the ones the
+    /// server refused (index in `envelopes`, reason), the others being accepted.
+    async fn post_events(&self, envelopes: &[Envelope]) -> anyhow::Result<Vec<(usize, String)>> {
+        let mut refused = Vec::new();
+        let mut start = 0;
+        while start < envelopes.len() {
+            let mut body = Vec::from(*b"[");
+            let mut end = start;
+            while end < envelopes.len() {
+                let json = envelopes[end].to_json_bytes();
+                if end > start && body.len() + json.len() + 2 > MAX_REQUEST_BYTES {
+                    break;
+                }
+                if end > start {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&json);
+                end += 1;
+            }
+            body.push(b']');
+            refused.extend(
+                self.post_event_batch(body)
+                    .await?
+                    .into_iter()
+                    .map(|(index, reason)| (start + index, reason)),
+            );
+            start = end;
+        }
+        Ok(refused)
+    }
+
+    async fn post_event_batch(&self, body: Vec<u8>) -> anyhow::Result<Vec<(usize, String)>> {
         let url = format!("{}/v1/events", self.base_url);
         let response = self
             .client
             .post(&url)
-            .json(envelopes)
+            .bearer_auth(&self.credential)
+            .header(reqwest::header::CONTENT_TYPE, "application/cloudevents-batch+json")
+            .body(body)
             .send()
             .await
             .with_context(|| format!("failed to send events to {url}"))?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            bail!("{url} refused the events: {status} {body}");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if !(status.is_success() || status == reqwest::StatusCode::BAD_REQUEST)
+            || answer["rejected"].as_array().is_none()
+        {
+            bail!("{url} refused the events: {status} {text}");
         }
-        Ok(())
+        Ok(answer["rejected"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|entry| {
+                let index = entry["index"].as_u64().unwrap_or(0) as usize;
+                (index, entry["error"].as_str().unwrap_or("refused").to_string())
+            })
+            .collect())
     }
 
     /// The server's `/v1/status` document.
     pub async fn status(&self) -> anyhow::Result<serde_json::Value> {
-        let url = format!("{}/v1/status", self.base_url);
-        self.client
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("failed to read {url}"))?
-            .json()
-            .await
-            .with_context(|| format!("failed to decode {url}"))
+        self.get_json("/v1/status", &[]).await
+    }
+
+    /// Returns once the server has indexed everything it accepted; a credential that
+    /// may not read `/v1/status` (not an admin) returns at once, saying so.
+    pub async fn wait_until_indexed(&self) -> anyhow::Result<()> {
+        loop {
+            let url = format!("{}/v1/status", self.base_url);
+            let response = self
+                .client
+                .get(&url)
+                .bearer_auth(&self.credential)
+                .send()
+                .await
+                .with_context(|| format!("failed to read {url}"))?;
+            if response.status() == reqwest::StatusCode::FORBIDDEN {
+                eprintln!("not waiting for indexing: the credential may not read {url}");
+                return Ok(());
+            }
+            let status = Self::json_or_error(&url, response).await?;
+            if status["indexer_lag"].as_u64() == Some(0) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// GET `path` with `query`, as JSON; a non-2xx answer is an error with its body.
@@ -264,6 +346,7 @@ impl RemoteServer {
     ) -> anyhow::Result<serde_json::Value> {
         let url = self.url(path);
         let response = request
+            .bearer_auth(&self.credential)
             .send()
             .await
             .with_context(|| format!("failed to reach {url}"))?;
@@ -284,14 +367,5 @@ impl RemoteServer {
         }
         Ok(body)
     }
-
-    /// Returns once the server has indexed everything it accepted.
-    pub async fn wait_until_indexed(&self) -> anyhow::Result<()> {
-        loop {
-            if self.status().await?["indexer_lag"].as_u64() == Some(0) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
+

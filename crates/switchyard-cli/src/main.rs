@@ -11,6 +11,7 @@ mod env_vars;
 mod import;
 mod node;
 mod search;
+mod token;
 mod topology;
 
 use std::future::IntoFuture;
@@ -18,13 +19,15 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 
-use switchyard_notifier::{STREAM_PATH, StreamAuth, TokenSigner, stream_router};
+use switchyard_auth::{AuditLog, Authenticator, JwtVerifier, TokenStore};
+use switchyard_notifier::TokenSigner;
 
 use crate::backends::EngineUrls;
 use crate::config::Settings;
@@ -61,6 +64,10 @@ struct Cli {
     /// Outbox database URL: `postgres://user@host/db` [default: embedded].
     #[arg(long, global = true, env = env_vars::OUTBOX)]
     outbox: Option<String>,
+    /// The credential sent to a running server (an API token or a JWT) [default: a
+    /// short-lived admin token minted in the data directory, when it is writable].
+    #[arg(long, global = true, env = env_vars::TOKEN, hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -94,8 +101,13 @@ enum Command {
     /// Search one user's documents.
     /// Search one user's documents across every type, or navigate fragments.
     Search(search::SearchArgs),
-    /// Print a token for the live stream (`GET /v1/stream?user=…&access_token=…`),
-    /// signed with SWITCHYARD_NOTIFIER_SECRET.
+    /// API tokens: create, list, revoke.
+    Token {
+        #[command(subcommand)]
+        token: token::TokenCommand,
+    },
+    /// Print a short-lived token for the live stream only
+    /// (`GET /v1/stream?user=…&access_token=…`), signed with SWITCHYARD_NOTIFIER_SECRET.
     StreamToken {
         /// Whose stream it opens.
         #[arg(long)]
@@ -175,12 +187,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .or_else(|| std::env::var(env_vars::REDIS_URL).ok()),
         outbox: cli.outbox.clone(),
     };
-    let settings = Settings::resolve(
+    let mut settings = Settings::resolve(
         cli.config.as_deref(),
         cli.data_dir.clone(),
         cli.listen,
         engines,
     )?;
+    settings.client_token = cli.token.clone();
     match cli.command {
         Command::Serve { roles } => {
             let roles = if roles.is_empty() {
@@ -221,7 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .await?
                 }
                 Err(OpenError::InUse(_)) => {
-                    let server = RemoteServer::new(&format!("http://{}", settings.listen));
+                    let server = RemoteServer::for_settings(&settings, None)?;
                     let mut query = vec![("user", user.clone())];
                     query.extend(contact.clone().map(|c| ("contact", c)));
                     let body = server.delete_json("/v1/contacts", &query).await?;
@@ -236,7 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let status = match Node::open(&settings).await {
                 Ok(node) => serde_json::to_value(node.broker.stats().await?)?,
                 Err(OpenError::InUse(_)) => {
-                    let server = RemoteServer::new(&format!("http://{}", settings.listen));
+                    let server = RemoteServer::for_settings(&settings, None)?;
                     server.status().await?["subscriptions"].clone()
                 }
                 Err(OpenError::Other(err)) => return Err(err),
@@ -245,6 +258,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Catalog { catalog } => catalog::run(catalog),
+        Command::Token { token } => {
+            token::run(&settings.data_dir, token).map(|()| ExitCode::SUCCESS)
+        }
         Command::Topics { topics } => topology::run(&settings, topics).await,
         Command::Dlq { dlq } => dlq::run_dlq(&settings, dlq)
             .await
@@ -266,7 +282,8 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
     tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "switchyard serving");
-    let mut router = api::router(api::ApiState {
+    let control = Arc::new(access_control(settings).await?);
+    let state = api::ApiState {
         publisher: node.publisher.clone(),
         index: node.index.clone(),
         broker: node.broker.clone(),
@@ -274,15 +291,9 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
         state: node.state.clone(),
         meetings: node.meetings.clone(),
         contacts: node.contacts.clone(),
-    });
-    router = match std::env::var(env_vars::NOTIFIER_SECRET) {
-        Ok(secret) => {
-            let auth = StreamAuth::signed(secret.as_bytes())
-                .with_context(|| format!("invalid {}", env_vars::NOTIFIER_SECRET))?;
-            router.merge(stream_router(node.journal.clone(), auth))
-        }
-        Err(_) => router.route(STREAM_PATH, axum::routing::get(api::stream_not_configured)),
+        access: control.clone(),
     };
+    let router = api::router(state, node.journal.clone(), control, &settings.http)?;
     // Live streams never end on their own: once stopping, give requests a moment, then
     // close what is still open.
     let stopping = tokio_util::sync::CancellationToken::new();
@@ -302,6 +313,41 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
     tracing::info!("shutting down: finishing in-flight batches");
     node.shutdown(node::SHUTDOWN_DEADLINE).await;
     Ok(())
+}
+
+/// The credentials `serve` accepts: the data directory's API tokens, JWTs when
+/// `[auth.jwt]` is configured, and signed stream tokens when the notifier secret is set.
+async fn access_control(settings: &Settings) -> anyhow::Result<api::AccessControl> {
+    let jwt = match &settings.jwt {
+        Some(config) => {
+            let secret = std::env::var(env_vars::JWT_SECRET).ok();
+            let verifier = JwtVerifier::load(config.clone(), secret.as_deref().map(str::as_bytes))
+                .await
+                .map_err(|err| anyhow::anyhow!("[auth.jwt]: {err}"))?;
+            let verifier = Arc::new(verifier);
+            JwtVerifier::spawn_refresh(&verifier);
+            Some(verifier)
+        }
+        None => None,
+    };
+    let stream_tokens = match std::env::var(env_vars::NOTIFIER_SECRET) {
+        Ok(secret) => Some(
+            TokenSigner::new(secret.as_bytes())
+                .with_context(|| format!("invalid {}", env_vars::NOTIFIER_SECRET))?,
+        ),
+        Err(_) => None,
+    };
+    let audit = AuditLog::open(&settings.audit_log).with_context(|| {
+        format!("failed to open the audit log {}", settings.audit_log.display())
+    })?;
+    let tokens = TokenStore::in_data_dir(&settings.data_dir);
+    tracing::info!(tokens = %tokens.path().display(), audit_log = %settings.audit_log.display(), jwt = jwt.is_some(), "every route but /health and /metrics needs a credential");
+    Ok(api::AccessControl::new(
+        Authenticator::new(tokens, jwt),
+        stream_tokens,
+        audit,
+        settings.http.rate_limit,
+    ))
 }
 
 async fn shutdown_signal() {
@@ -357,8 +403,8 @@ async fn import(
             report?
         }
         None => {
-            let url = server.unwrap_or_else(|| format!("http://{}", settings.listen));
-            let remote = RemoteServer::new(&url);
+            let remote = RemoteServer::for_settings(settings, server.clone())?;
+            let url = remote.base_url().to_string();
             anyhow::ensure!(
                 remote.is_up().await,
                 "the data directory {} is in use, but no server answers at {url} (pass --server)",

@@ -1,37 +1,40 @@
-//! The HTTP API of `switchyard serve` (axum): accept events, search, health and status.
+//! The handlers of the HTTP API. Each data handler serves the [`Caller`]'s user, which
+//! the access layer resolved from the credential (`?user=` only for admins); the routes
+//! and their auth decisions are the table in `mod.rs`.
 //!
-//! - `POST /v1/events`: one CloudEvent or a JSON array of them (structured mode), of any
-//!   type in the event registry. Every event is checked (envelope, payload schema,
-//!   partition key, size) before any is published: one bad event gets a 400 naming its
-//!   index and field, and nothing of that request is published.
-//! - `GET /v1/search?q=…&user=…[&type=a,b][&from=…&to=…&date=created|updated]`
-//!   `[&participant=…][&sort=relevance|last_updated|sync_timestamp][&limit=…]`: search one
-//!   user's documents of every type; fragments come folded under their document.
-//! - `GET /v1/documents/{id}/fragments?user=…`: a document's fragments in order;
-//!   `GET /v1/fragments/{id}/parent?user=…`: the document a fragment belongs to.
-//! - `GET /v1/contacts?user=…[&limit=…]`: discovered contacts ranked by relevance;
-//!   `DELETE /v1/contacts?user=…[&contact=…]`: forget them (and their search documents).
-//! - `GET /v1/shipments?user=…`: the user's tracked shipments, latest first.
-//! - `GET /v1/availability?user=…&from=…&to=…[&min_slot_minutes=…][&working_hours_tz=…]`:
+//! - `POST /v1/events`: CloudEvents in structured (`application/cloudevents+json`,
+//!   `application/json`) or batched (`application/cloudevents-batch+json`, a JSON array)
+//!   mode. Each event is checked (envelope, payload schema, partition key) and its owner
+//!   authorized; large payloads go through the claim check like a local import. The
+//!   valid ones are published: 202 with `accepted`, `ids` and the `rejected` ones (index,
+//!   error, field); 400 when none is valid; 403 for events of another user, or outside
+//!   the office set without an admin token.
+//! - `GET /v1/search?q=…[&type=a,b][&from=…&to=…&date=created|updated]`
+//!   `[&participant=…][&sort=relevance|last_updated|sync_timestamp][&limit=…]`: search
+//!   the caller's documents of every type; fragments come folded under their document.
+//! - `GET /v1/documents/{id}/fragments`: a document's fragments in order;
+//!   `GET /v1/fragments/{id}/parent`: the document a fragment belongs to.
+//! - `GET /v1/contacts[?limit=…]`: discovered contacts ranked by relevance;
+//!   `DELETE /v1/contacts[?contact=…]`: forget them (and their search documents).
+//! - `GET /v1/shipments`: the caller's tracked shipments, latest first.
+//! - `GET /v1/availability?from=…&to=…[&min_slot_minutes=…][&working_hours_tz=…]`:
 //!   busy blocks (recurring meetings expanded) and free slots in the window.
-//! - `GET /v1/status`: subscriptions and the indexer lag.
-//! - `GET /v1/dlq[?topic=…&error_type=…&id=…]`: dead-letter counts and entries;
-//!   `POST /v1/dlq/redrive` and `POST /v1/dlq/purge` (with `"confirm": true`) take the same
-//!   filter as a JSON body.
-//! - `POST /v1/state/cleanup`: delete expired keys now.
-//! - `GET /metrics`: Prometheus text format.
-//! - `GET /health`.
+//! - Admin: `GET /v1/status` (subscriptions and the indexer lag),
+//!   `GET /v1/dlq[?topic=…&error_type=…&id=…][&limit=…&cursor=…]` (dead-letter counts and
+//!   one page of entries), `POST /v1/dlq/redrive` and `POST /v1/dlq/purge` (with
+//!   `"confirm": true`) taking the same filter as a JSON body, `POST /v1/state/cleanup`.
+//! - Public: `GET /metrics` (Prometheus text format), `GET /health`.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use switchyard_auth::Scope;
 use switchyard_bus::Broker;
 use switchyard_contacts::ContactStore;
 use switchyard_contracts::{ContractError, Envelope, decode_office_event};
@@ -41,6 +44,7 @@ use switchyard_search::SearchBackend;
 use switchyard_shipments::{Shipment, ShipmentStore, StateShipmentStore};
 use switchyard_state::StateStore;
 
+use super::{AccessControl, Caller};
 use crate::node::indexer_lag;
 use crate::search::SearchFilters;
 
@@ -61,30 +65,12 @@ pub struct ApiState {
     pub meetings: Arc<dyn MeetingStore>,
     /// Discovered contacts.
     pub contacts: Arc<dyn ContactStore>,
-}
-
-/// The router of every route above.
-pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/v1/events", post(accept_events))
-        .route("/v1/search", get(search))
-        .route("/v1/documents/{id}/fragments", get(fragments_of))
-        .route("/v1/fragments/{id}/parent", get(parent_of))
-        .route("/v1/shipments", get(shipments))
-        .route("/v1/availability", get(availability))
-        .route("/v1/contacts", get(contacts).delete(forget_contacts))
-        .route("/v1/status", get(status))
-        .route("/v1/dlq", get(dead_letters))
-        .route("/v1/dlq/redrive", post(redrive))
-        .route("/v1/dlq/purge", post(purge))
-        .route("/v1/state/cleanup", post(cleanup))
-        .route("/metrics", get(metrics))
-        .with_state(state)
+    /// Credentials and the audit log.
+    pub access: Arc<AccessControl>,
 }
 
 /// A JSON error response: `{"error": …, "field": …, "index": …}`.
-struct ApiError {
+pub(super) struct ApiError {
     status: StatusCode,
     body: Value,
 }
@@ -104,14 +90,40 @@ impl IntoResponse for ApiError {
     }
 }
 
-async fn health() -> Json<Value> {
+pub(super) async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn accept_events(
+/// Content types of CloudEvents in structured or batched mode.
+const EVENT_CONTENT_TYPES: [&str; 3] = [
+    "application/json",
+    "application/cloudevents+json",
+    "application/cloudevents-batch+json",
+];
+
+pub(super) async fn accept_events(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !EVENT_CONTENT_TYPES
+        .iter()
+        .any(|accepted| essence.eq_ignore_ascii_case(accepted))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "content type {content_type:?} is not accepted: send {}",
+                EVENT_CONTENT_TYPES.join(", ")
+            ),
+        ));
+    }
     let value: Value = serde_json::from_slice(&body)
         .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {err}")))?;
     let values = match value {
@@ -119,56 +131,100 @@ async fn accept_events(
         single => vec![single],
     };
     let registry = state.publisher.registry();
-    let mut ready = Vec::with_capacity(values.len());
+    let mut rejected = Vec::new();
+    let (mut envelopes, mut positions) = (Vec::new(), Vec::new());
     for (index, value) in values.into_iter().enumerate() {
-        let checked = Envelope::from_json_value(value).and_then(|envelope| {
-            decode_if_office(&envelope)?;
-            registry.prepare(&envelope)
-        });
-        match checked {
-            Ok(outbound) => ready.push(outbound),
+        let envelope = match Envelope::from_json_value(value) {
+            Ok(envelope) => envelope,
             Err(err) => {
-                return Err(ApiError {
-                    status: StatusCode::BAD_REQUEST,
-                    body: json!({ "error": err.to_string(), "field": err.field(), "index": index }),
-                });
+                rejected.push(rejection(index, &err));
+                continue;
             }
+        };
+        let owner = match decode_office_event(&envelope) {
+            Ok(event) => Some(event.user_id().to_string()),
+            Err(ContractError::UnknownEventType(_))
+                if registry.definition(&envelope.event_type).is_some() =>
+            {
+                None
+            }
+            Err(err) => {
+                rejected.push(rejection(index, &err));
+                continue;
+            }
+        };
+        let allowed = match &owner {
+            Some(owner) => caller.principal.may_access(owner, Scope::Write),
+            None => caller.principal.scope == Scope::Admin,
+        };
+        if !allowed {
+            let reason = match &owner {
+                Some(owner) => format!(
+                    "event {index} belongs to user `{owner}`; user `{}` may send only their own",
+                    caller.principal.user_id
+                ),
+                None => format!(
+                    "event {index} (`{}`) is outside the office set: it needs an admin token",
+                    envelope.event_type
+                ),
+            };
+            state.access.audit(
+                Some(&caller.principal),
+                "POST /v1/events",
+                owner.as_deref(),
+                StatusCode::FORBIDDEN,
+                Some(reason.clone()),
+            );
+            return Err(ApiError::new(StatusCode::FORBIDDEN, reason));
         }
+        envelopes.push(envelope);
+        positions.push(index);
     }
-    let ids: Vec<String> = ready.iter().map(|event| event.event_id.clone()).collect();
-    state
+    let report = state
         .publisher
-        .publish_prepared(ready)
+        .publish(&envelopes)
         .await
         .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err))?;
+    let mut refused = vec![false; envelopes.len()];
+    for event in &report.rejected {
+        refused[event.index] = true;
+        rejected.push(rejection(positions[event.index], &event.error));
+    }
+    rejected.sort_by_key(|entry| entry["index"].as_u64());
+    let ids: Vec<&str> = envelopes
+        .iter()
+        .zip(&refused)
+        .filter(|(_, refused)| !**refused)
+        .map(|(envelope, _)| envelope.id.as_str())
+        .collect();
+    if ids.is_empty() && !rejected.is_empty() {
+        let first = rejected[0].clone();
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({
+                "error": first["error"], "field": first["field"], "index": first["index"],
+                "rejected": rejected,
+            }),
+        });
+    }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "accepted": ids.len(), "ids": ids })),
+        Json(json!({ "accepted": ids.len(), "ids": ids, "rejected": rejected })),
     ))
 }
 
-/// Office events get the office checks too (non-empty ids, user consistency), beyond
-/// what their JSON Schema says.
-fn decode_if_office(envelope: &Envelope) -> Result<(), ContractError> {
-    match decode_office_event(envelope) {
-        Err(ContractError::UnknownEventType(_)) | Ok(_) => Ok(()),
-        Err(err) => Err(err),
-    }
+/// One refused event of a request: its position, what is wrong, and where.
+fn rejection(index: usize, err: &ContractError) -> Value {
+    json!({ "index": index, "error": err.to_string(), "field": err.field() })
 }
 
 #[derive(Deserialize)]
-struct SearchParams {
+pub(super) struct SearchParams {
     q: Option<String>,
-    user: Option<String>,
     // Text, not a number: `flatten` hands every value over as a string.
     limit: Option<String>,
     #[serde(flatten)]
     filters: SearchFilters,
-}
-
-fn required_user(user: Option<String>) -> Result<String, ApiError> {
-    user.filter(|user| !user.is_empty())
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "missing required parameter `user`"))
 }
 
 /// Runs a blocking index read off the async runtime.
@@ -183,11 +239,12 @@ async fn read_index<T: Send + 'static>(
         .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err))
 }
 
-async fn search(
+pub(super) async fn search(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<SearchParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = required_user(params.user)?;
+    let user_id = caller.user_id;
     let limit = match params.limit.as_deref() {
         None => 10,
         Some(text) => text.parse::<usize>().map_err(|_| {
@@ -207,17 +264,12 @@ async fn search(
     ))
 }
 
-#[derive(Deserialize)]
-struct UserParam {
-    user: Option<String>,
-}
-
-async fn fragments_of(
+pub(super) async fn fragments_of(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(document_id): Path<String>,
-    Query(params): Query<UserParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = required_user(params.user)?;
+    let user_id = caller.user_id;
     let fragments = read_index(&state, move |index| {
         index.fragments_of(&user_id, &document_id)
     })
@@ -225,12 +277,12 @@ async fn fragments_of(
     Ok(Json(json!({ "fragments": fragments })))
 }
 
-async fn parent_of(
+pub(super) async fn parent_of(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(fragment_id): Path<String>,
-    Query(params): Query<UserParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = required_user(params.user)?;
+    let user_id = caller.user_id;
     let id = fragment_id.clone();
     match read_index(&state, move |index| index.parent_of(&user_id, &id)).await? {
         Some(hit) => Ok(Json(json!({ "document": hit }))),
@@ -241,11 +293,11 @@ async fn parent_of(
     }
 }
 
-async fn shipments(
+pub(super) async fn shipments(
     State(state): State<ApiState>,
-    Query(params): Query<UserParam>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = required_user(params.user)?;
+    let user_id = caller.user_id;
     let store = StateShipmentStore::new(state.state.clone());
     let mut shipments: Vec<Shipment> = store
         .load(&user_id)
@@ -269,18 +321,18 @@ async fn shipments(
 }
 
 #[derive(Deserialize)]
-struct ContactParams {
-    user: Option<String>,
+pub(super) struct ContactParams {
     limit: Option<usize>,
     /// For a delete: only this address.
     contact: Option<String>,
 }
 
-async fn contacts(
+pub(super) async fn contacts(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<ContactParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = required_user(params.user)?;
+    let user_id = caller.user_id;
     let ranked = state
         .contacts
         .top(&user_id, params.limit.unwrap_or(50).clamp(1, 1000))
@@ -300,11 +352,12 @@ async fn contacts(
     Ok(Json(json!({ "contacts": contacts })))
 }
 
-async fn forget_contacts(
+pub(super) async fn forget_contacts(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<ContactParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = required_user(params.user)?;
+    let user_id = caller.user_id;
     let forgotten = crate::node::forget_contacts(
         state.contacts.as_ref(),
         &state.index,
@@ -317,8 +370,7 @@ async fn forget_contacts(
 }
 
 #[derive(Deserialize)]
-struct AvailabilityParams {
-    user: Option<String>,
+pub(super) struct AvailabilityParams {
     from: Option<String>,
     to: Option<String>,
     /// Shortest free slot worth reporting, in minutes.
@@ -327,11 +379,12 @@ struct AvailabilityParams {
     working_hours_tz: Option<String>,
 }
 
-async fn availability(
+pub(super) async fn availability(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<AvailabilityParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let user_id = required_user(params.user)?;
+    let user_id = caller.user_id;
     let time = |name: &str, value: Option<String>| -> Result<DateTime<Utc>, ApiError> {
         let text = value.ok_or_else(|| {
             ApiError::new(
@@ -370,16 +423,7 @@ async fn availability(
     ))
 }
 
-/// `GET /v1/stream` while no token secret is configured.
-pub async fn stream_not_configured() -> Response {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the live stream needs SWITCHYARD_NOTIFIER_SECRET (32 bytes or more) to check tokens",
-    )
-    .into_response()
-}
-
-async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let unavailable =
         |err: &dyn std::fmt::Display| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err);
     let subscriptions = state
@@ -399,20 +443,60 @@ fn unavailable(err: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err)
 }
 
-async fn dead_letters(
-    State(state): State<ApiState>,
-    Query(filter): Query<DeadLetterFilter>,
-) -> Result<Json<Value>, ApiError> {
-    let counts = state.dead_letters.counts().await.map_err(unavailable)?;
-    let entries = state
-        .dead_letters
-        .list(&filter)
-        .await
-        .map_err(unavailable)?;
-    Ok(Json(json!({ "counts": counts, "entries": entries })))
+/// `GET /v1/dlq`: the filter, and a page of it.
+#[derive(Deserialize)]
+pub(super) struct DeadLetterParams {
+    #[serde(flatten)]
+    filter: DeadLetterFilter,
+    /// Entries per page (default 100, at most 1000).
+    limit: Option<String>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
 }
 
-async fn redrive(
+pub(super) async fn dead_letters(
+    State(state): State<ApiState>,
+    Query(params): Query<DeadLetterParams>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = match params.limit.as_deref() {
+        None => 100,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=1000).contains(limit))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid `limit` `{text}`: use 1 to 1000"),
+                )
+            })?,
+    };
+    let after = match params.cursor.as_deref() {
+        None => None,
+        Some(cursor) => Some(
+            cursor
+                .rsplit_once('/')
+                .and_then(|(topic, seq)| Some((topic, seq.parse::<u64>().ok()?)))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("invalid `cursor` `{cursor}`: pass the `next` of a page"),
+                    )
+                })?,
+        ),
+    };
+    let counts = state.dead_letters.counts().await.map_err(unavailable)?;
+    let page = state
+        .dead_letters
+        .page(&params.filter, after, limit)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(
+        json!({ "counts": counts, "entries": page.entries, "next": page.next }),
+    ))
+}
+
+pub(super) async fn redrive(
     State(state): State<ApiState>,
     Json(filter): Json<DeadLetterFilter>,
 ) -> Result<Json<Value>, ApiError> {
@@ -425,14 +509,14 @@ async fn redrive(
 }
 
 #[derive(Deserialize)]
-struct PurgeRequest {
+pub(super) struct PurgeRequest {
     #[serde(flatten)]
     filter: DeadLetterFilter,
     #[serde(default)]
     confirm: bool,
 }
 
-async fn purge(
+pub(super) async fn purge(
     State(state): State<ApiState>,
     Json(request): Json<PurgeRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -450,12 +534,12 @@ async fn purge(
     Ok(Json(json!({ "purged": purged })))
 }
 
-async fn cleanup(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn cleanup(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let purged = state.state.purge_expired().await.map_err(unavailable)?;
     Ok(Json(json!({ "purged": purged })))
 }
 
-async fn metrics() -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+pub(super) async fn metrics() -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
     (
         [(
             axum::http::header::CONTENT_TYPE,
