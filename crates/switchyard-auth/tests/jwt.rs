@@ -137,7 +137,10 @@ async fn hs256_tokens_with_a_secret_and_a_custom_user_claim() {
 
     // Through the authenticator, beside API tokens.
     let dir = tempfile::tempdir().unwrap();
-    let authenticator = Authenticator::new(TokenStore::in_data_dir(dir.path()), Some(Arc::new(verifier)));
+    let authenticator = Authenticator::new(
+        TokenStore::in_data_dir(dir.path()),
+        Some(Arc::new(verifier)),
+    );
     assert_eq!(authenticator.authenticate(&token).unwrap().user_id, "carol");
     assert_eq!(authenticator.authenticate(""), Err(AuthError::Missing));
     assert!(authenticator.authenticate("garbage").is_err());

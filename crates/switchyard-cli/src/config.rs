@@ -346,7 +346,9 @@ impl Settings {
             allowed_origins: http.allowed_origins.clone().unwrap_or_default(),
             allowed_hosts: http.allowed_hosts.clone().unwrap_or_else(|| {
                 if listen.ip().is_loopback() {
-                    ["localhost", "127.0.0.1", "[::1]"].map(String::from).to_vec()
+                    ["localhost", "127.0.0.1", "[::1]"]
+                        .map(String::from)
+                        .to_vec()
                 } else {
                     Vec::new()
                 }

@@ -117,9 +117,10 @@ pub async fn run_dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result
                         query.retain(|(key, _)| *key != "cursor");
                         query.push(("cursor", next));
                         let page = server.get_json("/v1/dlq", &query).await?;
-                        if let (Some(entries), Some(more)) =
-                            (listing["entries"].as_array_mut(), page["entries"].as_array())
-                        {
+                        if let (Some(entries), Some(more)) = (
+                            listing["entries"].as_array_mut(),
+                            page["entries"].as_array(),
+                        ) {
                             entries.extend(more.iter().cloned());
                         }
                         listing["next"] = page["next"].clone();

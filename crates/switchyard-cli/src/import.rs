@@ -252,7 +252,10 @@ impl RemoteServer {
             .client
             .post(&url)
             .bearer_auth(&self.credential)
-            .header(reqwest::header::CONTENT_TYPE, "application/cloudevents-batch+json")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/cloudevents-batch+json",
+            )
             .body(body)
             .send()
             .await
@@ -271,7 +274,10 @@ impl RemoteServer {
             .flatten()
             .map(|entry| {
                 let index = entry["index"].as_u64().unwrap_or(0) as usize;
-                (index, entry["error"].as_str().unwrap_or("refused").to_string())
+                (
+                    index,
+                    entry["error"].as_str().unwrap_or("refused").to_string(),
+                )
             })
             .collect())
     }
@@ -368,4 +374,3 @@ impl RemoteServer {
         Ok(body)
     }
 }
-

@@ -338,7 +338,10 @@ async fn access_control(settings: &Settings) -> anyhow::Result<api::AccessContro
         Err(_) => None,
     };
     let audit = AuditLog::open(&settings.audit_log).with_context(|| {
-        format!("failed to open the audit log {}", settings.audit_log.display())
+        format!(
+            "failed to open the audit log {}",
+            settings.audit_log.display()
+        )
     })?;
     let tokens = TokenStore::in_data_dir(&settings.data_dir);
     tracing::info!(tokens = %tokens.path().display(), audit_log = %settings.audit_log.display(), jwt = jwt.is_some(), "every route but /health and /metrics needs a credential");

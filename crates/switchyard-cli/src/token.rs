@@ -38,7 +38,9 @@ pub enum TokenCommand {
 }
 
 fn parse_ttl(text: &str) -> Result<chrono::TimeDelta, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: i64 = number
         .parse()
@@ -67,7 +69,9 @@ pub fn run(data_dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
             ttl,
             label,
         } => {
-            let (info, token) = store.create(&user, scope, ttl, &label).with_context(failed)?;
+            let (info, token) = store
+                .create(&user, scope, ttl, &label)
+                .with_context(failed)?;
             let expiry = info
                 .expires_at
                 .map_or("never".to_string(), |at| at.to_rfc3339());
@@ -102,7 +106,12 @@ pub fn client_credential(data_dir: &Path, given: Option<&str>) -> anyhow::Result
     }
     let store = TokenStore::in_data_dir(data_dir);
     let (_, token) = store
-        .create("operator", Scope::Admin, Some(LOCAL_TOKEN_TTL), "cli (local)")
+        .create(
+            "operator",
+            Scope::Admin,
+            Some(LOCAL_TOKEN_TTL),
+            "cli (local)",
+        )
         .with_context(|| {
             format!(
                 "the server needs a credential: set {} (see `switchyard token create`), \

@@ -46,14 +46,9 @@ fn pipeline_runs_on(bus: &str) {
     let mut import = vec!["import", good.to_str().unwrap(), "--user", &user];
     import.extend(&flags);
     server.run_client(data.path(), &import);
-    let (_, body) = support::get(&format!(
-        "{}/v1/search?q=Christmas&user={user}",
-        server.base_url
-    ))
-    .unwrap();
+    let (_, body) = server.get(&format!("/v1/search?q=Christmas&user={user}"));
     assert_eq!(body["hits"].as_array().unwrap().len(), 1, "{body}");
-    let (_, body) =
-        support::get(&format!("{}/v1/search?q=LUKS&user={user}", server.base_url)).unwrap();
+    let (_, body) = server.get(&format!("/v1/search?q=LUKS&user={user}"));
     assert!(!body["hits"].as_array().unwrap().is_empty(), "{body}");
 }
 

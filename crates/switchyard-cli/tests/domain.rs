@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Server, get};
+use support::Server;
 
 const SHIPPING_EMAIL: &str = "From: Shop <orders@shop.example>\r\n\
 To: Dora <dora@example.com>\r\n\
@@ -30,11 +30,15 @@ SUMMARY:Standup\r\n\
 END:VEVENT\r\n\
 END:VCALENDAR\r\n";
 
-/// Polls `url` until `done` accepts the body, for at most 30 s.
-fn poll(url: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+/// Polls `path` of `server` until `done` accepts the body, for at most 30 s.
+fn poll(
+    server: &Server,
+    path: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, body) = get(url).expect("the server answers");
+        let (_, body) = server.get(path);
         if done(&body) || Instant::now() > deadline {
             return body;
         }
@@ -54,33 +58,27 @@ fn shipments_and_availability_come_from_imported_mail_and_calendars() {
         &["import", folder.path().to_str().unwrap(), "--user", "dora"],
     );
 
-    let body = poll(
-        &format!("{}/v1/shipments?user=dora", server.base_url),
-        |b| b["shipments"].as_array().is_some_and(|s| !s.is_empty()),
-    );
+    let body = poll(&server, "/v1/shipments?user=dora", |b| {
+        b["shipments"].as_array().is_some_and(|s| !s.is_empty())
+    });
     let shipments = body["shipments"].as_array().unwrap();
     assert_eq!(shipments.len(), 1, "{body}");
     assert_eq!(shipments[0]["carrier"], "ups");
     assert_eq!(shipments[0]["tracking_number"], "1Z879E930346834440");
     assert_eq!(shipments[0]["status"], "in_transit");
-    let (_, other) = get(&format!("{}/v1/shipments?user=eve", server.base_url)).unwrap();
+    let (_, other) = server.get("/v1/shipments?user=eve");
     assert_eq!(other["shipments"], serde_json::json!([]), "{other}");
     // The shipment event is indexed like any other item.
     let found = poll(
-        &format!(
-            "{}/v1/search?q=1Z879E930346834440&user=dora&type=shipment",
-            server.base_url
-        ),
+        &server,
+        "/v1/search?q=1Z879E930346834440&user=dora&type=shipment",
         |b| b["hits"].as_array().is_some_and(|h| !h.is_empty()),
     );
     assert_eq!(found["hits"][0]["doc_type"], "shipment", "{found}");
 
     // The week of 11 March: Monday and Wednesday 09:00-09:30 are busy.
-    let url = format!(
-        "{}/v1/availability?user=dora&from=2024-03-11T00:00:00Z&to=2024-03-16T00:00:00Z",
-        server.base_url
-    );
-    let week = poll(&url, |b| {
+    let url = "/v1/availability?user=dora&from=2024-03-11T00:00:00Z&to=2024-03-16T00:00:00Z";
+    let week = poll(&server, url, |b| {
         b["busy"].as_array().is_some_and(|x| !x.is_empty())
     });
     let busy: Vec<(String, String)> = week["busy"]
@@ -109,11 +107,7 @@ fn shipments_and_availability_come_from_imported_mail_and_calendars() {
         "{week}"
     );
     assert_eq!(week["free"].as_array().unwrap().len(), 3, "{week}");
-    let (status, _) = get(&format!(
-        "{}/v1/availability?user=dora&from=x&to=y",
-        server.base_url
-    ))
-    .unwrap();
+    let (status, _) = server.get("/v1/availability?user=dora&from=x&to=y");
     assert_eq!(status, 400);
 }
 
@@ -161,8 +155,12 @@ fn contacts_are_discovered_and_forgotten_and_the_live_stream_signals_only_its_us
             .send()
             .unwrap()
     };
-    // Another user's token does not open dora's stream.
+    // Another user's token does not open dora's stream, whichever kind it is.
     assert_eq!(stream("dora", &token("eve")).status(), 403);
+    assert_eq!(stream("dora", &server.token("eve", "read")).status(), 403);
+    assert_eq!(stream("dora", "sy_forged_token").status(), 401);
+    // The API token of dora opens it like the short-lived stream token does.
+    assert_eq!(stream("dora", &server.token("dora", "read")).status(), 200);
     let dora = stream("dora", &token("dora"));
     assert_eq!(dora.status(), 200);
     let eve = stream("eve", &token("eve"));
@@ -181,7 +179,7 @@ fn contacts_are_discovered_and_forgotten_and_the_live_stream_signals_only_its_us
     std::thread::sleep(Duration::from_secs(2));
     assert!(!eve_reader.is_finished(), "eve received a signal");
 
-    let contacts = poll(&format!("{}/v1/contacts?user=dora", server.base_url), |b| {
+    let contacts = poll(&server, "/v1/contacts?user=dora", |b| {
         b["contacts"].as_array().is_some_and(|c| !c.is_empty())
     });
     let addresses: Vec<&str> = contacts["contacts"]
@@ -192,6 +190,6 @@ fn contacts_are_discovered_and_forgotten_and_the_live_stream_signals_only_its_us
         .collect();
     assert!(addresses.contains(&"orders@shop.example"), "{contacts}");
     server.run_client(data.path(), &["forget", "--user", "dora"]);
-    let (_, after) = get(&format!("{}/v1/contacts?user=dora", server.base_url)).unwrap();
+    let (_, after) = server.get("/v1/contacts?user=dora");
     assert_eq!(after["contacts"], serde_json::json!([]), "{after}");
 }

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Server, fixtures, get, search};
+use support::{Server, fixtures, search};
 use switchyard_vespa::fake::FakeVespa;
 
 #[test]
@@ -21,10 +21,10 @@ fn a_server_indexes_into_vespa_and_any_process_searches_it() {
         &["import", good.to_str().unwrap(), "--user", "vera"],
     );
 
-    let url = format!("{}/v1/search?q=Christmas&user=vera", server.base_url);
+    let url = "/v1/search?q=Christmas&user=vera";
     let deadline = Instant::now() + Duration::from_secs(30);
     let body = loop {
-        let (_, body) = get(&url).unwrap();
+        let (_, body) = server.get(url);
         if body["hits"].as_array().is_some_and(|hits| !hits.is_empty()) || Instant::now() > deadline
         {
             break body;

@@ -76,18 +76,18 @@ struct StreamSlot {
 }
 
 impl OpenStreams {
-    /// A slot for one more stream of `user_id`, or the response refusing it.
-    fn take(open: &Arc<OpenStreams>, user_id: &str) -> Result<StreamSlot, Response> {
+    /// A slot for one more stream of `user_id`, or the status and reason refusing it.
+    fn take(open: &Arc<OpenStreams>, user_id: &str) -> Result<StreamSlot, (StatusCode, String)> {
         let mut per_user = open.per_user.lock().unwrap_or_else(|e| e.into_inner());
         if per_user.values().sum::<usize>() >= open.max_total {
-            return Err(error(
+            return Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("this node serves {} live streams already", open.max_total),
             ));
         }
         let count = per_user.entry(user_id.to_string()).or_default();
         if *count >= open.max_per_user {
-            return Err(error(
+            return Err((
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
                     "user `{user_id}` has {} live streams open already (notifier.max_streams_per_user)",
@@ -189,7 +189,7 @@ async fn stream(
     }
     let slot = match OpenStreams::take(&state.open, &user_id) {
         Ok(slot) => slot,
-        Err(response) => return response,
+        Err((status, reason)) => return error(status, reason),
     };
     let cursor = match Cursor::start(
         state.journal.clone(),

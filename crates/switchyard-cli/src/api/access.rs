@@ -133,9 +133,10 @@ fn unauthorized(err: &AuthError) -> Response {
         AuthError::Missing => "Bearer",
         AuthError::Invalid(_) => "Bearer error=\"invalid_token\"",
     };
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
     response
 }
 
@@ -171,7 +172,10 @@ pub async fn authorize(
     if let Err(wait_secs) = control.check_rate(&principal) {
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("rate limit of user `{}` reached: retry in {wait_secs} s", principal.user_id),
+            format!(
+                "rate limit of user `{}` reached: retry in {wait_secs} s",
+                principal.user_id
+            ),
         );
         response
             .headers_mut()
@@ -196,7 +200,10 @@ pub async fn authorize(
                     principal.user_id
                 )
             } else {
-                format!("this route needs the `{needed}` scope; the token has `{}`", principal.scope)
+                format!(
+                    "this route needs the `{needed}` scope; the token has `{}`",
+                    principal.scope
+                )
             })
         }
         _ => None,
@@ -243,7 +250,9 @@ impl StreamAuthorizer for StreamAccess {
         now: DateTime<Utc>,
     ) -> Result<(), AuthFailure> {
         let control = &self.0;
-        let token = token.filter(|t| !t.is_empty()).ok_or(AuthFailure::Missing)?;
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthFailure::Missing)?;
         let principal = match control.authenticate(Some(token)) {
             Ok(principal) => principal,
             Err(api_error) => match &control.stream_tokens {
@@ -303,7 +312,9 @@ fn host_name(headers: &HeaderMap) -> Option<String> {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split_once(']').map(|(v6, _)| format!("[{v6}]"))?
     } else {
-        host.rsplit_once(':').map_or(host, |(name, _)| name).to_string()
+        host.rsplit_once(':')
+            .map_or(host, |(name, _)| name)
+            .to_string()
     };
     Some(name)
 }

@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
+use axum::handler::Handler;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use switchyard_auth::Scope;
 use switchyard_notifier::{Journal, STREAM_PATH, stream_router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -39,22 +40,22 @@ pub struct Route {
 }
 
 enum Serve {
-    Handler(MethodRouter<ApiState>),
+    Handler(Box<MethodRouter<ApiState>>),
     /// The live stream's own router (it authorizes through [`StreamAccess`]).
     Stream,
 }
 
-fn route(
-    method: Method,
-    path: &'static str,
-    access: Access,
-    handler: MethodRouter<ApiState>,
-) -> Route {
+fn route<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route
+where
+    H: Handler<T, ApiState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("the table uses standard methods");
     Route {
         method,
         path,
         access,
-        serve: Serve::Handler(handler),
+        serve: Serve::Handler(Box::new(on(filter, handler))),
     }
 }
 
@@ -64,21 +65,26 @@ pub fn routes() -> Vec<Route> {
     let read = Access::User(Scope::Read);
     let write = Access::User(Scope::Write);
     vec![
-        route(Method::GET, "/health", Access::Public, get(health)),
-        route(Method::GET, "/metrics", Access::Public, get(metrics)),
-        route(Method::POST, "/v1/events", write, post(accept_events)),
-        route(Method::GET, "/v1/search", read, get(search)),
-        route(Method::GET, "/v1/documents/{id}/fragments", read, get(fragments_of)),
-        route(Method::GET, "/v1/fragments/{id}/parent", read, get(parent_of)),
-        route(Method::GET, "/v1/shipments", read, get(shipments)),
-        route(Method::GET, "/v1/availability", read, get(availability)),
-        route(Method::GET, "/v1/contacts", read, get(contacts)),
-        route(Method::DELETE, "/v1/contacts", write, delete(forget_contacts)),
-        route(Method::GET, "/v1/status", Access::Admin, get(status)),
-        route(Method::GET, "/v1/dlq", Access::Admin, get(dead_letters)),
-        route(Method::POST, "/v1/dlq/redrive", Access::Admin, post(redrive)),
-        route(Method::POST, "/v1/dlq/purge", Access::Admin, post(purge)),
-        route(Method::POST, "/v1/state/cleanup", Access::Admin, post(cleanup)),
+        route(Method::GET, "/health", Access::Public, health),
+        route(Method::GET, "/metrics", Access::Public, metrics),
+        route(Method::POST, "/v1/events", write, accept_events),
+        route(Method::GET, "/v1/search", read, search),
+        route(
+            Method::GET,
+            "/v1/documents/{id}/fragments",
+            read,
+            fragments_of,
+        ),
+        route(Method::GET, "/v1/fragments/{id}/parent", read, parent_of),
+        route(Method::GET, "/v1/shipments", read, shipments),
+        route(Method::GET, "/v1/availability", read, availability),
+        route(Method::GET, "/v1/contacts", read, contacts),
+        route(Method::DELETE, "/v1/contacts", write, forget_contacts),
+        route(Method::GET, "/v1/status", Access::Admin, status),
+        route(Method::GET, "/v1/dlq", Access::Admin, dead_letters),
+        route(Method::POST, "/v1/dlq/redrive", Access::Admin, redrive),
+        route(Method::POST, "/v1/dlq/purge", Access::Admin, purge),
+        route(Method::POST, "/v1/state/cleanup", Access::Admin, cleanup),
         Route {
             method: Method::GET,
             path: STREAM_PATH,
@@ -113,8 +119,10 @@ pub fn router(
     let mut api = Router::new();
     let mut stream = None;
     for route in routes() {
+        tracing::debug!(method = %route.method, path = route.path, access = ?route.access, "route");
         match route.serve {
             Serve::Handler(handler) => {
+                let handler = *handler;
                 let handler = match route.access {
                     Access::Public | Access::Handler => handler,
                     access => handler.route_layer(middleware::from_fn_with_state(
@@ -125,16 +133,17 @@ pub fn router(
                 api = api.route(route.path, handler);
             }
             Serve::Stream => {
-                stream = Some(stream_router(journal.clone(), StreamAccess(control.clone())))
+                stream = Some(stream_router(
+                    journal.clone(),
+                    StreamAccess(control.clone()),
+                ))
             }
         }
     }
-    let api = api
-        .with_state(state)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            http.request_timeout,
-        ));
+    let api = api.with_state(state).layer(TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        http.request_timeout,
+    ));
     let mut router = match stream {
         Some(stream) => api.merge(stream),
         None => api,
@@ -150,8 +159,9 @@ pub fn router(
             .allowed_origins
             .iter()
             .map(|origin| {
-                HeaderValue::from_str(origin)
-                    .map_err(|_| anyhow::anyhow!("invalid CORS origin {origin:?} (http.allowed_origins)"))
+                HeaderValue::from_str(origin).map_err(|_| {
+                    anyhow::anyhow!("invalid CORS origin {origin:?} (http.allowed_origins)")
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         router = router.layer(

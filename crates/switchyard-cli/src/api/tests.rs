@@ -26,8 +26,8 @@ struct Api {
 
 impl Api {
     async fn start(dir: &Path, http: HttpSettings) -> Api {
-        let settings = Settings::resolve(None, Some(dir.to_path_buf()), None, EngineUrls::default())
-            .unwrap();
+        let settings =
+            Settings::resolve(None, Some(dir.to_path_buf()), None, EngineUrls::default()).unwrap();
         let node = Node::open(&settings).await.map_err(|_| "open").unwrap();
         let tokens = TokenStore::in_data_dir(dir);
         let audit_log = dir.join("audit.jsonl");
@@ -141,7 +141,10 @@ async fn every_route_refuses_another_users_data_and_the_audit_log_says_so() {
     let alice_read = api.token("alice", Scope::Read);
     let admin = api.token("ops", Scope::Admin);
     let table = routes();
-    assert!(table.iter().any(|r| r.access == Access::Handler), "the stream is in the table");
+    assert!(
+        table.iter().any(|r| r.access == Access::Handler),
+        "the stream is in the table"
+    );
 
     let mut cross_user_attempts = 0;
     for route in &table {
@@ -174,7 +177,11 @@ async fn every_route_refuses_another_users_data_and_the_audit_log_says_so() {
             }
             Access::User(_) | Access::Handler => {
                 let (status, body) = call(Some(alice.clone()), "user=bob").await;
-                assert_eq!(status, StatusCode::FORBIDDEN, "{what} as alice for bob: {body}");
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{what} as alice for bob: {body}"
+                );
                 cross_user_attempts += 1;
                 if route.path == "/v1/events" {
                     // Without `?user=`: the event itself names bob.
@@ -185,12 +192,24 @@ async fn every_route_refuses_another_users_data_and_the_audit_log_says_so() {
             }
         }
         let (status, body) = call(None, "user=alice").await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} without a token: {body}");
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{what} without a token: {body}"
+        );
         let (status, _) = call(Some("sy_0000_forged".into()), "user=alice").await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} with a forged token");
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{what} with a forged token"
+        );
         if let Access::User(Scope::Write) = route.access {
             let (status, body) = call(Some(alice_read.clone()), "").await;
-            assert_eq!(status, StatusCode::FORBIDDEN, "{what} with a read token: {body}");
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{what} with a read token: {body}"
+            );
         }
     }
 
@@ -202,8 +221,14 @@ async fn every_route_refuses_another_users_data_and_the_audit_log_says_so() {
     assert_eq!(refused.len(), cross_user_attempts, "{refused:#?}");
     assert!(refused.iter().all(|e| e["principal"] == "alice"));
     let logged = std::fs::read_to_string(&api.audit_log).unwrap();
-    assert!(!logged.contains(&alice), "a credential reached the audit log");
-    assert!(!logged.contains("Quarterly invoice"), "a payload reached the audit log");
+    assert!(
+        !logged.contains(&alice),
+        "a credential reached the audit log"
+    );
+    assert!(
+        !logged.contains("Quarterly invoice"),
+        "a payload reached the audit log"
+    );
 }
 
 #[tokio::test]
@@ -215,23 +240,53 @@ async fn scopes_own_data_and_admin_reach() {
     let admin = api.token("ops", Scope::Admin);
 
     let (status, body) = api
-        .call(Method::POST, "/v1/events", "", Some(&alice), Some(&email("alice", "m1")))
+        .call(
+            Method::POST,
+            "/v1/events",
+            "",
+            Some(&alice),
+            Some(&email("alice", "m1")),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let (status, _) = api
-        .call(Method::POST, "/v1/events", "", Some(&alice_read), Some(&email("alice", "m2")))
+        .call(
+            Method::POST,
+            "/v1/events",
+            "",
+            Some(&alice_read),
+            Some(&email("alice", "m2")),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a read token sends nothing");
     let (status, _) = api
-        .call(Method::GET, "/v1/search", "q=invoice", Some(&alice_read), None)
+        .call(
+            Method::GET,
+            "/v1/search",
+            "q=invoice",
+            Some(&alice_read),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = api
-        .call(Method::GET, "/v1/search", "q=invoice&user=alice", Some(&alice_read), None)
+        .call(
+            Method::GET,
+            "/v1/search",
+            "q=invoice&user=alice",
+            Some(&alice_read),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "`user` may repeat the principal");
     let (status, body) = api
-        .call(Method::GET, "/v1/search", "q=x&user=a%3Ab", Some(&admin), None)
+        .call(
+            Method::GET,
+            "/v1/search",
+            "q=x&user=a%3Ab",
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
@@ -241,7 +296,13 @@ async fn scopes_own_data_and_admin_reach() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = api
-        .call(Method::POST, "/v1/events", "", Some(&admin), Some(&email("bob", "m3")))
+        .call(
+            Method::POST,
+            "/v1/events",
+            "",
+            Some(&admin),
+            Some(&email("bob", "m3")),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert!(api.audit().iter().any(|e| e["outcome"] == "allowed"
@@ -255,11 +316,23 @@ async fn scopes_own_data_and_admin_reach() {
         "data": {"subscription_id": "sub-1", "user_id": "alice", "plan_code": "pro", "status": "trialing"}
     });
     let (status, body) = api
-        .call(Method::POST, "/v1/events", "", Some(&alice), Some(&identity))
+        .call(
+            Method::POST,
+            "/v1/events",
+            "",
+            Some(&alice),
+            Some(&identity),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, body) = api
-        .call(Method::POST, "/v1/events", "", Some(&admin), Some(&identity))
+        .call(
+            Method::POST,
+            "/v1/events",
+            "",
+            Some(&admin),
+            Some(&identity),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 
@@ -329,11 +402,19 @@ async fn bodies_content_types_hosts_origins_and_rates_are_bounded() {
     };
     let allowed = preflight("https://app.example.com").await.unwrap();
     assert_eq!(
-        allowed.headers().get("access-control-allow-origin").unwrap(),
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .unwrap(),
         "https://app.example.com"
     );
     let refused = preflight("https://evil.example.com").await.unwrap();
-    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 
     let mut statuses = Vec::new();
     for _ in 0..6 {
@@ -346,14 +427,24 @@ async fn bodies_content_types_hosts_origins_and_rates_are_bounded() {
             .unwrap();
         statuses.push(response.status());
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
-            let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            let retry: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!(retry >= 1);
             break;
         }
     }
-    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
     // Another principal has its own budget.
     let bob = api.token("bob", Scope::Read);
-    let (status, _) = api.call(Method::GET, "/v1/shipments", "", Some(&bob), None).await;
+    let (status, _) = api
+        .call(Method::GET, "/v1/shipments", "", Some(&bob), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
 }

@@ -65,10 +65,30 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A running `switchyard serve`, killed on drop.
+/// A running `switchyard serve`, killed on drop, with an admin token of its data
+/// directory for the test's own requests.
 pub struct Server {
     pub child: Child,
     pub base_url: String,
+    pub admin_token: String,
+    data_dir: PathBuf,
+}
+
+/// Mints an API token in `data_dir` with `switchyard token create`.
+pub fn create_token(data_dir: &Path, user: &str, scope: &str) -> String {
+    let output = run(
+        data_dir,
+        &["token", "create", "--user", user, "--scope", scope],
+    );
+    assert!(output.status.success(), "token create failed: {output:?}");
+    let token = stdout(&output)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    assert!(token.starts_with("sy_"), "not a token: {token}");
+    token
 }
 
 impl Server {
@@ -83,6 +103,7 @@ impl Server {
 
     /// A server with extra global flags and environment variables.
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let admin_token = create_token(data_dir, "ops", "admin");
         let port = free_port();
         let child = binary()
             .envs(env.iter().copied())
@@ -101,6 +122,8 @@ impl Server {
         let server = Server {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
+            admin_token,
+            data_dir: data_dir.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while get(&format!("{}/health", server.base_url)).is_none() {
@@ -129,10 +152,47 @@ impl Server {
         output
     }
 
+    /// A token of `user` with `scope` (`read`, `write`, `admin`) on this server.
+    pub fn token(&self, user: &str, scope: &str) -> String {
+        create_token(&self.data_dir, user, scope)
+    }
+
+    /// GET `path` (with its query) as the admin: (status, JSON body).
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.get_as(&self.admin_token, path)
+    }
+
+    /// GET `path` with `token`: (status, JSON body).
+    pub fn get_as(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::blocking::Client::new()
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .send()
+            .expect("server answers");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// POST a JSON `body` to `path` as the admin: (status, JSON body).
+    pub fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        self.post_as(&self.admin_token, path, body)
+    }
+
+    /// POST a JSON `body` to `path` with `token`: (status, JSON body).
+    pub fn post_as(&self, token: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .expect("server answers");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(serde_json::Value::Null))
+    }
+
     pub fn status(&self) -> serde_json::Value {
-        get(&format!("{}/v1/status", self.base_url))
-            .expect("status answers")
-            .1
+        self.get("/v1/status").1
     }
 
     /// Waits until the server has indexed everything it accepted.
@@ -162,21 +222,9 @@ impl Drop for Server {
     }
 }
 
-/// A GET returning (status, JSON body), or None when nothing answers.
+/// An unauthenticated GET returning (status, JSON body), or None when nothing answers.
 pub fn get(url: &str) -> Option<(u16, serde_json::Value)> {
     let response = reqwest::blocking::get(url).ok()?;
     let status = response.status().as_u16();
     Some((status, response.json().unwrap_or(serde_json::Value::Null)))
-}
-
-/// A POST of a JSON body returning (status, JSON body).
-pub fn post(url: &str, body: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::blocking::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .expect("server answers");
-    let status = response.status().as_u16();
-    (status, response.json().unwrap_or(serde_json::Value::Null))
 }
