@@ -141,6 +141,7 @@ mod document;
 mod docx;
 mod error;
 mod jsonl;
+mod limits;
 mod mail;
 mod ooxml;
 mod pptx;
@@ -150,9 +151,12 @@ mod spreadsheet;
 mod testdata;
 mod timezone;
 
-pub use discover::{Discovery, SourceFile, SourceKind, discover};
+pub use discover::{DiscoverOptions, Discovery, SourceFile, SourceKind, discover, discover_with};
 pub use document::document_id;
 pub use error::ImportError;
-pub use reader::{FileReader, ImportItem, ImportOptions, Rejection, read_file};
+pub use limits::ImportLimits;
+pub use reader::{
+    FileReader, ImportItem, ImportOptions, Rejection, read_file, read_file_with_limits,
+};
 #[cfg(feature = "testsuite")]
 pub use testdata::{TESTDATA_ENV, shared_testdata};
