@@ -110,6 +110,7 @@ pub(crate) struct CappedReader<R> {
     total_cap: u64,
     ratio_cap: u64,
     exceeded: Option<Cap>,
+    failure: Option<String>,
 }
 
 impl<R: Read> CappedReader<R> {
@@ -121,12 +122,19 @@ impl<R: Read> CappedReader<R> {
             total_cap,
             ratio_cap,
             exceeded: None,
+            failure: None,
         }
     }
 
     /// Bytes read so far.
     pub(crate) fn bytes_read(&self) -> u64 {
         self.read
+    }
+
+    /// Why the inner reader failed, if it did (a zip entry larger than it declares,
+    /// a checksum mismatch).
+    pub(crate) fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
     }
 
     /// The limit that stopped the reader, if one did.
@@ -142,7 +150,11 @@ impl<R: Read> Read for CappedReader<R> {
                 "decompressed size limit ({cap:?})"
             )));
         }
-        let count = self.inner.read(buf)?;
+        let count = self.inner.read(buf).inspect_err(|err| {
+            if err.kind() != io::ErrorKind::Interrupted {
+                self.failure = Some(err.to_string());
+            }
+        })?;
         self.read += count as u64;
         if self.read > self.total_cap {
             self.exceeded = Some(Cap::Total);

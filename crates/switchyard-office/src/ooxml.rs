@@ -278,6 +278,14 @@ fn capped_part<'a, R: Read>(
     })
 }
 
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// The rejection reason for the part `name` hitting `cap`.
 fn limit_reason(name: &str, cap: Cap, compressed_bytes: u64, limits: &ImportLimits) -> String {
     match cap {
@@ -361,6 +369,9 @@ impl Package {
                 capped.compressed_bytes,
                 &self.limits,
             ));
+        }
+        if let Some(failure) = capped.reader.failure() {
+            return Err(format!("cannot read {name}: {}", lowercase_first(failure)));
         }
         walked?;
         Ok(true)
