@@ -29,6 +29,20 @@
 //! max_fragment_chars = 2000
 //! rows_per_fragment = 50
 //! max_bytes_in_flight = 16777216
+//!
+//! # What one imported file may cost before it is rejected (`switchyard import`);
+//! # the defaults, far above real office data.
+//! [import]
+//! max_email_bytes = 67108864               # an .eml, or one message of an .mbox
+//! max_mime_depth = 64                      # nesting of multiparts and attached messages
+//! max_ics_bytes = 16777216                 # one .ics file
+//! max_vcf_bytes = 16777216                 # one .vcf file
+//! max_document_bytes = 268435456           # all parts of a .docx/.pptx/spreadsheet, inflated
+//! max_document_parts = 10000               # zip entries of one document
+//! max_compression_ratio = 100              # inflated / compressed, per part …
+//! compression_ratio_floor_bytes = 1048576  # … once it inflates past this
+//! max_sheet_rows = 1048576                 # rows of one worksheet
+//! max_sheet_cells = 20000000               # cells of one worksheet, laid out
 //! ```
 
 use std::net::SocketAddr;
@@ -42,6 +56,7 @@ use switchyard_chunking::ChunkingConfig;
 use switchyard_contacts::ContactsConfig;
 use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
 use switchyard_notifier::NotifierConfig;
+use switchyard_office::ImportLimits;
 use switchyard_runtime::{KeyTtls, RetryPolicy};
 
 use crate::backends::EngineUrls;
@@ -84,6 +99,9 @@ pub struct FileConfig {
     /// The live notifier: journal retention, heartbeats.
     #[serde(default)]
     pub notifier: Option<NotifierConfig>,
+    /// What one imported file may cost before it is rejected.
+    #[serde(default)]
+    pub import: ImportLimits,
 }
 
 /// `[subscriptions]` section.
@@ -189,6 +207,8 @@ pub struct Settings {
     /// Whether `serve` creates missing subscriptions (default: on for an embedded bus,
     /// off for a distributed one, where `switchyard topics setup` does it).
     pub auto_create: bool,
+    /// What one imported file may cost before it is rejected.
+    pub import_limits: ImportLimits,
 }
 
 const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -303,6 +323,7 @@ impl Settings {
             chunking: file.chunking.unwrap_or_default(),
             contacts: file.contacts.unwrap_or_default(),
             notifier: file.notifier.unwrap_or_default(),
+            import_limits: file.import,
             auto_create: file
                 .subscriptions
                 .auto_create
