@@ -30,6 +30,19 @@
 //! rows_per_fragment = 50
 //! max_bytes_in_flight = 16777216
 //!
+//! # What one imported file may cost before it is rejected (`switchyard import`);
+//! # the defaults, far above real office data.
+//! [import]
+//! max_email_bytes = 67108864               # an .eml, or one message of an .mbox
+//! max_mime_depth = 64                      # nesting of multiparts and attached messages
+//! max_ics_bytes = 16777216                 # one .ics file
+//! max_vcf_bytes = 16777216                 # one .vcf file
+//! max_document_bytes = 268435456           # all parts of a .docx/.pptx/spreadsheet, inflated
+//! max_document_parts = 10000               # zip entries of one document
+//! max_compression_ratio = 100              # inflated / compressed, per part …
+//! compression_ratio_floor_bytes = 1048576  # … once it inflates past this
+//! max_sheet_rows = 1048576                 # rows of one worksheet
+//! max_sheet_cells = 20000000               # cells of one worksheet, laid out
 //! [http]
 //! max_body_bytes = 33554432          # larger bodies get 413
 //! request_timeout_secs = 60          # every route but the live stream
@@ -65,6 +78,7 @@ use switchyard_chunking::ChunkingConfig;
 use switchyard_contacts::ContactsConfig;
 use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
 use switchyard_notifier::NotifierConfig;
+use switchyard_office::ImportLimits;
 use switchyard_runtime::{KeyTtls, RetryPolicy};
 
 use crate::api::{HttpSettings, RateLimit};
@@ -108,6 +122,9 @@ pub struct FileConfig {
     /// The live notifier: journal retention, heartbeats.
     #[serde(default)]
     pub notifier: Option<NotifierConfig>,
+    /// What one imported file may cost before it is rejected.
+    #[serde(default)]
+    pub import: ImportLimits,
     /// The HTTP API's guards.
     #[serde(default)]
     pub http: HttpFileConfig,
@@ -247,6 +264,8 @@ pub struct Settings {
     /// Whether `serve` creates missing subscriptions (default: on for an embedded bus,
     /// off for a distributed one, where `switchyard topics setup` does it).
     pub auto_create: bool,
+    /// What one imported file may cost before it is rejected.
+    pub import_limits: ImportLimits,
     /// The HTTP API's guards.
     pub http: HttpSettings,
     /// Where the audit log goes.
@@ -401,6 +420,7 @@ impl Settings {
             chunking: file.chunking.unwrap_or_default(),
             contacts: file.contacts.unwrap_or_default(),
             notifier: file.notifier.unwrap_or_default(),
+            import_limits: file.import,
             auto_create: file
                 .subscriptions
                 .auto_create

@@ -10,7 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use switchyard_contracts::{AnyOfficeEvent, Envelope, SyncType};
-use switchyard_office::{ImportOptions, Rejection, discover, read_file};
+use switchyard_office::{
+    DiscoverOptions, ImportLimits, ImportOptions, Rejection, discover_with, read_file_with_limits,
+};
 use switchyard_runtime::Publisher;
 
 use crate::config::Settings;
@@ -42,6 +44,15 @@ pub struct ImportReport {
     pub bytes: u64,
 }
 
+/// How files are found and read: the `[import]` limits and `--follow-symlinks`.
+#[derive(Debug, Clone, Default)]
+pub struct ReadSettings {
+    /// What one file may cost before it is rejected.
+    pub limits: ImportLimits,
+    /// Whether symlinks out of an imported folder are followed.
+    pub discover: DiscoverOptions,
+}
+
 enum ReaderOutput {
     Batch(Vec<AnyOfficeEvent>),
     Rejected(Rejection),
@@ -52,10 +63,13 @@ enum ReaderOutput {
 pub async fn import(
     paths: &[PathBuf],
     user_id: &str,
+    read_settings: &ReadSettings,
     destination: &Destination,
     progress: &ProgressBar,
 ) -> anyhow::Result<ImportReport> {
-    let discovery = discover(paths).context("failed to list the files to import")?;
+    let discovery = discover_with(paths, &read_settings.discover)
+        .context("failed to list the files to import")?;
+    let limits = read_settings.limits.clone();
     let mut report = ImportReport {
         files: discovery.files.len(),
         bytes: discovery.total_bytes(),
@@ -82,7 +96,7 @@ pub async fn import(
         let mut batch = Vec::with_capacity(BATCH_SIZE);
         let mut done_bytes = 0;
         for file in &discovery.files {
-            let mut items = read_file(file, &options);
+            let mut items = read_file_with_limits(file, &options, &limits);
             while let Some(item) = items.next() {
                 let output = match item {
                     Ok(event) => {

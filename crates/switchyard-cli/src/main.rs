@@ -97,6 +97,10 @@ enum Command {
         /// (used anyway when a server holds the data directory).
         #[arg(long, env = env_vars::SERVER)]
         server: Option<String>,
+        /// Follow symlinks that lead out of the imported folders (by default they are
+        /// reported and skipped).
+        #[arg(long)]
+        follow_symlinks: bool,
     },
     /// Search one user's documents.
     /// Search one user's documents across every type, or navigate fragments.
@@ -207,7 +211,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             paths,
             user,
             server,
-        } => import(&settings, &paths, &user, server).await,
+            follow_symlinks,
+        } => import(&settings, &paths, &user, server, follow_symlinks).await,
         Command::Search(args) => {
             // Search engines block (the Vespa client is a blocking HTTP client).
             let settings = settings.clone();
@@ -368,7 +373,12 @@ async fn import(
     paths: &[PathBuf],
     user: &str,
     server: Option<String>,
+    follow_symlinks: bool,
 ) -> anyhow::Result<ExitCode> {
+    let read_settings = import::ReadSettings {
+        limits: settings.import_limits.clone(),
+        discover: switchyard_office::DiscoverOptions { follow_symlinks },
+    };
     let progress = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
     } else {
@@ -394,7 +404,7 @@ async fn import(
                 node.start_consumers(&topology::Role::PIPELINE).await?;
             }
             let destination = Destination::Local(node.publisher.clone());
-            let report = import::import(paths, user, &destination, &progress).await;
+            let report = import::import(paths, user, &read_settings, &destination, &progress).await;
             progress.set_message(if distributed {
                 "waiting for the indexers (`switchyard serve --roles indexer`)"
             } else {
@@ -414,7 +424,8 @@ async fn import(
                 settings.data_dir.display()
             );
             let destination = Destination::Remote(remote);
-            let report = import::import(paths, user, &destination, &progress).await?;
+            let report =
+                import::import(paths, user, &read_settings, &destination, &progress).await?;
             if let Destination::Remote(remote) = &destination {
                 remote.wait_until_indexed().await?;
             }

@@ -1,5 +1,8 @@
 //! Finding import files: walks the paths the user named, keeps files by extension and
 //! records their sizes for byte-based progress. Reads metadata only, never contents.
+//! Symlinks inside a walked folder are followed; those leading out of it only when
+//! [`DiscoverOptions::follow_symlinks`] is set, so that importing a folder reads that
+//! folder and nothing a link in it points at elsewhere.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -121,15 +124,34 @@ impl Discovery {
     }
 }
 
+/// How [`discover_with`] walks folders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscoverOptions {
+    /// Follow symlinks that lead out of the folder being walked. Off by default: such a
+    /// link becomes a rejection and is not entered.
+    pub follow_symlinks: bool,
+}
+
+/// [`discover_with`] under the default [`DiscoverOptions`]: symlinks leading out of a
+/// walked folder are rejected, not followed.
+pub fn discover(paths: &[PathBuf]) -> Result<Discovery, ImportError> {
+    discover_with(paths, &DiscoverOptions::default())
+}
+
 /// Lists the importable files below `paths`: folders are walked recursively (following
-/// symlinks), files are kept by extension (`.mbox`, `.eml`, `.ics`, `.vcf`, `.jsonl`,
+/// symlinks that stay inside the folder, and the others too when
+/// `options.follow_symlinks` is set), files are kept by extension (`.mbox`, `.eml`, `.ics`, `.vcf`, `.jsonl`,
 /// `.docx`, `.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`, `.pptx`, any case). Office lock
 /// files (`~$report.docx`, written by Word and Excel while a file is open) are skipped.
 ///
 /// Files found in folders with other extensions are skipped silently; a file named
 /// directly with another extension, and any folder entry that cannot be read, becomes
-/// a rejection. Fails only when a path in `paths` itself cannot be read.
-pub fn discover(paths: &[PathBuf]) -> Result<Discovery, ImportError> {
+/// a rejection, as does a symlink leading out of its folder unless followed. Fails only
+/// when a path in `paths` itself cannot be read.
+pub fn discover_with(
+    paths: &[PathBuf],
+    options: &DiscoverOptions,
+) -> Result<Discovery, ImportError> {
     let mut files = BTreeMap::new();
     let mut rejections = Vec::new();
     for root in paths {
@@ -151,7 +173,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, ImportError> {
             }
             continue;
         }
-        for entry in walkdir::WalkDir::new(root).follow_links(true) {
+        let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
+        let mut walker = walkdir::WalkDir::new(root).follow_links(true).into_iter();
+        while let Some(entry) = walker.next() {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(err) => {
@@ -164,6 +188,28 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, ImportError> {
                     continue;
                 }
             };
+            if entry.path_is_symlink() && !options.follow_symlinks {
+                let outside = match std::fs::canonicalize(entry.path()) {
+                    Ok(target) if target.starts_with(&canonical_root) => None,
+                    Ok(target) => Some(target.display().to_string()),
+                    Err(err) => Some(format!("an unreadable target ({err})")),
+                };
+                if let Some(target) = outside {
+                    rejections.push(Rejection::new(
+                        entry.path(),
+                        "folder entry",
+                        format!(
+                            "symlink to {target}, outside {}: not followed \
+                             (--follow-symlinks follows it)",
+                            root.display()
+                        ),
+                    ));
+                    if entry.file_type().is_dir() {
+                        walker.skip_current_dir();
+                    }
+                    continue;
+                }
+            }
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -274,6 +320,72 @@ mod tests {
         let err = discover(std::slice::from_ref(&missing)).unwrap_err();
         assert_eq!(err.path(), missing);
         assert!(err.to_string().starts_with("failed to read "), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_out_of_the_folder_are_followed_only_when_asked() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.eml"), "x").unwrap();
+        std::fs::create_dir(outside.path().join("dir")).unwrap();
+        std::fs::write(outside.path().join("dir/deep.ics"), "x").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.eml"), "x").unwrap();
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+        };
+        link(&outside.path().join("secret.eml"), "secret.eml");
+        link(&outside.path().join("dir"), "dir");
+        link(&root.join("sub/a.eml"), "inside.eml");
+        link(&root.join("sub"), "inside");
+        let names = |discovery: &Discovery| -> Vec<String> {
+            discovery
+                .files
+                .iter()
+                .map(|file| file.path.strip_prefix(root).unwrap().display().to_string())
+                .collect()
+        };
+
+        let discovery = discover(&[root.to_path_buf()]).unwrap();
+        assert_eq!(
+            names(&discovery),
+            // Sorted by path, component by component.
+            ["inside/a.eml", "inside.eml", "sub/a.eml"]
+        );
+        let mut rejected: Vec<(PathBuf, &str)> = discovery
+            .rejections
+            .iter()
+            .map(|rejection| (rejection.file.clone(), rejection.reason.as_str()))
+            .collect();
+        rejected.sort();
+        assert_eq!(rejected.len(), 2, "{rejected:?}");
+        assert_eq!(rejected[0].0, root.join("dir"));
+        assert_eq!(rejected[1].0, root.join("secret.eml"));
+        assert!(
+            rejected[1]
+                .1
+                .contains("not followed (--follow-symlinks follows it)"),
+            "{}",
+            rejected[1].1
+        );
+
+        let options = DiscoverOptions {
+            follow_symlinks: true,
+        };
+        let discovery = discover_with(&[root.to_path_buf()], &options).unwrap();
+        assert_eq!(
+            names(&discovery),
+            [
+                "dir/deep.ics",
+                "inside/a.eml",
+                "inside.eml",
+                "secret.eml",
+                "sub/a.eml"
+            ]
+        );
+        assert!(discovery.rejections.is_empty());
     }
 
     #[cfg(unix)]

@@ -17,9 +17,9 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use switchyard_contracts::{AnyOfficeEvent, Document, DocumentBody, DocumentKind};
 
-use crate::ImportItem;
 use crate::ooxml::CoreProperties;
 use crate::reader::EventStamp;
+use crate::{ImportItem, ImportLimits};
 use crate::{SourceKind, docx, pptx, spreadsheet};
 
 /// What a format reader extracted from one file.
@@ -35,11 +35,12 @@ pub(crate) fn read_document(
     size_bytes: u64,
     kind: SourceKind,
     stamp: &EventStamp,
+    limits: &ImportLimits,
 ) -> ImportItem {
     let extracted = match kind {
-        SourceKind::Docx => docx::read_docx(file),
-        SourceKind::Pptx => pptx::read_pptx(file),
-        kind => spreadsheet::read_spreadsheet(file, &stamp.file, kind),
+        SourceKind::Docx => docx::read_docx(file, limits),
+        SourceKind::Pptx => pptx::read_pptx(file, limits),
+        kind => spreadsheet::read_spreadsheet(file, &stamp.file, kind, limits),
     };
     let extracted = extracted.map_err(|reason| stamp.reject("file", reason))?;
     let last_modified = extracted.properties.modified.unwrap_or(stamp.file_modified);

@@ -19,12 +19,13 @@ use std::fs::File;
 use quick_xml::events::BytesStart;
 use switchyard_contracts::{DocumentBody, DocumentKind, WordBlock};
 
+use crate::ImportLimits;
 use crate::document::ExtractedDocument;
 use crate::ooxml::{Ns, Visitor, attribute, open_package};
 
 /// Extracts the blocks and core properties of a Word document.
-pub(crate) fn read_docx(file: File) -> Result<ExtractedDocument, String> {
-    let mut package = open_package(file, "docx")?;
+pub(crate) fn read_docx(file: File, limits: &ImportLimits) -> Result<ExtractedDocument, String> {
+    let mut package = open_package(file, "docx", limits)?;
     let main = package.main_part("word/document.xml")?;
     if !package.has_part(&main) {
         return Err(format!("not a Word document: no main part {main}"));

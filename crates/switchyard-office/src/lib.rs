@@ -16,6 +16,11 @@
 //! [`read_file`] streams one file as a [`FileReader`], an iterator of [`ImportItem`]s:
 //! either an event or a [`Rejection`] naming the file, the place in it and the reason.
 //! A rejection never stops the rest of the file, and no input makes the importer panic.
+//! [`read_file_with_limits`] bounds what one file may cost ([`ImportLimits`]: sizes per
+//! email, `.ics` and `.vcf`, inflated bytes, parts and compression ratio per document,
+//! rows and cells per sheet); past a limit the file, or the mbox message, is one
+//! rejection naming the limit and its config key. [`discover_with`] follows symlinks out
+//! of a walked folder only when [`DiscoverOptions::follow_symlinks`] is set.
 //!
 //! Events come out with `operation: create`, the sync type and user of [`ImportOptions`],
 //! `provider` = the file kind ([`SourceKind::provider`]: `mbox`, `eml`, `ics`, `vcf`,
@@ -141,6 +146,7 @@ mod document;
 mod docx;
 mod error;
 mod jsonl;
+mod limits;
 mod mail;
 mod ooxml;
 mod pptx;
@@ -150,9 +156,12 @@ mod spreadsheet;
 mod testdata;
 mod timezone;
 
-pub use discover::{Discovery, SourceFile, SourceKind, discover};
+pub use discover::{DiscoverOptions, Discovery, SourceFile, SourceKind, discover, discover_with};
 pub use document::document_id;
 pub use error::ImportError;
-pub use reader::{FileReader, ImportItem, ImportOptions, Rejection, read_file};
+pub use limits::ImportLimits;
+pub use reader::{
+    FileReader, ImportItem, ImportOptions, Rejection, read_file, read_file_with_limits,
+};
 #[cfg(feature = "testsuite")]
 pub use testdata::{TESTDATA_ENV, shared_testdata};

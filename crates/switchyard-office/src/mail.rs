@@ -6,6 +6,13 @@
 //! `>From ` quoting (mboxrd) is undone. Text before the first separator that is not
 //! blank is a message of its own, so a bare RFC 5322 message saved as `.mbox` imports
 //! as one email. Only one message is held in memory at a time.
+//!
+//! Limits ([`ImportLimits`]): a message larger than `max_email_bytes` is rejected; in a
+//! mailbox it is streamed past line by line (a line is never held past the limit either)
+//! and the next message is read as usual. MIME parts nested deeper than `max_mime_depth`
+//! are counted by a line scan before `mail-parser` runs (its parse is iterative, but the
+//! messages it returns nest as deep as the input), and bytes that are not text at all
+//! (binary files with a mail extension) are rejected before parsing too.
 
 use std::io::BufRead;
 
@@ -14,12 +21,17 @@ use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 use switchyard_contracts::{AnyOfficeEvent, Email, Mailbox};
 
-use crate::ImportItem;
+use crate::limits::human_bytes;
 use crate::reader::EventStamp;
+use crate::{ImportItem, ImportLimits};
+
+/// Bytes of an oversized message's lines kept to find the next separator.
+const SKIPPED_LINE_BYTES: usize = 8;
 
 /// Splits a mailbox into messages, tracking byte offsets for locations and progress.
 pub(crate) struct MboxReader<R> {
     reader: R,
+    limits: ImportLimits,
     /// Bytes consumed from `reader`.
     offset: u64,
     /// Offset of a separator line already consumed, which opens the next message.
@@ -35,13 +47,15 @@ struct RawMessage {
     index: usize,
     /// Byte offset of its separator line, or of its first line when it has none.
     offset: u64,
-    bytes: Vec<u8>,
+    /// The message, or `None` when it was larger than the limit and skipped.
+    bytes: Option<Vec<u8>>,
 }
 
 impl<R: BufRead> MboxReader<R> {
-    pub(crate) fn new(reader: R) -> Self {
+    pub(crate) fn new(reader: R, limits: &ImportLimits) -> Self {
         MboxReader {
             reader,
+            limits: limits.clone(),
             offset: 0,
             next_separator: None,
             previous_line_blank: true,
@@ -59,7 +73,10 @@ impl<R: BufRead> MboxReader<R> {
         match self.next_message() {
             Ok(Some(message)) => {
                 let location = format!("message {} at byte {}", message.index, message.offset);
-                Some(convert_message(&message.bytes, &location, stamp))
+                Some(match message.bytes {
+                    Some(bytes) => convert_message(&bytes, &location, stamp, &self.limits),
+                    None => Err(stamp.reject(location, too_large(&self.limits))),
+                })
             }
             Ok(None) => None,
             Err(err) => {
@@ -76,11 +93,22 @@ impl<R: BufRead> MboxReader<R> {
             None if self.finished => return Ok(None),
             None => (self.offset, false),
         };
+        let max_bytes = usize::try_from(self.limits.max_email_bytes).unwrap_or(usize::MAX);
         let mut bytes = Vec::new();
+        let mut oversized = false;
         let mut line = Vec::new();
         loop {
             line.clear();
-            let length = self.reader.read_until(b'\n', &mut line)?;
+            // Keeps one byte past the limit, so that a message just over it is told apart.
+            let keep = if oversized {
+                SKIPPED_LINE_BYTES
+            } else {
+                max_bytes
+                    .saturating_sub(bytes.len())
+                    .saturating_add(1)
+                    .max(SKIPPED_LINE_BYTES)
+            };
+            let length = read_line_capped(&mut self.reader, &mut line, keep)?;
             if length == 0 {
                 self.finished = true;
                 break;
@@ -100,6 +128,9 @@ impl<R: BufRead> MboxReader<R> {
                 after_separator = true;
                 continue;
             }
+            if oversized {
+                continue;
+            }
             let quoted_from =
                 line.iter()
                     .position(|&byte| byte != b'>')
@@ -107,17 +138,60 @@ impl<R: BufRead> MboxReader<R> {
                         first_other > 0 && line[first_other..].starts_with(b"From ")
                     });
             bytes.extend_from_slice(if quoted_from { &line[1..] } else { &line });
+            if bytes.len() > max_bytes || line.len() < length {
+                oversized = true;
+                bytes = Vec::new();
+            }
         }
-        if !after_separator && is_blank(&bytes) {
+        if !oversized && !after_separator && is_blank(&bytes) {
             return Ok(None);
         }
         self.messages_read += 1;
         Ok(Some(RawMessage {
             index: self.messages_read,
             offset,
-            bytes,
+            bytes: (!oversized).then_some(bytes),
         }))
     }
+}
+
+/// Reads one line (up to and including `\n`) from `reader`, appending at most `keep` of
+/// its bytes to `line`; returns the line's full length. Long lines cost no memory.
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    keep: usize,
+) -> std::io::Result<usize> {
+    let mut length = 0;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if available.is_empty() {
+            return Ok(length);
+        }
+        let (chunk, complete) = match memchr::memchr(b'\n', available) {
+            Some(end) => (end + 1, true),
+            None => (available.len(), false),
+        };
+        let room = keep.saturating_sub(line.len()).min(chunk);
+        line.extend_from_slice(&available[..room]);
+        reader.consume(chunk);
+        length += chunk;
+        if complete {
+            return Ok(length);
+        }
+    }
+}
+
+/// The reason an email is rejected for its size.
+pub(crate) fn too_large(limits: &ImportLimits) -> String {
+    format!(
+        "message larger than the {} limit per email (import.max_email_bytes), skipped",
+        human_bytes(limits.max_email_bytes)
+    )
 }
 
 fn is_blank(bytes: &[u8]) -> bool {
@@ -125,15 +199,20 @@ fn is_blank(bytes: &[u8]) -> bool {
 }
 
 /// Reads a whole `.eml` file as one message.
-pub(crate) fn read_eml(bytes: &[u8], stamp: &EventStamp) -> ImportItem {
-    convert_message(bytes, "message", stamp)
+pub(crate) fn read_eml(bytes: &[u8], stamp: &EventStamp, limits: &ImportLimits) -> ImportItem {
+    convert_message(bytes, "message", stamp, limits)
 }
 
 /// How Outlook's binary `.msg` files (OLE compound documents) begin.
 const OLE_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
 /// Parses one raw message into an email event, or rejects it at `location`.
-fn convert_message(raw: &[u8], location: &str, stamp: &EventStamp) -> ImportItem {
+fn convert_message(
+    raw: &[u8],
+    location: &str,
+    stamp: &EventStamp,
+    limits: &ImportLimits,
+) -> ImportItem {
     if is_blank(raw) {
         return Err(stamp.reject(location, "empty message"));
     }
@@ -141,6 +220,21 @@ fn convert_message(raw: &[u8], location: &str, stamp: &EventStamp) -> ImportItem
         return Err(stamp.reject(
             location,
             "an Outlook .msg (OLE) file, not an RFC 5322 message",
+        ));
+    }
+    if is_binary(raw) {
+        return Err(stamp.reject(
+            location,
+            "binary data, not an RFC 5322 message (control bytes in the headers)",
+        ));
+    }
+    if mime_depth_exceeds(raw, limits.max_mime_depth) {
+        return Err(stamp.reject(
+            location,
+            format!(
+                "MIME parts nested deeper than {} levels (import.max_mime_depth)",
+                limits.max_mime_depth
+            ),
         ));
     }
     let Some(message) = MessageParser::default().parse(raw) else {
@@ -182,6 +276,108 @@ fn convert_message(raw: &[u8], location: &str, stamp: &EventStamp) -> ImportItem
     Ok(AnyOfficeEvent::Email(stamp.event(email, date)))
 }
 
+/// Whether the start of `raw`, where the headers are, holds control bytes text never has
+/// (NUL and other C0 controls but tab, line feed, carriage return and form feed).
+fn is_binary(raw: &[u8]) -> bool {
+    let head = &raw[..raw.len().min(4096)];
+    let controls = head
+        .iter()
+        .filter(|&&byte| {
+            (byte < 0x20 && !matches!(byte, b'\t' | b'\n' | b'\r' | 0x0c)) || byte == 0x7f
+        })
+        .count();
+    controls > 0 && controls * 100 >= head.len()
+}
+
+/// Whether the MIME structure of `raw` nests deeper than `max_depth`, by a scan of its
+/// lines: a `Content-Type: multipart/…` or `message/…` header opens a level, a boundary
+/// line of an open multipart closes the levels opened inside it (`--b--` closes `b`
+/// too). Header folding is followed for the `boundary` parameter.
+fn mime_depth_exceeds(raw: &[u8], max_depth: usize) -> bool {
+    // The open levels: a multipart with its boundary, or an attached message.
+    let mut open: Vec<Option<Vec<u8>>> = Vec::new();
+    // The container header being read, folded lines joined.
+    let mut header: Option<Vec<u8>> = None;
+    let mut lines = raw.split(|&byte| byte == b'\n');
+    loop {
+        let line = lines.next();
+        let folded = line.is_some_and(|line| line.starts_with(b" ") || line.starts_with(b"\t"));
+        if let (Some(value), Some(line)) = (header.as_mut(), line)
+            && folded
+        {
+            if value.len() < 4096 {
+                value.extend_from_slice(line);
+            }
+            continue;
+        }
+        if let Some(value) = header.take() {
+            open.push(boundary(&value));
+            if open.len() > max_depth {
+                return true;
+            }
+        }
+        let Some(line) = line else {
+            return false;
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(b"--") {
+            let level = open.iter().rposition(|boundary| {
+                boundary
+                    .as_deref()
+                    .is_some_and(|boundary| rest.starts_with(boundary))
+            });
+            if let Some(level) = level {
+                let closing =
+                    rest[open[level].as_deref().map_or(0, <[u8]>::len)..].starts_with(b"--");
+                open.truncate(if closing { level } else { level + 1 });
+            }
+            continue;
+        }
+        if let Some(value) = container_content_type(line) {
+            header = Some(value.to_vec());
+        }
+    }
+}
+
+/// The value of a `Content-Type` header line naming a multipart or message type.
+fn container_content_type(line: &[u8]) -> Option<&[u8]> {
+    const NAME: &[u8] = b"content-type";
+    if line.len() < NAME.len() || !line[..NAME.len()].eq_ignore_ascii_case(NAME) {
+        return None;
+    }
+    let rest = line[NAME.len()..]
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start();
+    let is_container = |prefix: &[u8]| {
+        rest.len() >= prefix.len() && rest[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    (is_container(b"multipart/") || is_container(b"message/")).then_some(rest)
+}
+
+/// The `boundary` parameter of a multipart content type, `None` for a message type.
+fn boundary(value: &[u8]) -> Option<Vec<u8>> {
+    if !value[..value.len().min(10)].eq_ignore_ascii_case(b"multipart/") {
+        return None;
+    }
+    let lower = value.to_ascii_lowercase();
+    let start = lower.windows(9).position(|window| window == b"boundary=")? + 9;
+    let rest = &value[start..];
+    let boundary: Vec<u8> = match rest.strip_prefix(b"\"") {
+        Some(quoted) => quoted
+            .iter()
+            .take_while(|&&byte| byte != b'"')
+            .copied()
+            .collect(),
+        None => rest
+            .iter()
+            .take_while(|&&byte| !byte.is_ascii_whitespace() && byte != b';')
+            .copied()
+            .collect(),
+    };
+    (!boundary.is_empty()).then_some(boundary)
+}
+
 /// The addresses of a header, groups flattened; entries with neither name nor address
 /// are dropped.
 fn mailboxes<'a>(address: &'a Address<'_>) -> impl Iterator<Item = Mailbox> + 'a {
@@ -220,7 +416,7 @@ mod tests {
 
     fn read_mbox(input: &str) -> Vec<ImportItem> {
         let stamp = test_stamp("mbox");
-        let mut reader = MboxReader::new(input.as_bytes());
+        let mut reader = MboxReader::new(input.as_bytes(), &ImportLimits::default());
         std::iter::from_fn(|| reader.next_item(&stamp)).collect()
     }
 
@@ -284,14 +480,16 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert_eq!(email(&items[0]).body_text, "From me\n>From you\n\n");
         let second_offset = input.find("\nFrom b").unwrap() + 1;
-        let mut reader = MboxReader::new(input.as_bytes());
+        let mut reader = MboxReader::new(input.as_bytes(), &ImportLimits::default());
         let stamp = test_stamp("mbox");
         reader.next_item(&stamp);
         reader.next_item(&stamp);
         assert_eq!(reader.bytes_read(), input.len() as u64);
-        let message = MboxReader::new(input.as_bytes()).next_message().unwrap();
+        let message = MboxReader::new(input.as_bytes(), &ImportLimits::default())
+            .next_message()
+            .unwrap();
         assert_eq!(message.unwrap().offset, 0);
-        let mut reader = MboxReader::new(input.as_bytes());
+        let mut reader = MboxReader::new(input.as_bytes(), &ImportLimits::default());
         reader.next_message().unwrap();
         assert_eq!(
             reader.next_message().unwrap().unwrap().offset,
@@ -300,7 +498,12 @@ mod tests {
     }
 
     fn convert(raw: &str) -> ImportItem {
-        convert_message(raw.as_bytes(), "message", &test_stamp("eml"))
+        convert_message(
+            raw.as_bytes(),
+            "message",
+            &test_stamp("eml"),
+            &ImportLimits::default(),
+        )
     }
 
     #[test]
@@ -391,7 +594,12 @@ mod tests {
         check_rejected("Subject: hi\n\nbody\n", "no From, Message-ID or Date");
         let mut outlook_msg = OLE_MAGIC.to_vec();
         outlook_msg.extend_from_slice(&[0; 32]);
-        match convert_message(&outlook_msg, "message", &test_stamp("eml")) {
+        match convert_message(
+            &outlook_msg,
+            "message",
+            &test_stamp("eml"),
+            &ImportLimits::default(),
+        ) {
             Err(rejection) => assert!(rejection.reason.contains("Outlook .msg")),
             Ok(event) => panic!("{event:?}"),
         }

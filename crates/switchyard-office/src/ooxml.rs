@@ -6,7 +6,10 @@
 //! quick-xml, so memory stays proportional to the extracted text, not to the XML. Element
 //! names are matched by namespace (transitional and strict OOXML alike), never by prefix.
 //! `mc:Fallback` branches are skipped, because they repeat the content of `mc:Choice`.
-//! A part larger than [`MAX_PART_BYTES`] once decompressed is refused (zip bombs).
+//! Zip bombs are refused by the [`ImportLimits`]: a package with too many parts, parts
+//! inflating past the budget of the whole document, or past the compression ratio limit.
+//! Sizes are counted while inflating; the sizes the zip directory declares only serve to
+//! refuse early.
 //!
 //! Knows nothing of documents, slides or events: callers get names, attributes and text.
 
@@ -20,10 +23,11 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::{NsReader, XmlVersion};
 use zip::ZipArchive;
+use zip::read::ZipFile;
 use zip::result::ZipError;
 
-/// The largest decompressed part read, in bytes.
-pub(crate) const MAX_PART_BYTES: u64 = 512 * 1024 * 1024;
+use crate::ImportLimits;
+use crate::limits::{Cap, CappedReader, human_bytes};
 
 /// The signature of an OLE compound file: legacy binary formats and encrypted OOXML.
 const OLE_SIGNATURE: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
@@ -167,24 +171,135 @@ pub(crate) struct CoreProperties {
     pub(crate) modified: Option<DateTime<Utc>>,
 }
 
-/// An opened OOXML zip package.
+/// An opened OOXML zip package, with what is left of its decompression budget.
 pub(crate) struct Package {
     archive: ZipArchive<BufReader<File>>,
+    limits: ImportLimits,
+    /// Bytes the parts read so far inflated to, all together.
+    inflated_bytes: u64,
 }
 
 /// Why a file is not a readable package: checks the OLE signature first, so that
-/// password-protected documents get a clear reason rather than a zip error.
-pub(crate) fn open_package(mut file: File, format: &str) -> Result<Package, String> {
+/// password-protected documents get a clear reason rather than a zip error, and the
+/// part count against `limits`.
+pub(crate) fn open_package(
+    mut file: File,
+    format: &str,
+    limits: &ImportLimits,
+) -> Result<Package, String> {
     if let Some(reason) = ole_reason(&mut file, format) {
         return Err(reason);
     }
     file.seek(SeekFrom::Start(0))
         .map_err(|err| format!("failed to read: {err}"))?;
-    let archive = ZipArchive::new(BufReader::new(file)).map_err(|err| match err {
+    let archive = open_zip(BufReader::new(file), format, limits)?;
+    Ok(Package {
+        archive,
+        limits: limits.clone(),
+        inflated_bytes: 0,
+    })
+}
+
+fn open_zip<R: Read + Seek>(
+    reader: R,
+    format: &str,
+    limits: &ImportLimits,
+) -> Result<ZipArchive<R>, String> {
+    let archive = ZipArchive::new(reader).map_err(|err| match err {
         ZipError::Io(err) => format!("failed to read: {err}"),
         err => format!("not a valid {format} file (broken or truncated zip package: {err})"),
     })?;
-    Ok(Package { archive })
+    let parts = archive.len() as u64;
+    if parts > limits.max_document_parts {
+        return Err(format!(
+            "the package has {parts} parts, more than the limit of {} per document \
+             (import.max_document_parts)",
+            limits.max_document_parts
+        ));
+    }
+    Ok(archive)
+}
+
+/// Inflates every part of the zip package `file` without keeping anything, checking the
+/// part count, the budget and the compression ratio of `limits`, for readers (calamine)
+/// that inflate parts whole and cannot be bounded while they read.
+pub(crate) fn check_zip_limits(
+    file: &mut File,
+    format: &str,
+    limits: &ImportLimits,
+) -> Result<(), String> {
+    let mut archive = open_zip(BufReader::new(file), format, limits)?;
+    let mut inflated_bytes = 0;
+    for index in 0..archive.len() {
+        let part = archive
+            .by_index(index)
+            .map_err(|err| format!("cannot read part {index}: {err}"))?;
+        let name = part
+            .name()
+            .map(|name| name.into_owned())
+            .unwrap_or_else(|_| format!("part {index}"));
+        let mut capped = capped_part(part, &name, inflated_bytes, limits)?;
+        let copied = std::io::copy(&mut capped.reader, &mut std::io::sink());
+        inflated_bytes += capped.reader.bytes_read();
+        if let Some(cap) = capped.reader.exceeded() {
+            return Err(limit_reason(&name, cap, capped.compressed_bytes, limits));
+        }
+        copied.map_err(|err| format!("cannot read {name}: {err}"))?;
+    }
+    Ok(())
+}
+
+/// A part being inflated under the limits, `already_inflated` bytes of the document's
+/// budget being spent.
+struct CappedPart<'a, R: Read> {
+    reader: CappedReader<ZipFile<'a, R>>,
+    compressed_bytes: u64,
+}
+
+fn capped_part<'a, R: Read>(
+    part: ZipFile<'a, R>,
+    name: &str,
+    already_inflated: u64,
+    limits: &ImportLimits,
+) -> Result<CappedPart<'a, R>, String> {
+    let remaining = limits.max_document_bytes.saturating_sub(already_inflated);
+    let compressed_bytes = part.compressed_size();
+    let ratio_cap = limits.ratio_allowance(compressed_bytes);
+    // The declared size may lie, but a part declaring too much is refused at once.
+    if part.size() > remaining {
+        return Err(limit_reason(name, Cap::Total, compressed_bytes, limits));
+    }
+    if part.size() > ratio_cap {
+        return Err(limit_reason(name, Cap::Ratio, compressed_bytes, limits));
+    }
+    Ok(CappedPart {
+        reader: CappedReader::new(part, remaining, ratio_cap),
+        compressed_bytes,
+    })
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The rejection reason for the part `name` hitting `cap`.
+fn limit_reason(name: &str, cap: Cap, compressed_bytes: u64, limits: &ImportLimits) -> String {
+    match cap {
+        Cap::Total => format!(
+            "{name} inflates past the {} limit per document (import.max_document_bytes)",
+            human_bytes(limits.max_document_bytes)
+        ),
+        Cap::Ratio => format!(
+            "{name} inflates to more than {} times its compressed size of {} \
+             (import.max_compression_ratio): a zip bomb?",
+            limits.max_compression_ratio,
+            human_bytes(compressed_bytes)
+        ),
+    }
 }
 
 /// A reason when `file` is an OLE compound file instead of a zip package.
@@ -244,13 +359,21 @@ impl Package {
             ZipError::UnsupportedArchive(reason) => format!("cannot read {name}: {reason}"),
             err => format!("cannot read {name}: {err}"),
         })?;
-        if part.size() > MAX_PART_BYTES {
-            return Err(format!(
-                "{name} is too large: {} bytes decompressed, at most {MAX_PART_BYTES}",
-                part.size()
+        let mut capped = capped_part(part, name, self.inflated_bytes, &self.limits)?;
+        let walked = walk(BufReader::new(&mut capped.reader), name, visitor);
+        self.inflated_bytes += capped.reader.bytes_read();
+        if let Some(cap) = capped.reader.exceeded() {
+            return Err(limit_reason(
+                name,
+                cap,
+                capped.compressed_bytes,
+                &self.limits,
             ));
         }
-        walk(BufReader::new(part.take(MAX_PART_BYTES)), name, visitor)?;
+        if let Some(failure) = capped.reader.failure() {
+            return Err(format!("cannot read {name}: {}", lowercase_first(failure)));
+        }
+        walked?;
         Ok(true)
     }
 

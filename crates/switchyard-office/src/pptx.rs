@@ -15,12 +15,13 @@ use std::fs::File;
 use quick_xml::events::BytesStart;
 use switchyard_contracts::{DocumentBody, DocumentKind, Slide};
 
+use crate::ImportLimits;
 use crate::document::ExtractedDocument;
 use crate::ooxml::{Ns, Package, Visitor, attribute, open_package, prefixed_attribute};
 
 /// Extracts the slides and core properties of a deck.
-pub(crate) fn read_pptx(file: File) -> Result<ExtractedDocument, String> {
-    let mut package = open_package(file, "pptx")?;
+pub(crate) fn read_pptx(file: File, limits: &ImportLimits) -> Result<ExtractedDocument, String> {
+    let mut package = open_package(file, "pptx", limits)?;
     let main = package.main_part("ppt/presentation.xml")?;
     let mut slide_ids = SlideIdCollector::default();
     if !package.walk_part(&main, &mut slide_ids)? {

@@ -4,15 +4,16 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use switchyard_contracts::{AnyOfficeEvent, OfficeEvent, OfficeItem, Operation, SyncType};
 
 use crate::jsonl::JsonlReader;
-use crate::mail::{MboxReader, read_eml};
-use crate::{SourceFile, SourceKind, calendar, contact, document};
+use crate::limits::human_bytes;
+use crate::mail::{MboxReader, read_eml, too_large};
+use crate::{ImportLimits, SourceFile, SourceKind, calendar, contact, document};
 
 /// Who the imported data belongs to and how it is synced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +120,7 @@ enum State {
     Jsonl(Box<JsonlReader<BufReader<File>>>, EventStamp),
     /// Files parsed whole at the first `next` (one message, a calendar, vCards, one
     /// office document, which is streamed from its zip package rather than loaded).
-    Whole(Option<(File, EventStamp, SourceKind)>),
+    Whole(Option<(File, EventStamp, SourceKind)>, ImportLimits),
     Items(std::vec::IntoIter<ImportItem>),
 }
 
@@ -155,10 +156,10 @@ impl Iterator for FileReader {
                     };
                     return item;
                 }
-                State::Whole(pending) => {
+                State::Whole(pending, limits) => {
                     let items = match pending.take() {
                         Some((handle, stamp, kind)) => {
-                            read_whole(handle, &stamp, kind, self.size_bytes)
+                            read_whole(handle, &stamp, kind, self.size_bytes, limits)
                         }
                         None => Vec::new(),
                     };
@@ -179,7 +180,20 @@ impl Iterator for FileReader {
 /// document (`.docx`, `.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`, `.pptx`) gives one
 /// `Document` event or one rejection, also at the first call to `next`; see the crate
 /// documentation for what is extracted.
+///
+/// Reads under the default [`ImportLimits`]; see [`read_file_with_limits`].
 pub fn read_file(file: &SourceFile, options: &ImportOptions) -> FileReader {
+    read_file_with_limits(file, options, &ImportLimits::default())
+}
+
+/// [`read_file`] under `limits`: a message, calendar, contact file or office document
+/// past one of them is one rejection naming the limit and its config key, read no
+/// further than needed to tell (a mailbox goes on with its next message).
+pub fn read_file_with_limits(
+    file: &SourceFile,
+    options: &ImportOptions,
+    limits: &ImportLimits,
+) -> FileReader {
     let size_bytes = file.size_bytes;
     let handle = match File::open(&file.path) {
         Ok(handle) => handle,
@@ -205,11 +219,14 @@ pub fn read_file(file: &SourceFile, options: &ImportOptions) -> FileReader {
         file_modified,
     };
     let state = match file.kind {
-        SourceKind::Mbox => State::Mbox(Box::new(MboxReader::new(BufReader::new(handle))), stamp),
+        SourceKind::Mbox => State::Mbox(
+            Box::new(MboxReader::new(BufReader::new(handle), limits)),
+            stamp,
+        ),
         SourceKind::Jsonl => {
             State::Jsonl(Box::new(JsonlReader::new(BufReader::new(handle))), stamp)
         }
-        kind => State::Whole(Some((handle, stamp, kind))),
+        kind => State::Whole(Some((handle, stamp, kind)), limits.clone()),
     };
     FileReader {
         state,
@@ -219,24 +236,59 @@ pub fn read_file(file: &SourceFile, options: &ImportOptions) -> FileReader {
 }
 
 fn read_whole(
-    mut handle: File,
+    handle: File,
     stamp: &EventStamp,
     kind: SourceKind,
     discovered_size: u64,
+    limits: &ImportLimits,
 ) -> Vec<ImportItem> {
+    let size_bytes = handle
+        .metadata()
+        .map(|metadata| metadata.len())
+        .unwrap_or(discovered_size);
     if kind.is_document() {
-        let size_bytes = handle
-            .metadata()
-            .map(|metadata| metadata.len())
-            .unwrap_or(discovered_size);
-        return vec![document::read_document(handle, size_bytes, kind, stamp)];
+        return vec![document::read_document(
+            handle, size_bytes, kind, stamp, limits,
+        )];
     }
+    let (max_bytes, too_large_reason) = match kind {
+        SourceKind::Ics => (
+            limits.max_ics_bytes,
+            format!(
+                "file larger than the {} limit per .ics file (import.max_ics_bytes)",
+                human_bytes(limits.max_ics_bytes)
+            ),
+        ),
+        SourceKind::Vcf => (
+            limits.max_vcf_bytes,
+            format!(
+                "file larger than the {} limit per .vcf file (import.max_vcf_bytes)",
+                human_bytes(limits.max_vcf_bytes)
+            ),
+        ),
+        _ => (limits.max_email_bytes, too_large(limits)),
+    };
+    let location = if matches!(kind, SourceKind::Eml) {
+        "message"
+    } else {
+        "file"
+    };
+    if size_bytes > max_bytes {
+        return vec![Err(stamp.reject(location, too_large_reason))];
+    }
+    // The file may have grown since: never read more than one byte past the limit.
     let mut bytes = Vec::new();
-    if let Err(err) = std::io::Read::read_to_end(&mut handle, &mut bytes) {
+    if let Err(err) = handle
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+    {
         return vec![Err(stamp.reject("file", format!("failed to read: {err}")))];
     }
+    if bytes.len() as u64 > max_bytes {
+        return vec![Err(stamp.reject(location, too_large_reason))];
+    }
     match kind {
-        SourceKind::Mbox | SourceKind::Eml => vec![read_eml(&bytes, stamp)],
+        SourceKind::Mbox | SourceKind::Eml => vec![read_eml(&bytes, stamp, limits)],
         SourceKind::Ics => calendar::read_calendar(&bytes, stamp),
         SourceKind::Vcf => contact::read_contacts(&bytes, stamp),
         // Streamed and document kinds are read above or by their own state.

@@ -13,8 +13,16 @@
 //!   the same way, ISO durations unchanged.
 //! - Title, author and modification time come from the workbook's document properties.
 //!
-//! calamine reads a whole sheet at a time. A failure in any sheet rejects the file: a
-//! workbook with a sheet missing would replace the complete one downstream.
+//! Limits ([`ImportLimits`]): calamine inflates whole parts (the shared strings, a whole
+//! sheet for `.ods`), so a zip-based workbook is first inflated once without keeping
+//! anything, against the document budget, part count and compression ratio; an `.xls`
+//! must fit in the document budget as it is. `.xlsx`, `.xlsm` and `.xlsb` sheets are
+//! then streamed cell by cell and refused past the row and cell limits before anything
+//! is laid out; `.ods` and `.xls` sheets are read whole by calamine (bounded by its own
+//! caps and the size checks above) and checked against the same limits afterwards.
+//!
+//! A failure in any sheet rejects the file: a workbook with a sheet missing would
+//! replace the complete one downstream.
 
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};
@@ -22,31 +30,48 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use calamine::{
-    Data, Ods, Range, Reader, SheetType, Sheets, Xls, Xlsb, Xlsx, open_workbook_from_rs,
+    Data, DataRef, Ods, Range, Reader, SheetType, Sheets, Xls, Xlsb, Xlsx, XlsxError,
+    open_workbook_from_rs,
 };
 use chrono::{DateTime, NaiveDateTime, Utc};
 use switchyard_contracts::{DocumentBody, DocumentKind, Sheet};
 
-use crate::SourceKind;
 use crate::document::ExtractedDocument;
-use crate::ooxml::{CoreProperties, ole_reason};
+use crate::limits::human_bytes;
+use crate::ooxml::{CoreProperties, check_zip_limits, ole_reason};
+use crate::{ImportLimits, SourceKind};
 
 /// Extracts the sheets and document properties of a workbook.
 pub(crate) fn read_spreadsheet(
     mut file: File,
     path: &Path,
     kind: SourceKind,
+    limits: &ImportLimits,
 ) -> Result<ExtractedDocument, String> {
     let format = kind.provider();
-    if kind != SourceKind::Xls
-        && let Some(reason) = ole_reason(&mut file, format)
-    {
-        return Err(reason);
+    if kind == SourceKind::Xls {
+        let size = file
+            .metadata()
+            .map_err(|err| format!("failed to read: {err}"))?
+            .len();
+        if size > limits.max_document_bytes {
+            return Err(format!(
+                "the file is larger than the {} limit per document (import.max_document_bytes)",
+                human_bytes(limits.max_document_bytes)
+            ));
+        }
+    } else {
+        if let Some(reason) = ole_reason(&mut file, format) {
+            return Err(reason);
+        }
+        file.seek(SeekFrom::Start(0))
+            .map_err(|err| format!("failed to read: {err}"))?;
+        check_zip_limits(&mut file, format, limits)?;
     }
     file.seek(SeekFrom::Start(0))
         .map_err(|err| format!("failed to read: {err}"))?;
     // calamine has panicked on hostile files before; one file must not end the import.
-    catch_unwind(AssertUnwindSafe(|| read_workbook(file, kind))).unwrap_or_else(|_| {
+    catch_unwind(AssertUnwindSafe(|| read_workbook(file, kind, limits))).unwrap_or_else(|_| {
         Err(format!(
             "the spreadsheet reader failed on this file ({})",
             path.display()
@@ -54,7 +79,11 @@ pub(crate) fn read_spreadsheet(
     })
 }
 
-fn read_workbook(file: File, kind: SourceKind) -> Result<ExtractedDocument, String> {
+fn read_workbook(
+    file: File,
+    kind: SourceKind,
+    limits: &ImportLimits,
+) -> Result<ExtractedDocument, String> {
     let reader = BufReader::new(file);
     let format = kind.provider();
     let opened = match kind {
@@ -81,13 +110,45 @@ fn read_workbook(file: File, kind: SourceKind) -> Result<ExtractedDocument, Stri
         .collect();
     let mut sheets = Vec::with_capacity(worksheets.len());
     for name in worksheets {
-        let range = workbook.worksheet_range(&name).map_err(|err| {
+        let failed = |err: &dyn std::fmt::Display| {
             format!(
                 "failed to read sheet `{name}`: {}",
                 lowercase_first(&err.to_string())
             )
-        })?;
-        sheets.push(sheet(name, &range));
+        };
+        let cells = match &mut workbook {
+            Sheets::Xlsx(xlsx) => match xlsx.worksheet_cells_reader(&name) {
+                Ok(mut reader) => {
+                    let mut cells = SheetCells::new(&name, limits);
+                    while let Some(cell) = reader.next_cell().map_err(|err| failed(&err))? {
+                        cells.push(cell.get_position(), cell.get_value())?;
+                    }
+                    cells
+                }
+                Err(XlsxError::NotAWorksheet(_)) => SheetCells::new(&name, limits),
+                Err(err) => return Err(failed(&err)),
+            },
+            Sheets::Xlsb(xlsb) => match xlsb.worksheet_cells_reader(&name) {
+                Ok(mut reader) => {
+                    let mut cells = SheetCells::new(&name, limits);
+                    while let Some(cell) = reader.next_cell().map_err(|err| failed(&err))? {
+                        cells.push(cell.get_position(), cell.get_value())?;
+                    }
+                    cells
+                }
+                Err(err) => return Err(failed(&err)),
+            },
+            workbook => {
+                let range = workbook
+                    .worksheet_range(&name)
+                    .map_err(|err| failed(&err))?;
+                check_range(&name, &range, limits)?;
+                sheets.push(sheet(name, &range));
+                continue;
+            }
+        };
+        let sheet = cells.into_sheet()?;
+        sheets.push(Sheet { name, ..sheet });
     }
     let properties = workbook
         .workbook_properties()
@@ -102,6 +163,117 @@ fn read_workbook(file: File, kind: SourceKind) -> Result<ExtractedDocument, Stri
         properties,
         body: DocumentBody::Sheet { sheets },
     })
+}
+
+/// The rejection of the sheet `name` for having more rows than the limit.
+fn too_many_rows(name: &str, limits: &ImportLimits) -> String {
+    format!(
+        "sheet `{name}` has more than {} rows (import.max_sheet_rows)",
+        limits.max_sheet_rows
+    )
+}
+
+/// The rejection of the sheet `name` for having more cells than the limit.
+fn too_many_cells(name: &str, limits: &ImportLimits) -> String {
+    format!(
+        "sheet `{name}` has more than {} cells (import.max_sheet_cells)",
+        limits.max_sheet_cells
+    )
+}
+
+/// Checks a sheet calamine read whole against the row and cell limits.
+fn check_range(name: &str, range: &Range<Data>, limits: &ImportLimits) -> Result<(), String> {
+    let (height, width) = range.get_size();
+    if height as u64 > limits.max_sheet_rows {
+        return Err(too_many_rows(name, limits));
+    }
+    if (height as u64).saturating_mul(width as u64) > limits.max_sheet_cells {
+        return Err(too_many_cells(name, limits));
+    }
+    Ok(())
+}
+
+/// The non-empty cells of a streamed sheet as text, checked against the limits as they
+/// come, so that a sheet with cells far apart is refused before it is laid out.
+struct SheetCells<'a> {
+    name: &'a str,
+    limits: &'a ImportLimits,
+    cells: Vec<((u32, u32), String)>,
+    first_row: u32,
+    last_row: u32,
+}
+
+impl<'a> SheetCells<'a> {
+    fn new(name: &'a str, limits: &'a ImportLimits) -> Self {
+        SheetCells {
+            name,
+            limits,
+            cells: Vec::new(),
+            first_row: u32::MAX,
+            last_row: 0,
+        }
+    }
+
+    fn push(&mut self, position: (u32, u32), value: &DataRef<'_>) -> Result<(), String> {
+        if matches!(value, DataRef::Empty) {
+            return Ok(());
+        }
+        self.first_row = self.first_row.min(position.0);
+        self.last_row = self.last_row.max(position.0);
+        if u64::from(self.last_row - self.first_row) >= self.limits.max_sheet_rows {
+            return Err(too_many_rows(self.name, self.limits));
+        }
+        if self.cells.len() as u64 >= self.limits.max_sheet_cells {
+            return Err(too_many_cells(self.name, self.limits));
+        }
+        self.cells
+            .push((position, cell_text(&Data::from(value.clone()))));
+        Ok(())
+    }
+
+    /// The sheet as [`sheet`] lays out a range: columns from the first used one, the
+    /// header first; the cells laid out, empty ones included, count against the limit.
+    fn into_sheet(mut self) -> Result<Sheet, String> {
+        // A later cell at the same place wins, as in a calamine range.
+        self.cells.sort_by_key(|(position, _)| *position);
+        let first_column = self
+            .cells
+            .iter()
+            .map(|((_, column), _)| *column)
+            .min()
+            .unwrap_or_default();
+        let mut laid_out = 0u64;
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut current_row = None;
+        for ((row, column), text) in self.cells {
+            if current_row != Some(row) {
+                current_row = Some(row);
+                rows.push(Vec::new());
+            }
+            let cells = rows.last_mut().expect("a row was just pushed");
+            let index = (column - first_column) as usize;
+            if index >= cells.len() {
+                laid_out += (index + 1 - cells.len()) as u64;
+                if laid_out > self.limits.max_sheet_cells {
+                    return Err(too_many_cells(self.name, self.limits));
+                }
+                cells.resize(index + 1, String::new());
+            }
+            cells[index] = text;
+        }
+        let mut rows = rows.into_iter().filter_map(|mut row| {
+            while row.last().is_some_and(|cell| cell.is_empty()) {
+                row.pop();
+            }
+            (!row.is_empty()).then_some(row)
+        });
+        let header = rows.next().unwrap_or_default();
+        Ok(Sheet {
+            name: String::new(),
+            header,
+            rows: rows.collect(),
+        })
+    }
 }
 
 /// One worksheet: header = first non-empty row, then the non-empty rows below it.

@@ -229,7 +229,14 @@ async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow
         .await?;
     let started = Instant::now();
     let destination = Destination::Local(node.publisher.clone());
-    let report = import::import(&[mbox], USER, &destination, &ProgressBar::hidden()).await?;
+    let report = import::import(
+        &[mbox],
+        USER,
+        &import::ReadSettings::default(),
+        &destination,
+        &ProgressBar::hidden(),
+    )
+    .await?;
     let published = started.elapsed();
     node.wait_until_indexed().await?;
     let end_to_end = started.elapsed();
