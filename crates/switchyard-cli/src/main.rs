@@ -26,7 +26,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 
 use switchyard_notifier::{STREAM_PATH, StreamAuth, TokenSigner, stream_router};
 
-use crate::backends::EngineUrls;
+use crate::backends::{EngineCaFiles, EngineUrls};
 use crate::config::Settings;
 use crate::import::{Destination, RemoteServer};
 use crate::node::{Node, OpenError};
@@ -174,6 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .clone()
             .or_else(|| std::env::var(env_vars::REDIS_URL).ok()),
         outbox: cli.outbox.clone(),
+        ca_files: EngineCaFiles::from_env(),
     };
     let settings = Settings::resolve(
         cli.config.as_deref(),
