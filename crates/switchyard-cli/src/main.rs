@@ -138,6 +138,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // One TLS stack for the whole binary: every rustls client without a provider of its
+    // own (reqwest's) uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve { .. }) {
         "info"

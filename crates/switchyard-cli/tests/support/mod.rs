@@ -162,8 +162,14 @@ impl Drop for Server {
     }
 }
 
+/// Gives the test process the binary's TLS provider (ring): reqwest is built without one.
+pub fn tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A GET returning (status, JSON body), or None when nothing answers.
 pub fn get(url: &str) -> Option<(u16, serde_json::Value)> {
+    tls_provider();
     let response = reqwest::blocking::get(url).ok()?;
     let status = response.status().as_u16();
     Some((status, response.json().unwrap_or(serde_json::Value::Null)))
@@ -171,6 +177,7 @@ pub fn get(url: &str) -> Option<(u16, serde_json::Value)> {
 
 /// A POST of a JSON body returning (status, JSON body).
 pub fn post(url: &str, body: &str) -> (u16, serde_json::Value) {
+    tls_provider();
     let response = reqwest::blocking::Client::new()
         .post(url)
         .header("content-type", "application/json")
