@@ -148,6 +148,8 @@ async fn hs256_tokens_with_a_secret_and_a_custom_user_claim() {
 
 #[tokio::test]
 async fn keys_from_a_jwks_url() {
+    // The binary's TLS provider, which its `main` installs.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let jwks = std::fs::read_to_string(fixture("jwks.json")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(

@@ -33,6 +33,8 @@ pub mod measure;
 mod private_server;
 mod record;
 #[cfg(feature = "testsuite")]
+mod test_tls;
+#[cfg(feature = "testsuite")]
 mod testsuite;
 
 pub use broker::{
@@ -44,6 +46,8 @@ pub use down_broker::DownBroker;
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};
 #[cfg(feature = "testsuite")]
-pub use private_server::{PrivateServer, ServerArgs};
+pub use private_server::{PrivateServer, PrivateServerBuilder, ServerArgs};
+#[cfg(feature = "testsuite")]
+pub use test_tls::{TestTls, TestTlsFiles};
 #[cfg(feature = "testsuite")]
 pub use testsuite::conformance_suite;

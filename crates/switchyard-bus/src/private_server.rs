@@ -1,8 +1,15 @@
 //! [`PrivateServer`]: a server process of one test only (a `nats-server`, a
-//! `redis-server`, …) on a free loopback port with its own directory, which the test can
-//! kill with SIGKILL and start again on the same port and directory. Fault tests use it
-//! so that the machine's shared servers are never touched.
+//! `redis-server`, a PostgreSQL cluster, a RabbitMQ node, …) on a free loopback port with
+//! its own directory, which the test can kill with SIGKILL and start again on the same port
+//! and directory. Fault and TLS tests use it so that the machine's shared servers are never
+//! touched.
+//!
+//! The server runs in a process group of its own and the whole group is killed, so a
+//! wrapper script (`rabbitmq-server`) or a user switch (`runuser`) leaves nothing behind.
+//! A server that does not accept connections within its start budget fails the start with
+//! the tail of its log.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,20 +19,84 @@ use anyhow::{Context, anyhow, bail, ensure};
 /// Where to look for a server binary besides `PATH`.
 const EXTRA_BIN_DIRS: &[&str] = &["/usr/sbin", "/usr/local/sbin", "/usr/local/bin"];
 
-/// How long a starting server may take to accept connections.
+/// How long a starting server may take to accept connections, unless the builder says.
 const START_BUDGET: Duration = Duration::from_secs(15);
 
-/// The arguments of a server: given its port and directory.
-pub type ServerArgs = fn(port: u16, dir: &Path) -> Vec<String>;
+/// The arguments (or environment) of a server: given its port and directory.
+pub type ServerArgs = Box<dyn Fn(u16, &Path) -> Vec<String> + Send + Sync>;
+
+type ServerEnv = Box<dyn Fn(u16, &Path) -> Vec<(String, String)> + Send + Sync>;
+
+type Prepare = Box<dyn FnOnce(u16, &Path) -> anyhow::Result<()> + Send>;
 
 /// A server process of this test only; killed when dropped.
 pub struct PrivateServer {
     binary: PathBuf,
     args: ServerArgs,
+    env: ServerEnv,
+    start_budget: Duration,
     port: u16,
     /// Holds the server's files and `server.log`.
     dir: tempfile::TempDir,
     child: Option<Child>,
+}
+
+/// How to start a [`PrivateServer`]: [`PrivateServer::builder`].
+pub struct PrivateServerBuilder {
+    binary: String,
+    requirement: String,
+    args: ServerArgs,
+    env: ServerEnv,
+    prepare: Option<Prepare>,
+    start_budget: Duration,
+}
+
+impl PrivateServerBuilder {
+    /// Environment variables of the server process, given its port and directory.
+    pub fn env(
+        mut self,
+        env: impl Fn(u16, &Path) -> Vec<(String, String)> + Send + Sync + 'static,
+    ) -> Self {
+        self.env = Box::new(env);
+        self
+    }
+
+    /// Runs once in the fresh directory before the first start: write a config file,
+    /// certificates, create a cluster.
+    pub fn prepare(
+        mut self,
+        prepare: impl FnOnce(u16, &Path) -> anyhow::Result<()> + Send + 'static,
+    ) -> Self {
+        self.prepare = Some(Box::new(prepare));
+        self
+    }
+
+    /// How long the server may take to accept connections (15 s unless set).
+    pub fn start_budget(mut self, start_budget: Duration) -> Self {
+        self.start_budget = start_budget;
+        self
+    }
+
+    /// Finds the binary, prepares the directory, starts the server and waits until it
+    /// accepts connections.
+    pub async fn start(self) -> anyhow::Result<PrivateServer> {
+        let mut server = PrivateServer {
+            binary: find_binary(&self.binary, &self.requirement)?,
+            args: self.args,
+            env: self.env,
+            start_budget: self.start_budget,
+            port: free_port()?,
+            dir: tempfile::tempdir()?,
+            child: None,
+        };
+        if let Some(prepare) = self.prepare {
+            prepare(server.port, server.dir.path()).with_context(|| {
+                format!("failed to prepare the private {}", server.binary.display())
+            })?;
+        }
+        server.spawn().await?;
+        Ok(server)
+    }
 }
 
 impl PrivateServer {
@@ -35,22 +106,43 @@ impl PrivateServer {
     pub async fn start(
         binary: &str,
         requirement: &str,
-        args: ServerArgs,
+        args: impl Fn(u16, &Path) -> Vec<String> + Send + Sync + 'static,
     ) -> anyhow::Result<PrivateServer> {
-        let mut server = PrivateServer {
-            binary: find_binary(binary, requirement)?,
-            args,
-            port: free_port()?,
-            dir: tempfile::tempdir()?,
-            child: None,
-        };
-        server.spawn().await?;
-        Ok(server)
+        PrivateServer::builder(binary, requirement, args)
+            .start()
+            .await
+    }
+
+    /// Like [`PrivateServer::start`], with an environment, a preparation step or a longer
+    /// start budget.
+    pub fn builder(
+        binary: &str,
+        requirement: &str,
+        args: impl Fn(u16, &Path) -> Vec<String> + Send + Sync + 'static,
+    ) -> PrivateServerBuilder {
+        PrivateServerBuilder {
+            binary: binary.to_string(),
+            requirement: requirement.to_string(),
+            args: Box::new(args),
+            env: Box::new(|_, _| Vec::new()),
+            prepare: None,
+            start_budget: START_BUDGET,
+        }
     }
 
     /// Its loopback port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Its directory (config, data, certificates, `server.log`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The last lines of the server's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log())
     }
 
     fn log(&self) -> PathBuf {
@@ -65,19 +157,31 @@ impl PrivateServer {
             .open(self.log())?;
         let mut child = Command::new(&self.binary)
             .args((self.args)(self.port, self.dir.path()))
+            .envs((self.env)(self.port, self.dir.path()))
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("failed to start {}", self.binary.display()))?;
-        let ready = wait_for_port(self.port, &mut child, &self.log()).await;
+        let ready = wait_for_port(self.port, &mut child, &self.log(), self.start_budget).await;
         self.child = Some(child);
+        if ready.is_err() {
+            self.kill();
+        }
         ready
     }
 
-    /// SIGKILL: no shutdown, no flush; nothing answers on the port afterwards.
+    /// SIGKILL to the server's process group: no shutdown, no flush; nothing answers on
+    /// the port afterwards.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // The group id is the child's pid (`process_group(0)`).
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -111,8 +215,13 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Waits until something accepts connections on `port`, or the child exits.
-async fn wait_for_port(port: u16, child: &mut Child, log: &Path) -> anyhow::Result<()> {
-    let deadline = Instant::now() + START_BUDGET;
+async fn wait_for_port(
+    port: u16,
+    child: &mut Child,
+    log: &Path,
+    budget: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + budget;
     loop {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -128,7 +237,7 @@ async fn wait_for_port(port: u16, child: &mut Child, log: &Path) -> anyhow::Resu
         }
         ensure!(
             Instant::now() < deadline,
-            "server on port {port} did not accept connections within {START_BUDGET:?}: {}",
+            "server on port {port} did not accept connections within {budget:?}: {}",
             log_tail(log)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -2,7 +2,7 @@
 //! (the default), or NATS JetStream / RabbitMQ for the bus, Redis for state and PostgreSQL
 //! for the outbox, Vespa for search. Only this module names backend crates.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -43,10 +43,83 @@ pub struct EngineUrls {
     pub outbox: Option<String>,
     /// A Vespa endpoint, `http://host:8080`; `None` is the embedded tantivy index.
     pub search: Option<String>,
+    /// CA files for TLS connections to the engines.
+    pub ca_files: EngineCaFiles,
+}
+
+/// PEM files of the CAs that signed the engines' server certificates, for TLS URLs
+/// (`tls://`, `amqps://`, `rediss://`, PostgreSQL `sslmode`, `https://`); `None` trusts the
+/// system's CAs (Redis: only the file's CA when one is set).
+#[derive(Debug, Clone, Default)]
+pub struct EngineCaFiles {
+    /// The bus (NATS or RabbitMQ).
+    pub bus: Option<PathBuf>,
+    /// The state store (Redis).
+    pub state: Option<PathBuf>,
+    /// The outbox (PostgreSQL; the URL's `sslrootcert` also works).
+    pub outbox: Option<PathBuf>,
+    /// The search engine (Vespa).
+    pub search: Option<PathBuf>,
+}
+
+impl EngineCaFiles {
+    /// The CA files named by the environment (`SWITCHYARD_*_CA_FILE`).
+    pub fn from_env() -> EngineCaFiles {
+        use crate::env_vars;
+        let path = |name: &str| std::env::var_os(name).map(PathBuf::from);
+        EngineCaFiles {
+            bus: path(env_vars::BUS_CA_FILE),
+            state: path(env_vars::STATE_CA_FILE),
+            outbox: path(env_vars::OUTBOX_CA_FILE),
+            search: path(env_vars::SEARCH_CA_FILE),
+        }
+    }
+
+    /// Each file of `self`, else of `fallback`.
+    pub fn or(self, fallback: EngineCaFiles) -> EngineCaFiles {
+        EngineCaFiles {
+            bus: self.bus.or(fallback.bus),
+            state: self.state.or(fallback.state),
+            outbox: self.outbox.or(fallback.outbox),
+            search: self.search.or(fallback.search),
+        }
+    }
 }
 
 fn scheme(url: &str) -> &str {
     url.split_once("://").map_or("", |(scheme, _)| scheme)
+}
+
+/// `url` with the password of its user info (and of a `password` query parameter)
+/// masked, for messages and logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let path = match path.split_once('?') {
+        Some((path, query)) => {
+            let query = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.ends_with("password") => format!("{name}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("&");
+            format!("{path}?{query}")
+        }
+        None => path.to_string(),
+    };
+    format!("{scheme}://{authority}{path}")
 }
 
 /// Opens the engines named by `urls`, embedded ones under `data_dir`.
@@ -60,8 +133,11 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             Err(err) => return Err(anyhow::Error::new(err).into()),
         },
         #[cfg(feature = "nats")]
-        Some(url) if scheme(url) == "nats" => {
+        Some(url) if matches!(scheme(url), "nats" | "tls") => {
             let mut options = switchyard_nats::NatsOptions::default();
+            if let Some(ca_file) = &urls.ca_files.bus {
+                options = options.with_ca_file(ca_file);
+            }
             if let Some(namespace) = &urls.bus_namespace {
                 options = options.with_stream_prefix(namespace);
             }
@@ -90,13 +166,16 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             if let Some(namespace) = &urls.bus_namespace {
                 options = options.with_exchange(namespace);
             }
+            if let Some(ca_file) = &urls.ca_files.bus {
+                options = options.with_ca_file(ca_file);
+            }
             Arc::new(
                 switchyard_rabbitmq::RabbitBroker::connect(url, options)
                     .await
                     .context("failed to open the RabbitMQ bus")?,
             )
         }
-        Some(url) => bail_unknown("bus", url, &["nats", "amqp"])?,
+        Some(url) => bail_unknown("bus", url, &["nats", "tls", "amqp", "amqps"])?,
     };
     let embedded_state = match (urls.state.as_deref(), urls.outbox.as_deref()) {
         (Some(_), Some(_)) => None,
@@ -117,20 +196,28 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             .clone()
             .expect("opened when state is embedded"),
         #[cfg(feature = "redis")]
-        Some(url) if scheme(url) == "redis" => Arc::new(
-            switchyard_redis::RedisState::connect(switchyard_redis::RedisStateConfig::new(url))
-                .await
-                .context("failed to open the redis state store")?,
-        ),
-        Some(url) => bail_unknown("state", url, &["redis"])?,
+        Some(url) if matches!(scheme(url), "redis" | "rediss") => {
+            let mut config = switchyard_redis::RedisStateConfig::new(url);
+            config.ca_file = urls.ca_files.state.clone();
+            Arc::new(
+                switchyard_redis::RedisState::connect(config)
+                    .await
+                    .context("failed to open the redis state store")?,
+            )
+        }
+        Some(url) => bail_unknown("state", url, &["redis", "rediss"])?,
     };
     let outbox: Arc<dyn Outbox> = match urls.outbox.as_deref() {
         None => embedded_state.expect("opened when the outbox is embedded"),
         #[cfg(feature = "postgres")]
         Some(url) if matches!(scheme(url), "postgres" | "postgresql") => {
-            let outbox = switchyard_postgres::PostgresOutbox::connect(url, OUTBOX_TABLE)
-                .await
-                .context("failed to open the postgres outbox")?;
+            let outbox = switchyard_postgres::PostgresOutbox::connect_with_ca_file(
+                url,
+                OUTBOX_TABLE,
+                urls.ca_files.outbox.as_deref(),
+            )
+            .await
+            .context("failed to open the postgres outbox")?;
             outbox
                 .migrate()
                 .await
@@ -146,17 +233,18 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
     })
 }
 
-/// The search engine named by `url` (a Vespa endpoint), or the embedded index of
+/// The search engine named by `urls.search` (a Vespa endpoint), or the embedded index of
 /// `data_dir`: writable for a node, read-only for a one-off query.
 pub fn open_search(
-    url: Option<&str>,
+    urls: &EngineUrls,
     data_dir: &Path,
     read_only: bool,
 ) -> Result<Arc<dyn SearchBackend>, OpenError> {
     let index_dir = data_dir.join("index");
-    match url {
+    match urls.search.as_deref() {
         Some(url) if matches!(scheme(url), "http" | "https") => Ok(Arc::new(
-            switchyard_vespa::VespaBackend::new(url).context("failed to open the Vespa search")?,
+            switchyard_vespa::VespaBackend::with_ca_file(url, urls.ca_files.search.as_deref())
+                .context("failed to open the Vespa search")?,
         )),
         Some(url) => Ok(bail_unknown("search", url, &["http", "https"])?),
         None if read_only => Ok(Arc::new(
@@ -176,9 +264,11 @@ pub fn open_search(
     }
 }
 
+/// Refuses `url`, naming its scheme; the URL is shown without its password.
 fn bail_unknown<T>(engine: &str, url: &str, supported: &[&str]) -> anyhow::Result<T> {
     bail!(
-        "unsupported {engine} URL `{url}` (scheme `{}`): use one of {}",
+        "unsupported {engine} URL `{}` (scheme `{}`): use one of {}",
+        redact_url(url),
         scheme(url),
         supported
             .iter()
@@ -186,4 +276,45 @@ fn bail_unknown<T>(engine: &str, url: &str, supported: &[&str]) -> anyhow::Resul
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_redacted(url: &str, expected: &str) {
+        assert_eq!(redact_url(url), expected);
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        check_redacted("nats://127.0.0.1:4222", "nats://127.0.0.1:4222");
+        check_redacted(
+            "amqps://guest:secret@rabbit:5671/%2f",
+            "amqps://guest:***@rabbit:5671/%2f",
+        );
+        check_redacted("rediss://:secret@redis", "rediss://:***@redis");
+        check_redacted(
+            "postgres://app@db/app?sslmode=verify-full&password=secret",
+            "postgres://app@db/app?sslmode=verify-full&password=***",
+        );
+        check_redacted(
+            "mongodb://user:p@ss:word@host/db",
+            "mongodb://user:***@host/db",
+        );
+        check_redacted("user:secret@host", "(not a URL)");
+    }
+
+    #[test]
+    fn an_unsupported_scheme_is_named_without_the_password() {
+        let err = bail_unknown::<()>("state", "memcached://admin:hunter2@cache:11211", &["redis"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "unsupported state URL `memcached://admin:***@cache:11211` (scheme `memcached`): \
+             use one of redis://"
+        );
+        assert!(!err.contains("hunter2"));
+    }
 }

@@ -82,7 +82,7 @@ use switchyard_office::ImportLimits;
 use switchyard_runtime::{KeyTtls, RetryPolicy};
 
 use crate::api::{HttpSettings, RateLimit};
-use crate::backends::EngineUrls;
+use crate::backends::{EngineCaFiles, EngineUrls};
 
 /// The configuration file, as written by the user.
 #[derive(Debug, Default, Deserialize)]
@@ -183,6 +183,14 @@ pub struct EnginesFileConfig {
     pub state: Option<String>,
     /// `postgres://…`.
     pub outbox: Option<String>,
+    /// PEM file of the CA of the bus server's certificate (`tls://`, `amqps://`).
+    pub bus_ca_file: Option<PathBuf>,
+    /// PEM file of the CA of the Redis server's certificate (`rediss://`).
+    pub state_ca_file: Option<PathBuf>,
+    /// PEM file of the CA of the PostgreSQL server's certificate (or `sslrootcert`).
+    pub outbox_ca_file: Option<PathBuf>,
+    /// PEM file of the CA of the Vespa endpoint's certificate (`https://`).
+    pub search_ca_file: Option<PathBuf>,
 }
 
 /// `[idempotency]` section: key time-to-live per class, in seconds.
@@ -431,6 +439,12 @@ impl Settings {
                 search: engines.search.or(file.engines.search),
                 state: engines.state.or(file.engines.state),
                 outbox: engines.outbox.or(file.engines.outbox),
+                ca_files: engines.ca_files.or(EngineCaFiles {
+                    bus: file.engines.bus_ca_file,
+                    state: file.engines.state_ca_file,
+                    outbox: file.engines.outbox_ca_file,
+                    search: file.engines.search_ca_file,
+                }),
             },
         })
     }
@@ -476,6 +490,25 @@ mod tests {
         let defaults = Settings::resolve(None, None, None, EngineUrls::default()).unwrap();
         assert_eq!(defaults.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(defaults.listen.port(), 8080);
+    }
+
+    #[test]
+    fn ca_files_come_from_the_engines_section_unless_given() {
+        let file = write(
+            "version = 1\n[engines]\nbus = \"tls://nats:4222\"\nbus_ca_file = \"/etc/ca/bus.pem\"\nsearch_ca_file = \"/etc/ca/vespa.pem\"\n",
+        );
+        let given = EngineUrls {
+            ca_files: EngineCaFiles {
+                search: Some("/env/vespa.pem".into()),
+                ..EngineCaFiles::default()
+            },
+            ..EngineUrls::default()
+        };
+        let settings = Settings::resolve(Some(file.path()), None, None, given).unwrap();
+        let ca_files = &settings.engines.ca_files;
+        assert_eq!(ca_files.bus, Some(PathBuf::from("/etc/ca/bus.pem")));
+        assert_eq!(ca_files.search, Some(PathBuf::from("/env/vespa.pem")));
+        assert_eq!(ca_files.state, None);
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub const SERVER: &str = "SWITCHYARD_SERVER";
 pub const LOG: &str = "SWITCHYARD_LOG";
 /// URL of the bus (`nats://…`, `amqp://…`); unset means the embedded bus.
 pub const BUS: &str = "SWITCHYARD_BUS";
+/// PEM file of the CA that signed the bus server's certificate (`tls://`, `amqps://`).
+pub const BUS_CA_FILE: &str = "SWITCHYARD_BUS_CA_FILE";
 /// Keeps deployments sharing one bus server apart: the NATS stream prefix or the
 /// RabbitMQ exchange.
 pub const BUS_NAMESPACE: &str = "SWITCHYARD_BUS_NAMESPACE";
@@ -22,6 +24,8 @@ pub const NOTIFIER_SECRET: &str = "SWITCHYARD_NOTIFIER_SECRET";
 pub const SEARCH: &str = "SWITCHYARD_SEARCH";
 /// URL of the state store (`redis://…`); unset means the embedded store.
 pub const STATE: &str = "SWITCHYARD_STATE";
+/// PEM file of the CA that signed the Redis server's certificate (`rediss://`).
+pub const STATE_CA_FILE: &str = "SWITCHYARD_STATE_CA_FILE";
 /// The ecosystem's name for a Redis URL, read when `SWITCHYARD_STATE` is unset.
 pub const REDIS_URL: &str = "REDIS_URL";
 /// URL of the outbox database (`postgres://…`); unset means the embedded outbox.
@@ -31,3 +35,8 @@ pub const JWT_SECRET: &str = "SWITCHYARD_JWT_SECRET";
 /// The credential (`sy_…` API token or JWT) the CLI sends to a running server; without
 /// it, a CLI that can write the data directory mints itself a short-lived admin token.
 pub const TOKEN: &str = "SWITCHYARD_TOKEN";
+/// PEM file of the CA that signed the PostgreSQL server's certificate (like the URL's
+/// `sslrootcert`).
+pub const OUTBOX_CA_FILE: &str = "SWITCHYARD_OUTBOX_CA_FILE";
+/// PEM file of the CA that signed the Vespa endpoint's certificate (`https://`).
+pub const SEARCH_CA_FILE: &str = "SWITCHYARD_SEARCH_CA_FILE";

@@ -29,7 +29,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 use switchyard_auth::{AuditLog, Authenticator, JwtVerifier, TokenStore};
 use switchyard_notifier::TokenSigner;
 
-use crate::backends::EngineUrls;
+use crate::backends::{EngineCaFiles, EngineUrls};
 use crate::config::Settings;
 use crate::import::{Destination, RemoteServer};
 use crate::node::{Node, OpenError};
@@ -154,6 +154,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // One TLS stack for the whole binary: every rustls client without a provider of its
+    // own (reqwest's) uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve { .. }) {
         "info"
@@ -190,6 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .clone()
             .or_else(|| std::env::var(env_vars::REDIS_URL).ok()),
         outbox: cli.outbox.clone(),
+        ca_files: EngineCaFiles::from_env(),
     };
     let mut settings = Settings::resolve(
         cli.config.as_deref(),

@@ -77,11 +77,7 @@ impl Node {
             state,
             outbox,
         } = backends::open(&settings.engines, &settings.data_dir).await?;
-        let index = backends::open_search(
-            settings.engines.search.as_deref(),
-            &settings.data_dir,
-            false,
-        )?;
+        let index = backends::open_search(&settings.engines, &settings.data_dir, false)?;
         let meetings = match RedbMeetingStore::open(&settings.data_dir) {
             Ok(store) => store,
             Err(err) if err.kind() == MeetingsErrorKind::InUse => {

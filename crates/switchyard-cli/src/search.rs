@@ -163,7 +163,7 @@ pub fn run(settings: &Settings, args: SearchArgs) -> anyhow::Result<ExitCode> {
     let user = args
         .user
         .context("--user is required: every search is scoped to one user")?;
-    let index = backends::open_search(settings.engines.search.as_deref(), &settings.data_dir, true)
+    let index = backends::open_search(&settings.engines, &settings.data_dir, true)
         .map_err(anyhow::Error::new)?;
     let mut out = std::io::stdout().lock();
     let mut print = |line: String| -> anyhow::Result<bool> {

@@ -307,6 +307,7 @@ fn dead_letters_are_listed_purged_and_counted_in_metrics_over_cli_and_http() {
         String::from_utf8_lossy(&cleanup.stderr)
     );
 
+    support::tls_provider();
     let metrics = reqwest::blocking::get(format!("{}/metrics", server.base_url))
         .unwrap()
         .text()

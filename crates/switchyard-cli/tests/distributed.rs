@@ -87,6 +87,7 @@ impl Drop for DeleteStreams {
 
 /// Handled and duplicate counts of one process's `search-indexer-emails`, from `/metrics`.
 fn indexer_counts(server: &Server) -> (u64, u64) {
+    support::tls_provider();
     let text = reqwest::blocking::get(format!("{}/metrics", server.base_url))
         .and_then(|response| response.text())
         .unwrap_or_default();

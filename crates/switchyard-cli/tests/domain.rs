@@ -144,6 +144,7 @@ fn contacts_are_discovered_and_forgotten_and_the_live_stream_signals_only_its_us
         assert!(output.status.success(), "{output:?}");
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     };
+    support::tls_provider();
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()

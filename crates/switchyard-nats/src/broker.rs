@@ -57,23 +57,26 @@ fn redact(url: &str) -> String {
 }
 
 impl NatsBroker {
-    /// Connects to the NATS server at `url` (`nats://host:4222`, credentials in the URL if
-    /// any) and checks that JetStream answers. Fails with a retryable error when the
-    /// server is unreachable.
+    /// Connects to the NATS server at `url` (`nats://host:4222`, or `tls://host:4222` for
+    /// TLS with rustls; credentials in the URL if any) and checks that JetStream answers.
+    /// Fails with a retryable error when the server is unreachable.
     pub async fn connect(url: &str, options: NatsOptions) -> Result<NatsBroker, BusError> {
         options.validate()?;
-        let client = async_nats::ConnectOptions::new()
+        let mut connect_options = async_nats::ConnectOptions::new()
             .name("switchyard")
             .connection_timeout(options.connect_timeout)
-            .request_timeout(Some(options.request_timeout))
-            .connect(url)
-            .await
-            .map_err(|err| {
-                unavailable(
-                    &format!("failed to connect to NATS at {}", redact(url)),
-                    err,
-                )
-            })?;
+            .request_timeout(Some(options.request_timeout));
+        if let Some(ca_file) = &options.ca_file {
+            connect_options = connect_options
+                .add_root_certificates(ca_file.clone())
+                .require_tls(true);
+        }
+        let client = connect_options.connect(url).await.map_err(|err| {
+            unavailable(
+                &format!("failed to connect to NATS at {}", redact(url)),
+                err,
+            )
+        })?;
         let context = jetstream::ContextBuilder::new()
             .timeout(options.request_timeout)
             .max_ack_inflight(options.max_publish_inflight)

@@ -2,6 +2,7 @@
 //! creates, and how long it waits for the server. Validation is pure; connectivity is
 //! checked by `NatsBroker::connect`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use switchyard_bus::{BusError, BusErrorKind};
@@ -30,6 +31,9 @@ pub struct NatsOptions {
     /// How long to wait for any JetStream API reply, publish acknowledgement or
     /// acknowledgement of an ack.
     pub request_timeout: Duration,
+    /// A PEM file of the CA that signed the server's certificate, trusted besides the
+    /// system's CAs; setting it also requires TLS (as a `tls://` URL does).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for NatsOptions {
@@ -43,6 +47,7 @@ impl Default for NatsOptions {
             max_publish_inflight: 1_024,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
+            ca_file: None,
         }
     }
 }
@@ -51,6 +56,12 @@ impl NatsOptions {
     /// The same options with another stream prefix.
     pub fn with_stream_prefix(mut self, stream_prefix: impl Into<String>) -> Self {
         self.stream_prefix = stream_prefix.into();
+        self
+    }
+
+    /// The same options trusting the CA in the PEM file `ca_file` and requiring TLS.
+    pub fn with_ca_file(mut self, ca_file: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(ca_file.into());
         self
     }
 

@@ -31,10 +31,11 @@
 //! - One relay per instance: two relays sharing one `PostgresOutbox` are the same claimant
 //!   and get the same rows. Use [`PostgresOutbox::with_new_claimant`] for each relay.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{Connection, Postgres, Row, Transaction};
 use switchyard_state::{Outbox, OutboxEntry, StateError};
 
@@ -63,12 +64,28 @@ impl PostgresOutbox {
     /// Connects to `url` (`postgres://user@host:port/database`) for the outbox in
     /// `table_name` (`[a-z_][a-z0-9_]*`, optionally `schema.`-qualified). Does not create
     /// the table: see [`migrate`](PostgresOutbox::migrate).
+    ///
+    /// TLS (rustls) follows the URL's `sslmode` (`disable`, `prefer`, the default,
+    /// `require`, `verify-ca`, `verify-full`) and `sslrootcert` (a PEM file of CAs); as in
+    /// libpq, `require` with an `sslrootcert` verifies the certificate chain (`verify-ca`).
     pub async fn connect(url: &str, table_name: &str) -> Result<Self, PostgresOutboxError> {
+        PostgresOutbox::connect_with_ca_file(url, table_name, None).await
+    }
+
+    /// Like [`connect`](PostgresOutbox::connect), trusting the CA in the PEM file
+    /// `ca_file` (over the URL's `sslrootcert`). A configured CA asks for verification:
+    /// `prefer` and `require` become `verify-ca`; `verify-full` also checks the host name.
+    pub async fn connect_with_ca_file(
+        url: &str,
+        table_name: &str,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, PostgresOutboxError> {
         let sql = Statements::new(table_name)?;
         let context = || format!("failed to connect to postgresql at {}", redact_url(url));
         let options: PgConnectOptions = url
             .parse()
             .map_err(|err| PostgresOutboxError::sql(context(), err))?;
+        let options = with_tls_roots(options, url, ca_file);
         // One direct connection first: a pool reports only "timed out" after retrying for
         // its whole acquire timeout, while this fails at once with the reason.
         let probe = PgConnection::connect_with(&options)
@@ -305,6 +322,40 @@ fn duration_ms(duration: Duration) -> i64 {
 }
 
 /// `url` without its password, for messages.
+/// `options` with `ca_file` as the trusted CA, and the TLS mode raised to `verify-ca`
+/// where a CA is given but the mode would not check against it (see
+/// [`PostgresOutbox::connect_with_ca_file`]).
+fn with_tls_roots(
+    options: PgConnectOptions,
+    url: &str,
+    ca_file: Option<&Path>,
+) -> PgConnectOptions {
+    let mode = options.get_ssl_mode();
+    match ca_file {
+        Some(ca_file) => {
+            let options = options.ssl_root_cert(ca_file);
+            match mode {
+                PgSslMode::Allow | PgSslMode::Prefer | PgSslMode::Require => {
+                    options.ssl_mode(PgSslMode::VerifyCa)
+                }
+                PgSslMode::Disable | PgSslMode::VerifyCa | PgSslMode::VerifyFull => options,
+            }
+        }
+        None if matches!(mode, PgSslMode::Require) && has_query_param(url, "sslrootcert") => {
+            options.ssl_mode(PgSslMode::VerifyCa)
+        }
+        None => options,
+    }
+}
+
+fn has_query_param(url: &str, name: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(name))
+    })
+}
+
 fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
@@ -321,6 +372,45 @@ fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check_mode(url: &str, ca_file: Option<&str>, expected: PgSslMode) {
+        let options: PgConnectOptions = url.parse().unwrap();
+        let options = with_tls_roots(options, url, ca_file.map(Path::new));
+        let mode = options.get_ssl_mode();
+        assert_eq!(
+            format!("{mode:?}"),
+            format!("{expected:?}"),
+            "{url} with {ca_file:?}"
+        );
+    }
+
+    #[test]
+    fn a_ca_asks_for_verification() {
+        let base = "postgres://app@db/app";
+        check_mode(base, None, PgSslMode::Prefer);
+        check_mode(base, Some("/ca.pem"), PgSslMode::VerifyCa);
+        check_mode(&format!("{base}?sslmode=require"), None, PgSslMode::Require);
+        check_mode(
+            &format!("{base}?sslmode=require&sslrootcert=/ca.pem"),
+            None,
+            PgSslMode::VerifyCa,
+        );
+        check_mode(
+            &format!("{base}?sslmode=require"),
+            Some("/ca.pem"),
+            PgSslMode::VerifyCa,
+        );
+        check_mode(
+            &format!("{base}?sslmode=verify-full"),
+            Some("/ca.pem"),
+            PgSslMode::VerifyFull,
+        );
+        check_mode(
+            &format!("{base}?sslmode=disable"),
+            Some("/ca.pem"),
+            PgSslMode::Disable,
+        );
+    }
 
     #[test]
     fn redacts_passwords_only() {

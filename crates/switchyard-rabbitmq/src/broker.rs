@@ -12,9 +12,11 @@ use lapin::options::{
     BasicAckOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties,
+    DefaultConnectionBuilder, ExchangeKind,
 };
 use switchyard_bus::{
     Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
@@ -60,28 +62,45 @@ struct LocalTopic {
 
 impl RabbitBroker {
     /// Connects to `url` (`amqp://user:password@host:port/vhost`, the vhost URL-encoded:
-    /// `%2f` is `/`) and declares the exchanges. Plain AMQP only: TLS (`amqps://`) is not
-    /// compiled in.
+    /// `%2f` is `/`; `amqps://…` for TLS with rustls, trusting the system's CAs and
+    /// [`RabbitOptions::ca_file`]) and declares the exchanges.
     pub async fn connect(url: &str, options: RabbitOptions) -> Result<Self, BusError> {
         options.validate()?;
         let shown = redact(url);
         let properties = ConnectionProperties::default()
             .with_connection_name(LongString::from("switchyard".as_bytes()));
-        let connection = tokio::time::timeout(
-            options.connect_timeout(),
-            Connection::connect(url, properties),
-        )
-        .await
-        .map_err(|_| {
-            BusError::new(
-                BusErrorKind::Unavailable,
-                format!(
-                    "failed to connect to RabbitMQ at {shown}: no answer within {:?}",
-                    options.connect_timeout()
-                ),
-            )
-        })?
-        .map_err(|err| amqp(&format!("failed to connect to RabbitMQ at {shown}"), err))?;
+        let tls = OwnedTLSConfig {
+            identity: None,
+            cert_chain: match &options.ca_file {
+                Some(ca_file) => Some(std::fs::read_to_string(ca_file).map_err(|err| {
+                    BusError::new(
+                        BusErrorKind::InvalidArgument,
+                        format!(
+                            "failed to read the RabbitMQ CA file {}: {err}",
+                            ca_file.display()
+                        ),
+                    )
+                })?),
+                None => None,
+            },
+        };
+        let builder = DefaultConnectionBuilder::new()
+            .map_err(|err| amqp("failed to start the AMQP runtime", err))?
+            .with_uri_str(url.to_string())
+            .with_properties(properties)
+            .with_tls_config(tls);
+        let connection = tokio::time::timeout(options.connect_timeout(), builder.connect())
+            .await
+            .map_err(|_| {
+                BusError::new(
+                    BusErrorKind::Unavailable,
+                    format!(
+                        "failed to connect to RabbitMQ at {shown}: no answer within {:?}",
+                        options.connect_timeout()
+                    ),
+                )
+            })?
+            .map_err(|err| amqp(&format!("failed to connect to RabbitMQ at {shown}"), err))?;
         let broker = RabbitBroker {
             inner: Arc::new(Inner {
                 connection,

@@ -3,6 +3,7 @@
 //! the server.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,9 @@ pub struct RabbitOptions {
     /// subscribed to, so that dead-letter tooling in a fresh process finds them (AMQP
     /// cannot list queues).
     pub known_topics: Vec<String>,
+    /// A PEM file of the CA that signed the server's certificate (`amqps://`), trusted
+    /// besides the system's CAs.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for RabbitOptions {
@@ -57,6 +61,7 @@ impl Default for RabbitOptions {
             known_topics: Vec::new(),
             topic_exchanges: BTreeMap::new(),
             dead_letter_suffix: None,
+            ca_file: None,
         }
     }
 }
@@ -114,6 +119,12 @@ impl RabbitOptions {
     /// The same options, also reporting `topics` from `topics()`.
     pub fn with_known_topics(mut self, topics: impl IntoIterator<Item = String>) -> Self {
         self.known_topics.extend(topics);
+        self
+    }
+
+    /// The same options trusting the CA in the PEM file `ca_file` (for `amqps://`).
+    pub fn with_ca_file(mut self, ca_file: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(ca_file.into());
         self
     }
 

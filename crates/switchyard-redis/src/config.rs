@@ -3,6 +3,7 @@
 //! Pure data plus [`RedisStateConfig::validate`], which checks without connecting. The
 //! environment (`REDIS_URL`) is read by the binary, not here.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -16,8 +17,12 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisStateConfig {
-    /// The server, as `redis://[user:password@]host:port/db` (`REDIS_URL` in the binary).
+    /// The server, as `redis://[user:password@]host:port/db`, or `rediss://…` for TLS
+    /// (`REDIS_URL` in the binary).
     pub url: String,
+    /// A PEM file of the CA that signed the server's certificate (`rediss://` only); when
+    /// set, it is the only CA trusted. Unset: the system's trusted CAs.
+    pub ca_file: Option<PathBuf>,
     /// Put before every key, and before the store's own expiry index, so several
     /// deployments (or test runs) can share one database, e.g. `switchyard:prod:`. Empty:
     /// keys are used as callers give them.
@@ -41,6 +46,7 @@ impl Default for RedisStateConfig {
     fn default() -> Self {
         RedisStateConfig {
             url: DEFAULT_REDIS_URL.to_string(),
+            ca_file: None,
             namespace: String::new(),
             connection_timeout_ms: 2_000,
             response_timeout_ms: 5_000,
@@ -67,6 +73,12 @@ impl RedisStateConfig {
         self
     }
 
+    /// This config trusting the CA in the PEM file `ca_file` (for `rediss://`).
+    pub fn with_ca_file(mut self, ca_file: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(ca_file.into());
+        self
+    }
+
     /// Checks the values without connecting: the URL parses, counts and durations are not
     /// zero.
     pub fn validate(&self) -> Result<(), StateError> {
@@ -74,6 +86,12 @@ impl RedisStateConfig {
         if let Err(err) = redis::Client::open(self.url.as_str()) {
             return invalid(format!(
                 "invalid redis url {}: {err}",
+                redact_url(&self.url)
+            ));
+        }
+        if self.ca_file.is_some() && !self.url.starts_with("rediss://") {
+            return invalid(format!(
+                "invalid redis config: ca_file needs a rediss:// url, got {}",
                 redact_url(&self.url)
             ));
         }
@@ -153,6 +171,19 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .starts_with("invalid redis url")
+        );
+        assert!(
+            RedisStateConfig::new("rediss://127.0.0.1:6380/0")
+                .validate()
+                .is_ok()
+        );
+        assert_eq!(
+            RedisStateConfig::new("redis://user:secret@127.0.0.1/0")
+                .with_ca_file("/ca.pem")
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "invalid redis config: ca_file needs a rediss:// url, got redis://user:***@127.0.0.1/0"
         );
         let no_attempts = RedisStateConfig {
             retry_attempts: 0,

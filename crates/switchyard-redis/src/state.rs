@@ -238,13 +238,35 @@ impl RedisState {
     }
 }
 
+/// The client of `config.url`: TLS (rustls) for `rediss://`, trusting only the CA of
+/// `config.ca_file` when one is set.
 fn client(config: &RedisStateConfig) -> Result<redis::Client, StateError> {
-    redis::Client::open(config.url.as_str()).map_err(|err| {
+    let invalid = |err: redis::RedisError| {
         StateError::new(
             StateErrorKind::Unavailable,
             format!("invalid redis url {}: {err}", redact_url(&config.url)),
         )
-    })
+    };
+    let Some(ca_file) = &config.ca_file else {
+        return redis::Client::open(config.url.as_str()).map_err(invalid);
+    };
+    let root_cert = std::fs::read(ca_file).map_err(|err| {
+        StateError::new(
+            StateErrorKind::Unavailable,
+            format!(
+                "failed to read the redis CA file {}: {err}",
+                ca_file.display()
+            ),
+        )
+    })?;
+    redis::Client::build_with_tls(
+        config.url.as_str(),
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        },
+    )
+    .map_err(invalid)
 }
 
 fn manager_config(config: &RedisStateConfig) -> ConnectionManagerConfig {

@@ -58,8 +58,17 @@ impl VespaBackend {
     ///
     /// Only checks the URL and builds the client; nothing is sent until the first call.
     pub fn new(endpoint_url: &str) -> Result<VespaBackend, VespaError> {
+        VespaBackend::with_ca_file(endpoint_url, None)
+    }
+
+    /// Like [`VespaBackend::new`], trusting the CA in the PEM file `ca_file` besides the
+    /// system's CAs for an `https://` endpoint (TLS with rustls).
+    pub fn with_ca_file(
+        endpoint_url: &str,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<VespaBackend, VespaError> {
         Ok(VespaBackend {
-            http: VespaHttp::new(endpoint_url)?,
+            http: VespaHttp::new(endpoint_url, ca_file)?,
         })
     }
 

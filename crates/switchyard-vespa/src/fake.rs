@@ -4,7 +4,10 @@
 //! (`select … from sources … where …`, `contains`, comparisons, `and`/`or`/`!`,
 //! `userQuery()`, `order by`), matching `userQuery()` words against the `default`
 //! fieldset of each schema. Every request is recorded for inspection, and the next
-//! responses can be replaced by injected failures.
+//! responses can be replaced by injected failures. [`FakeVespa::start_tls`] serves the
+//! same over `https://` with a given certificate.
+
+mod tls;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -51,9 +54,23 @@ pub struct FakeVespa {
 impl FakeVespa {
     /// Starts the fake on a free loopback port, on a thread of its own.
     pub fn start() -> FakeVespa {
+        FakeVespa::start_on(None)
+    }
+
+    /// Starts the fake on a free loopback port, serving `https://` with the certificate
+    /// chain `cert_pem` and its PKCS#8 key `key_pem`; its `url` names `localhost`.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> FakeVespa {
+        FakeVespa::start_on(Some((cert_pem.to_string(), key_pem.to_string())))
+    }
+
+    fn start_on(tls: Option<(String, String)>) -> FakeVespa {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
         let store = Shared::default();
         let app = Router::new()
             .route(
@@ -69,7 +86,14 @@ impl FakeVespa {
                 .unwrap();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
+                match tls {
+                    Some((cert_pem, key_pem)) => {
+                        let listener = tls::TlsListener::new(listener, &cert_pem, &key_pem)
+                            .expect("the test's certificate and key are valid PEM");
+                        axum::serve(listener, app).await.unwrap();
+                    }
+                    None => axum::serve(listener, app).await.unwrap(),
+                }
             });
         });
         FakeVespa { url, store }

@@ -1,8 +1,11 @@
 //! The HTTP side of the backend: document/v1 puts and removes, and `POST /search/`
-//! queries with their JSON responses, over one blocking `reqwest` client. Every failure
+//! queries with their JSON responses, over one blocking `reqwest` client (TLS with rustls
+//! and the ring provider for `https://`, trusting the system's CAs and an optional CA file). Every failure
 //! becomes a [`SearchError`] naming the operation, the URL, the status and Vespa's own
 //! message (`message` of document/v1, `root.errors` of the query API).
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::DateTime;
@@ -34,7 +37,7 @@ pub(crate) struct VespaHttp {
 }
 
 impl VespaHttp {
-    pub(crate) fn new(endpoint_url: &str) -> Result<VespaHttp, VespaError> {
+    pub(crate) fn new(endpoint_url: &str, ca_file: Option<&Path>) -> Result<VespaHttp, VespaError> {
         let invalid = |reason: String| VespaError::InvalidEndpoint {
             url: endpoint_url.to_string(),
             reason,
@@ -49,11 +52,13 @@ impl VespaHttp {
         if endpoint.query().is_some() || endpoint.fragment().is_some() {
             return Err(invalid("an endpoint has no query or fragment".into()));
         }
+        let tls = tls_config(endpoint.scheme() == "https", ca_file).map_err(invalid)?;
         // The blocking client starts a runtime of its own, which debug builds refuse to do
         // on a thread that runs one; building it on a fresh thread works from anywhere.
         let client = std::thread::spawn(|| {
             Client::builder()
                 .timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS))
+                .tls_backend_preconfigured(tls)
                 .build()
         })
         .join()
@@ -374,19 +379,51 @@ fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// The client's TLS: rustls with the ring provider (the binary's one TLS stack), trusting
+/// the system's CAs and the CA in `ca_file`; no roots for plain `http://`, which never
+/// uses them.
+fn tls_config(https: bool, ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    if https {
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    }
+    if let Some(ca_file) = ca_file {
+        let pem = std::fs::read(ca_file)
+            .map_err(|err| format!("failed to read the CA file {}: {err}", ca_file.display()))?;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|err| {
+                format!("invalid PEM in the CA file {}: {err}", ca_file.display())
+            })?;
+            roots.add(cert).map_err(|err| {
+                format!(
+                    "unusable certificate in the CA file {}: {err}",
+                    ca_file.display()
+                )
+            })?;
+        }
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|err| format!("failed to set up TLS: {err}"))
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn urls_encode_the_key_as_one_segment() {
-        let http = VespaHttp::new("http://vespa.local:8080").unwrap();
+        let http = VespaHttp::new("http://vespa.local:8080", None).unwrap();
         let url = http.document_url("a/b", "email", "<1@x> ?");
         assert_eq!(
             url.as_str(),
             "http://vespa.local:8080/document/v1/switchyard/email_document/docid/a%252Fb:email:%253C1%2540x%253E%2520%253F"
         );
-        let http = VespaHttp::new("https://vespa.local/prefix/").unwrap();
+        let http = VespaHttp::new("https://vespa.local/prefix/", None).unwrap();
         assert_eq!(
             http.search_url().as_str(),
             "https://vespa.local/prefix/search/"
@@ -396,7 +433,7 @@ mod tests {
     #[test]
     fn endpoints_are_checked() {
         for bad in ["vespa:8080", "ftp://x", "http://x/?a=b", "not a url"] {
-            let err = VespaHttp::new(bad).unwrap_err();
+            let err = VespaHttp::new(bad, None).unwrap_err();
             assert!(
                 err.to_string().starts_with("invalid vespa endpoint"),
                 "{err}"

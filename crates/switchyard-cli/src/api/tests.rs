@@ -26,6 +26,7 @@ struct Api {
 
 impl Api {
     async fn start(dir: &Path, http: HttpSettings) -> Api {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let settings =
             Settings::resolve(None, Some(dir.to_path_buf()), None, EngineUrls::default()).unwrap();
         let node = Node::open(&settings).await.map_err(|_| "open").unwrap();

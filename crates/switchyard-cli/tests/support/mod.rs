@@ -164,6 +164,7 @@ impl Server {
 
     /// GET `path` with `token`: (status, JSON body).
     pub fn get_as(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        tls_provider();
         let response = reqwest::blocking::Client::new()
             .get(format!("{}{path}", self.base_url))
             .bearer_auth(token)
@@ -180,6 +181,7 @@ impl Server {
 
     /// POST a JSON `body` to `path` with `token`: (status, JSON body).
     pub fn post_as(&self, token: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        tls_provider();
         let response = reqwest::blocking::Client::new()
             .post(format!("{}{path}", self.base_url))
             .bearer_auth(token)
@@ -222,8 +224,14 @@ impl Drop for Server {
     }
 }
 
+/// Gives the test process the binary's TLS provider (ring): reqwest is built without one.
+pub fn tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// An unauthenticated GET returning (status, JSON body), or None when nothing answers.
 pub fn get(url: &str) -> Option<(u16, serde_json::Value)> {
+    tls_provider();
     let response = reqwest::blocking::get(url).ok()?;
     let status = response.status().as_u16();
     Some((status, response.json().unwrap_or(serde_json::Value::Null)))
