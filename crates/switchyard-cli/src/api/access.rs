@@ -16,10 +16,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde_json::json;
 use switchyard_auth::{AuditEntry, AuditLog, AuthError, Authenticator, Principal, Scope, bearer};
 use switchyard_contracts::check_user_id;
 use switchyard_notifier::{AuthFailure, StreamAuthorizer, TokenSigner};
+
+use super::ErrorBody;
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +125,7 @@ impl AccessControl {
 
 /// A JSON error response.
 pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
+    (status, axum::Json(ErrorBody::new(message))).into_response()
 }
 
 fn unauthorized(err: &AuthError) -> Response {

@@ -44,6 +44,7 @@ use switchyard_search::SearchBackend;
 use switchyard_shipments::{Shipment, ShipmentStore, StateShipmentStore};
 use switchyard_state::StateStore;
 
+use super::openapi::{AcceptedEvents, ErrorBody, RejectedItem};
 use super::{AccessControl, Caller};
 use crate::node::indexer_lag;
 use crate::search::SearchFilters;
@@ -69,17 +70,17 @@ pub struct ApiState {
     pub access: Arc<AccessControl>,
 }
 
-/// A JSON error response: `{"error": …, "field": …, "index": …}`.
+/// A JSON error response ([`ErrorBody`]).
 pub(super) struct ApiError {
     status: StatusCode,
-    body: Value,
+    body: ErrorBody,
 }
 
 impl ApiError {
     fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
         ApiError {
             status,
-            body: json!({ "error": message.to_string() }),
+            body: ErrorBody::new(message),
         }
     }
 }
@@ -90,6 +91,8 @@ impl IntoResponse for ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process is up", body = Object)))]
 pub(super) async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -101,12 +104,22 @@ const EVENT_CONTENT_TYPES: [&str; 3] = [
     "application/cloudevents-batch+json",
 ];
 
+#[utoipa::path(post, path = "/v1/events", tag = "events",
+    request_body(description = "One CloudEvent (structured mode) or a JSON array of them (batched mode)",
+        content((Object = "application/json"), (Object = "application/cloudevents+json"),
+            (Object = "application/cloudevents-batch+json"))),
+    responses(
+        (status = 202, description = "The valid events were published; `rejected` names the others", body = AcceptedEvents),
+        (status = 400, description = "Malformed JSON, or no valid event", body = ErrorBody),
+        (status = 413, description = "The body is over `http.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "Not a CloudEvents JSON content type", body = ErrorBody),
+        (status = 503, description = "The bus is unavailable", body = ErrorBody)))]
 pub(super) async fn accept_events(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<AcceptedEvents>), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -190,32 +203,42 @@ pub(super) async fn accept_events(
         refused[event.index] = true;
         rejected.push(rejection(positions[event.index], &event.error));
     }
-    rejected.sort_by_key(|entry| entry["index"].as_u64());
-    let ids: Vec<&str> = envelopes
+    rejected.sort_by_key(|entry| entry.index);
+    let ids: Vec<String> = envelopes
         .iter()
         .zip(&refused)
         .filter(|(_, refused)| !**refused)
-        .map(|(envelope, _)| envelope.id.as_str())
+        .map(|(envelope, _)| envelope.id.clone())
         .collect();
     if ids.is_empty() && !rejected.is_empty() {
         let first = rejected[0].clone();
         return Err(ApiError {
             status: StatusCode::BAD_REQUEST,
-            body: json!({
-                "error": first["error"], "field": first["field"], "index": first["index"],
-                "rejected": rejected,
-            }),
+            body: ErrorBody {
+                error: first.error,
+                field: first.field,
+                index: Some(first.index),
+                rejected: Some(rejected),
+            },
         });
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "accepted": ids.len(), "ids": ids, "rejected": rejected })),
+        Json(AcceptedEvents {
+            accepted: ids.len(),
+            ids,
+            rejected,
+        }),
     ))
 }
 
 /// One refused event of a request: its position, what is wrong, and where.
-fn rejection(index: usize, err: &ContractError) -> Value {
-    json!({ "index": index, "error": err.to_string(), "field": err.field() })
+fn rejection(index: usize, err: &ContractError) -> RejectedItem {
+    RejectedItem {
+        index,
+        error: err.to_string(),
+        field: err.field().map(str::to_string),
+    }
 }
 
 #[derive(Deserialize)]
@@ -239,6 +262,17 @@ async fn read_index<T: Send + 'static>(
         .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err))
 }
 
+#[utoipa::path(get, path = "/v1/search", tag = "search",
+    params(("q" = Option<String>, Query, description = "Words to find"), ("user" = Option<String>, Query, pattern = r"^[A-Za-z0-9._@+-]{1,128}$", description = "Whose data: only the caller's own user, unless the token is an admin's"),
+        ("type" = Option<String>, Query, description = "Only these types, comma-separated: email, calendar, contact, word, sheet, presentation, task, todo, llm_chat, shipment, meeting_poll, meeting_booking"),
+        ("from" = Option<String>, Query, description = "Only items dated on or after this (RFC 3339 or YYYY-MM-DD)"),
+        ("to" = Option<String>, Query, description = "Only items dated before this (RFC 3339 or YYYY-MM-DD)"),
+        ("date" = Option<String>, Query, description = "`created` or `updated`: which date from/to compare"),
+        ("participant" = Option<String>, Query, description = "Only items with this participant address"),
+        ("sort" = Option<String>, Query, description = "`relevance`, `last_updated` or `sync_timestamp`"),
+        ("limit" = Option<String>, Query, description = "Most results (1 to 1000, default 10)")),
+    responses((status = 200, description = "Hits with their best fragments folded in", body = Object),
+        (status = 400, description = "An invalid parameter, named", body = ErrorBody)))]
 pub(super) async fn search(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -264,6 +298,9 @@ pub(super) async fn search(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/documents/{id}/fragments", tag = "search",
+    params(("id" = String, Path, description = "The document id"), ("user" = Option<String>, Query, pattern = r"^[A-Za-z0-9._@+-]{1,128}$", description = "Whose data: only the caller's own user, unless the token is an admin's")),
+    responses((status = 200, description = "The document's fragments in order", body = Object)))]
 pub(super) async fn fragments_of(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -277,6 +314,10 @@ pub(super) async fn fragments_of(
     Ok(Json(json!({ "fragments": fragments })))
 }
 
+#[utoipa::path(get, path = "/v1/fragments/{id}/parent", tag = "search",
+    params(("id" = String, Path, description = "The fragment id"), ("user" = Option<String>, Query, pattern = r"^[A-Za-z0-9._@+-]{1,128}$", description = "Whose data: only the caller's own user, unless the token is an admin's")),
+    responses((status = 200, description = "The document the fragment belongs to", body = Object),
+        (status = 404, description = "No such fragment with an indexed document", body = ErrorBody)))]
 pub(super) async fn parent_of(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -293,6 +334,10 @@ pub(super) async fn parent_of(
     }
 }
 
+#[utoipa::path(get, path = "/v1/shipments", tag = "domain",
+    params(("user" = Option<String>, Query, pattern = r"^[A-Za-z0-9._@+-]{1,128}$", description = "Whose data: only the caller's own user, unless the token is an admin's")),
+    responses((status = 200, description = "Tracked shipments, latest first", body = Object),
+        (status = 503, description = "The state store is unavailable", body = ErrorBody)))]
 pub(super) async fn shipments(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -327,6 +372,11 @@ pub(super) struct ContactParams {
     contact: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/contacts", tag = "domain",
+    params(("user" = Option<String>, Query, pattern = r"^[A-Za-z0-9._@+-]{1,128}$", description = "Whose data: only the caller's own user, unless the token is an admin's"), ("limit" = Option<u32>, Query, description = "Most contacts (1 to 1000, default 50)")),
+    responses((status = 200, description = "Discovered contacts ranked by relevance", body = Object),
+        (status = 400, description = "An invalid parameter", body = ErrorBody),
+        (status = 503, description = "The contact store is unavailable", body = ErrorBody)))]
 pub(super) async fn contacts(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -352,6 +402,11 @@ pub(super) async fn contacts(
     Ok(Json(json!({ "contacts": contacts })))
 }
 
+#[utoipa::path(delete, path = "/v1/contacts", tag = "domain",
+    params(("user" = Option<String>, Query, pattern = r"^[A-Za-z0-9._@+-]{1,128}$", description = "Whose data: only the caller's own user, unless the token is an admin's"), ("contact" = Option<String>, Query, description = "Only this address")),
+    responses((status = 200, description = "How many contacts were forgotten", body = Object),
+        (status = 400, description = "An invalid parameter", body = ErrorBody),
+        (status = 503, description = "A store is unavailable", body = ErrorBody)))]
 pub(super) async fn forget_contacts(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -379,6 +434,14 @@ pub(super) struct AvailabilityParams {
     working_hours_tz: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/availability", tag = "domain",
+    params(("user" = Option<String>, Query, pattern = r"^[A-Za-z0-9._@+-]{1,128}$", description = "Whose data: only the caller's own user, unless the token is an admin's"), ("from" = String, Query, format = DateTime, description = "Window start, RFC 3339"),
+        ("to" = String, Query, format = DateTime, description = "Window end, RFC 3339"),
+        ("min_slot_minutes" = Option<u32>, Query, description = "Shortest free slot worth reporting"),
+        ("working_hours_tz" = Option<String>, Query, description = "Only working hours (Mon-Fri 09-17) in this IANA time zone")),
+    responses((status = 200, description = "Busy blocks and free slots", body = Object),
+        (status = 400, description = "An invalid parameter, named", body = ErrorBody),
+        (status = 503, description = "The meeting store is unavailable", body = ErrorBody)))]
 pub(super) async fn availability(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -423,6 +486,9 @@ pub(super) async fn availability(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/status", tag = "operations",
+    responses((status = 200, description = "Subscriptions and the indexer lag", body = Object),
+        (status = 503, description = "The bus is unavailable", body = ErrorBody)))]
 pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let unavailable =
         |err: &dyn std::fmt::Display| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err);
@@ -454,6 +520,15 @@ pub(super) struct DeadLetterParams {
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/dlq", tag = "operations",
+    params(("id" = Option<String>, Query, description = "One letter, by id"),
+        ("topic" = Option<String>, Query, description = "Letters of this original topic"),
+        ("error_type" = Option<String>, Query, description = "Letters of this failure kind"),
+        ("limit" = Option<String>, Query, description = "Entries per page (1 to 1000, default 100)"),
+        ("cursor" = Option<String>, Query, description = "The `next` of the previous page")),
+    responses((status = 200, description = "Counts, one page of letters, and the next cursor", body = Object),
+        (status = 400, description = "An invalid limit or cursor", body = ErrorBody),
+        (status = 503, description = "The bus is unavailable", body = ErrorBody)))]
 pub(super) async fn dead_letters(
     State(state): State<ApiState>,
     Query(params): Query<DeadLetterParams>,
@@ -496,6 +571,13 @@ pub(super) async fn dead_letters(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/dlq/redrive", tag = "operations",
+    request_body(content = Object, description = "The filter: `id`, `topic`, `error_type`"),
+    responses((status = 200, description = "How many letters were redriven", body = Object),
+        (status = 400, description = "Not a filter", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field of the wrong type", body = ErrorBody),
+        (status = 503, description = "The bus is unavailable", body = ErrorBody)))]
 pub(super) async fn redrive(
     State(state): State<ApiState>,
     Json(filter): Json<DeadLetterFilter>,
@@ -516,6 +598,13 @@ pub(super) struct PurgeRequest {
     confirm: bool,
 }
 
+#[utoipa::path(post, path = "/v1/dlq/purge", tag = "operations",
+    request_body(content = Object, description = "The filter, and `confirm: true`"),
+    responses((status = 200, description = "How many letters were deleted", body = Object),
+        (status = 400, description = "Not confirmed, or not a filter", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field of the wrong type", body = ErrorBody),
+        (status = 503, description = "The bus is unavailable", body = ErrorBody)))]
 pub(super) async fn purge(
     State(state): State<ApiState>,
     Json(request): Json<PurgeRequest>,
@@ -534,11 +623,16 @@ pub(super) async fn purge(
     Ok(Json(json!({ "purged": purged })))
 }
 
+#[utoipa::path(post, path = "/v1/state/cleanup", tag = "operations",
+    responses((status = 200, description = "How many expired keys were deleted", body = Object),
+        (status = 503, description = "The state store is unavailable", body = ErrorBody)))]
 pub(super) async fn cleanup(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let purged = state.state.purge_expired().await.map_err(unavailable)?;
     Ok(Json(json!({ "purged": purged })))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub(super) async fn metrics() -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
     (
         [(

@@ -9,6 +9,7 @@
 
 mod access;
 mod handlers;
+mod openapi;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use access::{Access, AccessControl, Caller, RateLimit, StreamAccess};
 pub use handlers::ApiState;
+pub use openapi::ErrorBody;
 
 /// One route: method, path, who may call it, and what serves it.
 pub struct Route {
@@ -67,6 +69,12 @@ pub fn routes() -> Vec<Route> {
     vec![
         route(Method::GET, "/health", Access::Public, health),
         route(Method::GET, "/metrics", Access::Public, metrics),
+        route(
+            Method::GET,
+            "/openapi.json",
+            Access::Public,
+            openapi::openapi_json,
+        ),
         route(Method::POST, "/v1/events", write, accept_events),
         route(Method::GET, "/v1/search", read, search),
         route(
