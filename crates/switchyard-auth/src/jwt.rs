@@ -132,6 +132,7 @@ impl JwtVerifier {
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = config.leeway_secs;
+        validation.validate_nbf = true;
         Ok(JwtVerifier {
             config,
             validation,

@@ -84,6 +84,9 @@ async fn rs256_tokens_from_a_jwks_file() {
         "expired",
     );
     assert!(expired.contains("Expired"), "{expired}");
+    let mut early = claims("alice", 7200);
+    early["nbf"] = json!(now() + 3600);
+    refused(rs256(&early, Some("test-key-1")), "not yet valid");
     let mut foreign = claims("alice", 600);
     foreign["iss"] = json!("https://evil.example.com/");
     refused(rs256(&foreign, Some("test-key-1")), "issuer");

@@ -91,7 +91,7 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// The user the data belongs to.
-        #[arg(long)]
+        #[arg(long, value_parser = user_id)]
         user: String,
         /// Send to this running server instead of opening the data directory
         /// (used anyway when a server holds the data directory).
@@ -114,7 +114,7 @@ enum Command {
     /// (`GET /v1/stream?user=…&access_token=…`), signed with SWITCHYARD_NOTIFIER_SECRET.
     StreamToken {
         /// Whose stream it opens.
-        #[arg(long)]
+        #[arg(long, value_parser = user_id)]
         user: String,
         /// How long it is valid, in seconds.
         #[arg(long, default_value_t = 3600)]
@@ -123,7 +123,7 @@ enum Command {
     /// Forget a user's discovered contacts (or one of them), with their search documents.
     Forget {
         /// Whose contacts.
-        #[arg(long)]
+        #[arg(long, value_parser = user_id)]
         user: String,
         /// Only this address.
         #[arg(long)]
@@ -151,6 +151,13 @@ enum Command {
         #[command(subcommand)]
         bench: bench::BenchCommand,
     },
+}
+
+/// A `--user` value: a valid user id (see `switchyard_contracts::check_user_id`).
+pub(crate) fn user_id(text: &str) -> Result<String, String> {
+    switchyard_contracts::check_user_id(text)
+        .map(|()| text.to_string())
+        .map_err(|err| err.to_string())
 }
 
 fn main() -> ExitCode {

@@ -119,7 +119,7 @@ pub struct SearchArgs {
     /// Free text; empty lists the newest documents.
     query: Option<String>,
     /// The user whose documents to search (required).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::user_id)]
     user: Option<String>,
     #[command(flatten)]
     filters: SearchFilters,

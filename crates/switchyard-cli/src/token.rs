@@ -15,7 +15,7 @@ pub enum TokenCommand {
     /// Mint a token; it is printed once, alone on the last line, and never stored.
     Create {
         /// Whose data it opens.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::user_id)]
         user: String,
         /// What it may do: `read` (own data), `write` (also send events and delete own
         /// data), `admin` (every user, operator routes).
