@@ -48,6 +48,6 @@ pub use error::{BusError, BusErrorKind};
 #[cfg(feature = "testsuite")]
 pub use private_server::{PrivateServer, PrivateServerBuilder, ServerArgs};
 #[cfg(feature = "testsuite")]
-pub use test_tls::{TestTls, TestTlsFiles};
+pub use test_tls::{TestTls, TestTlsFiles, certificate_error, tls_round_trip};
 #[cfg(feature = "testsuite")]
 pub use testsuite::conformance_suite;

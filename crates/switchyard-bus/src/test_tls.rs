@@ -91,6 +91,40 @@ impl TestTls {
     }
 }
 
+/// The message of a connection that had to fail because the server's certificate is not
+/// trusted; an error if it connected, or failed for another reason.
+pub fn certificate_error<T, E: std::fmt::Display>(result: Result<T, E>) -> anyhow::Result<String> {
+    let err = match result {
+        Ok(_) => anyhow::bail!("connected to a server whose certificate is not trusted"),
+        Err(err) => err.to_string(),
+    };
+    anyhow::ensure!(
+        err.contains("certificate") || err.contains("UnknownIssuer"),
+        "not a certificate error: {err}"
+    );
+    Ok(err)
+}
+
+/// Publishes one message over `broker` (connected over TLS) and fetches and acks it
+/// through a `tls-emails` subscription.
+pub async fn tls_round_trip(broker: &dyn crate::Broker) -> anyhow::Result<()> {
+    let subscription = crate::SubscriptionConfig::new("tls-emails", "emails");
+    broker.ensure_subscription(&subscription).await?;
+    broker
+        .publish("emails", vec![crate::Message::new(b"over tls".to_vec())])
+        .await?;
+    let deliveries = broker
+        .fetch(&subscription.name, 10, std::time::Duration::from_secs(5))
+        .await?;
+    anyhow::ensure!(
+        deliveries.len() == 1 && deliveries[0].message.payload == b"over tls",
+        "fetched {deliveries:?}"
+    );
+    let tags: Vec<_> = deliveries.iter().map(|delivery| delivery.tag).collect();
+    broker.ack(&subscription.name, &tags).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

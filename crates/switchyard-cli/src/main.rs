@@ -299,16 +299,7 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
     tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "switchyard serving");
     let control = Arc::new(access_control(settings).await?);
-    let state = api::ApiState {
-        publisher: node.publisher.clone(),
-        index: node.index.clone(),
-        broker: node.broker.clone(),
-        dead_letters: node.dead_letters(),
-        state: node.state.clone(),
-        meetings: node.meetings.clone(),
-        contacts: node.contacts.clone(),
-        access: control.clone(),
-    };
+    let state = api::ApiState::new(&node, control.clone());
     let router = api::router(state, node.journal.clone(), control, &settings.http)?;
     // Live streams never end on their own: once stopping, give requests a moment, then
     // close what is still open.

@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
-use switchyard_bus::{Broker, Message, PrivateServer, SubscriptionConfig, TestTls};
+use anyhow::Context;
+use switchyard_bus::{PrivateServer, TestTls, certificate_error, tls_round_trip};
 use switchyard_nats::{NatsBroker, NatsOptions};
 
 /// A private nats-server that requires TLS, with `tls`'s certificate.
@@ -55,20 +55,6 @@ fn options() -> NatsOptions {
     }
 }
 
-fn certificate_error(
-    result: Result<NatsBroker, switchyard_bus::BusError>,
-) -> anyhow::Result<String> {
-    let err = match result {
-        Ok(_) => bail!("connected to a server whose certificate is not trusted"),
-        Err(err) => err.to_string(),
-    };
-    ensure!(
-        err.contains("certificate") || err.contains("UnknownIssuer"),
-        "not a certificate error: {err}"
-    );
-    Ok(err)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connects_over_tls_with_the_ca_file_and_refuses_an_untrusted_server() -> anyhow::Result<()>
 {
@@ -80,20 +66,7 @@ async fn connects_over_tls_with_the_ca_file_and_refuses_an_untrusted_server() ->
     let broker = NatsBroker::connect(&url, options().with_ca_file(&ca_file))
         .await
         .with_context(|| format!("tls:// with the CA file failed: {}", server.log_tail()))?;
-    let subscription = SubscriptionConfig::new("tls-emails", "emails");
-    broker.ensure_subscription(&subscription).await?;
-    broker
-        .publish("emails", vec![Message::new(b"over tls".to_vec())])
-        .await?;
-    let deliveries = broker
-        .fetch(&subscription.name, 10, Duration::from_secs(5))
-        .await?;
-    ensure!(
-        deliveries.len() == 1 && deliveries[0].message.payload == b"over tls",
-        "fetched {deliveries:?}"
-    );
-    let tags: Vec<_> = deliveries.iter().map(|delivery| delivery.tag).collect();
-    broker.ack(&subscription.name, &tags).await?;
+    tls_round_trip(&broker).await?;
 
     // The system's CAs do not know the test's CA.
     let err = certificate_error(NatsBroker::connect(&url, options()).await)?;

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
-use switchyard_bus::{PrivateServer, TestTls};
+use anyhow::{Context, ensure};
+use switchyard_bus::{PrivateServer, TestTls, certificate_error};
 use switchyard_postgres::PostgresOutbox;
 use switchyard_state::Outbox;
 
@@ -171,18 +171,6 @@ async fn enqueue_and_claim(
         "event {id} not claimed: {pending:?}"
     );
     Ok(())
-}
-
-fn certificate_error(result: anyhow::Result<PostgresOutbox>) -> anyhow::Result<String> {
-    let err = match result {
-        Ok(_) => bail!("connected to a server whose certificate is not trusted"),
-        Err(err) => err.to_string(),
-    };
-    ensure!(
-        err.contains("certificate") || err.contains("UnknownIssuer"),
-        "not a certificate error: {err}"
-    );
-    Ok(err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

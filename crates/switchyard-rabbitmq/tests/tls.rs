@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
-use switchyard_bus::{Broker, BusError, Message, PrivateServer, SubscriptionConfig, TestTls};
+use anyhow::{Context, ensure};
+use switchyard_bus::{PrivateServer, TestTls, certificate_error, tls_round_trip};
 use switchyard_rabbitmq::{RabbitBroker, RabbitOptions};
 
 /// The node's start script, run directly: `/usr/sbin/rabbitmq-server` would switch to the
@@ -89,18 +89,6 @@ fn options() -> RabbitOptions {
     }
 }
 
-fn certificate_error(result: Result<RabbitBroker, BusError>) -> anyhow::Result<String> {
-    let err = match result {
-        Ok(_) => bail!("connected to a server whose certificate is not trusted"),
-        Err(err) => err.to_string(),
-    };
-    ensure!(
-        err.contains("certificate") || err.contains("UnknownIssuer"),
-        "not a certificate error: {err}"
-    );
-    Ok(err)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connects_over_tls_with_the_ca_file_and_refuses_an_untrusted_server() -> anyhow::Result<()>
 {
@@ -112,20 +100,7 @@ async fn connects_over_tls_with_the_ca_file_and_refuses_an_untrusted_server() ->
     let broker = RabbitBroker::connect(&url, options().with_ca_file(&ca_file))
         .await
         .with_context(|| format!("amqps:// with the CA file failed: {}", server.log_tail()))?;
-    let subscription = SubscriptionConfig::new("tls-emails", "emails");
-    broker.ensure_subscription(&subscription).await?;
-    broker
-        .publish("emails", vec![Message::new(b"over tls".to_vec())])
-        .await?;
-    let deliveries = broker
-        .fetch(&subscription.name, 10, Duration::from_secs(5))
-        .await?;
-    ensure!(
-        deliveries.len() == 1 && deliveries[0].message.payload == b"over tls",
-        "fetched {deliveries:?}"
-    );
-    let tags: Vec<_> = deliveries.iter().map(|delivery| delivery.tag).collect();
-    broker.ack(&subscription.name, &tags).await?;
+    tls_round_trip(&broker).await?;
 
     // The system's CAs do not know the test's CA.
     let err = certificate_error(RabbitBroker::connect(&url, options()).await)?;

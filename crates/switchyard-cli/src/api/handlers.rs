@@ -70,6 +70,22 @@ pub struct ApiState {
     pub access: Arc<AccessControl>,
 }
 
+impl ApiState {
+    /// What the handlers of `node` share, with `access` checking credentials.
+    pub fn new(node: &crate::node::Node, access: Arc<AccessControl>) -> Self {
+        ApiState {
+            publisher: node.publisher.clone(),
+            index: node.index.clone(),
+            broker: node.broker.clone(),
+            dead_letters: node.dead_letters(),
+            state: node.state.clone(),
+            meetings: node.meetings.clone(),
+            contacts: node.contacts.clone(),
+            access,
+        }
+    }
+}
+
 /// A JSON error response ([`ErrorBody`]).
 pub(super) struct ApiError {
     status: StatusCode,

@@ -38,16 +38,7 @@ impl Api {
             AuditLog::open(&audit_log).unwrap(),
             http.rate_limit,
         ));
-        let state = ApiState {
-            publisher: node.publisher.clone(),
-            index: node.index.clone(),
-            broker: node.broker.clone(),
-            dead_letters: node.dead_letters(),
-            state: node.state.clone(),
-            meetings: node.meetings.clone(),
-            contacts: node.contacts.clone(),
-            access: control.clone(),
-        };
+        let state = ApiState::new(&node, control.clone());
         let app = router(state, node.journal.clone(), control, &http).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
