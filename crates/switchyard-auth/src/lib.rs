@@ -14,6 +14,25 @@
 //! [`AuditLog`] appends JSON lines for admin actions and refused attempts.
 //!
 //! **Boundary:** knows no HTTP framework, broker or store; reads no environment variable.
+//!
+//! ```
+//! use switchyard_auth::{Authenticator, Scope, TokenStore};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let tokens = TokenStore::in_data_dir(dir.path());
+//! let (info, token) = tokens.create("alice", Scope::Read, None, "docs").unwrap();
+//! assert!(token.starts_with("sy_"));
+//!
+//! let authenticator = Authenticator::new(TokenStore::in_data_dir(dir.path()), None);
+//! let principal = authenticator.authenticate(&token).unwrap();
+//! assert_eq!(principal.user_id, "alice");
+//! assert!(principal.may_access("alice", Scope::Read));
+//! assert!(!principal.may_access("bob", Scope::Read));
+//!
+//! tokens.revoke(&info.id).unwrap();
+//! assert!(authenticator.authenticate(&token).is_err());
+//! ```
+#![warn(missing_docs)]
 
 mod audit;
 mod jwt;

@@ -104,6 +104,9 @@ impl Server {
 }
 
 fn client() -> reqwest::Client {
+    // The binary's TLS provider (ring), which its `main` installs: in a workspace build
+    // reqwest has rustls without a provider of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .build()
