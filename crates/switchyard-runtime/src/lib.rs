@@ -42,7 +42,7 @@ pub use dead_letter::{
 pub use error::{PublishError, RuntimeError};
 pub use handler::{Handler, Incoming, Outcome};
 pub use key_ttls::KeyTtls;
-pub use metrics::encode_metrics;
+pub use metrics::{encode_metrics, encode_metrics_with};
 pub use outbox::{OutboxError, OutboxRelay, RelayReport, outbox_entry};
 pub use publisher::{PublishReport, Publisher, RejectedEvent};
 #[cfg(feature = "testsuite")]

@@ -82,8 +82,17 @@ impl RuntimeMetrics {
 
 /// Every runtime metric in the Prometheus text exposition format.
 pub fn encode_metrics() -> String {
+    encode_metrics_with(&[])
+}
+
+/// Every runtime metric and those of `extra` (a node's other parts, such as its HTTP
+/// layer), in one Prometheus text exposition.
+pub fn encode_metrics_with(extra: &[&Registry]) -> String {
+    use prometheus_client::encoding::text::{encode_eof, encode_registry};
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &METRICS.registry)
-        .expect("writing to a String cannot fail");
+    for registry in std::iter::once(&METRICS.registry).chain(extra.iter().copied()) {
+        encode_registry(&mut text, registry).expect("writing to a String cannot fail");
+    }
+    encode_eof(&mut text).expect("writing to a String cannot fail");
     text
 }

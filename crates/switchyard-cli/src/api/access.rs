@@ -21,6 +21,7 @@ use switchyard_contracts::check_user_id;
 use switchyard_notifier::{AuthFailure, StreamAuthorizer, TokenSigner};
 
 use super::ErrorBody;
+use super::metrics::{self, Refusal};
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +130,7 @@ pub fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
 }
 
 fn unauthorized(err: &AuthError) -> Response {
+    metrics::count(Refusal::Unauthenticated);
     let mut response = error(StatusCode::UNAUTHORIZED, err);
     let challenge = match err {
         AuthError::Missing => "Bearer",
@@ -171,6 +173,7 @@ pub async fn authorize(
         Err(err) => return unauthorized(&err),
     };
     if let Err(wait_secs) = control.check_rate(&principal) {
+        metrics::count(Refusal::RateLimited);
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -210,6 +213,7 @@ pub async fn authorize(
         _ => None,
     };
     if let Some(reason) = refusal {
+        metrics::count(Refusal::Forbidden);
         control.audit(
             Some(&principal),
             &action,
@@ -253,24 +257,31 @@ impl StreamAuthorizer for StreamAccess {
         let control = &self.0;
         let token = token
             .filter(|t| !t.is_empty())
-            .ok_or(AuthFailure::Missing)?;
+            .ok_or(AuthFailure::Missing)
+            .inspect_err(|_| metrics::count(Refusal::Unauthenticated))?;
         let principal = match control.authenticate(Some(token)) {
             Ok(principal) => principal,
             Err(api_error) => match &control.stream_tokens {
                 Some(signer) if !token.starts_with(switchyard_auth::TOKEN_PREFIX) => {
-                    let user = signer.verify(token, now)?;
+                    let user = signer.verify(token, now).inspect_err(|_| {
+                        metrics::count(Refusal::Unauthenticated);
+                    })?;
                     Principal {
                         user_id: user,
                         scope: Scope::Read,
                         credential: switchyard_auth::Credential::StreamToken,
                     }
                 }
-                _ => return Err(AuthFailure::Invalid(api_error.to_string())),
+                _ => {
+                    metrics::count(Refusal::Unauthenticated);
+                    return Err(AuthFailure::Invalid(api_error.to_string()));
+                }
             },
         };
         if principal.may_access(user_id, Scope::Read) {
             return Ok(());
         }
+        metrics::count(Refusal::Forbidden);
         control.audit(
             Some(&principal),
             &format!("GET {}", switchyard_notifier::STREAM_PATH),
@@ -297,13 +308,16 @@ pub async fn check_host(
         Some(host) if allowed.iter().any(|name| name.eq_ignore_ascii_case(&host)) => {
             next.run(request).await
         }
-        _ => error(
-            StatusCode::MISDIRECTED_REQUEST,
-            format!(
-                "host {:?} is not served here (http.allowed_hosts)",
-                host.unwrap_or_default()
-            ),
-        ),
+        _ => {
+            metrics::count(Refusal::Host);
+            error(
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "host {:?} is not served here (http.allowed_hosts)",
+                    host.unwrap_or_default()
+                ),
+            )
+        }
     }
 }
 

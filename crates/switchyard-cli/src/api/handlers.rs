@@ -39,7 +39,7 @@ use switchyard_bus::Broker;
 use switchyard_contacts::ContactStore;
 use switchyard_contracts::{ContractError, Envelope, decode_office_event};
 use switchyard_meetings::{AvailabilityOptions, MeetingStore, WorkingHours};
-use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics};
+use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics_with};
 use switchyard_search::SearchBackend;
 use switchyard_shipments::{Shipment, ShipmentStore, StateShipmentStore};
 use switchyard_state::StateStore;
@@ -197,6 +197,7 @@ pub(super) async fn accept_events(
                     envelope.event_type
                 ),
             };
+            super::metrics::count(super::metrics::Refusal::Forbidden);
             state.access.audit(
                 Some(&caller.principal),
                 "POST /v1/events",
@@ -655,6 +656,6 @@ pub(super) async fn metrics() -> ([(axum::http::header::HeaderName, &'static str
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        encode_metrics(),
+        encode_metrics_with(&[super::metrics::registry()]),
     )
 }

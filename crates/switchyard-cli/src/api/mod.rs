@@ -9,6 +9,7 @@
 
 mod access;
 mod handlers;
+mod metrics;
 mod openapi;
 
 use std::sync::Arc;

@@ -212,6 +212,34 @@ async fn every_route_refuses_another_users_data_and_the_audit_log_says_so() {
         .collect();
     assert_eq!(refused.len(), cross_user_attempts, "{refused:#?}");
     assert!(refused.iter().all(|e| e["principal"] == "alice"));
+    // The refusals are counted by reason (the counters are the process's: at least).
+    let metrics = api
+        .client
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = |reason: &str| -> u64 {
+        let prefix = format!("switchyard_http_refusals_total{{reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        counted("forbidden") >= cross_user_attempts as u64,
+        "{metrics}"
+    );
+    let guarded = table.iter().filter(|r| r.access != Access::Public).count() as u64;
+    assert!(counted("unauthenticated") >= 2 * guarded, "{metrics}");
+    assert!(
+        metrics.trim_end().ends_with("# EOF"),
+        "one exposition: {metrics}"
+    );
     let logged = std::fs::read_to_string(&api.audit_log).unwrap();
     assert!(
         !logged.contains(&alice),
