@@ -1,6 +1,7 @@
 //! Publish-time validation: `Registry::prepare` checks an envelope against its event
-//! definition (required attributes, schema version, payload size, payload JSON Schema),
-//! takes its partition key (payload first, then metadata) and builds the standard headers.
+//! definition (required attributes, schema version, payload size, payload JSON Schema,
+//! then the payload type, which is how consumers read it), takes its partition key
+//! (payload first, then metadata) and builds the standard headers.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -217,6 +218,9 @@ impl Registry {
             }
             return Err(ContractError::InvalidField { field, reason });
         }
+        // A payload the schema lets through may still not read as its type; consumers
+        // would dead-letter it, so it is refused here with the same error they would see.
+        definition.decode_payload(data)?;
         partition_key(definition, envelope, data)
     }
 }
@@ -230,6 +234,30 @@ mod tests {
         assert_eq!(field_variants("batchId"), ["batchId", "batch_id"]);
         assert_eq!(field_variants("user_id"), ["user_id", "userId"]);
         assert_eq!(field_variants("id"), ["id"]);
+    }
+
+    /// Refusal of `body` (one envelope) by the standard registry, as `field: reason`.
+    fn check_refusal(body: &str, expected: &str) {
+        let envelope = Envelope::from_json_slice(body.as_bytes()).unwrap();
+        let registry = Registry::standard();
+        let err = registry.prepare(&envelope).unwrap_err();
+        assert_eq!(
+            format!("{}: {err}", err.field().unwrap_or_default()),
+            expected
+        );
+        // Whatever `prepare` refuses, a consumer could not have read either.
+        assert!(registry.upcast(envelope).is_err());
+    }
+
+    /// Issue 11, found by the `events_request` fuzz target: the schema's `format:
+    /// date-time` is not asserted, so this legacy batch was accepted for publishing and
+    /// then failed in every consumer's upcaster.
+    #[test]
+    fn payloads_that_do_not_read_as_their_type_are_refused() {
+        check_refusal(
+            r#"{"specversion":"1.0","id":"old-1","source":"/legacy","type":"switchyard.office.email_backfill","correlationid":"c-1","data":{"batch_id":"b-1","user_id":"alice","provider":"gmail","sync_timestamp":"2024(01-01T00:00:00Z","emails":[{"id":"m1","subject":"One"},{"id":"m2","subject":"Two","date":"2023-12-31T10:00:00Z"}]}}"#,
+            "data.sync_timestamp: invalid field `data.sync_timestamp`: input contains invalid characters",
+        );
     }
 
     #[test]
