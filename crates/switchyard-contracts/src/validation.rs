@@ -246,7 +246,12 @@ mod tests {
             expected
         );
         // Whatever `prepare` refuses, a consumer could not have read either.
-        assert!(registry.upcast(envelope).is_err());
+        let consumed = registry.upcast(envelope).and_then(|current| {
+            current
+                .iter()
+                .try_for_each(|envelope| crate::decode_office_event(envelope).map(drop))
+        });
+        assert!(consumed.is_err());
     }
 
     /// Issue 11, found by the `events_request` fuzz target: the schema's `format:
@@ -257,6 +262,33 @@ mod tests {
         check_refusal(
             r#"{"specversion":"1.0","id":"old-1","source":"/legacy","type":"switchyard.office.email_backfill","correlationid":"c-1","data":{"batch_id":"b-1","user_id":"alice","provider":"gmail","sync_timestamp":"2024(01-01T00:00:00Z","emails":[{"id":"m1","subject":"One"},{"id":"m2","subject":"Two","date":"2023-12-31T10:00:00Z"}]}}"#,
             "data.sync_timestamp: invalid field `data.sync_timestamp`: input contains invalid characters",
+        );
+    }
+
+    #[test]
+    fn integers_past_their_type_are_refused() {
+        let fragment = crate::Fragment {
+            id: "file:1#0".into(),
+            kind: crate::DocumentKind::Word,
+            parent_id: "file:1".into(),
+            ..crate::Fragment::default()
+        };
+        let event = crate::OfficeEvent::new(
+            crate::Operation::Create,
+            crate::SyncType::Backfill,
+            "docx",
+            "alice",
+            "b1",
+            fragment,
+        );
+        let mut envelope = event.to_envelope("/test", "c1").unwrap();
+        Registry::standard().prepare(&envelope).unwrap();
+        // The schema says `minimum: 0` and nothing of a `u32`'s maximum.
+        envelope.data.as_mut().unwrap()["item"]["position"] = Value::from(5_000_000_000_u64);
+        check_refusal(
+            &String::from_utf8(envelope.to_json_bytes()).unwrap(),
+            "data.item.position: invalid field `data.item.position`: \
+             invalid value: integer `5000000000`, expected u32",
         );
     }
 
