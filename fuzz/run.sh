@@ -82,8 +82,9 @@ for target in "${targets[@]}"; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz: $target ok ($((SECONDS - started)) s, ${runs:-?} runs, $(ls "$work/corpus/$target" | wc -l) corpus inputs)"
   else
-    echo "fuzz: $target FAILED after $((SECONDS - started)) s; its log ends:"
-    tail -n 60 "$log"
+    echo "fuzz: $target FAILED after $((SECONDS - started)) s:"
+    grep -A2 -m1 "panicked at" "$log" || true
+    grep -E "^(==[0-9]+== ?ERROR|SUMMARY|MS:)" "$log" || tail -n 40 "$log"
     grep -o "Test unit written to .*" "$log" | sed 's/^/fuzz: /' || true
     echo "fuzz: reproduce with: $bin_dir/$target <that file>"
     failed+=("$target")

@@ -1,6 +1,7 @@
 //! Publish-time validation: `Registry::prepare` checks an envelope against its event
 //! definition (required attributes, schema version, payload size, payload JSON Schema,
-//! then the payload type, which is how consumers read it), takes its partition key
+//! then the payload type, which is how consumers read it, and for a legacy type its
+//! upcast into current events), takes its partition key
 //! (payload first, then metadata) and builds the standard headers.
 
 use serde::{Deserialize, Serialize};
@@ -221,6 +222,11 @@ impl Registry {
         // A payload the schema lets through may still not read as its type; consumers
         // would dead-letter it, so it is refused here with the same error they would see.
         definition.decode_payload(data)?;
+        // A legacy type reaches consumers through its upcaster: what that cannot turn
+        // into current events, no consumer can read.
+        if definition.legacy {
+            self.upcast(envelope.clone())?;
+        }
         partition_key(definition, envelope, data)
     }
 }
@@ -262,6 +268,16 @@ mod tests {
         check_refusal(
             r#"{"specversion":"1.0","id":"old-1","source":"/legacy","type":"switchyard.office.email_backfill","correlationid":"c-1","data":{"batch_id":"b-1","user_id":"alice","provider":"gmail","sync_timestamp":"2024(01-01T00:00:00Z","emails":[{"id":"m1","subject":"One"},{"id":"m2","subject":"Two","date":"2023-12-31T10:00:00Z"}]}}"#,
             "data.sync_timestamp: invalid field `data.sync_timestamp`: input contains invalid characters",
+        );
+    }
+
+    /// Issue 11, found by the `events_request` fuzz target: each email of a legacy batch
+    /// reads with defaults, but one without an id cannot be upcast into an email event.
+    #[test]
+    fn legacy_batches_that_do_not_upcast_are_refused() {
+        check_refusal(
+            r#"{"specversion":"1.0","id":"old-1","source":"/legacy","type":"switchyard.office.email_backfill","correlationid":"c-1","data":{"batch_id":"b-1","user_id":"alice","provider":"gmail","sync_timestamp":"2024-01-01T00:00:00Z","emails":[{"id":"o1","subject":"One"},{"gd":"m2","subject":"Two","date":"2023-12-31T10:00:00Z"}]}}"#,
+            "data.item.id: missing required field `data.item.id`",
         );
     }
 
