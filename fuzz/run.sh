@@ -16,6 +16,10 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 
 seconds="${FUZZ_SECONDS_PER_TARGET:-20}"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "fuzz: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
 # Cached between runs, outside the clone: a cold build takes minutes.
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-/var/tmp/switchyard-fuzz-target}"
 artifacts="${FUZZ_ARTIFACTS:-/var/tmp/switchyard-fuzz-artifacts}"
@@ -24,11 +28,6 @@ testdata="${SWITCHYARD_TESTDATA:-$repo/../shared/testdata}"
 if [ ! -d "$testdata" ]; then
   echo "fuzz: no shared test material (set SWITCHYARD_TESTDATA)" >&2
   exit 1
-fi
-
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "fuzz: installing cargo-fuzz"
-  cargo install cargo-fuzz --locked
 fi
 
 # The sanitizer and coverage flags are nightly-only; the stable toolchain accepts them
