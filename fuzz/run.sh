@@ -35,7 +35,12 @@ fi
 RUSTC_BOOTSTRAP=1 cargo fuzz build -O -a
 bin_dir="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-fuzz.XXXXXX")
+# In memory where there is a tmpfs: the importer targets write a file per input.
+if [ -z "${FUZZ_WORK_PARENT:-}" ]; then
+  FUZZ_WORK_PARENT="${TMPDIR:-/tmp}"
+  [ -d /dev/shm ] && [ -w /dev/shm ] && FUZZ_WORK_PARENT=/dev/shm
+fi
+work=$(mktemp -d "$FUZZ_WORK_PARENT/switchyard-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 # The importer targets write their input to a file per process under TMPDIR.
 export TMPDIR="$work/tmp"
