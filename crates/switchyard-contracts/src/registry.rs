@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use schemars::JsonSchema;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::{ContractError, Envelope, Idempotency, KeyClass};
 
@@ -67,16 +68,24 @@ pub struct EventDefinition {
     /// Class of its idempotency keys and claim-check blobs (their time-to-live).
     pub key_class: KeyClass,
     schema: fn() -> schemars::Schema,
+    decode: fn(&serde_json::Value) -> Result<(), ContractError>,
 }
 
 fn schema_of<T: JsonSchema>() -> schemars::Schema {
     schemars::schema_for!(T)
 }
 
+/// Whether `data` reads as a `T`, as consumers will read it.
+fn decode_as<T: DeserializeOwned>(data: &serde_json::Value) -> Result<(), ContractError> {
+    serde_path_to_error::deserialize::<_, T>(data)
+        .map(drop)
+        .map_err(|err| ContractError::at_path("data", err))
+}
+
 impl EventDefinition {
     /// An event of payload type `T` on `topic`, owned by `domain`, version 1, partition
     /// key `user_id`, kept 7 days, standard retry headers.
-    pub fn event<T: JsonSchema>(
+    pub fn event<T: JsonSchema + DeserializeOwned>(
         name: &'static str,
         event_type: &'static str,
         topic: &'static str,
@@ -100,11 +109,12 @@ impl EventDefinition {
             idempotency: Idempotency::EventId,
             key_class: KeyClass::Idempotency,
             schema: schema_of::<T>,
+            decode: decode_as::<T>,
         }
     }
 
     /// The same, declared as a command.
-    pub fn command<T: JsonSchema>(
+    pub fn command<T: JsonSchema + DeserializeOwned>(
         name: &'static str,
         event_type: &'static str,
         topic: &'static str,
@@ -171,6 +181,12 @@ impl EventDefinition {
     pub fn upcast_with(mut self, upcast: UpcastFn) -> Self {
         self.upcast = Some(upcast);
         self
+    }
+
+    /// Whether `data` deserializes as the payload type: the schema says less than the
+    /// type (`format: date-time`, the range of a `u32`), and consumers read the type.
+    pub(crate) fn decode_payload(&self, data: &serde_json::Value) -> Result<(), ContractError> {
+        (self.decode)(data)
     }
 
     /// The JSON Schema of the payload (`data`).

@@ -1,6 +1,8 @@
 //! Publish-time validation: `Registry::prepare` checks an envelope against its event
-//! definition (required attributes, schema version, payload size, payload JSON Schema),
-//! takes its partition key (payload first, then metadata) and builds the standard headers.
+//! definition (required attributes, schema version, payload size, payload JSON Schema,
+//! then the payload type, which is how consumers read it, and for a legacy type its
+//! upcast into current events), takes its partition key
+//! (payload first, then metadata) and builds the standard headers.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -217,6 +219,14 @@ impl Registry {
             }
             return Err(ContractError::InvalidField { field, reason });
         }
+        // A payload the schema lets through may still not read as its type; consumers
+        // would dead-letter it, so it is refused here with the same error they would see.
+        definition.decode_payload(data)?;
+        // A legacy type reaches consumers through its upcaster: what that cannot turn
+        // into current events, no consumer can read.
+        if definition.legacy {
+            self.upcast(envelope.clone())?;
+        }
         partition_key(definition, envelope, data)
     }
 }
@@ -230,6 +240,72 @@ mod tests {
         assert_eq!(field_variants("batchId"), ["batchId", "batch_id"]);
         assert_eq!(field_variants("user_id"), ["user_id", "userId"]);
         assert_eq!(field_variants("id"), ["id"]);
+    }
+
+    /// Refusal of `body` (one envelope) by the standard registry, as `field: reason`.
+    fn check_refusal(body: &str, expected: &str) {
+        let envelope = Envelope::from_json_slice(body.as_bytes()).unwrap();
+        let registry = Registry::standard();
+        let err = registry.prepare(&envelope).unwrap_err();
+        assert_eq!(
+            format!("{}: {err}", err.field().unwrap_or_default()),
+            expected
+        );
+        // Whatever `prepare` refuses, a consumer could not have read either.
+        let consumed = registry.upcast(envelope).and_then(|current| {
+            current
+                .iter()
+                .try_for_each(|envelope| crate::decode_office_event(envelope).map(drop))
+        });
+        assert!(consumed.is_err());
+    }
+
+    /// Issue 11, found by the `events_request` fuzz target: the schema's `format:
+    /// date-time` is not asserted, so this legacy batch was accepted for publishing and
+    /// then failed in every consumer's upcaster.
+    #[test]
+    fn payloads_that_do_not_read_as_their_type_are_refused() {
+        check_refusal(
+            r#"{"specversion":"1.0","id":"old-1","source":"/legacy","type":"switchyard.office.email_backfill","correlationid":"c-1","data":{"batch_id":"b-1","user_id":"alice","provider":"gmail","sync_timestamp":"2024(01-01T00:00:00Z","emails":[{"id":"m1","subject":"One"},{"id":"m2","subject":"Two","date":"2023-12-31T10:00:00Z"}]}}"#,
+            "data.sync_timestamp: invalid field `data.sync_timestamp`: input contains invalid characters",
+        );
+    }
+
+    /// Issue 11, found by the `events_request` fuzz target: each email of a legacy batch
+    /// reads with defaults, but one without an id cannot be upcast into an email event.
+    #[test]
+    fn legacy_batches_that_do_not_upcast_are_refused() {
+        check_refusal(
+            r#"{"specversion":"1.0","id":"old-1","source":"/legacy","type":"switchyard.office.email_backfill","correlationid":"c-1","data":{"batch_id":"b-1","user_id":"alice","provider":"gmail","sync_timestamp":"2024-01-01T00:00:00Z","emails":[{"id":"o1","subject":"One"},{"gd":"m2","subject":"Two","date":"2023-12-31T10:00:00Z"}]}}"#,
+            "data.item.id: missing required field `data.item.id`",
+        );
+    }
+
+    #[test]
+    fn integers_past_their_type_are_refused() {
+        let fragment = crate::Fragment {
+            id: "file:1#0".into(),
+            kind: crate::DocumentKind::Word,
+            parent_id: "file:1".into(),
+            ..crate::Fragment::default()
+        };
+        let event = crate::OfficeEvent::new(
+            crate::Operation::Create,
+            crate::SyncType::Backfill,
+            "docx",
+            "alice",
+            "b1",
+            fragment,
+        );
+        let mut envelope = event.to_envelope("/test", "c1").unwrap();
+        Registry::standard().prepare(&envelope).unwrap();
+        // The schema says `minimum: 0` and nothing of a `u32`'s maximum.
+        envelope.data.as_mut().unwrap()["item"]["position"] = Value::from(5_000_000_000_u64);
+        check_refusal(
+            &String::from_utf8(envelope.to_json_bytes()).unwrap(),
+            "data.item.position: invalid field `data.item.position`: \
+             invalid value: integer `5000000000`, expected u32",
+        );
     }
 
     #[test]

@@ -1,0 +1,9 @@
+//! Fuzz target: importing an `.eml` message (`mail-parser`) through
+//! `read_file_with_limits`, as `switchyard import` does.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use switchyard_office::SourceKind;
+
+fuzz_target!(|data: &[u8]| switchyard_fuzz::import(SourceKind::Eml, data));
