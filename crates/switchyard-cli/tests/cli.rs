@@ -254,21 +254,18 @@ fn http_api_accepts_any_registered_event_type_and_checks_its_schema() {
 fn dead_letters_are_listed_purged_and_counted_in_metrics_over_cli_and_http() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
-    // A legacy batch whose email has no id cannot be upcast: it is dead-lettered at once.
-    let legacy = json!({
-        "specversion": "1.0", "id": "legacy-1", "source": "/old-producer",
-        "type": "switchyard.office.email_backfill",
-        "data": {"batch_id": "b-1", "user_id": "dora", "provider": "gmail",
-                 "sync_timestamp": "2024-01-01T00:00:00Z", "emails": [{"subject": "no id"}]}
-    });
-    let (status, body) = server.post("/v1/events", &legacy.to_string());
+    // An email dated in the year 2999 is valid on the wire, but the indexer refuses
+    // future timestamps: it is dead-lettered at once (the other consumers take it).
+    let mut future = email_event("future-1", "dora", "m-future", "From the future");
+    future["data"]["last_updated"] = json!("2999-01-01T00:00:00Z");
+    let (status, body) = server.post("/v1/events", &future.to_string());
     assert_eq!(status, 202, "{body}");
     server.wait_until_indexed();
 
     let (_, listing) = server.get("/v1/dlq");
-    assert_eq!(listing["counts"][0]["topic"], "email-backfill", "{listing}");
-    assert_eq!(listing["counts"][0]["error_type"], "undecodable");
-    assert_eq!(listing["entries"][0]["event_id"], "legacy-1");
+    assert_eq!(listing["counts"][0]["topic"], "emails", "{listing}");
+    assert_eq!(listing["counts"][0]["error_type"], "permanent", "{listing}");
+    assert_eq!(listing["entries"][0]["event_id"], "future-1");
 
     let port = server.base_url.rsplit(':').next().unwrap().to_string();
     let cli = |args: &[&str]| {
@@ -313,7 +310,7 @@ fn dead_letters_are_listed_purged_and_counted_in_metrics_over_cli_and_http() {
         .text()
         .unwrap();
     assert!(
-        metrics.contains("switchyard_consumer_events_total{subscription=\"search-indexer-email-backfill\",outcome=\"dead_lettered\"} 1"),
+        metrics.contains("switchyard_consumer_events_total{subscription=\"search-indexer-emails\",outcome=\"dead_lettered\"} 1"),
         "{metrics}"
     );
 }
