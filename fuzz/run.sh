@@ -3,10 +3,12 @@
 #
 # Builds all targets once with cargo-fuzz (installed when missing; the stable toolchain
 # takes its nightly flags through RUSTC_BOOTSTRAP=1), seeds a temporary corpus per target
-# from the shared test material and fuzz/seeds/, then runs each target for
-# FUZZ_SECONDS_PER_TARGET seconds (default 20), one after the other. Exits non-zero when
-# a target crashes, leaks, times out or runs out of memory, and prints where the input
-# that did it is kept (outside the clone, in FUZZ_ARTIFACTS).
+# from the shared test material and fuzz/seeds/, then runs each target in turn for
+# FUZZ_SECONDS_PER_TARGET seconds; unset, each gets an equal share of what is left of
+# FUZZ_STEP_SECONDS (default 285, so the step stays under 5 minutes) after the build,
+# at most 20 s and at least 5 s (after a cold build of about 4 minutes, the floor
+# wins). Exits non-zero when a target crashes, leaks, times out or runs out of memory,
+# and prints where the input that did it is kept (outside the clone, in FUZZ_ARTIFACTS).
 #
 #   fuzz/run.sh                    # every target
 #   fuzz/run.sh import_docx        # some targets
@@ -15,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-seconds="${FUZZ_SECONDS_PER_TARGET:-20}"
+budget_seconds="${FUZZ_STEP_SECONDS:-285}"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz"
   cargo install cargo-fuzz --locked
@@ -74,6 +76,16 @@ if [ $# -gt 0 ]; then
 else
   mapfile -t targets < <(cargo fuzz list)
 fi
+
+if [ -n "${FUZZ_SECONDS_PER_TARGET:-}" ]; then
+  seconds=$FUZZ_SECONDS_PER_TARGET
+else
+  # Each run takes about 2 s more than its fuzzing time (start, corpus loading).
+  seconds=$(((budget_seconds - SECONDS) / ${#targets[@]} - 2))
+  [ "$seconds" -gt 20 ] && seconds=20
+  [ "$seconds" -lt 5 ] && seconds=5
+fi
+echo "fuzz: ${#targets[@]} targets, ${seconds} s each (built and seeded in ${SECONDS} s)"
 
 failed=()
 for target in "${targets[@]}"; do
