@@ -313,7 +313,18 @@ impl Suite {
                 office_envelope(&user, item("b")),
             ])
             .await?;
-        let report = self.drive(&rig.consumer, |r| r.handled >= 2).await?;
+        let report = self
+            .drive(&rig.consumer, |r| r.handled >= 2)
+            .await
+            .with_context(|| {
+                let seen: Vec<(String, u32, u128)> = rig
+                    .recorder
+                    .seen()
+                    .iter()
+                    .map(|s| (s.item_id.clone(), s.retry_count, s.at.elapsed().as_millis()))
+                    .collect();
+                format!("seen (item, retry count, ms ago): {seen:?}")
+            })?;
         ensure!(report.retried == 4, "expected 4 retries: {report:?}");
         ensure!(report.dead_lettered == 0, "{report:?}");
         let mut handled = rig.recorder.handled();
