@@ -11,6 +11,7 @@ use rcgen::{
 };
 
 /// A CA and a server certificate for `localhost`, `127.0.0.1` and `::1`, signed by it.
+#[derive(Clone)]
 pub struct TestTls {
     /// The CA certificate, PEM: what a client must trust.
     pub ca_pem: String,

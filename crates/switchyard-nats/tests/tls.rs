@@ -15,11 +15,7 @@ use switchyard_nats::{NatsBroker, NatsOptions};
 
 /// A private nats-server that requires TLS, with `tls`'s certificate.
 async fn private_tls_nats(tls: &TestTls) -> anyhow::Result<PrivateServer> {
-    let (cert, key, ca) = (
-        tls.cert_pem.clone(),
-        tls.key_pem.clone(),
-        tls.ca_pem.clone(),
-    );
+    let tls = tls.clone();
     PrivateServer::builder("nats-server", "nats-server 2.9 or newer", |_, dir| {
         vec![
             "-c".to_string(),
@@ -27,12 +23,7 @@ async fn private_tls_nats(tls: &TestTls) -> anyhow::Result<PrivateServer> {
         ]
     })
     .prepare(move |port, dir| {
-        let files = TestTls {
-            ca_pem: ca,
-            cert_pem: cert,
-            key_pem: key,
-        }
-        .write(dir)?;
+        let files = tls.write(dir)?;
         let config = format!(
             "listen: \"127.0.0.1:{port}\"\n\
              jetstream {{ store_dir: \"{store}\" }}\n\

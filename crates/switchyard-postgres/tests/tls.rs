@@ -62,11 +62,7 @@ fn running_as_root() -> bool {
 async fn private_tls_postgres(tls: &TestTls) -> anyhow::Result<PrivateServer> {
     let bin = postgres_bin_dir()?;
     let (binary, prefix) = as_postgres(&bin.join("postgres"));
-    let (cert, key, ca) = (
-        tls.cert_pem.clone(),
-        tls.key_pem.clone(),
-        tls.ca_pem.clone(),
-    );
+    let tls = tls.clone();
     PrivateServer::builder(
         &binary,
         "postgresql (server) and util-linux (runuser)",
@@ -98,12 +94,7 @@ async fn private_tls_postgres(tls: &TestTls) -> anyhow::Result<PrivateServer> {
         },
     )
     .prepare(move |_, dir| {
-        let files = TestTls {
-            ca_pem: ca,
-            cert_pem: cert,
-            key_pem: key,
-        }
-        .write(dir)?;
+        let files = tls.write(dir)?;
         if running_as_root() {
             // The server runs as `postgres`: it owns the directory and its key.
             for path in [dir, files.key.as_path()] {

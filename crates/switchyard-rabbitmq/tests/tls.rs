@@ -23,11 +23,7 @@ const BOOT_BUDGET: Duration = Duration::from_secs(120);
 
 /// A private RabbitMQ node that accepts only AMQP over TLS, with `tls`'s certificate.
 async fn private_tls_rabbitmq(tls: &TestTls) -> anyhow::Result<PrivateServer> {
-    let (cert, key, ca) = (
-        tls.cert_pem.clone(),
-        tls.key_pem.clone(),
-        tls.ca_pem.clone(),
-    );
+    let tls = tls.clone();
     let dist_port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -55,12 +51,7 @@ async fn private_tls_rabbitmq(tls: &TestTls) -> anyhow::Result<PrivateServer> {
         .to_vec()
     })
     .prepare(move |port, dir| {
-        let files = TestTls {
-            ca_pem: ca,
-            cert_pem: cert,
-            key_pem: key,
-        }
-        .write(dir)?;
+        let files = tls.write(dir)?;
         let config = format!(
             "listeners.tcp = none\n\
              listeners.ssl.default = 127.0.0.1:{port}\n\

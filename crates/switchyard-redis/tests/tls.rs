@@ -16,11 +16,7 @@ use switchyard_state::StateStore;
 
 /// A private redis-server that speaks TLS only, with `tls`'s certificate.
 async fn private_tls_redis(tls: &TestTls) -> anyhow::Result<PrivateServer> {
-    let (cert, key, ca) = (
-        tls.cert_pem.clone(),
-        tls.key_pem.clone(),
-        tls.ca_pem.clone(),
-    );
+    let tls = tls.clone();
     PrivateServer::builder(
         "redis-server",
         "redis-server 6 or newer, built with TLS",
@@ -53,12 +49,7 @@ async fn private_tls_redis(tls: &TestTls) -> anyhow::Result<PrivateServer> {
         },
     )
     .prepare(move |_, dir| {
-        TestTls {
-            ca_pem: ca,
-            cert_pem: cert,
-            key_pem: key,
-        }
-        .write(dir)?;
+        tls.write(dir)?;
         Ok(())
     })
     .start()
