@@ -198,6 +198,11 @@ pub trait Broker: Send + Sync + 'static {
     /// Where every subscription stands.
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError>;
 
+    /// Checks that the engine answers now, within a short bound (a round trip, or the
+    /// state of a live connection): what a readiness probe asks. An embedded engine in
+    /// this process always answers.
+    async fn ping(&self) -> Result<(), BusError>;
+
     /// Whether the subscription exists on the engine (created by any process).
     async fn has_subscription(&self, name: &str) -> Result<bool, BusError> {
         Ok(self.stats().await?.iter().any(|stats| stats.name == name))

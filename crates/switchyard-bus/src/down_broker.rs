@@ -47,6 +47,9 @@ impl Broker for DownBroker {
     async fn topics(&self) -> Result<Vec<TopicStats>, BusError> {
         Err(down())
     }
+    async fn ping(&self) -> Result<(), BusError> {
+        Err(down())
+    }
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
         Err(down())
     }

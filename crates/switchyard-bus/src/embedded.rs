@@ -807,6 +807,10 @@ impl Broker for EmbeddedBroker {
         .await
     }
 
+    async fn ping(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
         self.blocking(|inner| {
             let subscriptions = inner

@@ -124,6 +124,9 @@ impl Broker for CountingBroker {
     async fn topics(&self) -> Result<Vec<TopicStats>, BusError> {
         Ok(Vec::new())
     }
+    async fn ping(&self) -> Result<(), BusError> {
+        Ok(())
+    }
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
         Ok(Vec::new())
     }
@@ -157,6 +160,9 @@ impl StateStore for MapState {
     async fn delete_many(&self, keys: &[String]) -> Result<u64, StateError> {
         let mut map = self.0.lock().expect("state lock");
         Ok(keys.iter().filter(|key| map.remove(*key).is_some()).count() as u64)
+    }
+    async fn ping(&self) -> Result<(), StateError> {
+        Ok(())
     }
     async fn purge_expired(&self) -> Result<u64, StateError> {
         Ok(0)

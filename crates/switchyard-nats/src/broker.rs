@@ -13,8 +13,8 @@ use async_nats::jetstream;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use switchyard_bus::{
-    Broker, BusError, Delivery, DeliveryTag, Message, SubscriptionConfig, SubscriptionStats,
-    TopicStats,
+    Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
+    SubscriptionStats, TopicStats,
 };
 use tracing::{debug, instrument};
 
@@ -28,6 +28,9 @@ use crate::error::unavailable;
 
 /// Message deletions sent at once per `remove`.
 const REMOVE_CONCURRENCY: usize = 64;
+
+/// How long a readiness ping waits for JetStream.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A [`Broker`] on NATS JetStream. Cheap to clone; clones share the connection and the
 /// in-memory delivery state.
@@ -269,6 +272,21 @@ impl Broker for NatsBroker {
             .collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(topics)
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        // A JetStream round trip: a core connection with JetStream down is not ready.
+        match tokio::time::timeout(PING_TIMEOUT, self.inner.context.query_account()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(BusError::new(
+                BusErrorKind::Unavailable,
+                format!("JetStream does not answer: {err}"),
+            )),
+            Err(_) => Err(BusError::new(
+                BusErrorKind::Unavailable,
+                format!("JetStream does not answer within {PING_TIMEOUT:?}"),
+            )),
+        }
     }
 
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {

@@ -302,6 +302,19 @@ impl Outbox for PostgresOutbox {
         Ok(())
     }
 
+    async fn ping(&self) -> Result<(), StateError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|err| {
+                PostgresOutboxError::sql(
+                    format_args!("failed to reach the database of {}", self.sql.table),
+                    err,
+                )
+            })?;
+        Ok(())
+    }
+
     /// Unsent entries, claimed or not.
     async fn pending_count(&self) -> Result<u64, StateError> {
         let count: i64 = sqlx::query_scalar(&self.sql.pending_count)

@@ -592,6 +592,17 @@ impl Broker for RabbitBroker {
         Ok(self.ready_count(name).await?.is_some())
     }
 
+    async fn ping(&self) -> Result<(), BusError> {
+        if self.inner.connection.status().connected() {
+            Ok(())
+        } else {
+            Err(BusError::new(
+                BusErrorKind::Unavailable,
+                "the connection to RabbitMQ is down",
+            ))
+        }
+    }
+
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
         let mut stats = Vec::new();
         for subscription in self.all_subscriptions() {

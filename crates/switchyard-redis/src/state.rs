@@ -401,6 +401,13 @@ impl StateStore for RedisState {
         .await
     }
 
+    async fn ping(&self) -> Result<(), StateError> {
+        self.run("ping", |mut connection| {
+            Box::pin(async move { redis::cmd("PING").query_async::<()>(&mut connection).await })
+        })
+        .await
+    }
+
     async fn purge_expired(&self) -> Result<u64, StateError> {
         let mut expired_total = 0;
         loop {

@@ -334,6 +334,10 @@ impl StateStore for EmbeddedState {
         .await
     }
 
+    async fn ping(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+
     async fn purge_expired(&self) -> Result<u64, StateError> {
         self.blocking(|db| {
             let now = now_ms();
@@ -401,6 +405,10 @@ impl Outbox for EmbeddedState {
             })
         })
         .await
+    }
+
+    async fn ping(&self) -> Result<(), StateError> {
+        Ok(())
     }
 
     async fn pending_count(&self) -> Result<u64, StateError> {

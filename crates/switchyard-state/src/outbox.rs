@@ -113,4 +113,8 @@ pub trait Outbox: Send + Sync + 'static {
 
     /// How many entries are pending.
     async fn pending_count(&self) -> Result<u64, StateError>;
+
+    /// Checks that the outbox's database answers now, within a short bound: what a
+    /// readiness probe asks.
+    async fn ping(&self) -> Result<(), StateError>;
 }

@@ -29,4 +29,8 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Deletes every expired entry; returns how many.
     async fn purge_expired(&self) -> Result<u64, StateError>;
+
+    /// Checks that the store answers now, within a short bound: what a readiness probe
+    /// asks. An embedded store in this process always answers.
+    async fn ping(&self) -> Result<(), StateError>;
 }
