@@ -23,12 +23,15 @@
 //! ```
 #![warn(missing_docs)]
 
+mod backoff;
 mod broker;
 #[cfg(feature = "testsuite")]
 mod down_broker;
 mod embedded;
 mod error;
 pub mod measure;
+#[cfg(feature = "testsuite")]
+mod private_rabbitmq;
 #[cfg(feature = "testsuite")]
 mod private_server;
 mod record;
@@ -37,6 +40,7 @@ mod test_tls;
 #[cfg(feature = "testsuite")]
 mod testsuite;
 
+pub use backoff::Backoff;
 pub use broker::{
     Broker, Delivery, DeliveryTag, Message, REPUBLISHED_FROM_HEADER, SubscriptionConfig,
     SubscriptionStats, TopicStats, validate_topic,
@@ -45,6 +49,8 @@ pub use broker::{
 pub use down_broker::DownBroker;
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};
+#[cfg(feature = "testsuite")]
+pub use private_rabbitmq::private_rabbitmq;
 #[cfg(feature = "testsuite")]
 pub use private_server::{PrivateServer, PrivateServerBuilder, ServerArgs};
 #[cfg(feature = "testsuite")]

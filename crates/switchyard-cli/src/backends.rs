@@ -164,7 +164,7 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                 }
             }
             if let Some(namespace) = &urls.bus_namespace {
-                options = options.with_exchange(namespace);
+                options = options.with_namespace(namespace);
             }
             if let Some(ca_file) = &urls.ca_files.bus {
                 options = options.with_ca_file(ca_file);

@@ -52,7 +52,7 @@ struct Cli {
     #[arg(long, global = true, env = env_vars::BUS)]
     bus: Option<String>,
     /// Keeps deployments sharing a bus server apart: the NATS stream prefix [default:
-    /// SWITCHYARD] or the RabbitMQ exchange [default: switchyard.events].
+    /// SWITCHYARD], or the prefix of every RabbitMQ exchange and queue [default: none].
     #[arg(long, global = true, env = env_vars::BUS_NAMESPACE)]
     bus_namespace: Option<String>,
     /// Search engine: a Vespa endpoint `http://host:8080` [default: the embedded index].

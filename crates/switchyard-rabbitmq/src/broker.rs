@@ -4,6 +4,7 @@
 //! retries live in `retry`, the queues of unrouted messages in `topic_queue`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -12,12 +13,8 @@ use lapin::options::{
     BasicAckOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
-use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties,
-    DefaultConnectionBuilder, ExchangeKind,
-};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
 use switchyard_bus::{
     Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
     SubscriptionStats, TopicStats,
@@ -27,6 +24,7 @@ use crate::RabbitOptions;
 use crate::channels::{ChannelSlot, in_order};
 use crate::codec::{self, Meta, SeqClock};
 use crate::error::{amqp, is_not_found, reply_code, unknown_subscription};
+use crate::link::Link;
 use crate::names;
 use crate::subscription::{InFlight, Subscription, reject_all};
 
@@ -40,12 +38,17 @@ pub struct RabbitBroker {
 }
 
 struct Inner {
-    connection: Connection,
+    link: Link,
+    /// With the namespace applied ([`RabbitOptions::on_server`]).
     options: RabbitOptions,
     /// Publisher confirms are on; carries publishes and retry copies.
     publisher: ChannelSlot,
     /// Declarations and passive queue counts (a missing queue closes the channel).
     admin: ChannelSlot,
+    /// The connection generation whose topology is declared.
+    declared_for: AtomicU64,
+    /// Held while the topology is declared on a new connection.
+    declaring: tokio::sync::Mutex<()>,
     subscriptions: RwLock<HashMap<String, Arc<Subscription>>>,
     topics: Mutex<BTreeMap<String, LocalTopic>>,
     seq: SeqClock,
@@ -63,61 +66,123 @@ struct LocalTopic {
 impl RabbitBroker {
     /// Connects to `url` (`amqp://user:password@host:port/vhost`, the vhost URL-encoded:
     /// `%2f` is `/`; `amqps://…` for TLS with rustls, trusting the system's CAs and
-    /// [`RabbitOptions::ca_file`]) and declares the exchanges.
+    /// [`RabbitOptions::ca_file`]) and declares the exchanges. Fails when the server
+    /// cannot be reached now; afterwards the broker connects again by itself whenever the
+    /// connection dies (see the crate documentation).
     pub async fn connect(url: &str, options: RabbitOptions) -> Result<Self, BusError> {
         options.validate()?;
-        let shown = redact(url);
-        let properties = ConnectionProperties::default()
-            .with_connection_name(LongString::from("switchyard".as_bytes()));
-        let tls = OwnedTLSConfig {
-            identity: None,
-            cert_chain: match &options.ca_file {
-                Some(ca_file) => Some(std::fs::read_to_string(ca_file).map_err(|err| {
-                    BusError::new(
-                        BusErrorKind::InvalidArgument,
-                        format!(
-                            "failed to read the RabbitMQ CA file {}: {err}",
-                            ca_file.display()
-                        ),
-                    )
-                })?),
-                None => None,
-            },
-        };
-        let builder = DefaultConnectionBuilder::new()
-            .map_err(|err| amqp("failed to start the AMQP runtime", err))?
-            .with_uri_str(url.to_string())
-            .with_properties(properties)
-            .with_tls_config(tls);
-        let connection = tokio::time::timeout(options.connect_timeout(), builder.connect())
-            .await
-            .map_err(|_| {
+        let ca_pem = match &options.ca_file {
+            Some(ca_file) => Some(std::fs::read_to_string(ca_file).map_err(|err| {
                 BusError::new(
-                    BusErrorKind::Unavailable,
+                    BusErrorKind::InvalidArgument,
                     format!(
-                        "failed to connect to RabbitMQ at {shown}: no answer within {:?}",
-                        options.connect_timeout()
+                        "failed to read the RabbitMQ CA file {}: {err}",
+                        ca_file.display()
                     ),
                 )
-            })?
-            .map_err(|err| amqp(&format!("failed to connect to RabbitMQ at {shown}"), err))?;
+            })?),
+            None => None,
+        };
+        let link = Link::connect(url, ca_pem, options.connect_timeout()).await?;
         let broker = RabbitBroker {
             inner: Arc::new(Inner {
-                connection,
-                options,
+                link,
+                options: options.on_server(),
                 publisher: ChannelSlot::new(true),
                 admin: ChannelSlot::new(false),
+                declared_for: AtomicU64::new(0),
+                declaring: tokio::sync::Mutex::new(()),
                 subscriptions: RwLock::new(HashMap::new()),
                 topics: Mutex::new(BTreeMap::new()),
                 seq: SeqClock::default(),
                 topic_queue_reader: tokio::sync::Mutex::new(()),
             }),
         };
-        broker.declare_exchanges().await?;
+        broker.connection().await?;
         Ok(broker)
     }
 
-    /// The options it was connected with.
+    /// The open connection, with this broker's topology declared on it: after the
+    /// connection was opened again, the exchanges, every subscription's queue and binding
+    /// and the retry queues in use are declared again before anyone uses it (a server that
+    /// lost them, a new node, gets them back; on one that kept them, this changes nothing).
+    async fn connection(&self) -> Result<Arc<Connection>, BusError> {
+        let open = self.inner.link.get().await?;
+        if self.inner.declared_for.load(Ordering::Acquire) != open.generation {
+            let _declaring = self.inner.declaring.lock().await;
+            if self.inner.declared_for.load(Ordering::Acquire) != open.generation {
+                let channel = self.inner.admin.get(&open.connection).await?;
+                self.declare_topology(&channel).await?;
+                self.inner
+                    .declared_for
+                    .store(open.generation, Ordering::Release);
+            }
+        }
+        Ok(open.connection)
+    }
+
+    /// The connection's generation now (0 before the first), for consumers started on it.
+    async fn generation(&self) -> Result<(Arc<Connection>, u64), BusError> {
+        let connection = self.connection().await?;
+        Ok((connection, self.inner.declared_for.load(Ordering::Acquire)))
+    }
+
+    async fn declare_topology(&self, channel: &Channel) -> Result<(), BusError> {
+        for exchange in self.inner.options.exchanges() {
+            declare_exchange(channel, exchange).await?;
+        }
+        for local in self.local_topics().values_mut() {
+            local.queue_declared = false;
+        }
+        for subscription in self.all_subscriptions() {
+            let config = subscription.config();
+            self.declare_subscription_queue(channel, &config).await?;
+            let delays: Vec<u64> = subscription
+                .retry_queues
+                .lock()
+                .expect("retry queue lock is never poisoned")
+                .keys()
+                .copied()
+                .collect();
+            for delay_ms in delays {
+                let queue = names::retry_queue(&subscription.queue, delay_ms);
+                declare_queue(
+                    channel,
+                    &queue,
+                    retry::arguments(&subscription.queue, delay_ms),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Declares the queue of a subscription and binds it to its topic (and, with
+    /// dead-letter settings, the dead-letter topic's queue of unrouted messages).
+    async fn declare_subscription_queue(
+        &self,
+        channel: &Channel,
+        config: &SubscriptionConfig,
+    ) -> Result<(), BusError> {
+        let exchange = self.inner.options.exchange_for(&config.topic);
+        let queue = self.inner.options.queue_of(&config.name);
+        let mut arguments = FieldTable::default();
+        if let Some(suffix) = &self.inner.options.dead_letter_suffix {
+            let dead_letter_topic = format!("{}{suffix}", config.topic);
+            // Nobody subscribes to dead letters: they wait in the topic's own queue.
+            declare_topic_queue(channel, exchange, &dead_letter_topic).await?;
+            arguments.insert("x-dead-letter-exchange".into(), long_string(exchange));
+            arguments.insert(
+                "x-dead-letter-routing-key".into(),
+                long_string(&dead_letter_topic),
+            );
+        }
+        declare_queue(channel, &queue, arguments).await?;
+        bind(channel, &queue, exchange, &config.topic).await
+    }
+
+    /// The options it was connected with, as on the server: exchange names carry the
+    /// namespace.
     pub fn options(&self) -> &RabbitOptions {
         &self.inner.options
     }
@@ -128,11 +193,7 @@ impl RabbitBroker {
         for subscription in self.all_subscriptions() {
             subscription.stop().await;
         }
-        self.inner
-            .connection
-            .close(200, "OK".into())
-            .await
-            .map_err(|err| amqp("failed to close the connection", err))
+        self.inner.link.close().await
     }
 
     /// Deletes a subscription: its queue with every message in it, and the retry queues
@@ -145,6 +206,7 @@ impl RabbitBroker {
             .write()
             .expect("subscription lock is never poisoned")
             .remove(name);
+        let queue = self.inner.options.queue_of(name);
         if let Some(subscription) = &removed {
             subscription.stop().await;
             let delays: Vec<u64> = subscription
@@ -155,11 +217,11 @@ impl RabbitBroker {
                 .copied()
                 .collect();
             for delay_ms in delays {
-                self.delete_queue(&names::retry_queue(name, delay_ms))
+                self.delete_queue(&names::retry_queue(&queue, delay_ms))
                     .await?;
             }
         }
-        self.delete_queue(name).await
+        self.delete_queue(&queue).await
     }
 
     /// Deletes the queue keeping `topic`'s unrouted messages (what `browse` reads), with
@@ -191,53 +253,10 @@ impl RabbitBroker {
         }
     }
 
-    async fn declare_exchanges(&self) -> Result<(), BusError> {
-        for exchange in self.inner.options.exchanges() {
-            self.declare_exchange(exchange).await?;
-        }
-        Ok(())
-    }
-
-    async fn declare_exchange(&self, exchange: &str) -> Result<(), BusError> {
-        let unrouted = names::unrouted_exchange(exchange);
-        let channel = self.admin().await?;
-        let durable = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        let refused = |name: &str, err: lapin::Error| {
-            if reply_code(&err) == Some(406) {
-                BusError::new(
-                    BusErrorKind::InvalidArgument,
-                    format!(
-                        "exchange `{name}` exists with other settings (this broker needs a durable \
-                         topic exchange with alternate-exchange `{unrouted}`): delete it or \
-                         configure another exchange: {err}"
-                    ),
-                )
-            } else {
-                amqp(&format!("failed to declare exchange `{name}`"), err)
-            }
-        };
-        channel
-            .exchange_declare(
-                unrouted.as_str().into(),
-                ExchangeKind::Direct,
-                durable,
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|err| refused(&unrouted, err))?;
-        let mut arguments = FieldTable::default();
-        arguments.insert("alternate-exchange".into(), long_string(&unrouted));
-        channel
-            .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, arguments)
-            .await
-            .map_err(|err| refused(exchange, err))
-    }
-
+    /// The channel for declarations and passive counts (a missing queue closes it).
     async fn admin(&self) -> Result<Channel, BusError> {
-        self.inner.admin.get(&self.inner.connection).await
+        let connection = self.connection().await?;
+        self.inner.admin.get(&connection).await
     }
 
     fn local_topics(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, LocalTopic>> {
@@ -292,44 +311,7 @@ impl RabbitBroker {
     }
 
     async fn declare_queue(&self, queue: &str, arguments: FieldTable) -> Result<(), BusError> {
-        self.admin()
-            .await?
-            .queue_declare(queue.into(), QueueDeclareOptions::durable(), arguments)
-            .await
-            .map(|_| ())
-            .map_err(|err| {
-                if reply_code(&err) == Some(406) {
-                    BusError::new(
-                        BusErrorKind::InvalidArgument,
-                        format!(
-                            "queue `{queue}` exists with other settings (an older version or \
-                             another dead-letter setting made it): delete it and run \
-                             `switchyard topics setup`: {err}"
-                        ),
-                    )
-                } else {
-                    amqp(&format!("failed to declare queue `{queue}`"), err)
-                }
-            })
-    }
-
-    async fn bind(&self, queue: &str, exchange: &str, key: &str) -> Result<(), BusError> {
-        self.admin()
-            .await?
-            .queue_bind(
-                queue.into(),
-                exchange.into(),
-                key.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|err| {
-                amqp(
-                    &format!("failed to bind queue `{queue}` to `{exchange}`"),
-                    err,
-                )
-            })
+        declare_queue(&self.admin().await?, queue, arguments).await
     }
 
     /// Publishes on the confirm channel and waits for every confirm. Returns the indexes
@@ -341,7 +323,8 @@ impl RabbitBroker {
         routing_key: &str,
         messages: &[(BasicProperties, &[u8])],
     ) -> Result<Vec<usize>, BusError> {
-        let channel = self.inner.publisher.get(&self.inner.connection).await?;
+        let connection = self.connection().await?;
+        let channel = self.inner.publisher.get(&connection).await?;
         let exchange = ShortString::from(exchange);
         let routing_key = ShortString::from(routing_key);
         let mandatory = BasicPublishOptions {
@@ -396,6 +379,102 @@ impl RabbitBroker {
     }
 }
 
+/// Declares `exchange` (a durable topic exchange) and its alternate exchange of unrouted
+/// messages.
+async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusError> {
+    let unrouted = names::unrouted_exchange(exchange);
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    let refused = |name: &str, err: lapin::Error| {
+        if reply_code(&err) == Some(406) {
+            BusError::new(
+                BusErrorKind::InvalidArgument,
+                format!(
+                    "exchange `{name}` exists with other settings (this broker needs a durable \
+                     topic exchange with alternate-exchange `{unrouted}`): delete it or \
+                     configure another exchange: {err}"
+                ),
+            )
+        } else {
+            amqp(&format!("failed to declare exchange `{name}`"), err)
+        }
+    };
+    channel
+        .exchange_declare(
+            unrouted.as_str().into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|err| refused(&unrouted, err))?;
+    let mut arguments = FieldTable::default();
+    arguments.insert("alternate-exchange".into(), long_string(&unrouted));
+    channel
+        .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, arguments)
+        .await
+        .map_err(|err| refused(exchange, err))
+}
+
+/// Declares a durable queue; one that exists with other arguments is refused, naming it.
+async fn declare_queue(
+    channel: &Channel,
+    queue: &str,
+    arguments: FieldTable,
+) -> Result<(), BusError> {
+    channel
+        .queue_declare(queue.into(), QueueDeclareOptions::durable(), arguments)
+        .await
+        .map(|_| ())
+        .map_err(|err| {
+            if reply_code(&err) == Some(406) {
+                BusError::new(
+                    BusErrorKind::InvalidArgument,
+                    format!(
+                        "queue `{queue}` exists with other settings (an older version, another \
+                         dead-letter setting or another deployment without its own \
+                         namespace made it): delete it and run `switchyard topics setup`, or \
+                         give this deployment a namespace: {err}"
+                    ),
+                )
+            } else {
+                amqp(&format!("failed to declare queue `{queue}`"), err)
+            }
+        })
+}
+
+async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> Result<(), BusError> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|err| {
+            amqp(
+                &format!("failed to bind queue `{queue}` to `{exchange}`"),
+                err,
+            )
+        })
+}
+
+/// Declares the queue of `topic`'s unrouted messages and binds it to the alternate
+/// exchange of `exchange`.
+async fn declare_topic_queue(
+    channel: &Channel,
+    exchange: &str,
+    topic: &str,
+) -> Result<(), BusError> {
+    let queue = names::topic_queue(exchange, topic);
+    declare_queue(channel, &queue, FieldTable::default()).await?;
+    bind(channel, &queue, &names::unrouted_exchange(exchange), topic).await
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         let map = self
@@ -410,20 +489,6 @@ impl Drop for Inner {
 
 fn long_string(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value.as_bytes()))
-}
-
-/// The URL without its password, for error messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
 }
 
 #[async_trait]
@@ -492,26 +557,19 @@ impl Broker for RabbitBroker {
             existing.set_ack_deadline(config.ack_deadline);
             return Ok(());
         }
-        let exchange = self.inner.options.exchange_for(&config.topic);
-        let mut arguments = FieldTable::default();
-        if let Some(suffix) = &self.inner.options.dead_letter_suffix {
-            let dead_letter_topic = format!("{}{suffix}", config.topic);
-            // Nobody subscribes to dead letters: they wait in the topic's own queue.
-            self.ensure_topic_queue(&dead_letter_topic).await?;
-            arguments.insert("x-dead-letter-exchange".into(), long_string(exchange));
-            arguments.insert(
-                "x-dead-letter-routing-key".into(),
-                long_string(&dead_letter_topic),
-            );
-        }
-        self.declare_queue(&config.name, arguments).await?;
-        self.bind(&config.name, exchange, &config.topic).await?;
+        let channel = self.admin().await?;
+        self.declare_subscription_queue(&channel, config).await?;
         self.inner
             .subscriptions
             .write()
             .expect("subscription lock is never poisoned")
             .entry(config.name.clone())
-            .or_insert_with(|| Arc::new(Subscription::new(config.clone())));
+            .or_insert_with(|| {
+                Arc::new(Subscription::new(
+                    config.clone(),
+                    self.inner.options.queue_of(&config.name),
+                ))
+            });
         self.local_topics().entry(config.topic.clone()).or_default();
         Ok(())
     }
@@ -524,8 +582,9 @@ impl Broker for RabbitBroker {
     ) -> Result<Vec<Delivery>, BusError> {
         let state = self.subscription(subscription)?;
         let prefetch = self.inner.options.prefetch;
+        let (connection, generation) = self.generation().await?;
         state
-            .ensure_consumer(&self.inner.connection, prefetch)
+            .ensure_consumer(&connection, generation, prefetch)
             .await?;
         state
             .fetch(
@@ -593,14 +652,9 @@ impl Broker for RabbitBroker {
     }
 
     async fn ping(&self) -> Result<(), BusError> {
-        if self.inner.connection.status().connected() {
-            Ok(())
-        } else {
-            Err(BusError::new(
-                BusErrorKind::Unavailable,
-                "the connection to RabbitMQ is down",
-            ))
-        }
+        // A dead connection is opened again here (at most once per backoff pause), so a
+        // readiness probe also brings an idle broker back.
+        self.connection().await.map(|_| ())
     }
 
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
@@ -661,19 +715,4 @@ async fn ack_all(entries: &[InFlight]) -> Option<lapin::Error> {
     .await
     .into_iter()
     .find_map(Result::err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("amqp://guest:secret@127.0.0.1:5672/%2f"),
-            "amqp://guest:***@127.0.0.1:5672/%2f"
-        );
-        assert_eq!(redact("amqp://127.0.0.1:5672"), "amqp://127.0.0.1:5672");
-        assert_eq!(redact("amqp://user@host/"), "amqp://user@host/");
-    }
 }

@@ -49,6 +49,10 @@ pub struct RabbitOptions {
     /// A PEM file of the CA that signed the server's certificate (`amqps://`), trusted
     /// besides the system's CAs.
     pub ca_file: Option<PathBuf>,
+    /// Put before the name of every object this broker creates, with a `.`: exchanges,
+    /// subscription queues, retry queues and the queues of unrouted messages. Deployments
+    /// with different namespaces share a server without seeing each other.
+    pub namespace: Option<String>,
 }
 
 impl Default for RabbitOptions {
@@ -62,6 +66,7 @@ impl Default for RabbitOptions {
             topic_exchanges: BTreeMap::new(),
             dead_letter_suffix: None,
             ca_file: None,
+            namespace: None,
         }
     }
 }
@@ -71,6 +76,33 @@ impl RabbitOptions {
     pub fn with_exchange(mut self, exchange: impl Into<String>) -> Self {
         self.exchange = exchange.into();
         self
+    }
+
+    /// The same options with every object's name under `namespace` (see
+    /// [`RabbitOptions::namespace`]).
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// These options as the server sees them: the namespace applied to the exchange
+    /// names. What the broker works with.
+    pub(crate) fn on_server(mut self) -> Self {
+        if let Some(namespace) = &self.namespace {
+            self.exchange = format!("{namespace}.{}", self.exchange);
+            for exchange in self.topic_exchanges.values_mut() {
+                *exchange = format!("{namespace}.{exchange}");
+            }
+        }
+        self
+    }
+
+    /// The server's name of the queue of `subscription`.
+    pub(crate) fn queue_of(&self, subscription: &str) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{namespace}.{subscription}"),
+            None => subscription.to_string(),
+        }
     }
 
     /// The same options with another prefetch count.
@@ -146,6 +178,17 @@ impl RabbitOptions {
         for topic in self.topic_exchanges.keys() {
             crate::names::validate_topic(topic)?;
         }
+        if let Some(namespace) = &self.namespace {
+            let valid = (1..=32).contains(&namespace.len())
+                && namespace
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+            if !valid {
+                return invalid(format!(
+                    "invalid namespace `{namespace}`: 1 to 32 of [A-Za-z0-9_-]"
+                ));
+            }
+        }
         if self.prefetch == 0 {
             return invalid("invalid prefetch 0: a consumer needs at least 1".to_string());
         }
@@ -190,6 +233,11 @@ mod tests {
             RabbitOptions::default().with_topic_exchange("email.verification.requested", "amq.x"),
             Some("reserved"),
         );
+        check(RabbitOptions::default().with_namespace("blue-2"), None);
+        check(
+            RabbitOptions::default().with_namespace("a.b"),
+            Some("invalid namespace"),
+        );
         check(
             RabbitOptions::default().with_prefetch(0),
             Some("prefetch 0"),
@@ -198,6 +246,23 @@ mod tests {
             RabbitOptions::default().with_known_topics(["a#b".to_string()]),
             Some("invalid topic"),
         );
+    }
+
+    #[test]
+    fn a_namespace_prefixes_exchanges_and_queues() {
+        let options = RabbitOptions::default()
+            .with_topic_exchange("subscription.created", "smap.events")
+            .with_namespace("blue")
+            .on_server();
+        assert_eq!(options.exchange_for("emails"), "blue.switchyard.events");
+        assert_eq!(
+            options.exchange_for("subscription.created"),
+            "blue.smap.events"
+        );
+        assert_eq!(options.queue_of("indexer"), "blue.indexer");
+        let plain = RabbitOptions::default().on_server();
+        assert_eq!(plain.exchange_for("emails"), "switchyard.events");
+        assert_eq!(plain.queue_of("indexer"), "indexer");
     }
 
     #[test]

@@ -64,10 +64,27 @@
 //! - **`browse` reads the whole topic queue** on every call, one message at a time: fine
 //!   for dead letters, not for large backlogs. Concurrent `browse`/`remove` from several
 //!   processes see each other's messages as missing while they run.
-//! - No reconnection: when the connection drops, calls fail with
-//!   [`Unavailable`](switchyard_bus::BusErrorKind::Unavailable) and a new broker must be
-//!   connected. A consumer whose channel died is restarted by the next `fetch`.
-//! - Plain `amqp://` only; TLS is not compiled in.
+//!
+//! # Reconnection
+//!
+//! The broker owns one connection and opens it again whenever it dies (a node restart,
+//! a network drop): the next call that needs the server reconnects, with a growing,
+//! jittered pause between failed attempts (100 ms up to 1 s) during which calls fail at
+//! once with [`Unavailable`](switchyard_bus::BusErrorKind::Unavailable). On the new
+//! connection it declares its topology again (exchanges, every subscription's queue and
+//! binding, the retry queues in use; topic queues on their next publish), and each
+//! subscription's consumer starts again on its next `fetch`. What the old connection held
+//! unacked, the server requeues; acks of deliveries fetched on it are skipped (those
+//! messages come again, so consumers must deduplicate, as the runtime does); a publish
+//! whose confirms were outstanding fails and is sent again by its caller.
+//! [`Broker::ping`](switchyard_bus::Broker::ping) also reconnects, so a readiness probe
+//! brings an idle broker back.
+//!
+//! # Namespaces
+//!
+//! [`RabbitOptions::namespace`] puts `{namespace}.` before the name of every object the
+//! broker creates (exchanges, subscription and retry queues, the queues of unrouted
+//! messages), so several deployments share one server without seeing each other.
 //!
 //! # Example
 //!
@@ -93,6 +110,7 @@ mod channels;
 mod codec;
 mod config;
 mod error;
+mod link;
 mod names;
 mod raw_bench;
 mod subscription;

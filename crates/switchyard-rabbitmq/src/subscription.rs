@@ -47,6 +47,8 @@ struct Buffered {
 struct Running {
     channel: Channel,
     pump: AbortHandle,
+    /// The generation of the connection the channel is on.
+    connection: u64,
 }
 
 #[derive(Default)]
@@ -68,6 +70,8 @@ pub(crate) struct LocalCounts {
 
 pub(crate) struct Subscription {
     config: Mutex<SubscriptionConfig>,
+    /// Its queue's name on the server (the namespace, then the subscription's name).
+    pub(crate) queue: String,
     state: Mutex<State>,
     arrivals: Notify,
     /// Serialises starting the consumer, so concurrent fetches start one.
@@ -77,9 +81,10 @@ pub(crate) struct Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(config: SubscriptionConfig) -> Self {
+    pub(crate) fn new(config: SubscriptionConfig, queue: String) -> Self {
         Subscription {
             config: Mutex::new(config),
+            queue,
             state: Mutex::new(State::default()),
             arrivals: Notify::new(),
             start: tokio::sync::Mutex::new(()),
@@ -107,16 +112,23 @@ impl Subscription {
             .expect("subscription lock is never poisoned")
     }
 
-    /// Starts (or restarts, after its channel died) the consumer of this subscription.
+    /// Starts the consumer of this subscription on `connection` (of generation
+    /// `generation`), or starts it again when its channel died or was on an older
+    /// connection.
     pub(crate) async fn ensure_consumer(
         self: &Arc<Self>,
         connection: &Connection,
+        generation: u64,
         prefetch: u16,
     ) -> Result<(), BusError> {
         let _starting = self.start.lock().await;
         {
             let state = self.state();
-            if state.running.is_some() && state.failure.is_none() {
+            let current = state
+                .running
+                .as_ref()
+                .is_some_and(|running| running.connection == generation);
+            if current && state.failure.is_none() {
                 return Ok(());
             }
         }
@@ -131,7 +143,7 @@ impl Subscription {
             .map_err(|err| amqp(&format!("failed to set the prefetch of `{name}`"), err))?;
         let consumer = channel
             .basic_consume(
-                name.as_str().into(),
+                self.queue.as_str().into(),
                 "".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
@@ -157,6 +169,7 @@ impl Subscription {
         state.running = Some(Running {
             channel,
             pump: pump.abort_handle(),
+            connection: generation,
         });
         Ok(())
     }

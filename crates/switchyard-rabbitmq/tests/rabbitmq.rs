@@ -348,3 +348,48 @@ async fn topics_of_another_event_set_use_their_exchange_and_server_dead_letters_
     clean_up(&broker).await?;
     outcome
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_with_their_own_namespace_share_a_server() -> anyhow::Result<()> {
+    // Same exchange, subscription and topic names; only the namespaces differ.
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let namespaces = [format!("a{}", &run[24..]), format!("b{}", &run[24..])];
+    let mut brokers = Vec::new();
+    for namespace in &namespaces {
+        let options = RabbitOptions::default()
+            .with_dead_letter_suffix(".dlq.v1")
+            .with_namespace(namespace);
+        let broker = RabbitBroker::connect(&url(), options).await?;
+        broker
+            .ensure_subscription(&SubscriptionConfig::new("search-indexer-emails", "emails"))
+            .await
+            .with_context(|| format!("second deployment `{namespace}` could not subscribe"))?;
+        brokers.push(broker);
+    }
+    brokers[0]
+        .publish("emails", vec![Message::new(b"for a".to_vec())])
+        .await?;
+    brokers[1]
+        .publish("emails", vec![Message::new(b"for b".to_vec())])
+        .await?;
+    for (broker, expected) in brokers.iter().zip([&b"for a"[..], b"for b"]) {
+        let got = broker
+            .fetch("search-indexer-emails", 10, Duration::from_secs(2))
+            .await?;
+        let payloads: Vec<&[u8]> = got.iter().map(|d| d.message.payload.as_slice()).collect();
+        ensure!(payloads == [expected], "{:?}", payloads);
+        broker.ack("search-indexer-emails", &[got[0].tag]).await?;
+        ensure!(
+            broker.options().exchange.starts_with(&format!(
+                "{}.",
+                broker.options().namespace.as_deref().unwrap_or_default()
+            )),
+            "exchange {} is not under the namespace",
+            broker.options().exchange
+        );
+    }
+    for broker in &brokers {
+        clean_up(broker).await?;
+    }
+    Ok(())
+}

@@ -8,70 +8,9 @@
 //! The machine's shared RabbitMQ node is never touched. The test fails, naming it, when
 //! RabbitMQ (3.9 or newer, `/usr/lib/rabbitmq/bin/rabbitmq-server`) is missing.
 
-use std::time::Duration;
-
 use anyhow::{Context, ensure};
-use switchyard_bus::{PrivateServer, TestTls, certificate_error, tls_round_trip};
+use switchyard_bus::{TestTls, certificate_error, private_rabbitmq, tls_round_trip};
 use switchyard_rabbitmq::{RabbitBroker, RabbitOptions};
-
-/// The node's start script, run directly: `/usr/sbin/rabbitmq-server` would switch to the
-/// `rabbitmq` user, whose node is the shared one.
-const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
-
-/// A node boots in a few seconds, longer on a busy machine.
-const BOOT_BUDGET: Duration = Duration::from_secs(120);
-
-/// A private RabbitMQ node that accepts only AMQP over TLS, with `tls`'s certificate.
-async fn private_tls_rabbitmq(tls: &TestTls) -> anyhow::Result<PrivateServer> {
-    let tls = tls.clone();
-    let dist_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    PrivateServer::builder(RABBITMQ_SERVER, "rabbitmq-server 3.9 or newer", |_, _| {
-        Vec::new()
-    })
-    .env(move |port, dir| {
-        let path = |name: &str| dir.join(name).display().to_string();
-        [
-            (
-                "RABBITMQ_NODENAME",
-                format!("switchyard-tls-{port}@localhost"),
-            ),
-            ("RABBITMQ_DIST_PORT", dist_port.to_string()),
-            ("RABBITMQ_CONFIG_FILE", path("rabbitmq.conf")),
-            ("RABBITMQ_ADVANCED_CONFIG_FILE", path("advanced.config")),
-            ("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins")),
-            ("RABBITMQ_MNESIA_BASE", path("mnesia")),
-            ("RABBITMQ_LOG_BASE", path("log")),
-            ("RABBITMQ_PLUGINS_EXPAND_DIR", path("plugins-expand")),
-            ("RABBITMQ_PID_FILE", path("rabbitmq.pid")),
-            ("RABBITMQ_LOGS", "-".to_string()),
-        ]
-        .map(|(name, value)| (name.to_string(), value))
-        .to_vec()
-    })
-    .prepare(move |port, dir| {
-        let files = tls.write(dir)?;
-        let config = format!(
-            "listeners.tcp = none\n\
-             listeners.ssl.default = 127.0.0.1:{port}\n\
-             ssl_options.cacertfile = {ca}\n\
-             ssl_options.certfile = {cert}\n\
-             ssl_options.keyfile = {key}\n\
-             ssl_options.verify = verify_none\n\
-             ssl_options.fail_if_no_peer_cert = false\n",
-            ca = files.ca.display(),
-            cert = files.cert.display(),
-            key = files.key.display(),
-        );
-        std::fs::write(dir.join("rabbitmq.conf"), config)?;
-        std::fs::write(dir.join("enabled_plugins"), "[].\n")?;
-        Ok(())
-    })
-    .start_budget(BOOT_BUDGET)
-    .start()
-    .await
-}
 
 fn options() -> RabbitOptions {
     RabbitOptions {
@@ -84,7 +23,7 @@ fn options() -> RabbitOptions {
 async fn connects_over_tls_with_the_ca_file_and_refuses_an_untrusted_server() -> anyhow::Result<()>
 {
     let tls = TestTls::generate("rabbitmq")?;
-    let server = private_tls_rabbitmq(&tls).await?;
+    let server = private_rabbitmq(Some(tls.clone())).await?;
     let url = format!("amqps://guest:guest@127.0.0.1:{}/%2f", server.port());
     let ca_file = server.dir().join("ca.pem");
 

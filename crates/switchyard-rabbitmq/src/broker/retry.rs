@@ -29,9 +29,7 @@ impl RabbitBroker {
         }
         let delay_ms = names::delay_ms(redeliver_after);
         let copied = async {
-            let queue = self
-                .ensure_retry_queue(&state, subscription, delay_ms)
-                .await?;
+            let queue = self.ensure_retry_queue(&state, delay_ms).await?;
             let copies: Vec<(BasicProperties, &[u8])> = entries
                 .iter()
                 .map(|entry| (retry_copy(entry), entry.message.payload.as_slice()))
@@ -75,11 +73,10 @@ impl RabbitBroker {
     async fn ensure_retry_queue(
         &self,
         subscription: &Subscription,
-        name: &str,
         delay_ms: u64,
     ) -> Result<String, BusError> {
-        let queue = names::retry_queue(name, delay_ms);
-        let expires_ms = 2 * delay_ms + 60_000;
+        let queue = names::retry_queue(&subscription.queue, delay_ms);
+        let expires_ms = expires_ms(delay_ms);
         let fresh = subscription
             .retry_queues
             .lock()
@@ -89,18 +86,8 @@ impl RabbitBroker {
         if fresh {
             return Ok(queue);
         }
-        let mut arguments = FieldTable::default();
-        arguments.insert(
-            "x-message-ttl".into(),
-            AMQPValue::LongLongInt(delay_ms as i64),
-        );
-        arguments.insert(
-            "x-expires".into(),
-            AMQPValue::LongLongInt(expires_ms as i64),
-        );
-        arguments.insert("x-dead-letter-exchange".into(), long_string(""));
-        arguments.insert("x-dead-letter-routing-key".into(), long_string(name));
-        self.declare_queue(&queue, arguments).await?;
+        self.declare_queue(&queue, arguments(&subscription.queue, delay_ms))
+            .await?;
         subscription
             .retry_queues
             .lock()
@@ -108,6 +95,28 @@ impl RabbitBroker {
             .insert(delay_ms, Instant::now());
         Ok(queue)
     }
+}
+
+/// How long a retry queue of `delay_ms` may stand unused before it deletes itself.
+fn expires_ms(delay_ms: u64) -> u64 {
+    2 * delay_ms + 60_000
+}
+
+/// The arguments of the retry queue of subscription queue `queue` for `delay_ms`: each
+/// message expires after the delay and goes back to `queue` through the default exchange.
+pub(super) fn arguments(queue: &str, delay_ms: u64) -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(delay_ms as i64),
+    );
+    arguments.insert(
+        "x-expires".into(),
+        AMQPValue::LongLongInt(expires_ms(delay_ms) as i64),
+    );
+    arguments.insert("x-dead-letter-exchange".into(), long_string(""));
+    arguments.insert("x-dead-letter-routing-key".into(), long_string(queue));
+    arguments
 }
 
 /// The copy of a nacked delivery that waits in a retry queue: same content and position,

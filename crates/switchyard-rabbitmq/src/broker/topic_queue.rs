@@ -5,10 +5,9 @@ use std::collections::BTreeSet;
 
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
-use lapin::types::FieldTable;
 use switchyard_bus::{Broker, BusError, Message, SubscriptionStats, TopicStats};
 
-use super::RabbitBroker;
+use super::{RabbitBroker, declare_topic_queue};
 use crate::channels::{close_quietly, give_back};
 use crate::codec;
 use crate::error::{amqp, is_not_found};
@@ -33,10 +32,7 @@ impl RabbitBroker {
             return Ok(());
         }
         let exchange = self.inner.options.exchange_for(topic);
-        let queue = names::topic_queue(exchange, topic);
-        self.declare_queue(&queue, FieldTable::default()).await?;
-        self.bind(&queue, &names::unrouted_exchange(exchange), topic)
-            .await?;
+        declare_topic_queue(&self.admin().await?, exchange, topic).await?;
         self.local_topics()
             .entry(topic.to_string())
             .or_default()
@@ -53,8 +49,8 @@ impl RabbitBroker {
     ) -> Result<Option<(Channel, Vec<Kept>)>, BusError> {
         let queue = names::topic_queue(self.inner.options.exchange_for(topic), topic);
         let channel = self
-            .inner
-            .connection
+            .connection()
+            .await?
             .create_channel()
             .await
             .map_err(|err| amqp("failed to open a channel", err))?;
