@@ -94,6 +94,7 @@ async fn a_restarted_node_is_found_again_and_nothing_is_lost() -> anyhow::Result
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     consumer.abort();
+    broker.close().await?;
     let seen = seen.lock().unwrap();
     println!(
         "node down {:?}; consuming resumed {:?} after it was back; {} publish calls failed and \
@@ -113,7 +114,6 @@ async fn a_restarted_node_is_found_again_and_nothing_is_lost() -> anyhow::Result
         resumed <= RECOVERY_BUDGET,
         "consuming resumed {resumed:?} after the node was back (budget {RECOVERY_BUDGET:?})"
     );
-    broker.close().await?;
     Ok(())
 }
 
