@@ -10,6 +10,7 @@ mod dlq;
 mod env_vars;
 mod import;
 mod node;
+mod readiness;
 mod search;
 mod token;
 mod topology;
@@ -290,6 +291,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// How often `serve` checks its engines when nobody asks.
+const READINESS_PERIOD: Duration = Duration::from_secs(5);
+
 async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<()> {
     let mut node = Node::open(settings).await?;
     node.start_consumers(roles).await?;
@@ -299,6 +303,19 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
     tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "switchyard serving");
     let control = Arc::new(access_control(settings).await?);
+    // Checked in the background too: keeps the readiness gauge current and brings back
+    // an idle engine connection without waiting for a request.
+    let readiness = node.readiness();
+    let probe = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(READINESS_PERIOD);
+        loop {
+            ticks.tick().await;
+            let report = readiness.check().await;
+            if !report.is_ready() {
+                tracing::debug!(?report, "not ready");
+            }
+        }
+    });
     let state = api::ApiState::new(&node, control.clone());
     let router = api::router(state, node.journal.clone(), control, &settings.http)?;
     // Live streams never end on their own: once stopping, give requests a moment, then
@@ -317,6 +334,7 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
             }
         }
     }
+    probe.abort();
     tracing::info!("shutting down: finishing in-flight batches");
     node.shutdown(node::SHUTDOWN_DEADLINE).await;
     Ok(())

@@ -18,7 +18,8 @@ use switchyard_contracts::{DataKind, Registry};
 use switchyard_meetings::{MeetingStore, MeetingsErrorKind, MeetingsHandler, RedbMeetingStore};
 use switchyard_notifier::{Journal, Notifier, NotifierErrorKind, RedbJournalStore};
 use switchyard_runtime::{
-    ClaimCheck, Consumer, ConsumerConfig, DeadLetterQueue, Handler, OutboxRelay, Publisher,
+    ClaimCheck, Consumer, ConsumerConfig, ConsumerHealth, DeadLetterQueue, Handler, OutboxRelay,
+    Publisher,
 };
 use switchyard_search::{Indexer, SearchBackend};
 use switchyard_shipments::{ShipmentTracker, StateShipmentStore};
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backends::{self, Engines};
 use crate::config::Settings;
+use crate::readiness::Readiness;
 use crate::topology::{self, PlannedSubscription, Role};
 
 /// How long a stopping node waits for in-flight batches.
@@ -52,6 +54,8 @@ pub struct Node {
     /// The per-user journal of change signals.
     pub journal: Journal,
     outbox: Arc<dyn Outbox>,
+    /// Whether the consumers' steps succeed.
+    consumer_health: ConsumerHealth,
     settings: Settings,
     shutdown: CancellationToken,
     consumers: JoinSet<()>,
@@ -127,6 +131,7 @@ impl Node {
             contacts: Arc::new(contacts),
             journal,
             outbox,
+            consumer_health: ConsumerHealth::default(),
             settings: settings.clone(),
             shutdown: CancellationToken::new(),
             consumers: JoinSet::new(),
@@ -203,7 +208,8 @@ impl Node {
             self.registry.clone(),
             config,
             handler,
-        );
+        )
+        .with_health(self.consumer_health.clone());
         self.consumers
             .spawn(consumer.run(self.shutdown.child_token()));
     }
@@ -257,6 +263,16 @@ impl Node {
                 }
             }
         });
+    }
+
+    /// What `/health/ready` checks: this node's engines and consumers.
+    pub fn readiness(&self) -> Readiness {
+        Readiness {
+            broker: self.broker.clone(),
+            state: self.state.clone(),
+            outbox: self.outbox.clone(),
+            consumers: self.consumer_health.clone(),
+        }
     }
 
     /// The dead letters of this node's broker.

@@ -26,6 +26,7 @@ mod consumer;
 mod dead_letter;
 mod error;
 mod handler;
+mod health;
 mod key_ttls;
 mod metrics;
 mod outbox;
@@ -41,6 +42,7 @@ pub use dead_letter::{
 };
 pub use error::{PublishError, RuntimeError};
 pub use handler::{Handler, Incoming, Outcome};
+pub use health::{ConsumerHealth, FailingConsumer};
 pub use key_ttls::KeyTtls;
 pub use metrics::{encode_metrics, encode_metrics_with};
 pub use outbox::{OutboxError, OutboxRelay, RelayReport, outbox_entry};

@@ -47,6 +47,7 @@ use switchyard_state::StateStore;
 use super::openapi::{AcceptedEvents, ErrorBody, RejectedItem};
 use super::{AccessControl, Caller};
 use crate::node::indexer_lag;
+use crate::readiness::{Readiness, ReadinessReport};
 use crate::search::SearchFilters;
 
 /// What the handlers share.
@@ -68,6 +69,8 @@ pub struct ApiState {
     pub contacts: Arc<dyn ContactStore>,
     /// Credentials and the audit log.
     pub access: Arc<AccessControl>,
+    /// The engines and consumers `/health/ready` checks.
+    pub readiness: Readiness,
 }
 
 impl ApiState {
@@ -82,6 +85,7 @@ impl ApiState {
             meetings: node.meetings.clone(),
             contacts: node.contacts.clone(),
             access,
+            readiness: node.readiness(),
         }
     }
 }
@@ -107,10 +111,30 @@ impl IntoResponse for ApiError {
     }
 }
 
-#[utoipa::path(get, path = "/health", tag = "operations",
-    responses((status = 200, description = "The process is up", body = Object)))]
-pub(super) async fn health() -> Json<Value> {
+#[utoipa::path(get, path = "/health/live", tag = "operations",
+    responses((status = 200, description = "The process is up and answers", body = Object)))]
+pub(super) async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
+}
+
+#[utoipa::path(get, path = "/health/ready", tag = "operations",
+    responses((status = 200, description = "Every engine this process uses answers and its consumers run", body = ReadinessReport),
+        (status = 503, description = "An engine does not answer or a consumer fails: the report names it", body = ReadinessReport)))]
+pub(super) async fn ready(State(state): State<ApiState>) -> (StatusCode, Json<ReadinessReport>) {
+    let report = state.readiness.check().await;
+    let status = if report.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(report))
+}
+
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "Ready: the same as `/health/ready`", body = ReadinessReport),
+        (status = 503, description = "Not ready: the report names what fails", body = ReadinessReport)))]
+pub(super) async fn health(state: State<ApiState>) -> (StatusCode, Json<ReadinessReport>) {
+    ready(state).await
 }
 
 /// Content types of CloudEvents in structured or batched mode.
@@ -504,22 +528,27 @@ pub(super) async fn availability(
 }
 
 #[utoipa::path(get, path = "/v1/status", tag = "operations",
-    responses((status = 200, description = "Subscriptions and the indexer lag", body = Object),
-        (status = 503, description = "The bus is unavailable", body = ErrorBody)))]
-pub(super) async fn status(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let unavailable =
-        |err: &dyn std::fmt::Display| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err);
-    let subscriptions = state
-        .broker
-        .stats()
-        .await
-        .map_err(|err| unavailable(&err))?;
-    let lag = indexer_lag(state.broker.as_ref())
-        .await
-        .map_err(|err| unavailable(&err))?;
-    Ok(Json(
-        json!({ "indexer_lag": lag, "subscriptions": subscriptions }),
-    ))
+    responses((status = 200, description = "The readiness of each engine and consumer, the subscriptions and the indexer lag (`null`, with `error`, while the bus cannot say)", body = Object)))]
+pub(super) async fn status(State(state): State<ApiState>) -> Json<Value> {
+    let readiness = state.readiness.check().await;
+    let bus = async {
+        let subscriptions = state.broker.stats().await?;
+        let lag = indexer_lag(state.broker.as_ref()).await?;
+        anyhow::Ok((subscriptions, lag))
+    };
+    match bus.await {
+        Ok((subscriptions, lag)) => Json(json!({
+            "readiness": readiness,
+            "indexer_lag": lag,
+            "subscriptions": subscriptions,
+        })),
+        Err(err) => Json(json!({
+            "readiness": readiness,
+            "indexer_lag": null,
+            "subscriptions": null,
+            "error": format!("{err:#}"),
+        })),
+    }
 }
 
 fn unavailable(err: impl std::fmt::Display) -> ApiError {
@@ -656,6 +685,6 @@ pub(super) async fn metrics() -> ([(axum::http::header::HeaderName, &'static str
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        encode_metrics_with(&[super::metrics::registry()]),
+        encode_metrics_with(&[super::metrics::registry(), crate::readiness::registry()]),
     )
 }

@@ -69,6 +69,8 @@ pub fn routes() -> Vec<Route> {
     let write = Access::User(Scope::Write);
     vec![
         route(Method::GET, "/health", Access::Public, health),
+        route(Method::GET, "/health/live", Access::Public, live),
+        route(Method::GET, "/health/ready", Access::Public, ready),
         route(Method::GET, "/metrics", Access::Public, metrics),
         route(
             Method::GET,

@@ -14,6 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{Content, RefOr, ResponseBuilder};
 
 use super::{Access, routes};
+use crate::readiness::{EngineReadiness, FailingConsumerReport, ReadinessReport};
 
 /// The body of every error: what went wrong, and for events which one and where.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -89,10 +90,12 @@ pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 #[openapi(
     info(
         title = "Switchyard",
-        description = "Office data in, typed events through, one search out. Every route but /health, /metrics and /openapi.json needs `Authorization: Bearer <API token or JWT>`; data routes serve the caller's own user."
+        description = "Office data in, typed events through, one search out. Every route but /health, /health/live, /health/ready, /metrics and /openapi.json needs `Authorization: Bearer <API token or JWT>`; data routes serve the caller's own user."
     ),
     paths(
         super::handlers::health,
+        super::handlers::live,
+        super::handlers::ready,
         super::handlers::metrics,
         openapi_json,
         super::handlers::accept_events,
@@ -110,7 +113,14 @@ pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
         super::handlers::cleanup,
         stream,
     ),
-    components(schemas(ErrorBody, RejectedItem, AcceptedEvents))
+    components(schemas(
+        ErrorBody,
+        RejectedItem,
+        AcceptedEvents,
+        ReadinessReport,
+        EngineReadiness,
+        FailingConsumerReport
+    ))
 )]
 struct ApiDoc;
 

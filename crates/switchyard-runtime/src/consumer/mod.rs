@@ -16,12 +16,12 @@ mod layers;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_bus::{Broker, SubscriptionConfig};
+use switchyard_bus::{Backoff, Broker, SubscriptionConfig};
 use switchyard_contracts::Registry;
 use switchyard_state::StateStore;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ClaimCheck, Handler, KeyTtls, RuntimeError};
+use crate::{ClaimCheck, ConsumerHealth, Handler, KeyTtls, RuntimeError};
 
 /// How long a step waits for each further fetch while it gathers a backlog.
 const GATHER_WAIT: Duration = Duration::from_millis(1);
@@ -95,6 +95,7 @@ pub struct Consumer<H> {
     claim_check: ClaimCheck,
     config: ConsumerConfig,
     handler: H,
+    health: ConsumerHealth,
 }
 
 /// What one step did, for logs and tests.
@@ -138,15 +139,26 @@ impl<H: Handler> Consumer<H> {
             registry,
             config,
             handler,
+            health: ConsumerHealth::default(),
         }
+    }
+
+    /// The same consumer, reporting whether its steps succeed to `health` (shared with
+    /// the other consumers of the process, for readiness).
+    pub fn with_health(mut self, health: ConsumerHealth) -> Self {
+        self.health = health;
+        self
     }
 
     /// Runs until `shutdown` is cancelled. A batch in hand is always finished (handled
     /// and settled) before the loop looks at `shutdown` again; fetches wait at most
-    /// `max_wait`. Infrastructure errors are logged and retried after a pause.
+    /// `max_wait`. Infrastructure errors are reported to its [`ConsumerHealth`] and retried after a
+    /// pause growing from 100 ms to 1 s.
     pub async fn run(self, shutdown: CancellationToken) {
         let subscription = self.config.subscription.name.clone();
-        let mut pause = Duration::from_millis(100);
+        self.health.started(&subscription);
+        // Short pauses: an engine that is back is used again within about a second.
+        let mut pause = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         while !shutdown.is_cancelled() {
             let result = match self
                 .broker
@@ -157,17 +169,20 @@ impl<H: Handler> Consumer<H> {
                 Err(err) => Err(err.into()),
             };
             match result {
-                Ok(()) => pause = Duration::from_millis(100),
+                Ok(()) => {
+                    self.health.succeeded(&subscription);
+                    pause.reset();
+                }
                 Err(err) => {
-                    tracing::warn!(subscription = %subscription, error = %err, "consumer step failed, retrying");
+                    self.health.failed(&subscription, &err.to_string());
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(pause) => {}
+                        _ = tokio::time::sleep(pause.next_delay()) => {}
                     }
-                    pause = (pause * 2).min(Duration::from_secs(10));
                 }
             }
         }
+        self.health.stopped(&subscription);
         tracing::info!(subscription = %subscription, "consumer stopped");
     }
 
