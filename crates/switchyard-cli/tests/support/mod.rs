@@ -105,7 +105,9 @@ impl Server {
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let admin_token = create_token(data_dir, "ops", "admin");
         let port = free_port();
+        let log = std::fs::File::create(Server::log_path(data_dir)).expect("server log");
         let child = binary()
+            .env("SWITCHYARD_LOG", "info")
             .envs(env.iter().copied())
             .args([
                 "serve",
@@ -116,7 +118,7 @@ impl Server {
             .arg(data_dir)
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("serve starts");
         let server = Server {
@@ -131,6 +133,18 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         server
+    }
+
+    /// Where the server of `data_dir` writes its log: beside the data directory.
+    pub fn log_path(data_dir: &Path) -> PathBuf {
+        data_dir.with_extension("serve.log")
+    }
+
+    /// The last `lines` lines of the server's log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(Server::log_path(&self.data_dir)).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// Runs `switchyard ARGS --data-dir DIR` pointed at this server (`SWITCHYARD_LISTEN`),

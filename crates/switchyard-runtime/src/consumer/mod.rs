@@ -10,13 +10,16 @@
 //! flowing meanwhile), or dead-lettered to `{topic}.dlq.v1` with its context and then
 //! acked. Keys are recorded only after the handler succeeded and before the ack, so a
 //! crash in between replays the event and the handler's effect must be idempotent.
+//! When the state store fails mid-step, the batch is released untouched (delivered again
+//! at once, without counting a retry) and the step fails, so the loop pauses and tries
+//! again: a store outage delays events, never loses or dead-letters them.
 
 mod layers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_bus::{Backoff, Broker, SubscriptionConfig};
+use switchyard_bus::{Backoff, Broker, DeliveryTag, SubscriptionConfig};
 use switchyard_contracts::Registry;
 use switchyard_state::StateStore;
 use tokio_util::sync::CancellationToken;
@@ -212,15 +215,35 @@ impl<H: Handler> Consumer<H> {
         layers::decode(&self.registry, &mut items);
         layers::validate(&self.registry, &mut items);
         if self.config.dedupe {
-            layers::deduplicate(self.state.as_ref(), &self.registry, name, &mut items).await?;
+            let deduplicated =
+                layers::deduplicate(self.state.as_ref(), &self.registry, name, &mut items).await;
+            if let Err(err) = deduplicated {
+                return Err(self.give_back(&items, err).await);
+            }
         }
         layers::resolve_claim_checks(&self.claim_check, &mut items).await;
         layers::handle(&self.handler, name, &mut items).await;
         if self.config.dedupe {
-            layers::record_keys(self.state.as_ref(), &self.config.key_ttls, &items).await?;
+            let recorded =
+                layers::record_keys(self.state.as_ref(), &self.config.key_ttls, &items).await;
+            if let Err(err) = recorded {
+                return Err(self.give_back(&items, err).await);
+            }
         }
         let report = layers::settle(self.broker.as_ref(), &self.config, items).await?;
         Ok(report)
+    }
+
+    /// After the state store failed mid-step (nothing settled yet): gives the batch back
+    /// untouched, so it comes again as soon as the store answers instead of after the ack
+    /// deadline. Returns `err`.
+    async fn give_back(&self, items: &[layers::Item], err: RuntimeError) -> RuntimeError {
+        let name = &self.config.subscription.name;
+        let tags: Vec<DeliveryTag> = items.iter().map(|item| item.delivery.tag).collect();
+        if let Err(release) = self.broker.release(name, &tags).await {
+            tracing::debug!(subscription = %name, error = %release, "batch not given back; it comes again after its ack deadline");
+        }
+        err
     }
 }
 

@@ -1,0 +1,354 @@
+//! The fault suite: `switchyard serve` on an engine of this test's own (a private server
+//! on a free loopback port, never the machine's shared one), 20 000 emails imported
+//! through its HTTP API by `switchyard import --server`, and the engine taken away for
+//! 10 s in the middle of the run, then started again on the same port and store.
+//!
+//! After each case: no process was restarted by hand; `/health/ready` answered 503 naming
+//! the engine during the outage and 200 after; the import that ran across the outage
+//! finished by itself; and the index holds each of the 20 000 emails exactly once. Each
+//! case prints how long the node took to be ready and to consume again after the engine
+//! came back (target: within 5 s).
+//!
+//! One case per engine: RabbitMQ (`--bus amqp://…`), NATS JetStream (`--bus nats://…`,
+//! store kept), Redis (`--state redis://…`, append-only file kept) and PostgreSQL
+//! (`--outbox postgres://…`, restarted while the relay drains it).
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Server, binary, search};
+use switchyard_bus::{PrivateServer, private_rabbitmq};
+
+const EMAILS: usize = 20_000;
+const USER: &str = "fault-user";
+const DOWNTIME: Duration = Duration::from_secs(10);
+/// Consuming must resume within this after the engine is back.
+const RECOVERY_TARGET: Duration = Duration::from_secs(5);
+/// The whole case must finish within this.
+const CASE_BUDGET: Duration = Duration::from_secs(300);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// The engine under test: how to reach it, and which readiness entry names it.
+struct Engine {
+    server: PrivateServer,
+    /// The global flags pointing `serve` at it.
+    flags: Vec<String>,
+    /// `bus`, `state` or `outbox`.
+    readiness_name: &'static str,
+}
+
+/// A generated mbox of `EMAILS` emails.
+fn mbox(dir: &Path) -> std::path::PathBuf {
+    let mbox = dir.join("fault.mbox");
+    let generated = binary()
+        .args(["bench", "generate-mbox", "--emails", &EMAILS.to_string()])
+        .arg(&mbox)
+        .output()
+        .expect("the binary runs");
+    assert!(generated.status.success(), "{generated:?}");
+    mbox
+}
+
+/// Indexed emails of the test user (ids), after the server stopped.
+fn indexed_ids(data_dir: &Path) -> Vec<String> {
+    search(
+        data_dir,
+        USER,
+        "",
+        &["--type", "email", "--limit", "100000"],
+    )
+    .iter()
+    .map(|hit| hit["id"].as_str().expect("hits have ids").to_string())
+    .collect()
+}
+
+/// How many emails the indexer has acked so far, from `/v1/status` (`None` while the bus
+/// cannot say).
+fn indexer_acked(server: &Server) -> Option<u64> {
+    let status = server.status();
+    status["subscriptions"].as_array()?.iter().find_map(|s| {
+        (s["name"] == "search-indexer-emails").then(|| {
+            let published = s["published"].as_u64().unwrap_or(0);
+            let backlog = s["backlog"].as_u64().unwrap_or(0);
+            let unacked = s["unacked"].as_u64().unwrap_or(0);
+            published.saturating_sub(backlog + unacked)
+        })
+    })
+}
+
+fn readiness(server: &Server) -> (u16, serde_json::Value) {
+    support::get(&format!("{}/health/ready", server.base_url)).expect("serve answers")
+}
+
+/// `switchyard import --server` of the mbox as the test user, in the background.
+fn start_import(server: &Server, data_dir: &Path, mbox: &Path, log: &Path) -> Child {
+    let token = server.token(USER, "write");
+    binary()
+        .args(["import"])
+        .arg(mbox)
+        .args(["--user", USER, "--server", &server.base_url, "--data-dir"])
+        .arg(data_dir)
+        .env("SWITCHYARD_TOKEN", token)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("import log"))
+        .spawn()
+        .expect("import starts")
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// What one case measured.
+#[derive(Debug)]
+struct Recovery {
+    /// Engine back (accepting connections) → `/health/ready` 200.
+    ready_after: Duration,
+    /// Engine back → the indexer acked more emails.
+    consuming_after: Duration,
+    /// The whole run, import start to everything indexed.
+    total: Duration,
+}
+
+/// Runs one case: serve on `engine`, import across a 10 s outage, check everything.
+fn survive_an_outage(engine: Engine, runtime: &tokio::runtime::Runtime) -> Recovery {
+    let Engine {
+        mut server,
+        flags,
+        readiness_name,
+    } = engine;
+    let scratch = tempfile::tempdir().expect("a scratch directory");
+    let data = scratch.path().join("data");
+    let mbox = mbox(scratch.path());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let node = Server::start_with(&data, &flags);
+    assert_eq!(
+        readiness(&node).0,
+        200,
+        "not ready before the outage: {:?}",
+        readiness(&node).1
+    );
+
+    let import_log = scratch.path().join("import.log");
+    let started = Instant::now();
+    let mut import = start_import(&node, &data, &mbox, &import_log);
+    // Take the engine away once a fifth of the emails is indexed.
+    while indexer_acked(&node).unwrap_or(0) < (EMAILS / 5) as u64 {
+        assert!(
+            started.elapsed() < CASE_BUDGET,
+            "nothing indexed before the outage: {}",
+            node.log_tail(20)
+        );
+        assert!(
+            import.try_wait().expect("import status").is_none(),
+            "the import ended before the outage: {}",
+            tail(&import_log, 20)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill();
+    let down_at = Instant::now();
+
+    // Readiness says so, naming the engine, for as long as it is away.
+    let mut saw_unready = false;
+    while down_at.elapsed() < DOWNTIME {
+        let (code, body) = readiness(&node);
+        if down_at.elapsed() > Duration::from_secs(5) {
+            assert_eq!(code, 503, "ready while {readiness_name} is down: {body}");
+        }
+        if code == 503 {
+            let engine = body["engines"]
+                .as_array()
+                .and_then(|engines| engines.iter().find(|e| e["engine"] == readiness_name))
+                .unwrap_or_else(|| panic!("no {readiness_name} entry: {body}"));
+            assert_eq!(engine["ready"], false, "{body}");
+            assert!(
+                engine["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{body}"
+            );
+            saw_unready = true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        saw_unready,
+        "readiness never reported {readiness_name} down"
+    );
+    let acked_before = indexer_acked(&node).unwrap_or(0);
+    runtime
+        .block_on(server.spawn())
+        .unwrap_or_else(|err| panic!("the engine did not start again: {err:#}"));
+    let back_at = Instant::now();
+
+    let mut ready_after = None;
+    let mut consuming_after = None;
+    while ready_after.is_none() || (consuming_after.is_none() && acked_before < EMAILS as u64) {
+        assert!(
+            back_at.elapsed() < Duration::from_secs(60),
+            "no recovery within 60 s of {readiness_name} coming back (ready after {ready_after:?}, \
+             consuming after {consuming_after:?}): {:?}\n{}",
+            readiness(&node).1,
+            node.log_tail(30)
+        );
+        if ready_after.is_none() && readiness(&node).0 == 200 {
+            ready_after = Some(back_at.elapsed());
+        }
+        if consuming_after.is_none() && indexer_acked(&node).is_some_and(|n| n > acked_before) {
+            consuming_after = Some(back_at.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The import rode out the outage by itself.
+    let deadline = started + CASE_BUDGET;
+    let status = loop {
+        if let Some(status) = import.try_wait().expect("import status") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the import did not finish: {}",
+            tail(&import_log, 20)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        status.success(),
+        "the import failed: {}",
+        tail(&import_log, 30)
+    );
+    node.wait_until_indexed();
+    let total = started.elapsed();
+    let (code, body) = readiness(&node);
+    assert_eq!(code, 200, "not ready after the run: {body}");
+    drop(node);
+
+    let ids = indexed_ids(&data);
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "an email was indexed twice");
+    assert_eq!(ids.len(), EMAILS, "indexed emails differ from the input");
+    Recovery {
+        ready_after: ready_after.expect("set by the loop"),
+        consuming_after: consuming_after.unwrap_or_default(),
+        total,
+    }
+}
+
+fn report(engine: &str, recovery: &Recovery) {
+    println!(
+        "{engine}: down {DOWNTIME:?}; ready {:?} and consuming {:?} after it was back; \
+         {EMAILS} emails imported and indexed once in {:?}",
+        recovery.ready_after, recovery.consuming_after, recovery.total
+    );
+    assert!(
+        recovery.consuming_after <= RECOVERY_TARGET,
+        "{engine}: consuming resumed {:?} after the engine was back (target {RECOVERY_TARGET:?})",
+        recovery.consuming_after
+    );
+}
+
+#[test]
+fn rabbitmq_restart() {
+    let runtime = runtime();
+    let server = runtime
+        .block_on(private_rabbitmq(None))
+        .expect("a private RabbitMQ node");
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", server.port());
+    let recovery = survive_an_outage(
+        Engine {
+            server,
+            flags: vec!["--bus".into(), url],
+            readiness_name: "bus",
+        },
+        &runtime,
+    );
+    report("RabbitMQ", &recovery);
+}
+
+#[test]
+fn nats_restart() {
+    let runtime = runtime();
+    let server = runtime
+        .block_on(PrivateServer::start(
+            "nats-server",
+            "nats-server 2.9 or newer",
+            |port, dir| {
+                let store = dir.join("store").display().to_string();
+                [
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-js",
+                    "-sd",
+                    &store,
+                ]
+                .map(String::from)
+                .to_vec()
+            },
+        ))
+        .expect("a private nats-server");
+    let url = format!("nats://127.0.0.1:{}", server.port());
+    let recovery = survive_an_outage(
+        Engine {
+            server,
+            flags: vec!["--bus".into(), url],
+            readiness_name: "bus",
+        },
+        &runtime,
+    );
+    report("NATS", &recovery);
+}
+
+#[test]
+fn redis_restart() {
+    let runtime = runtime();
+    let server = runtime
+        .block_on(PrivateServer::start(
+            "redis-server",
+            "redis-server 6 or newer",
+            |port, dir| {
+                let dir = dir.display().to_string();
+                [
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    &dir,
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                    "--save",
+                    "",
+                ]
+                .map(String::from)
+                .to_vec()
+            },
+        ))
+        .expect("a private redis-server");
+    let url = format!("redis://127.0.0.1:{}", server.port());
+    let recovery = survive_an_outage(
+        Engine {
+            server,
+            flags: vec!["--state".into(), url],
+            readiness_name: "state",
+        },
+        &runtime,
+    );
+    report("Redis", &recovery);
+}
