@@ -69,6 +69,8 @@ pub async fn private_rabbitmq(tls: Option<TestTls>) -> anyhow::Result<PrivateSer
         Ok(())
     })
     .start_budget(BOOT_BUDGET)
+    // The node listens a moment before it serves AMQP.
+    .ready_when_logged("Server startup complete")
     .start()
     .await
 }

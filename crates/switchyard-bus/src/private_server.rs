@@ -35,6 +35,7 @@ pub struct PrivateServer {
     args: ServerArgs,
     env: ServerEnv,
     start_budget: Duration,
+    ready_line: Option<String>,
     port: u16,
     /// Holds the server's files and `server.log`.
     dir: tempfile::TempDir,
@@ -49,6 +50,7 @@ pub struct PrivateServerBuilder {
     env: ServerEnv,
     prepare: Option<Prepare>,
     start_budget: Duration,
+    ready_line: Option<String>,
 }
 
 impl PrivateServerBuilder {
@@ -77,6 +79,13 @@ impl PrivateServerBuilder {
         self
     }
 
+    /// A server that listens before it serves (RabbitMQ) is started only once its log
+    /// shows `line`, besides accepting connections.
+    pub fn ready_when_logged(mut self, line: &str) -> Self {
+        self.ready_line = Some(line.to_string());
+        self
+    }
+
     /// Finds the binary, prepares the directory, starts the server and waits until it
     /// accepts connections.
     pub async fn start(self) -> anyhow::Result<PrivateServer> {
@@ -85,6 +94,7 @@ impl PrivateServerBuilder {
             args: self.args,
             env: self.env,
             start_budget: self.start_budget,
+            ready_line: self.ready_line,
             port: free_port()?,
             dir: tempfile::tempdir()?,
             child: None,
@@ -127,6 +137,7 @@ impl PrivateServer {
             env: Box::new(|_, _| Vec::new()),
             prepare: None,
             start_budget: START_BUDGET,
+            ready_line: None,
         }
     }
 
@@ -151,6 +162,8 @@ impl PrivateServer {
 
     /// Starts the server again on the same port and directory (after [`Self::kill`]).
     pub async fn spawn(&mut self) -> anyhow::Result<()> {
+        let started_at = Instant::now();
+        let ready_lines_before = self.ready_lines();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -164,12 +177,38 @@ impl PrivateServer {
             .stderr(log)
             .spawn()
             .with_context(|| format!("failed to start {}", self.binary.display()))?;
-        let ready = wait_for_port(self.port, &mut child, &self.log(), self.start_budget).await;
+        let mut ready = wait_for_port(self.port, &mut child, &self.log(), self.start_budget).await;
         self.child = Some(child);
+        if ready.is_ok() && self.ready_line.is_some() {
+            while self.ready_lines() <= ready_lines_before {
+                if started_at.elapsed() > self.start_budget {
+                    ready = Err(anyhow!(
+                        "server on port {} did not log {:?} within {:?}: {}",
+                        self.port,
+                        self.ready_line,
+                        self.start_budget,
+                        self.log_tail()
+                    ));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         if ready.is_err() {
             self.kill();
         }
         ready
+    }
+
+    /// How often the log shows the ready line so far.
+    fn ready_lines(&self) -> usize {
+        match &self.ready_line {
+            Some(line) => std::fs::read_to_string(self.log())
+                .unwrap_or_default()
+                .matches(line.as_str())
+                .count(),
+            None => 0,
+        }
     }
 
     /// SIGKILL to the server's process group: no shutdown, no flush; nothing answers on

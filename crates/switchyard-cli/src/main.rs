@@ -369,7 +369,7 @@ async fn access_control(settings: &Settings) -> anyhow::Result<api::AccessContro
         )
     })?;
     let tokens = TokenStore::in_data_dir(&settings.data_dir);
-    tracing::info!(tokens = %tokens.path().display(), audit_log = %settings.audit_log.display(), jwt = jwt.is_some(), "every route but /health and /metrics needs a credential");
+    tracing::info!(tokens = %tokens.path().display(), audit_log = %settings.audit_log.display(), jwt = jwt.is_some(), "every route but /health, /health/live, /health/ready, /metrics and /openapi.json needs a credential");
     Ok(api::AccessControl::new(
         Authenticator::new(tokens, jwt),
         stream_tokens,

@@ -134,6 +134,9 @@ fn survive_an_outage(engine: Engine, runtime: &tokio::runtime::Runtime) -> Recov
     let data = scratch.path().join("data");
     let mbox = mbox(scratch.path());
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    // As an operator does before the first serve on a distributed bus.
+    let setup = support::run(&data, &[&["topics", "setup"], &flags[..]].concat());
+    assert!(setup.status.success(), "topics setup failed: {setup:?}");
     let node = Server::start_with(&data, &flags);
     assert_eq!(
         readiness(&node).0,
@@ -212,6 +215,9 @@ fn survive_an_outage(engine: Engine, runtime: &tokio::runtime::Runtime) -> Recov
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    println!(
+        "{readiness_name} back: ready after {ready_after:?}, consuming after {consuming_after:?}"
+    );
     // The import rode out the outage by itself.
     let deadline = started + CASE_BUDGET;
     let status = loop {

@@ -129,7 +129,11 @@ impl Server {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while get(&format!("{}/health", server.base_url)).is_none() {
-            assert!(Instant::now() < deadline, "serve did not come up");
+            assert!(
+                Instant::now() < deadline,
+                "serve did not come up: {}",
+                server.log_tail(20)
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
