@@ -31,6 +31,8 @@ mod embedded;
 mod error;
 pub mod measure;
 #[cfg(feature = "testsuite")]
+mod private_postgres;
+#[cfg(feature = "testsuite")]
 mod private_rabbitmq;
 #[cfg(feature = "testsuite")]
 mod private_server;
@@ -49,6 +51,8 @@ pub use broker::{
 pub use down_broker::DownBroker;
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};
+#[cfg(feature = "testsuite")]
+pub use private_postgres::private_postgres;
 #[cfg(feature = "testsuite")]
 pub use private_rabbitmq::private_rabbitmq;
 #[cfg(feature = "testsuite")]

@@ -9,126 +9,15 @@
 //! The machine's shared PostgreSQL is never touched. The test fails, naming it, when the
 //! PostgreSQL server binaries (`/usr/lib/postgresql/*/bin`) are missing.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use switchyard_bus::{PrivateServer, TestTls, certificate_error};
+use switchyard_bus::{TestTls, certificate_error, private_postgres};
 use switchyard_postgres::PostgresOutbox;
 use switchyard_state::Outbox;
 
 const TABLE: &str = "switchyard_outbox_tls";
-
-/// The newest installed server's `bin` directory.
-fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .context("PostgreSQL server binaries not found in /usr/lib/postgresql: this test starts a private cluster, install postgresql")?
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let version = entry.file_name().to_str()?.parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("postgres").is_file().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    versions
-        .pop()
-        .map(|(_, bin)| bin)
-        .context("no /usr/lib/postgresql/*/bin/postgres: install postgresql")
-}
-
-/// `command` as the `postgres` user when running as root (the server refuses root).
-fn as_postgres(command: &Path) -> (String, Vec<String>) {
-    let command = command.display().to_string();
-    if running_as_root() {
-        let args = ["-u", "postgres", "--", &command]
-            .map(String::from)
-            .to_vec();
-        ("runuser".to_string(), args)
-    } else {
-        (command, Vec::new())
-    }
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
-}
-
-/// A private PostgreSQL cluster with `ssl = on` and `tls`'s certificate.
-async fn private_tls_postgres(tls: &TestTls) -> anyhow::Result<PrivateServer> {
-    let bin = postgres_bin_dir()?;
-    let (binary, prefix) = as_postgres(&bin.join("postgres"));
-    let tls = tls.clone();
-    PrivateServer::builder(
-        &binary,
-        "postgresql (server) and util-linux (runuser)",
-        move |port, dir| {
-            let mut args = prefix.clone();
-            let path = |name: &str| dir.join(name).display().to_string();
-            args.extend(
-                [
-                    "-D",
-                    &path("data"),
-                    "-p",
-                    &port.to_string(),
-                    "-k",
-                    &dir.display().to_string(),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    "ssl=on",
-                    "-c",
-                    &format!("ssl_cert_file={}", path("server.pem")),
-                    "-c",
-                    &format!("ssl_key_file={}", path("server.key")),
-                    "-c",
-                    "fsync=off",
-                ]
-                .map(String::from),
-            );
-            args
-        },
-    )
-    .prepare(move |_, dir| {
-        let files = tls.write(dir)?;
-        if running_as_root() {
-            // The server runs as `postgres`: it owns the directory and its key.
-            for path in [dir, files.key.as_path()] {
-                let status = Command::new("chown").arg("postgres:").arg(path).status()?;
-                ensure!(status.success(), "chown postgres {} failed", path.display());
-            }
-        }
-        let (initdb, prefix) = as_postgres(&bin.join("initdb"));
-        let output = Command::new(initdb)
-            .args(prefix)
-            .arg("-D")
-            .arg(dir.join("data"))
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
-            .output()?;
-        ensure!(
-            output.status.success(),
-            "initdb failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(())
-    })
-    .start_budget(Duration::from_secs(60))
-    .start()
-    .await
-}
 
 /// Connects, waiting out "the database system is starting up" after the port opened.
 async fn connect(url: &str, ca_file: Option<&Path>) -> anyhow::Result<PostgresOutbox> {
@@ -168,7 +57,7 @@ async fn enqueue_and_claim(
 async fn connects_over_tls_with_the_ca_file_and_refuses_an_untrusted_server() -> anyhow::Result<()>
 {
     let tls = TestTls::generate("postgres")?;
-    let server = private_tls_postgres(&tls).await?;
+    let server = private_postgres(Some(tls.clone())).await?;
     let ca_file = server.dir().join("ca.pem");
     let base = format!(
         "postgres://postgres@localhost:{}/postgres?sslmode=verify-full",
