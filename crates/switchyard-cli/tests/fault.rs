@@ -21,7 +21,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{Server, binary, search};
-use switchyard_bus::{PrivateServer, private_rabbitmq};
+use switchyard_bus::{PrivateServer, private_postgres, private_rabbitmq};
 
 const EMAILS: usize = 20_000;
 const USER: &str = "fault-user";
@@ -46,7 +46,101 @@ struct Engine {
     flags: Vec<String>,
     /// `bus`, `state` or `outbox`.
     readiness_name: &'static str,
+    /// How the emails arrive.
+    load: Load,
 }
+
+/// Where the emails come from during the run.
+enum Load {
+    /// `switchyard import --server` of an mbox, through the HTTP API.
+    Import,
+    /// An application enqueueing them in the PostgreSQL outbox at this URL, in batches,
+    /// retrying a batch that failed; the node's relay publishes them.
+    Outbox(String),
+}
+
+/// What feeds the node, running in the background.
+enum Feeder {
+    Import(Child),
+    Outbox(tokio::task::JoinHandle<anyhow::Result<()>>),
+}
+
+impl Feeder {
+    /// Whether it is still going; panics when it stopped failing.
+    fn running(&mut self, runtime: &tokio::runtime::Runtime, log: &Path) -> bool {
+        match self {
+            Feeder::Import(child) => match child.try_wait().expect("import status") {
+                None => true,
+                Some(status) => {
+                    assert!(status.success(), "the import failed: {}", tail(log, 30));
+                    false
+                }
+            },
+            Feeder::Outbox(handle) => {
+                if !handle.is_finished() {
+                    return true;
+                }
+                runtime
+                    .block_on(handle)
+                    .expect("the enqueuer ran")
+                    .expect("every batch was enqueued");
+                false
+            }
+        }
+    }
+}
+
+/// Enqueues the emails in the outbox at `url` (the node created its table), 500 per
+/// transaction, a batch every 50 ms; a failed batch is retried until it commits (a batch
+/// whose commit was lost in the outage may be enqueued twice: consumers deduplicate).
+async fn enqueue_emails(url: String) -> anyhow::Result<()> {
+    use switchyard_contracts::{Email, Registry};
+    use switchyard_runtime::{office_envelope, outbox_entry};
+    let registry = Registry::standard();
+    let started = Instant::now();
+    let outbox = switchyard_postgres::PostgresOutbox::connect(&url, OUTBOX_TABLE).await?;
+    for first in (0..EMAILS).step_by(500) {
+        let events: Vec<(String, Vec<u8>)> = (first..first + 500)
+            .map(|i| {
+                let email = Email {
+                    id: format!("outbox-email-{i:05}"),
+                    subject: format!("outbox report {i}"),
+                    ..Email::default()
+                };
+                let envelope = office_envelope(USER, email);
+                let payload = outbox_entry(&registry, &envelope).expect("a valid event");
+                (USER.to_string(), payload)
+            })
+            .collect();
+        let batch: Vec<(&str, &[u8])> = events
+            .iter()
+            .map(|(key, payload)| (key.as_str(), payload.as_slice()))
+            .collect();
+        loop {
+            let enqueued = async {
+                let mut tx = outbox.pool().begin().await?;
+                outbox.enqueue_many(&mut tx, &batch).await?;
+                tx.commit().await?;
+                anyhow::Ok(())
+            };
+            match enqueued.await {
+                Ok(()) => break,
+                Err(err) => {
+                    anyhow::ensure!(
+                        started.elapsed() < CASE_BUDGET,
+                        "enqueueing still fails: {err:#}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// The outbox table the node uses.
+const OUTBOX_TABLE: &str = "switchyard_outbox";
 
 /// A generated mbox of `EMAILS` emails.
 fn mbox(dir: &Path) -> std::path::PathBuf {
@@ -129,6 +223,7 @@ fn survive_an_outage(engine: Engine, runtime: &tokio::runtime::Runtime) -> Recov
         mut server,
         flags,
         readiness_name,
+        load,
     } = engine;
     let scratch = tempfile::tempdir().expect("a scratch directory");
     let data = scratch.path().join("data");
@@ -147,7 +242,10 @@ fn survive_an_outage(engine: Engine, runtime: &tokio::runtime::Runtime) -> Recov
 
     let import_log = scratch.path().join("import.log");
     let started = Instant::now();
-    let mut import = start_import(&node, &data, &mbox, &import_log);
+    let mut feeder = match load {
+        Load::Import => Feeder::Import(start_import(&node, &data, &mbox, &import_log)),
+        Load::Outbox(url) => Feeder::Outbox(runtime.spawn(enqueue_emails(url))),
+    };
     // Take the engine away once a fifth of the emails is indexed.
     while indexer_acked(&node).unwrap_or(0) < (EMAILS / 5) as u64 {
         assert!(
@@ -156,9 +254,8 @@ fn survive_an_outage(engine: Engine, runtime: &tokio::runtime::Runtime) -> Recov
             node.log_tail(20)
         );
         assert!(
-            import.try_wait().expect("import status").is_none(),
-            "the import ended before the outage: {}",
-            tail(&import_log, 20)
+            feeder.running(runtime, &import_log),
+            "the load ended before the outage"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -218,24 +315,16 @@ fn survive_an_outage(engine: Engine, runtime: &tokio::runtime::Runtime) -> Recov
     println!(
         "{readiness_name} back: ready after {ready_after:?}, consuming after {consuming_after:?}"
     );
-    // The import rode out the outage by itself.
+    // The import (or the application's enqueueing) rode out the outage by itself.
     let deadline = started + CASE_BUDGET;
-    let status = loop {
-        if let Some(status) = import.try_wait().expect("import status") {
-            break status;
-        }
+    while feeder.running(runtime, &import_log) {
         assert!(
             Instant::now() < deadline,
-            "the import did not finish: {}",
+            "the load did not finish: {}",
             tail(&import_log, 20)
         );
         std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(
-        status.success(),
-        "the import failed: {}",
-        tail(&import_log, 30)
-    );
+    }
     node.wait_until_indexed();
     let total = started.elapsed();
     let (code, body) = readiness(&node);
@@ -278,6 +367,7 @@ fn rabbitmq_restart() {
             server,
             flags: vec!["--bus".into(), url],
             readiness_name: "bus",
+            load: Load::Import,
         },
         &runtime,
     );
@@ -313,6 +403,7 @@ fn nats_restart() {
             server,
             flags: vec!["--bus".into(), url],
             readiness_name: "bus",
+            load: Load::Import,
         },
         &runtime,
     );
@@ -353,8 +444,28 @@ fn redis_restart() {
             server,
             flags: vec!["--state".into(), url],
             readiness_name: "state",
+            load: Load::Import,
         },
         &runtime,
     );
     report("Redis", &recovery);
+}
+
+#[test]
+fn postgres_restart() {
+    let runtime = runtime();
+    let server = runtime
+        .block_on(private_postgres(None))
+        .expect("a private PostgreSQL cluster");
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let recovery = survive_an_outage(
+        Engine {
+            server,
+            flags: vec!["--outbox".into(), url.clone()],
+            readiness_name: "outbox",
+            load: Load::Outbox(url),
+        },
+        &runtime,
+    );
+    report("PostgreSQL", &recovery);
 }
