@@ -30,9 +30,11 @@
 //! rows_per_fragment = 50
 //! max_bytes_in_flight = 16777216
 //!
-//! # What one imported file may cost before it is rejected (`switchyard import`);
-//! # the defaults, far above real office data.
+//! # `switchyard import`: how long a batch is retried while the server or bus is
+//! # unavailable, and what one imported file may cost before it is rejected (the
+//! # defaults, far above real office data).
 //! [import]
+//! retry_for = "5m"                         # 0 sends each batch once
 //! max_email_bytes = 67108864               # an .eml, or one message of an .mbox
 //! max_mime_depth = 64                      # nesting of multiparts and attached messages
 //! max_ics_bytes = 16777216                 # one .ics file
@@ -122,15 +124,55 @@ pub struct FileConfig {
     /// The live notifier: journal retention, heartbeats.
     #[serde(default)]
     pub notifier: Option<NotifierConfig>,
-    /// What one imported file may cost before it is rejected.
+    /// `switchyard import`: retries and what one imported file may cost.
     #[serde(default)]
-    pub import: ImportLimits,
+    pub import: ImportFileConfig,
     /// The HTTP API's guards.
     #[serde(default)]
     pub http: HttpFileConfig,
     /// Credentials and the audit log.
     #[serde(default)]
     pub auth: AuthFileConfig,
+}
+
+/// `[import]` section: the retry time beside the limits of `switchyard_office`.
+#[derive(Debug, Default)]
+pub struct ImportFileConfig {
+    /// How long a batch is retried while the server or bus is unavailable, e.g. `"5m"`
+    /// (default 5 minutes; `"0"` sends it once).
+    pub retry_for: Option<Duration>,
+    /// What one imported file may cost before it is rejected.
+    pub limits: ImportLimits,
+}
+
+impl<'de> Deserialize<'de> for ImportFileConfig {
+    /// Takes `retry_for` out and reads the rest as [`ImportLimits`], whose own
+    /// `deny_unknown_fields` refuses a misspelt key (`serde(flatten)` would let it pass).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let retry_for = match table.remove("retry_for") {
+            None => None,
+            Some(toml::Value::String(text)) => {
+                Some(parse_human_duration(&text).map_err(D::Error::custom)?)
+            }
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "retry_for must be a duration in a string, such as \"5m\" (found {})",
+                    other.type_str()
+                )));
+            }
+        };
+        let limits =
+            ImportLimits::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
+        Ok(ImportFileConfig { retry_for, limits })
+    }
+}
+
+/// Parses `"90s"`, `"5m"`, `"1h 30m"` or `"0"`.
+pub fn parse_human_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|err| format!("invalid duration `{text}` ({err}): use e.g. 30s, 5m or 1h"))
 }
 
 /// `[http]` section.
@@ -275,6 +317,8 @@ pub struct Settings {
     pub auto_create: bool,
     /// What one imported file may cost before it is rejected.
     pub import_limits: ImportLimits,
+    /// How long `import` retries a batch the server or bus cannot take for now.
+    pub import_retry_for: Duration,
     /// The HTTP API's guards.
     pub http: HttpSettings,
     /// Where the audit log goes.
@@ -287,6 +331,7 @@ pub struct Settings {
 
 const DEFAULT_DATA_DIR: &str = "switchyard-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_IMPORT_RETRY_FOR: Duration = Duration::from_secs(5 * 60);
 
 impl FileConfig {
     /// Reads and validates the file at `path`.
@@ -429,7 +474,8 @@ impl Settings {
             chunking: file.chunking.unwrap_or_default(),
             contacts: file.contacts.unwrap_or_default(),
             notifier: file.notifier.unwrap_or_default(),
-            import_limits: file.import,
+            import_limits: file.import.limits,
+            import_retry_for: file.import.retry_for.unwrap_or(DEFAULT_IMPORT_RETRY_FOR),
             auto_create: file
                 .subscriptions
                 .auto_create
@@ -521,6 +567,9 @@ mod tests {
             "[indexer]\ncommit_batch_size = 0",
             "[indexer]\nbackoff_ms = []",
             "listen = 5",
+            "[import]\nmax_emails = 5",
+            "[import]\nretry_for = \"soon\"",
+            "[import]\nretry_for = 300",
         ] {
             let file = write(text);
             let err = Settings::resolve(Some(file.path()), None, None, EngineUrls::default())
@@ -530,5 +579,37 @@ mod tests {
                 "{err:#}"
             );
         }
+    }
+
+    #[test]
+    fn the_import_section_holds_the_retry_time_beside_the_limits() {
+        let file = write("[import]\nretry_for = \"90s\"\nmax_email_bytes = 1024\n");
+        let settings =
+            Settings::resolve(Some(file.path()), None, None, EngineUrls::default()).unwrap();
+        assert_eq!(settings.import_retry_for, Duration::from_secs(90));
+        assert_eq!(settings.import_limits.max_email_bytes, 1024);
+        assert_eq!(
+            settings.import_limits.max_mime_depth,
+            ImportLimits::default().max_mime_depth
+        );
+        let off = write("[import]\nretry_for = \"0\"\n");
+        let settings =
+            Settings::resolve(Some(off.path()), None, None, EngineUrls::default()).unwrap();
+        assert_eq!(settings.import_retry_for, Duration::ZERO);
+        let defaults = Settings::resolve(None, None, None, EngineUrls::default()).unwrap();
+        assert_eq!(defaults.import_retry_for, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn durations_are_written_for_humans() {
+        assert_eq!(parse_human_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(
+            parse_human_duration("1h 30m"),
+            Ok(Duration::from_secs(5400))
+        );
+        assert_eq!(parse_human_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_human_duration("0"), Ok(Duration::ZERO));
+        let err = parse_human_duration("5 minutes please").unwrap_err();
+        assert!(err.contains("use e.g. 30s, 5m or 1h"), "{err}");
     }
 }

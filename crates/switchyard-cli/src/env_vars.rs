@@ -8,6 +8,9 @@ pub const DATA_DIR: &str = "SWITCHYARD_DATA_DIR";
 pub const LISTEN: &str = "SWITCHYARD_LISTEN";
 /// Base URL of a running `serve`, for `import`.
 pub const SERVER: &str = "SWITCHYARD_SERVER";
+/// How long `import` retries a batch while the server or bus is unavailable (`5m`; `0`
+/// sends each batch once), as `--retry-for` and `[import] retry_for`.
+pub const IMPORT_RETRY_FOR: &str = "SWITCHYARD_IMPORT_RETRY_FOR";
 /// Log filter, in `tracing_subscriber::EnvFilter` syntax (falls back to `RUST_LOG`).
 pub const LOG: &str = "SWITCHYARD_LOG";
 /// URL of the bus (`nats://…`, `amqp://…`); unset means the embedded bus.

@@ -3,12 +3,21 @@
 //! A reader thread parses the files (blocking work) and hands batches to the async side,
 //! which wraps them in envelopes (one `correlationid` for the job, a `batch_id` per batch)
 //! and sends them to a [`Destination`]: the local node's publisher, or a running server.
+//!
+//! Batches go one after the other, each once it is accepted: a server restarting or a
+//! bus that is down holds the import on the batch at hand, which is sent again whole
+//! ([`OutageRetry`]), and batches already accepted are never sent again. When it gives
+//! up, the error says how many events were imported and where the batch it stopped at
+//! begins.
+
+mod retry;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::StatusCode;
 use switchyard_contracts::{AnyOfficeEvent, Envelope, SyncType};
 use switchyard_office::{
     DiscoverOptions, ImportLimits, ImportOptions, Rejection, discover_with, read_file_with_limits,
@@ -16,6 +25,8 @@ use switchyard_office::{
 use switchyard_runtime::Publisher;
 
 use crate::config::Settings;
+pub use retry::OutageRetry;
+use retry::SendError;
 use tokio::sync::mpsc;
 
 /// Events per batch (one `batch_id`, one publish call).
@@ -53,18 +64,27 @@ pub struct ReadSettings {
     pub discover: DiscoverOptions,
 }
 
+/// Where a batch begins: its first event is item `item` (counting from 1, rejected
+/// items included) of `file`.
+struct BatchStart {
+    file: PathBuf,
+    item: u64,
+}
+
 enum ReaderOutput {
-    Batch(Vec<AnyOfficeEvent>),
+    Batch(Vec<AnyOfficeEvent>, BatchStart),
     Rejected(Rejection),
     Progress(u64),
 }
 
-/// Imports every importable file under `paths` for `user_id`.
+/// Imports every importable file under `paths` for `user_id`, retrying a batch the
+/// destination cannot take for now as `retry` says.
 pub async fn import(
     paths: &[PathBuf],
     user_id: &str,
     read_settings: &ReadSettings,
     destination: &Destination,
+    retry: &OutageRetry,
     progress: &ProgressBar,
 ) -> anyhow::Result<ImportReport> {
     let discovery = discover_with(paths, &read_settings.discover)
@@ -94,20 +114,29 @@ pub async fn import(
     let (sender, mut receiver) = mpsc::channel(4);
     let reader = tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(BATCH_SIZE);
+        let mut batch_start = None;
         let mut done_bytes = 0;
         for file in &discovery.files {
             let mut items = read_file_with_limits(file, &options, &limits);
+            let mut item_number = 0;
             while let Some(item) = items.next() {
+                item_number += 1;
                 let output = match item {
                     Ok(event) => {
+                        if batch.is_empty() {
+                            batch_start = Some(BatchStart {
+                                file: file.path.clone(),
+                                item: item_number,
+                            });
+                        }
                         batch.push(event);
                         if batch.len() < BATCH_SIZE {
                             continue;
                         }
-                        ReaderOutput::Batch(std::mem::replace(
-                            &mut batch,
-                            Vec::with_capacity(BATCH_SIZE),
-                        ))
+                        ReaderOutput::Batch(
+                            std::mem::replace(&mut batch, Vec::with_capacity(BATCH_SIZE)),
+                            batch_start.take().expect("a batch with events has a start"),
+                        )
                     }
                     Err(rejection) => ReaderOutput::Rejected(rejection),
                 };
@@ -125,13 +154,15 @@ pub async fn import(
                 return;
             }
         }
-        if !batch.is_empty() {
-            let _ = sender.blocking_send(ReaderOutput::Batch(batch));
+        if let Some(start) = batch_start {
+            let _ = sender.blocking_send(ReaderOutput::Batch(batch, start));
         }
     });
+    let mut batch_number = 0;
     while let Some(output) = receiver.recv().await {
         match output {
-            ReaderOutput::Batch(mut events) => {
+            ReaderOutput::Batch(mut events, start) => {
+                batch_number += 1;
                 let batch_id = uuid::Uuid::now_v7().to_string();
                 let envelopes = events
                     .iter_mut()
@@ -141,7 +172,11 @@ pub async fn import(
                     })
                     .collect::<Result<Vec<_>, _>>()
                     .context("an imported item breaks its contract")?;
-                let refused = destination.send(&envelopes).await?;
+                let what = format!("batch {batch_number}");
+                let refused = destination
+                    .send(&envelopes, &what, retry, progress)
+                    .await
+                    .with_context(|| stopped_at(&what, &start, report.imported))?;
                 for (index, reason) in &refused {
                     progress
                         .suspend(|| eprintln!("rejected event {}: {reason}", envelopes[*index].id));
@@ -162,25 +197,52 @@ pub async fn import(
     Ok(report)
 }
 
+/// Why an import stopped, and how to finish it.
+fn stopped_at(batch: &str, start: &BatchStart, imported: u64) -> String {
+    format!(
+        "import stopped at {batch}, which begins at item {} of {}, after {imported} events \
+         were imported; run the same import again to finish (events imported twice are \
+         deduplicated)",
+        start.item,
+        start.file.display()
+    )
+}
+
 /// Prints a rejection on stderr, above the progress bar when one is drawn.
 fn report_rejection(progress: &ProgressBar, rejection: &Rejection) {
     progress.suspend(|| eprintln!("rejected {rejection}"));
 }
 
 impl Destination {
-    /// Sends a batch; returns the events refused (index, reason), the others being
-    /// published, locally or by the server alike.
-    async fn send(&self, envelopes: &[Envelope]) -> anyhow::Result<Vec<(usize, String)>> {
+    /// Sends a batch (`what`, for messages), retrying while the bus or the server is
+    /// unavailable as `retry` says; returns the events refused (index, reason), the
+    /// others being published, locally or by the server alike.
+    async fn send(
+        &self,
+        envelopes: &[Envelope],
+        what: &str,
+        retry: &OutageRetry,
+        progress: &ProgressBar,
+    ) -> anyhow::Result<Vec<(usize, String)>> {
         match self {
             Destination::Local(publisher) => {
-                let report = publisher.publish(envelopes).await?;
+                let report = retry
+                    .run(what, progress, || async {
+                        publisher
+                            .publish(envelopes)
+                            .await
+                            .map_err(SendError::from_publish)
+                    })
+                    .await?;
                 Ok(report
                     .rejected
                     .into_iter()
                     .map(|rejected| (rejected.index, rejected.error.to_string()))
                     .collect())
             }
-            Destination::Remote(server) => server.post_events(envelopes).await,
+            Destination::Remote(server) => {
+                server.post_events(envelopes, what, retry, progress).await
+            }
         }
     }
 }
@@ -229,9 +291,17 @@ impl RemoteServer {
         matches!(request.send().await, Ok(response) if response.status().is_success())
     }
 
-    /// Sends events in requests of at most [`MAX_REQUEST_BYTES`]; returns the ones the
-    /// server refused (index in `envelopes`, reason), the others being accepted.
-    async fn post_events(&self, envelopes: &[Envelope]) -> anyhow::Result<Vec<(usize, String)>> {
+    /// Sends events in requests of at most [`MAX_REQUEST_BYTES`], each retried while
+    /// the server is unavailable as `retry` says (requests it accepted are not sent
+    /// again); returns the events the server refused (index in `envelopes`, reason), the
+    /// others being accepted.
+    async fn post_events(
+        &self,
+        envelopes: &[Envelope],
+        what: &str,
+        retry: &OutageRetry,
+        progress: &ProgressBar,
+    ) -> anyhow::Result<Vec<(usize, String)>> {
         let mut refused = Vec::new();
         let mut start = 0;
         while start < envelopes.len() {
@@ -249,9 +319,11 @@ impl RemoteServer {
                 end += 1;
             }
             body.push(b']');
+            let answer = retry
+                .run(what, progress, || self.post_event_batch(&body))
+                .await?;
             refused.extend(
-                self.post_event_batch(body)
-                    .await?
+                answer
                     .into_iter()
                     .map(|(index, reason)| (start + index, reason)),
             );
@@ -260,7 +332,9 @@ impl RemoteServer {
         Ok(refused)
     }
 
-    async fn post_event_batch(&self, body: Vec<u8>) -> anyhow::Result<Vec<(usize, String)>> {
+    /// One `POST /v1/events` of `body`: the events refused (index in the request,
+    /// reason), or why the request was not taken.
+    async fn post_event_batch(&self, body: &[u8]) -> Result<Vec<(usize, String)>, SendError> {
         let url = format!("{}/v1/events", self.base_url);
         let response = self
             .client
@@ -270,17 +344,22 @@ impl RemoteServer {
                 reqwest::header::CONTENT_TYPE,
                 "application/cloudevents-batch+json",
             )
-            .body(body)
+            .body(body.to_vec())
             .send()
             .await
-            .with_context(|| format!("failed to send events to {url}"))?;
+            .map_err(SendError::no_answer)?;
+        if SendError::is_transient(response.status()) {
+            return Err(SendError::from_answer(response).await);
+        }
         let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+        let text = response.text().await.map_err(SendError::no_answer)?;
         let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if !(status.is_success() || status == reqwest::StatusCode::BAD_REQUEST)
+        if !(status.is_success() || status == StatusCode::BAD_REQUEST)
             || answer["rejected"].as_array().is_none()
         {
-            bail!("{url} refused the events: {status} {text}");
+            return Err(SendError::Fatal(anyhow::anyhow!(
+                "{url} refused the events: {status} {text}"
+            )));
         }
         Ok(answer["rejected"]
             .as_array()
@@ -301,27 +380,50 @@ impl RemoteServer {
         self.get_json("/v1/status", &[]).await
     }
 
-    /// Returns once the server has indexed everything it accepted; a credential that
-    /// may not read `/v1/status` (not an admin) returns at once, saying so.
-    pub async fn wait_until_indexed(&self) -> anyhow::Result<()> {
+    /// Returns once the server has indexed everything it accepted, waiting through a
+    /// restart of the server as `retry` says; a credential that may not read
+    /// `/v1/status` (not an admin) returns at once, saying so.
+    pub async fn wait_until_indexed(
+        &self,
+        retry: &OutageRetry,
+        progress: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        let url = format!("{}/v1/status", self.base_url);
         loop {
-            let url = format!("{}/v1/status", self.base_url);
-            let response = self
-                .client
-                .get(&url)
-                .bearer_auth(&self.credential)
-                .send()
-                .await
-                .with_context(|| format!("failed to read {url}"))?;
-            if response.status() == reqwest::StatusCode::FORBIDDEN {
-                eprintln!("not waiting for indexing: the credential may not read {url}");
+            let status = retry
+                .run("the indexing check", progress, || self.read_status(&url))
+                .await?;
+            let Some(status) = status else {
+                progress.suspend(|| {
+                    eprintln!("not waiting for indexing: the credential may not read {url}");
+                });
                 return Ok(());
-            }
-            let status = Self::json_or_error(&url, response).await?;
+            };
             if status["indexer_lag"].as_u64() == Some(0) {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `GET /v1/status` at `url`; `None` when the credential may not read it.
+    async fn read_status(&self, url: &str) -> Result<Option<serde_json::Value>, SendError> {
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(&self.credential)
+            .send()
+            .await
+            .map_err(SendError::no_answer)?;
+        match response.status() {
+            StatusCode::FORBIDDEN => Ok(None),
+            status if SendError::is_transient(status) => {
+                Err(SendError::from_answer(response).await)
+            }
+            _ => Self::json_or_error(url, response)
+                .await
+                .map(Some)
+                .map_err(SendError::Fatal),
         }
     }
 

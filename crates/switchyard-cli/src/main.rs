@@ -102,6 +102,11 @@ enum Command {
         /// reported and skipped).
         #[arg(long)]
         follow_symlinks: bool,
+        /// How long to retry a batch while the server or the bus is unavailable, e.g.
+        /// `30s`, `5m`, `1h`; `0` sends each batch once [default: `[import] retry_for`,
+        /// else 5m].
+        #[arg(long, env = env_vars::IMPORT_RETRY_FOR, value_parser = config::parse_human_duration)]
+        retry_for: Option<Duration>,
     },
     /// Search one user's documents.
     /// Search one user's documents across every type, or navigate fragments.
@@ -224,7 +229,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             user,
             server,
             follow_symlinks,
-        } => import(&settings, &paths, &user, server, follow_symlinks).await,
+            retry_for,
+        } => {
+            let retry = import::OutageRetry {
+                retry_for: retry_for.unwrap_or(settings.import_retry_for),
+            };
+            import(&settings, &paths, &user, server, follow_symlinks, &retry).await
+        }
         Command::Search(args) => {
             // Search engines block (the Vespa client is a blocking HTTP client).
             let settings = settings.clone();
@@ -394,6 +405,7 @@ async fn import(
     user: &str,
     server: Option<String>,
     follow_symlinks: bool,
+    retry: &import::OutageRetry,
 ) -> anyhow::Result<ExitCode> {
     let read_settings = import::ReadSettings {
         limits: settings.import_limits.clone(),
@@ -424,7 +436,8 @@ async fn import(
                 node.start_consumers(&topology::Role::PIPELINE).await?;
             }
             let destination = Destination::Local(node.publisher.clone());
-            let report = import::import(paths, user, &read_settings, &destination, &progress).await;
+            let report =
+                import::import(paths, user, &read_settings, &destination, retry, &progress).await;
             progress.set_message(if distributed {
                 "waiting for the indexers (`switchyard serve --roles indexer`)"
             } else {
@@ -445,9 +458,9 @@ async fn import(
             );
             let destination = Destination::Remote(remote);
             let report =
-                import::import(paths, user, &read_settings, &destination, &progress).await?;
+                import::import(paths, user, &read_settings, &destination, retry, &progress).await?;
             if let Destination::Remote(remote) = &destination {
-                remote.wait_until_indexed().await?;
+                remote.wait_until_indexed(retry, &progress).await?;
             }
             report
         }

@@ -46,7 +46,7 @@ pub use health::{ConsumerHealth, FailingConsumer};
 pub use key_ttls::KeyTtls;
 pub use metrics::{encode_metrics, encode_metrics_with};
 pub use outbox::{OutboxError, OutboxRelay, RelayReport, outbox_entry};
-pub use publisher::{PublishReport, Publisher, RejectedEvent};
+pub use publisher::{PublishReport, PublishRetry, Publisher, RejectedEvent};
 #[cfg(feature = "testsuite")]
 pub use testsuite::{
     Recorder, Seen, fast_retry_registry, office_envelope, runtime_conformance_suite,

@@ -1,6 +1,6 @@
 //! The runtime's Prometheus metrics, declared once: events per subscription and outcome,
-//! handler latency, and published or refused events per topic. Rendered in the
-//! Prometheus text format by [`encode_metrics`].
+//! handler latency, published or refused events per topic, and publish retries per
+//! topic. Rendered in the Prometheus text format by [`encode_metrics`].
 
 use std::sync::LazyLock;
 
@@ -22,6 +22,11 @@ pub(crate) struct SubscriptionLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TopicLabel {
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct PublishLabels {
     pub topic: String,
     pub outcome: &'static str,
@@ -34,6 +39,8 @@ pub(crate) struct RuntimeMetrics {
     pub handler_duration: Family<SubscriptionLabel, Histogram>,
     /// `switchyard_publisher_events_total{topic, outcome}`.
     pub publisher_events: Family<PublishLabels, Counter>,
+    /// `switchyard_publisher_retries_total{topic}`.
+    pub publisher_retries: Family<TopicLabel, Counter>,
     registry: Registry,
 }
 
@@ -43,6 +50,7 @@ pub(crate) static METRICS: LazyLock<RuntimeMetrics> = LazyLock::new(|| {
         Histogram::new(exponential_buckets(0.0005, 2.0, 16))
     });
     let publisher_events = Family::<PublishLabels, Counter>::default();
+    let publisher_retries = Family::<TopicLabel, Counter>::default();
     let mut registry = Registry::default();
     registry.register(
         "switchyard_consumer_events",
@@ -59,10 +67,16 @@ pub(crate) static METRICS: LazyLock<RuntimeMetrics> = LazyLock::new(|| {
         "Events per topic by outcome: published, rejected",
         publisher_events.clone(),
     );
+    registry.register(
+        "switchyard_publisher_retries",
+        "Broker publish calls made again per topic after a transient error",
+        publisher_retries.clone(),
+    );
     RuntimeMetrics {
         consumer_events,
         handler_duration,
         publisher_events,
+        publisher_retries,
         registry,
     }
 });

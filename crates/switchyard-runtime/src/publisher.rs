@@ -5,13 +5,22 @@
 //! its key, and the standard headers (`X-Correlation-Id`, `X-Idempotency-Key`, retry
 //! schedule, `X-Original-Timestamp`, `traceparent`) plus CloudEvents binary-mode `ce-`
 //! headers, so brokers and tools can route and trace without parsing the payload.
+//!
+//! A broker call that fails on a transient error (a restart, a dropped connection:
+//! `BusError::is_retryable`) is made again with exponential backoff and jitter, within a
+//! time budget ([`PublishRetry`]). Each topic's messages are one broker call, and only
+//! the call that failed is made again, never those of topics already stored. A failed
+//! call may have stored part of its messages, so a retry can publish some twice:
+//! consumers deduplicate by idempotency key.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use switchyard_bus::{Broker, BusError, Message};
 use switchyard_contracts::{ContractError, Envelope, Outbound, Registry};
+use tokio::time::Instant;
 
-use crate::metrics::{METRICS, PublishLabels};
+use crate::metrics::{METRICS, PublishLabels, TopicLabel};
 use crate::{ClaimCheck, OffloadError, PublishError};
 
 /// An envelope the registry refused, and why.
@@ -34,22 +43,70 @@ pub struct PublishReport {
     pub rejected: Vec<RejectedEvent>,
 }
 
+/// How a [`Publisher`] retries a broker call that failed on a transient error: after
+/// `initial_backoff`, doubling up to `max_backoff` (each wait drawn between half and all
+/// of that), until `budget` has passed since the call's first failure; then the last
+/// error is returned. A zero budget never retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishRetry {
+    /// The wait before the first retry.
+    pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
+    pub max_backoff: Duration,
+    /// How long after its first failure a broker call is given up.
+    pub budget: Duration,
+}
+
+impl Default for PublishRetry {
+    /// 100 ms doubling to 2 s, for 15 s: long enough for a broker to restart, short
+    /// enough for an HTTP client waiting on `POST /v1/events`.
+    fn default() -> Self {
+        PublishRetry {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            budget: Duration::from_secs(15),
+        }
+    }
+}
+
+impl PublishRetry {
+    /// The wait before retry number `retry` (1 for the first), jittered.
+    fn delay(&self, retry: u32) -> Duration {
+        let doublings = retry.saturating_sub(1).min(31);
+        let full = self
+            .initial_backoff
+            .saturating_mul(1 << doublings)
+            .min(self.max_backoff);
+        let half = full / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+}
+
 /// Publishes envelopes. Cloning is cheap.
 #[derive(Clone)]
 pub struct Publisher {
     broker: Arc<dyn Broker>,
     registry: Arc<Registry>,
     claim_check: Option<ClaimCheck>,
+    retry: PublishRetry,
 }
 
 impl Publisher {
-    /// A publisher on `broker` that checks events against `registry`.
+    /// A publisher on `broker` that checks events against `registry`, retrying
+    /// transient broker errors as [`PublishRetry::default`] says.
     pub fn new(broker: Arc<dyn Broker>, registry: Arc<Registry>) -> Self {
         Publisher {
             broker,
             registry,
             claim_check: None,
+            retry: PublishRetry::default(),
         }
+    }
+
+    /// The same publisher, retrying transient broker errors as `retry` says.
+    pub fn with_retry(mut self, retry: PublishRetry) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// The same publisher, storing payloads over the claim check's threshold by
@@ -115,7 +172,8 @@ impl Publisher {
         Ok(report)
     }
 
-    /// Publishes events already checked by [`Registry::prepare`].
+    /// Publishes events already checked by [`Registry::prepare`], one broker call per
+    /// topic, retrying a call that fails on a transient error (see [`PublishRetry`]).
     pub async fn publish_prepared(&self, events: Vec<Outbound>) -> Result<(), BusError> {
         let mut groups: Vec<(String, Vec<Message>)> = Vec::new();
         for event in events {
@@ -131,7 +189,7 @@ impl Publisher {
         }
         for (topic, messages) in groups {
             let count = messages.len() as u64;
-            self.broker.publish(&topic, messages).await?;
+            self.publish_with_retry(&topic, messages).await?;
             METRICS
                 .publisher_events
                 .get_or_create(&PublishLabels {
@@ -141,5 +199,342 @@ impl Publisher {
                 .inc_by(count);
         }
         Ok(())
+    }
+
+    /// One broker call for `topic`, made again while it fails on a transient error and
+    /// the retry budget lasts.
+    async fn publish_with_retry(
+        &self,
+        topic: &str,
+        messages: Vec<Message>,
+    ) -> Result<(), BusError> {
+        let mut deadline = None;
+        let mut retry = 0;
+        loop {
+            let err = match self.broker.publish(topic, messages.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(err) => err,
+            };
+            let now = Instant::now();
+            let deadline = *deadline.get_or_insert(now + self.retry.budget);
+            if !err.is_retryable() || now >= deadline {
+                if retry > 0 {
+                    tracing::warn!(topic = %topic, attempts = retry + 1, error = %err, "publish retries exhausted");
+                }
+                return Err(err);
+            }
+            retry += 1;
+            let delay = self.retry.delay(retry).min(deadline - now);
+            tracing::warn!(
+                topic = %topic,
+                messages = messages.len(),
+                retry,
+                delay_ms = delay.as_millis() as u64,
+                error = %err,
+                "publish failed on a transient broker error, retrying"
+            );
+            METRICS
+                .publisher_retries
+                .get_or_create(&TopicLabel {
+                    topic: topic.to_string(),
+                })
+                .inc();
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use switchyard_bus::{
+        BusErrorKind, Delivery, DeliveryTag, DownBroker, SubscriptionConfig, SubscriptionStats,
+        TopicStats,
+    };
+    use switchyard_contracts::{CalendarItem, Email};
+
+    use super::*;
+    use crate::office_envelope;
+
+    /// A broker whose publish calls to a topic first fail with the scripted errors, then
+    /// store their messages; every other call fails like [`DownBroker`]'s.
+    #[derive(Default)]
+    struct ScriptedBroker {
+        failures: Mutex<HashMap<String, Vec<BusErrorKind>>>,
+        attempts: Mutex<HashMap<String, usize>>,
+        stored: Mutex<Vec<(String, String)>>,
+    }
+
+    impl ScriptedBroker {
+        fn failing(topic: &str, kinds: &[BusErrorKind]) -> Arc<Self> {
+            let broker = ScriptedBroker::default();
+            broker
+                .failures
+                .lock()
+                .unwrap()
+                .insert(topic.to_string(), kinds.iter().rev().copied().collect());
+            Arc::new(broker)
+        }
+
+        fn attempts(&self, topic: &str) -> usize {
+            self.attempts
+                .lock()
+                .unwrap()
+                .get(topic)
+                .copied()
+                .unwrap_or(0)
+        }
+
+        /// (topic, event id) of every stored message, in order.
+        fn stored(&self) -> Vec<(String, String)> {
+            self.stored.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl Broker for ScriptedBroker {
+        async fn publish(&self, topic: &str, messages: Vec<Message>) -> Result<(), BusError> {
+            *self
+                .attempts
+                .lock()
+                .unwrap()
+                .entry(topic.to_string())
+                .or_default() += 1;
+            let failure = self
+                .failures
+                .lock()
+                .unwrap()
+                .get_mut(topic)
+                .and_then(Vec::pop);
+            if let Some(kind) = failure {
+                return Err(BusError::new(kind, "connection reset by peer"));
+            }
+            let mut stored = self.stored.lock().unwrap();
+            for message in messages {
+                let id = message.header("ce-id").expect("ce-id header").to_string();
+                stored.push((topic.to_string(), id));
+            }
+            Ok(())
+        }
+        async fn ensure_subscription(&self, config: &SubscriptionConfig) -> Result<(), BusError> {
+            DownBroker.ensure_subscription(config).await
+        }
+        async fn fetch(
+            &self,
+            name: &str,
+            max: usize,
+            wait: Duration,
+        ) -> Result<Vec<Delivery>, BusError> {
+            DownBroker.fetch(name, max, wait).await
+        }
+        async fn ack(&self, name: &str, tags: &[DeliveryTag]) -> Result<(), BusError> {
+            DownBroker.ack(name, tags).await
+        }
+        async fn nack(
+            &self,
+            name: &str,
+            tags: &[DeliveryTag],
+            delay: Duration,
+        ) -> Result<(), BusError> {
+            DownBroker.nack(name, tags, delay).await
+        }
+        async fn release(&self, name: &str, tags: &[DeliveryTag]) -> Result<(), BusError> {
+            DownBroker.release(name, tags).await
+        }
+        async fn browse(
+            &self,
+            topic: &str,
+            from: u64,
+            max: usize,
+        ) -> Result<Vec<(u64, Message)>, BusError> {
+            DownBroker.browse(topic, from, max).await
+        }
+        async fn remove(&self, topic: &str, seqs: &[u64]) -> Result<u64, BusError> {
+            DownBroker.remove(topic, seqs).await
+        }
+        async fn topics(&self) -> Result<Vec<TopicStats>, BusError> {
+            DownBroker.topics().await
+        }
+        async fn ping(&self) -> Result<(), BusError> {
+            DownBroker.ping().await
+        }
+        async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
+            DownBroker.stats().await
+        }
+    }
+
+    fn email(id: &str) -> Envelope {
+        office_envelope(
+            "alice",
+            Email {
+                id: id.into(),
+                subject: format!("subject {id}"),
+                ..Email::default()
+            },
+        )
+    }
+
+    fn calendar(id: &str) -> Envelope {
+        office_envelope(
+            "alice",
+            CalendarItem {
+                id: id.into(),
+                title: "standup".into(),
+                ..CalendarItem::default()
+            },
+        )
+    }
+
+    fn publisher(broker: Arc<dyn Broker>) -> Publisher {
+        Publisher::new(broker, Arc::new(Registry::standard()))
+    }
+
+    fn stored_pairs(envelopes: &[(&str, &Envelope)]) -> Vec<(String, String)> {
+        envelopes
+            .iter()
+            .map(|(topic, envelope)| (topic.to_string(), envelope.id.clone()))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_retried_with_growing_waits_until_the_broker_is_back() {
+        let broker = ScriptedBroker::failing("emails", &[BusErrorKind::Unavailable; 3]);
+        let events = [email("a"), email("b")];
+        let started = Instant::now();
+        let report = publisher(broker.clone()).publish(&events).await.unwrap();
+        assert_eq!(report.published, 2);
+        assert_eq!(broker.attempts("emails"), 4);
+        assert_eq!(
+            broker.stored(),
+            stored_pairs(&[("emails", &events[0]), ("emails", &events[1])]),
+            "each event stored once"
+        );
+        // Waits of 100, 200 and 400 ms, each jittered down to no less than half.
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(350) && waited <= Duration::from_millis(700),
+            "{waited:?}"
+        );
+        let metrics = crate::encode_metrics();
+        assert!(
+            metrics.contains("switchyard_publisher_retries_total{topic=\"emails\"}"),
+            "{metrics}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_the_failed_topic_is_sent_again() {
+        let broker = ScriptedBroker::failing("calendars", &[BusErrorKind::Unavailable]);
+        let events = [email("a"), calendar("c"), email("b")];
+        publisher(broker.clone()).publish(&events).await.unwrap();
+        assert_eq!(broker.attempts("emails"), 1);
+        assert_eq!(broker.attempts("calendars"), 2);
+        assert_eq!(
+            broker.stored(),
+            stored_pairs(&[
+                ("emails", &events[0]),
+                ("emails", &events[2]),
+                ("calendars", &events[1]),
+            ])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broker_that_stays_down_fails_with_its_error_after_the_budget() {
+        let started = Instant::now();
+        let err = publisher(Arc::new(DownBroker))
+            .publish(&[email("a")])
+            .await
+            .unwrap_err();
+        let PublishError::Bus(err) = err else {
+            panic!("not a broker error: {err}");
+        };
+        assert_eq!(err.kind(), BusErrorKind::Unavailable);
+        assert_eq!(err.to_string(), "broker down");
+        let waited = started.elapsed();
+        let budget = PublishRetry::default().budget;
+        assert!(
+            waited >= budget && waited < budget + Duration::from_millis(10),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_is_configurable_and_zero_never_retries() {
+        let broker = ScriptedBroker::failing("emails", &[BusErrorKind::Unavailable; 100]);
+        let retry = PublishRetry {
+            budget: Duration::from_secs(1),
+            ..PublishRetry::default()
+        };
+        let started = Instant::now();
+        publisher(broker.clone())
+            .with_retry(retry)
+            .publish(&[email("a")])
+            .await
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            waited >= retry.budget && waited < retry.budget + Duration::from_millis(10),
+            "{waited:?}"
+        );
+        let tried = broker.attempts("emails");
+        assert!((4..=8).contains(&tried), "{tried} attempts in 1 s");
+
+        let broker = ScriptedBroker::failing("emails", &[BusErrorKind::Unavailable]);
+        let no_retry = PublishRetry {
+            budget: Duration::ZERO,
+            ..PublishRetry::default()
+        };
+        publisher(broker.clone())
+            .with_retry(no_retry)
+            .publish(&[email("a")])
+            .await
+            .unwrap_err();
+        assert_eq!(broker.attempts("emails"), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn errors_that_are_not_transient_come_back_at_once() {
+        for kind in [
+            BusErrorKind::InvalidArgument,
+            BusErrorKind::Corrupt,
+            BusErrorKind::Closed,
+            BusErrorKind::InUse,
+        ] {
+            let broker = ScriptedBroker::failing("emails", &[kind]);
+            let started = Instant::now();
+            let err = publisher(broker.clone())
+                .publish(&[email("a")])
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, PublishError::Bus(ref err) if err.kind() == kind),
+                "{err}"
+            );
+            assert_eq!(broker.attempts("emails"), 1, "{kind:?}");
+            assert_eq!(started.elapsed(), Duration::ZERO);
+        }
+    }
+
+    #[test]
+    fn waits_double_up_to_the_maximum_and_keep_at_least_half() {
+        let retry = PublishRetry::default();
+        for (number, full_ms) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (5, 1600),
+            (6, 2000),
+            (40, 2000),
+        ] {
+            let full = Duration::from_millis(full_ms);
+            for _ in 0..50 {
+                let wait = retry.delay(number);
+                assert!(wait >= full / 2 && wait <= full, "retry {number}: {wait:?}");
+            }
+        }
     }
 }

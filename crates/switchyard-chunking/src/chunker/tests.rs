@@ -10,7 +10,9 @@ use switchyard_contracts::{
     AnyOfficeEvent, Document, DocumentBody, DocumentEvent, DocumentKind, Envelope, FragmentEvent,
     Operation, Registry, Slide, SyncType, WordBlock, decode_office_event,
 };
-use switchyard_runtime::{Consumer, ConsumerConfig, Handler, Incoming, Outcome, Publisher};
+use switchyard_runtime::{
+    Consumer, ConsumerConfig, Handler, Incoming, Outcome, PublishRetry, Publisher,
+};
 use switchyard_state::{EmbeddedState, StateStore};
 
 use super::*;
@@ -426,7 +428,12 @@ fn only_document_events_decode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_failures_are_retried_and_hold_back_the_same_document() {
     let f = fixture().await;
-    let publisher = Publisher::new(Arc::new(DownBroker), f.registry.clone());
+    // No retries inside the publisher: the handler's own retry is what is tested.
+    let publisher =
+        Publisher::new(Arc::new(DownBroker), f.registry.clone()).with_retry(PublishRetry {
+            budget: Duration::ZERO,
+            ..PublishRetry::default()
+        });
     let chunker = Chunker::new(publisher, f.state.clone(), ChunkingConfig::default()).unwrap();
     let incoming = |operation, minute, id: &str| Incoming {
         event: DocumentDelivery::new(event(operation, minute, word(&["A", "B"]))),

@@ -8,7 +8,8 @@
 //!   authorized; large payloads go through the claim check like a local import. The
 //!   valid ones are published: 202 with `accepted`, `ids` and the `rejected` ones (index,
 //!   error, field); 400 when none is valid; 403 for events of another user, or outside
-//!   the office set without an admin token.
+//!   the office set without an admin token; 503 with `Retry-After` when the bus still
+//!   fails once the publisher's retries are spent.
 //! - `GET /v1/search?q=…[&type=a,b][&from=…&to=…&date=created|updated]`
 //!   `[&participant=…][&sort=relevance|last_updated|sync_timestamp][&limit=…]`: search
 //!   the caller's documents of every type; fragments come folded under their document.
@@ -90,10 +91,12 @@ impl ApiState {
     }
 }
 
-/// A JSON error response ([`ErrorBody`]).
+/// A JSON error response ([`ErrorBody`]), with a `Retry-After` header when the client
+/// should come back later.
 pub(super) struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -101,13 +104,26 @@ impl ApiError {
         ApiError {
             status,
             body: ErrorBody::new(message),
+            retry_after_secs: None,
         }
+    }
+
+    /// The same error, telling the client to retry in `secs` seconds.
+    fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -137,6 +153,10 @@ pub(super) async fn health(state: State<ApiState>) -> (StatusCode, Json<Readines
     ready(state).await
 }
 
+/// What `POST /v1/events` tells a client to wait when publishing failed, the publisher
+/// having already retried for its budget (15 s by default).
+const PUBLISH_RETRY_AFTER_SECS: u64 = 5;
+
 /// Content types of CloudEvents in structured or batched mode.
 const EVENT_CONTENT_TYPES: [&str; 3] = [
     "application/json",
@@ -153,7 +173,8 @@ const EVENT_CONTENT_TYPES: [&str; 3] = [
         (status = 400, description = "Malformed JSON, or no valid event", body = ErrorBody),
         (status = 413, description = "The body is over `http.max_body_bytes`", body = ErrorBody),
         (status = 415, description = "Not a CloudEvents JSON content type", body = ErrorBody),
-        (status = 503, description = "The bus is unavailable", body = ErrorBody)))]
+        (status = 503, description = "The bus is unavailable, after the publisher's retries", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before sending the events again")))))]
 pub(super) async fn accept_events(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -234,11 +255,9 @@ pub(super) async fn accept_events(
         envelopes.push(envelope);
         positions.push(index);
     }
-    let report = state
-        .publisher
-        .publish(&envelopes)
-        .await
-        .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err))?;
+    let report = state.publisher.publish(&envelopes).await.map_err(|err| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err).retry_after(PUBLISH_RETRY_AFTER_SECS)
+    })?;
     let mut refused = vec![false; envelopes.len()];
     for event in &report.rejected {
         refused[event.index] = true;
@@ -261,6 +280,7 @@ pub(super) async fn accept_events(
                 index: Some(first.index),
                 rejected: Some(rejected),
             },
+            retry_after_secs: None,
         });
     }
     Ok((

@@ -253,4 +253,14 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_503_to_events_tells_the_client_when_to_come_back() {
+        let json = serde_json::to_value(document()).unwrap();
+        let unavailable = &json["paths"]["/v1/events"]["post"]["responses"]["503"];
+        assert_eq!(
+            unavailable["headers"]["Retry-After"]["schema"]["type"], "integer",
+            "{unavailable}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The access rules of every route in [`routes`], driven over HTTP against a node on a
 //! temporary data directory: a route added to the table is tested here without a line
-//! more, and it cannot be served without an [`Access`].
+//! more, and it cannot be served without an [`Access`]. Also the guards around the
+//! routes, and the answer to events the bus cannot take.
 
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -10,6 +11,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_auth::{AuditLog, Authenticator, Scope, TokenStore};
+use switchyard_bus::DownBroker;
+use switchyard_contracts::Registry;
+use switchyard_runtime::{PublishRetry, Publisher};
 
 use super::*;
 use crate::backends::EngineUrls;
@@ -26,6 +30,11 @@ struct Api {
 
 impl Api {
     async fn start(dir: &Path, http: HttpSettings) -> Api {
+        Api::start_with(dir, http, |_| {}).await
+    }
+
+    /// A node's API whose handler state `adjust` changed first.
+    async fn start_with(dir: &Path, http: HttpSettings, adjust: impl FnOnce(&mut ApiState)) -> Api {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let settings =
             Settings::resolve(None, Some(dir.to_path_buf()), None, EngineUrls::default()).unwrap();
@@ -38,7 +47,8 @@ impl Api {
             AuditLog::open(&audit_log).unwrap(),
             http.rate_limit,
         ));
-        let state = ApiState::new(&node, control.clone());
+        let mut state = ApiState::new(&node, control.clone());
+        adjust(&mut state);
         let app = router(state, node.journal.clone(), control, &http).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -467,4 +477,36 @@ async fn bodies_content_types_hosts_origins_and_rates_are_bounded() {
         .call(Method::GET, "/v1/shipments", "", Some(&bob), None)
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_the_bus_still_refuses_after_the_retries_get_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let retry = PublishRetry {
+        budget: Duration::from_millis(300),
+        ..PublishRetry::default()
+    };
+    let api = Api::start_with(dir.path(), http(), |state| {
+        let registry = Arc::new(Registry::standard());
+        state.publisher = Publisher::new(Arc::new(DownBroker), registry).with_retry(retry);
+    })
+    .await;
+    let alice = api.token("alice", Scope::Write);
+    let started = std::time::Instant::now();
+    let response = api
+        .client
+        .post(format!("{}/v1/events", api.base))
+        .bearer_auth(&alice)
+        .json(&email("alice", "m1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() >= retry.budget,
+        "answered before the publisher's retries were spent"
+    );
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "failed to publish: broker down", "{body}");
 }

@@ -9,7 +9,7 @@ use switchyard_bus::{Broker, DeliveryTag, DownBroker, EmbeddedBroker, Subscripti
 use switchyard_contracts::{
     Email, EmailEvent, LlmChat, LlmChatEvent, Mailbox, Registry, Todo, TodoEvent,
 };
-use switchyard_runtime::{Consumer, ConsumerConfig};
+use switchyard_runtime::{Consumer, ConsumerConfig, PublishRetry};
 use switchyard_state::{EmbeddedState, StateStore};
 
 use super::*;
@@ -253,7 +253,11 @@ async fn a_failed_publish_retries_the_batch_and_the_retry_publishes() {
     let f = fixture().await;
     let failing = ContactDiscovery::new(
         f.store.clone(),
-        Publisher::new(Arc::new(DownBroker), f.registry.clone()),
+        // No retries inside the publisher: the handler's own retry is what is tested.
+        Publisher::new(Arc::new(DownBroker), f.registry.clone()).with_retry(PublishRetry {
+            budget: StdDuration::ZERO,
+            ..PublishRetry::default()
+        }),
         ContactsConfig::default(),
     )
     .unwrap();
