@@ -9,139 +9,52 @@
 //! The machine's shared PostgreSQL is never touched. The test fails, naming it, when the
 //! PostgreSQL server binaries (`/usr/lib/postgresql/*/bin`) are missing.
 
-use std::path::{Path, PathBuf};
+mod cluster;
+
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
+use cluster::{private_postgres, running_as_root};
 use switchyard_bus::{PrivateServer, TestTls, certificate_error};
 use switchyard_postgres::PostgresOutbox;
 use switchyard_state::Outbox;
 
 const TABLE: &str = "switchyard_outbox_tls";
 
-/// The newest installed server's `bin` directory.
-fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .context("PostgreSQL server binaries not found in /usr/lib/postgresql: this test starts a private cluster, install postgresql")?
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let version = entry.file_name().to_str()?.parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("postgres").is_file().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    versions
-        .pop()
-        .map(|(_, bin)| bin)
-        .context("no /usr/lib/postgresql/*/bin/postgres: install postgresql")
-}
-
-/// `command` as the `postgres` user when running as root (the server refuses root).
-fn as_postgres(command: &Path) -> (String, Vec<String>) {
-    let command = command.display().to_string();
-    if running_as_root() {
-        let args = ["-u", "postgres", "--", &command]
-            .map(String::from)
-            .to_vec();
-        ("runuser".to_string(), args)
-    } else {
-        (command, Vec::new())
-    }
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
-}
-
 /// A private PostgreSQL cluster with `ssl = on` and `tls`'s certificate.
 async fn private_tls_postgres(tls: &TestTls) -> anyhow::Result<PrivateServer> {
-    let bin = postgres_bin_dir()?;
-    let (binary, prefix) = as_postgres(&bin.join("postgres"));
     let tls = tls.clone();
-    PrivateServer::builder(
-        &binary,
-        "postgresql (server) and util-linux (runuser)",
-        move |port, dir| {
-            let mut args = prefix.clone();
-            let path = |name: &str| dir.join(name).display().to_string();
-            args.extend(
-                [
-                    "-D",
-                    &path("data"),
-                    "-p",
-                    &port.to_string(),
-                    "-k",
-                    &dir.display().to_string(),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    "ssl=on",
-                    "-c",
-                    &format!("ssl_cert_file={}", path("server.pem")),
-                    "-c",
-                    &format!("ssl_key_file={}", path("server.key")),
-                    "-c",
-                    "fsync=off",
-                ]
-                .map(String::from),
-            );
-            args
-        },
-    )
-    .prepare(move |_, dir| {
+    let settings = |dir: &Path| {
+        let path = |name: &str| dir.join(name).display().to_string();
+        vec![
+            "ssl=on".to_string(),
+            format!("ssl_cert_file={}", path("server.pem")),
+            format!("ssl_key_file={}", path("server.key")),
+        ]
+    };
+    private_postgres(settings, move |dir| {
         let files = tls.write(dir)?;
         if running_as_root() {
-            // The server runs as `postgres`: it owns the directory and its key.
-            for path in [dir, files.key.as_path()] {
-                let status = Command::new("chown").arg("postgres:").arg(path).status()?;
-                ensure!(status.success(), "chown postgres {} failed", path.display());
-            }
+            // The server runs as `postgres` and reads its key alone.
+            let status = Command::new("chown")
+                .arg("postgres:")
+                .arg(&files.key)
+                .status()?;
+            ensure!(
+                status.success(),
+                "chown postgres {} failed",
+                files.key.display()
+            );
         }
-        let (initdb, prefix) = as_postgres(&bin.join("initdb"));
-        let output = Command::new(initdb)
-            .args(prefix)
-            .arg("-D")
-            .arg(dir.join("data"))
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
-            .output()?;
-        ensure!(
-            output.status.success(),
-            "initdb failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
         Ok(())
     })
-    .start_budget(Duration::from_secs(60))
-    .start()
     .await
 }
 
-/// Connects, waiting out "the database system is starting up" after the port opened.
+/// Connects to the test's table, waiting out the server's start.
 async fn connect(url: &str, ca_file: Option<&Path>) -> anyhow::Result<PostgresOutbox> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match PostgresOutbox::connect_with_ca_file(url, TABLE, ca_file).await {
-            Ok(outbox) => return Ok(outbox),
-            Err(err) if err.to_string().contains("starting up") && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(err) => return Err(err.into()),
-        }
-    }
+    cluster::connect(url, TABLE, ca_file).await
 }
 
 /// Enqueues `payload` under its own partition key and claims it back.
