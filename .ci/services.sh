@@ -3,7 +3,8 @@
 # of this machine kind; then waits until each answers. A service that cannot be started
 # fails CI: the conformance suites run against every backend.
 # Also checks the server binaries the fault and TLS tests start privately on other
-# loopback ports (tests/tls.rs of each backend crate, tests/fault.rs, tests/outage.rs).
+# loopback ports (tests/tls.rs of each backend crate, tests/fault.rs, tests/outage.rs,
+# tests/restart.rs).
 # Sourced by .ci/run; defines ensure_services and ensure_private_server_binaries.
 
 port_open() {

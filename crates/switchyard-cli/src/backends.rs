@@ -16,9 +16,14 @@ use crate::node::OpenError;
 #[cfg(feature = "rabbitmq")]
 const IDENTITY_EXCHANGE: &str = "smap.events";
 
-/// The outbox table in PostgreSQL.
+/// The outbox table in PostgreSQL, in the schema named after the namespace if there is one.
 #[cfg(feature = "postgres")]
 const OUTBOX_TABLE: &str = "switchyard_outbox";
+
+/// What separates a namespace from the key in Redis, as in the keys themselves
+/// (`idempotency:…`, `office:…`).
+#[cfg(feature = "redis")]
+const REDIS_NAMESPACE_SEPARATOR: &str = ":";
 
 /// The engines of one node.
 pub struct Engines {
@@ -35,7 +40,10 @@ pub struct Engines {
 pub struct EngineUrls {
     /// `nats://…` or `amqp://…`.
     pub bus: Option<String>,
-    /// The NATS stream prefix or RabbitMQ exchange; `None` is the engine's default.
+    /// Keeps deployments sharing servers apart: the NATS stream prefix or RabbitMQ
+    /// exchange, the Redis key prefix (`{namespace}:`) and the PostgreSQL schema of the
+    /// outbox. `None`: each engine's default, no key prefix, the outbox in the search
+    /// path's schema.
     pub bus_namespace: Option<String>,
     /// `redis://…`.
     pub state: Option<String>,
@@ -199,6 +207,9 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
         Some(url) if matches!(scheme(url), "redis" | "rediss") => {
             let mut config = switchyard_redis::RedisStateConfig::new(url);
             config.ca_file = urls.ca_files.state.clone();
+            if let Some(namespace) = &urls.bus_namespace {
+                config = config.with_namespace(redis_namespace(namespace));
+            }
             Arc::new(
                 switchyard_redis::RedisState::connect(config)
                     .await
@@ -211,13 +222,19 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
         None => embedded_state.expect("opened when the outbox is embedded"),
         #[cfg(feature = "postgres")]
         Some(url) if matches!(scheme(url), "postgres" | "postgresql") => {
+            let table = outbox_table(urls.bus_namespace.as_deref());
             let outbox = switchyard_postgres::PostgresOutbox::connect_with_ca_file(
                 url,
-                OUTBOX_TABLE,
+                &table,
                 urls.ca_files.outbox.as_deref(),
             )
             .await
-            .context("failed to open the postgres outbox")?;
+            .with_context(|| match &urls.bus_namespace {
+                Some(namespace) => format!(
+                    "failed to open the postgres outbox in the schema of bus namespace `{namespace}`"
+                ),
+                None => "failed to open the postgres outbox".to_string(),
+            })?;
             outbox
                 .migrate()
                 .await
@@ -231,6 +248,22 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
         state,
         outbox,
     })
+}
+
+/// The prefix of every Redis key of the deployment `namespace`.
+#[cfg(feature = "redis")]
+fn redis_namespace(namespace: &str) -> String {
+    format!("{namespace}{REDIS_NAMESPACE_SEPARATOR}")
+}
+
+/// The outbox table of the deployment `namespace`: `{namespace}.switchyard_outbox`, in a
+/// schema of its own (the outbox checks the name is a plain lowercase identifier).
+#[cfg(feature = "postgres")]
+fn outbox_table(namespace: Option<&str>) -> String {
+    match namespace {
+        Some(namespace) => format!("{namespace}.{OUTBOX_TABLE}"),
+        None => OUTBOX_TABLE.to_string(),
+    }
 }
 
 /// The search engine named by `urls.search` (a Vespa endpoint), or the embedded index of
@@ -316,5 +349,80 @@ mod tests {
              use one of redis://"
         );
         assert!(!err.contains("hunter2"));
+    }
+
+    #[cfg(all(feature = "redis", feature = "postgres"))]
+    #[test]
+    fn a_namespace_names_the_redis_prefix_and_the_outbox_schema() {
+        assert_eq!(redis_namespace("blue"), "blue:");
+        assert_eq!(outbox_table(Some("blue")), "blue.switchyard_outbox");
+        assert_eq!(outbox_table(None), "switchyard_outbox");
+    }
+
+    /// The namespace reaches the engines `open` builds: on the shared Redis and
+    /// PostgreSQL (`REDIS_URL`, `DATABASE_URL`), a key lands under `{namespace}:` and the
+    /// outbox is the table of schema `{namespace}`, which `open` created. Both are removed
+    /// afterwards, passed or failed.
+    #[cfg(all(feature = "redis", feature = "postgres"))]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_puts_state_and_outbox_in_the_namespace() -> anyhow::Result<()> {
+        use std::time::Duration;
+
+        use switchyard_postgres::PostgresOutbox;
+        use switchyard_redis::{RedisState, RedisStateConfig};
+
+        let redis_url = std::env::var("REDIS_URL")
+            .unwrap_or_else(|_| switchyard_redis::DEFAULT_REDIS_URL.to_string());
+        let database_url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let namespace = format!("switchyard_cli_test_{}", uuid::Uuid::now_v7().simple());
+        let data_dir = tempfile::tempdir()?;
+        let urls = EngineUrls {
+            state: Some(redis_url.clone()),
+            outbox: Some(database_url.clone()),
+            bus_namespace: Some(namespace.clone()),
+            ..EngineUrls::default()
+        };
+        let bare_redis = RedisState::connect(RedisStateConfig::new(&redis_url)).await?;
+        let schema_outbox =
+            PostgresOutbox::connect(&database_url, &format!("{namespace}.{OUTBOX_TABLE}")).await?;
+
+        let checks = async {
+            let engines = open(&urls, data_dir.path()).await?;
+            let keys = vec!["idempotency:cli-namespace".to_string()];
+            engines
+                .state
+                .put_many(&keys, b"in the namespace", Some(Duration::from_secs(60)))
+                .await?;
+            let stored = bare_redis
+                .get(&format!("{namespace}:idempotency:cli-namespace"))
+                .await?;
+            anyhow::ensure!(
+                stored.as_deref() == Some(b"in the namespace".as_slice()),
+                "the key is not under `{namespace}:`: {stored:?}"
+            );
+
+            let mut tx = schema_outbox.pool().begin().await?;
+            schema_outbox.enqueue(&mut tx, "key", b"event").await?;
+            tx.commit().await?;
+            anyhow::ensure!(
+                engines.outbox.pending_count().await? == 1,
+                "the node's outbox is not {}",
+                schema_outbox.table()
+            );
+            Ok(())
+        }
+        .await;
+
+        bare_redis
+            .delete_many(&[
+                format!("{namespace}:idempotency:cli-namespace"),
+                format!("{namespace}:switchyard:state:expiry-index"),
+            ])
+            .await?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{namespace}\" CASCADE"))
+            .execute(schema_outbox.pool())
+            .await?;
+        checks
     }
 }

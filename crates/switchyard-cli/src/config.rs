@@ -217,8 +217,9 @@ pub struct SubscriptionsFileConfig {
 pub struct EnginesFileConfig {
     /// `nats://…` or `amqp://…`.
     pub bus: Option<String>,
-    /// The NATS stream prefix, or the prefix of the RabbitMQ exchanges and queues, of
-    /// this deployment.
+    /// The namespace of this deployment: the NATS stream prefix, the prefix of the
+    /// RabbitMQ exchanges and queues (`{namespace}.`), the Redis key prefix
+    /// (`{namespace}:`) and the outbox's PostgreSQL schema.
     pub bus_namespace: Option<String>,
     /// A Vespa endpoint, `http://…`; absent means the embedded index.
     pub search: Option<String>,

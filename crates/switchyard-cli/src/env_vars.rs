@@ -17,8 +17,8 @@ pub const LOG: &str = "SWITCHYARD_LOG";
 pub const BUS: &str = "SWITCHYARD_BUS";
 /// PEM file of the CA that signed the bus server's certificate (`tls://`, `amqps://`).
 pub const BUS_CA_FILE: &str = "SWITCHYARD_BUS_CA_FILE";
-/// Keeps deployments sharing one bus server apart: the NATS stream prefix or the
-/// RabbitMQ exchange.
+/// Keeps deployments sharing servers apart: the NATS stream prefix or the RabbitMQ
+/// exchange, the Redis key prefix (`{namespace}:`) and the outbox's PostgreSQL schema.
 pub const BUS_NAMESPACE: &str = "SWITCHYARD_BUS_NAMESPACE";
 /// The secret that signs and checks live-stream tokens (`GET /v1/stream`), 32 bytes or
 /// more; without it the stream is closed.

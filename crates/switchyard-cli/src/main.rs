@@ -52,8 +52,9 @@ struct Cli {
     /// Bus URL: `nats://host:4222` or `amqp://user:pass@host:5672/%2f` [default: embedded].
     #[arg(long, global = true, env = env_vars::BUS)]
     bus: Option<String>,
-    /// Keeps deployments sharing a bus server apart: the NATS stream prefix [default:
-    /// SWITCHYARD], or the prefix of every RabbitMQ exchange and queue [default: none].
+    /// Keeps deployments sharing servers apart: the NATS stream prefix [default:
+    /// SWITCHYARD], the prefix `NAME.` of every RabbitMQ exchange and queue, the Redis key
+    /// prefix `NAME:` and the PostgreSQL schema of the outbox [default: none of these].
     #[arg(long, global = true, env = env_vars::BUS_NAMESPACE)]
     bus_namespace: Option<String>,
     /// Search engine: a Vespa endpoint `http://host:8080` [default: the embedded index].

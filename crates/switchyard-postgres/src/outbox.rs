@@ -62,8 +62,9 @@ pub struct PostgresOutbox {
 
 impl PostgresOutbox {
     /// Connects to `url` (`postgres://user@host:port/database`) for the outbox in
-    /// `table_name` (`[a-z_][a-z0-9_]*`, optionally `schema.`-qualified). Does not create
-    /// the table: see [`migrate`](PostgresOutbox::migrate).
+    /// `table_name` (`[a-z_][a-z0-9_]*`, optionally `schema.`-qualified, so that
+    /// deployments sharing a database keep apart). Does not create the table or its
+    /// schema: see [`migrate`](PostgresOutbox::migrate).
     ///
     /// TLS (rustls) follows the URL's `sslmode` (`disable`, `prefer`, the default,
     /// `require`, `verify-ca`, `verify-full`) and `sslrootcert` (a PEM file of CAs); as in
@@ -151,8 +152,9 @@ impl PostgresOutbox {
         &self.claimant
     }
 
-    /// Creates the table and its indexes if missing. Safe to run from several processes at
-    /// once (an advisory lock serializes them).
+    /// Creates the table and its indexes if missing, and first its schema, for a
+    /// `schema.table` name, if that is missing. Safe to run from several processes at once
+    /// (advisory locks serialize them).
     pub async fn migrate(&self) -> Result<(), PostgresOutboxError> {
         let context = || format!("failed to create outbox table {}", self.sql.table);
         let mut tx = self
@@ -160,6 +162,32 @@ impl PostgresOutbox {
             .begin()
             .await
             .map_err(|err| PostgresOutboxError::sql(context(), err))?;
+        if let (Some(schema), Some(create_schema)) = (&self.sql.schema, &self.sql.create_schema) {
+            // Two outbox tables of one schema may be migrated at once: the schema has a
+            // lock of its own.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(format!("switchyard-outbox-schema:{schema}"))
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| PostgresOutboxError::sql(context(), err))?;
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                    .bind(schema)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|err| PostgresOutboxError::sql(context(), err))?;
+            if !exists {
+                sqlx::raw_sql(create_schema)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| {
+                        PostgresOutboxError::sql(
+                            format_args!("failed to create outbox schema \"{schema}\""),
+                            err,
+                        )
+                    })?;
+            }
+        }
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
             .bind(format!("switchyard-outbox-migrate:{}", self.sql.table))
             .execute(&mut *tx)
@@ -334,7 +362,6 @@ fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `url` without its password, for messages.
 /// `options` with `ca_file` as the trusted CA, and the TLS mode raised to `verify-ca`
 /// where a CA is given but the mode would not check against it (see
 /// [`PostgresOutbox::connect_with_ca_file`]).
@@ -369,6 +396,7 @@ fn has_query_param(url: &str, name: &str) -> bool {
     })
 }
 
+/// `url` without its password, for messages.
 fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();

@@ -18,17 +18,28 @@
 //! ```
 //! Table names are interpolated into SQL, so only `[a-z_][a-z0-9_]*` (optionally
 //! `schema.table`) is accepted, short enough for the index names to fit PostgreSQL's
-//! 63-byte identifiers, and quoted anyway.
+//! 63-byte identifiers, and quoted anyway. A schema must fit 63 bytes too (PostgreSQL
+//! would silently cut a longer one, and two long names could meet), and may not start
+//! with `pg_`, which PostgreSQL reserves. `migrate` creates a missing schema first
+//! (`CREATE SCHEMA IF NOT EXISTS "{schema}"`); the indexes live in the table's schema, so
+//! the same table name in two schemas is two independent outboxes.
 
 use crate::PostgresOutboxError;
 
+/// Longest identifier PostgreSQL keeps whole.
+const MAX_IDENTIFIER_BYTES: usize = 63;
 /// Longest table name accepted: 63 bytes minus the longest index suffix.
-const MAX_TABLE_NAME_BYTES: usize = 63 - "_unsent_key_idx".len();
+const MAX_TABLE_NAME_BYTES: usize = MAX_IDENTIFIER_BYTES - "_unsent_key_idx".len();
 
 /// The statements for one outbox table.
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
     pub(crate) table: String,
+    /// The schema of a `schema.table` name, unquoted.
+    pub(crate) schema: Option<String>,
+    /// Creates that schema; run by `migrate` only when it is missing, so a role without
+    /// the right to create schemas can use one made for it.
+    pub(crate) create_schema: Option<String>,
     pub(crate) migrate: String,
     pub(crate) enqueue: String,
     pub(crate) enqueue_many: String,
@@ -45,6 +56,8 @@ impl Statements {
             Some(schema) => format!("\"{schema}\".\"{base}\""),
             None => format!("\"{base}\""),
         };
+        let create_schema =
+            schema.map(|schema| format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""));
         let migrate = format!(
             "CREATE TABLE IF NOT EXISTS {table} (
                 id bigserial PRIMARY KEY,
@@ -108,6 +121,8 @@ impl Statements {
         );
         Ok(Statements {
             table,
+            schema: schema.map(str::to_string),
+            create_schema,
             migrate,
             enqueue,
             enqueue_many,
@@ -125,20 +140,31 @@ fn split_table_name(name: &str) -> Result<(Option<&str>, &str), PostgresOutboxEr
         Some((schema, base)) => (Some(schema), base),
         None => (None, name),
     };
-    let valid = |part: &str| {
-        part.bytes()
-            .next()
-            .is_some_and(|first| first.is_ascii_lowercase() || first == b'_')
-            && part
-                .bytes()
-                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
-    };
-    if !schema.is_none_or(valid) || !valid(base) || base.len() > MAX_TABLE_NAME_BYTES {
+    if let Some(schema) = schema
+        && (!is_plain_identifier(schema)
+            || schema.len() > MAX_IDENTIFIER_BYTES
+            || schema.starts_with("pg_"))
+    {
+        return Err(PostgresOutboxError::invalid_config(format!(
+            "invalid outbox schema `{schema}` in `{name}`: expected [a-z_][a-z0-9_]* of at most {MAX_IDENTIFIER_BYTES} bytes, not starting with `pg_`"
+        )));
+    }
+    if !is_plain_identifier(base) || base.len() > MAX_TABLE_NAME_BYTES {
         return Err(PostgresOutboxError::invalid_config(format!(
             "invalid outbox table name `{name}`: expected [a-z_][a-z0-9_]* of at most {MAX_TABLE_NAME_BYTES} bytes, optionally after `schema.`"
         )));
     }
     Ok((schema, base))
+}
+
+/// Whether `part` is `[a-z_][a-z0-9_]*`: nothing to escape, and the same name quoted or not.
+fn is_plain_identifier(part: &str) -> bool {
+    part.bytes()
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first == b'_')
+        && part
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
 }
 
 #[cfg(test)]
@@ -158,6 +184,23 @@ mod tests {
         check("_outbox_2", Some("\"_outbox_2\""));
         check("app.outbox", Some("\"app\".\"outbox\""));
         check(&"t".repeat(48), Some(&format!("\"{}\"", "t".repeat(48))));
+        let long_schema = format!("{}.outbox", "s".repeat(63));
+        check(
+            &long_schema,
+            Some(&format!("\"{}\".\"outbox\"", "s".repeat(63))),
+        );
+    }
+
+    #[test]
+    fn a_schema_is_created_only_for_a_qualified_name() {
+        let qualified = Statements::new("blue.switchyard_outbox").unwrap();
+        assert_eq!(qualified.schema.as_deref(), Some("blue"));
+        assert_eq!(
+            qualified.create_schema.as_deref(),
+            Some("CREATE SCHEMA IF NOT EXISTS \"blue\"")
+        );
+        let plain = Statements::new("switchyard_outbox").unwrap();
+        assert_eq!((plain.schema, plain.create_schema), (None, None));
     }
 
     #[test]
@@ -171,6 +214,16 @@ mod tests {
         check(".outbox", None);
         check("app.", None);
         check(&"t".repeat(49), None);
+        check("Blue.outbox", None);
+        check("blue-green.outbox", None);
+        check("pg_temp.outbox", None);
+        check(&format!("{}.outbox", "s".repeat(64)), None);
+        let err = Statements::new("Blue.switchyard_outbox").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid outbox schema `Blue` in `Blue.switchyard_outbox`: expected [a-z_][a-z0-9_]* \
+             of at most 63 bytes, not starting with `pg_`"
+        );
         let err = Statements::new("bad name").unwrap_err();
         assert!(
             err.to_string()

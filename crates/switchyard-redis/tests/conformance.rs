@@ -1,6 +1,6 @@
 //! `RedisState` against the local Redis (`REDIS_URL`, default `redis://127.0.0.1:6379/0`):
 //! the state conformance suite, the runtime conformance suite over it, the expiry index,
-//! and failure handling.
+//! two deployments side by side in namespaces of one database, and failure handling.
 //!
 //! Each test works in a namespace of its own and leaves nothing behind. Redis must be
 //! running; these tests fail, naming the URL, when it is not.
@@ -185,6 +185,54 @@ async fn purge_does_not_count_keys_rewritten_by_other_clients() {
         2
     );
     assert_eq!(keys_under(&namespace).await, Vec::<String>::new());
+}
+
+/// Two deployments on one Redis, each under its namespace as `--bus-namespace blue` and
+/// `green` name them (`blue:`, `green:`): the same keys hold independent values, and
+/// deleting or purging in one leaves the other's keys and expiry index alone.
+#[tokio::test]
+async fn two_namespaces_on_one_database_do_not_see_each_other() {
+    let run = unique_namespace();
+    let blue = connect(&format!("{run}blue:")).await;
+    let green = connect(&format!("{run}green:")).await;
+    let mut connection = raw().await;
+    // Live for a minute, so that a failed run leaves nothing for long.
+    let shared = keys(&["idempotency:same", "office:u:emails:<same@x>"]);
+    let minute = Some(Duration::from_secs(60));
+    blue.put_many(&shared, b"blue", minute).await.unwrap();
+    green.put_many(&shared, b"green", minute).await.unwrap();
+    for key in &shared {
+        assert_eq!(blue.get(key).await.unwrap().as_deref(), Some(&b"blue"[..]));
+        assert_eq!(
+            green.get(key).await.unwrap().as_deref(),
+            Some(&b"green"[..])
+        );
+    }
+    assert_ne!(blue.expiry_index_key(), green.expiry_index_key());
+
+    let brief = Some(Duration::from_millis(30));
+    blue.put_many(&keys(&["idempotency:b1", "idempotency:b2"]), b"", brief)
+        .await
+        .unwrap();
+    green
+        .put_many(
+            &keys(&["idempotency:b1", "idempotency:g2", "idempotency:g3"]),
+            b"",
+            brief,
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(blue.purge_expired().await.unwrap(), 2);
+    let green_indexed: u64 = connection.zcard(green.expiry_index_key()).await.unwrap();
+    assert_eq!(green_indexed, 5, "blue's purge left green's index alone");
+    assert_eq!(green.purge_expired().await.unwrap(), 3);
+
+    assert_eq!(blue.delete_many(&shared).await.unwrap(), 2);
+    assert_eq!(blue.contains_many(&shared).await.unwrap(), [false, false]);
+    assert_eq!(green.contains_many(&shared).await.unwrap(), [true, true]);
+    assert_eq!(green.delete_many(&shared).await.unwrap(), 2);
+    assert_eq!(keys_under(&run).await, Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -3,10 +3,13 @@
 //! test's own (a free loopback port, no persistence). Midway the server is killed, stays
 //! away for 10 s and comes back empty on the same port.
 //!
-//! What must hold: the circuit opens during the outage; no message is acknowledged while
-//! the state store is down (the subscription's `backlog + unacked` does not shrink); after
-//! the restart the circuit closes and the backlog drains, every event handled. Prints the
-//! time to drain after the restart and how many handler invocations were repeats.
+//! What must hold: the circuit opens during the outage; `RedisState::ping` fails during it;
+//! no message is acknowledged while the state store is down (the subscription's
+//! `backlog + unacked` does not shrink); after the restart, with nothing restarted on the
+//! client side, ping answers again within a few seconds, the circuit closes and the
+//! backlog drains, every event handled. Prints the times from the restart to the first
+//! answered ping, the closed circuit and the drained backlog, and how many handler
+//! invocations were repeats.
 //!
 //! The machine's shared Redis is never touched. The test fails, naming it, when the
 //! `redis-server` binary is missing.
@@ -37,6 +40,8 @@ const OUTAGE: Duration = Duration::from_secs(10);
 const HANDLED_BEFORE_OUTAGE: usize = 1_000;
 /// Longest wait for the backlog to drain after the restart.
 const DRAIN_BUDGET: Duration = Duration::from_secs(40);
+/// Longest wait, once Redis is back, for state calls to succeed again.
+const RECOVERY_BUDGET: Duration = Duration::from_secs(5);
 
 /// A private redis-server without persistence.
 async fn private_redis() -> anyhow::Result<PrivateServer> {
@@ -202,11 +207,15 @@ async fn consumer_waits_out_a_redis_outage_without_acking() -> anyhow::Result<()
     }
     let opened_after = killed_at.elapsed();
     let at_open = subscription_stats(broker.as_ref()).await?;
+    // Once while the circuit refuses calls, once when a cool-down is over and a ping may
+    // be the probe that finds Redis still gone.
+    let mut pings_in_outage = vec![redis.ping().await];
     let mut lowest_lag = at_open.lag();
     while killed_at.elapsed() < OUTAGE {
         lowest_lag = lowest_lag.min(subscription_stats(broker.as_ref()).await?.lag());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    pings_in_outage.push(redis.ping().await);
     let before_restart = subscription_stats(broker.as_ref()).await?;
     lowest_lag = lowest_lag.min(before_restart.lag());
     let (handled_in_outage, _) = handler.figures();
@@ -215,13 +224,17 @@ async fn consumer_waits_out_a_redis_outage_without_acking() -> anyhow::Result<()
 
     server.spawn().await?;
     let restarted_at = Instant::now();
+    let mut ping_answered_after = None;
     let mut closed_after = None;
     let drained_after = loop {
+        if ping_answered_after.is_none() && redis.ping().await.is_ok() {
+            ping_answered_after = Some(restarted_at.elapsed());
+        }
         if closed_after.is_none() && redis.circuit_state() == CircuitState::Closed {
             closed_after = Some(restarted_at.elapsed());
         }
         let stats = subscription_stats(broker.as_ref()).await?;
-        if handler.figures().0 == EVENTS && stats.lag() == 0 {
+        if ping_answered_after.is_some() && handler.figures().0 == EVENTS && stats.lag() == 0 {
             break restarted_at.elapsed();
         }
         if restarted_at.elapsed() > DRAIN_BUDGET {
@@ -237,6 +250,8 @@ async fn consumer_waits_out_a_redis_outage_without_acking() -> anyhow::Result<()
     };
     shutdown.cancel();
     consuming.await?;
+    let ping_answered_after =
+        ping_answered_after.expect("the drain loop ends only after a ping answered");
 
     let (distinct, repeated) = handler.figures();
     println!(
@@ -244,14 +259,15 @@ async fn consumer_waits_out_a_redis_outage_without_acking() -> anyhow::Result<()
          in the handler, circuit \
          open {} ms after the kill, down {:.1} s; acked {} at open and {} before the restart \
          (backlog+unacked {} → {}); {handled_in_outage} handled by the end of the outage; \
-         after the restart: circuit closed in {}, drained in {:.1} s; handler: {distinct} \
-         distinct ids, {repeated} repeated invocations",
+         after the restart: ping answered in {} ms, circuit closed in {}, drained in {:.1} s; \
+         handler: {distinct} distinct ids, {repeated} repeated invocations",
         opened_after.as_millis(),
         restarted_at.duration_since(killed_at).as_secs_f64(),
         acked(&at_open),
         acked(&before_restart),
         at_open.lag(),
         before_restart.lag(),
+        ping_answered_after.as_millis(),
         closed_after.map_or("(not seen)".to_string(), |after| format!(
             "{} ms",
             after.as_millis()
@@ -261,6 +277,15 @@ async fn consumer_waits_out_a_redis_outage_without_acking() -> anyhow::Result<()
     ensure!(
         seen_open,
         "the circuit was never seen open during the outage"
+    );
+    for ping in pings_in_outage {
+        let err = ping.err().context("ping answered while redis was down")?;
+        println!("ping during the outage: {err}");
+    }
+    ensure!(
+        ping_answered_after <= RECOVERY_BUDGET,
+        "state calls failed for {ping_answered_after:?} after the restart (budget \
+         {RECOVERY_BUDGET:?})"
     );
     ensure!(
         lowest_lag == at_open.lag() && acked(&before_restart) == acked(&at_open),

@@ -23,8 +23,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Publisher;
 
-/// Longest pause between relay attempts while the outbox or broker keeps failing.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Longest pause between relay attempts while the outbox or broker keeps failing. It
+/// bounds how long the relay takes to notice an engine is back, so it stays short: a
+/// failing round is cheap for the engines (a refused connection; a PostgreSQL pool
+/// already waits its acquire timeout before failing), and the warning it logs is one
+/// line per round.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// A relay round failed on infrastructure; nothing was marked sent that was not published.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +128,7 @@ impl OutboxRelay {
     }
 
     /// Relays until `shutdown`: rounds follow each other while there is work, pause
-    /// `idle_wait` when there is none, and back off (doubling, up to 10 s) on errors.
+    /// `idle_wait` when there is none, and back off (doubling, up to 2 s) on errors.
     /// Cancelling may cut a round between publish and mark: its events are published again
     /// by the next relay, as after a crash.
     pub async fn run(self, shutdown: CancellationToken, idle_wait: Duration) {
