@@ -330,6 +330,9 @@ fn survive_an_outage(engine: Engine, runtime: &tokio::runtime::Runtime) -> Recov
     let (code, body) = readiness(&node);
     assert_eq!(code, 200, "not ready after the run: {body}");
     drop(node);
+    // Kept for a look at what the node logged through the outage.
+    let kept = std::env::temp_dir().join(format!("switchyard-fault-{readiness_name}.serve.log"));
+    let _ = std::fs::copy(Server::log_path(&data), &kept);
 
     let ids = indexed_ids(&data);
     let unique: HashSet<&String> = ids.iter().collect();
