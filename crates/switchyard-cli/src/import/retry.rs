@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 use reqwest::StatusCode;
+use switchyard_bus::Backoff;
 use switchyard_runtime::PublishError;
 use tokio::time::Instant;
 
@@ -134,7 +135,7 @@ impl OutageRetry {
         Fut: Future<Output = Result<T, SendError>>,
     {
         let mut deadline = None;
-        let mut retry = 0;
+        let mut backoff = Backoff::new(INITIAL_BACKOFF, MAX_BACKOFF);
         loop {
             let (reason, retry_after) = match attempt().await {
                 Ok(value) => return Ok(value),
@@ -155,9 +156,8 @@ impl OutageRetry {
                     humantime::format_duration(self.retry_for)
                 );
             }
-            retry += 1;
             let wait = retry_after
-                .unwrap_or_else(|| backoff(retry))
+                .unwrap_or_else(|| backoff.next_delay())
                 .min(deadline - now);
             let give_up_at = chrono::Local::now()
                 + chrono::TimeDelta::from_std(deadline - now).unwrap_or(chrono::TimeDelta::MAX);
@@ -171,15 +171,6 @@ impl OutageRetry {
             tokio::time::sleep(wait).await;
         }
     }
-}
-
-/// The wait before retry number `retry` (1 for the first) when the server named none.
-fn backoff(retry: u32) -> Duration {
-    let full = INITIAL_BACKOFF
-        .saturating_mul(1 << retry.saturating_sub(1).min(31))
-        .min(MAX_BACKOFF);
-    let half = full / 2;
-    half + half.mul_f64(fastrand::f64())
 }
 
 /// `0.7 s`, `2 s`, `30 s`.
