@@ -31,6 +31,17 @@ const RECOVERY_TARGET: Duration = Duration::from_secs(5);
 /// The whole case must finish within this.
 const CASE_BUDGET: Duration = Duration::from_secs(300);
 
+/// One case at a time: four engines, their nodes and imports at once would measure the
+/// machine's two cores, not the recovery.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the other cases to finish; held for the whole case.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -360,6 +371,7 @@ fn report(engine: &str, recovery: &Recovery) {
 
 #[test]
 fn rabbitmq_restart() {
+    let _alone = alone();
     let runtime = runtime();
     let server = runtime
         .block_on(private_rabbitmq(None))
@@ -379,6 +391,7 @@ fn rabbitmq_restart() {
 
 #[test]
 fn nats_restart() {
+    let _alone = alone();
     let runtime = runtime();
     let server = runtime
         .block_on(PrivateServer::start(
@@ -415,6 +428,7 @@ fn nats_restart() {
 
 #[test]
 fn redis_restart() {
+    let _alone = alone();
     let runtime = runtime();
     let server = runtime
         .block_on(PrivateServer::start(
@@ -456,6 +470,7 @@ fn redis_restart() {
 
 #[test]
 fn postgres_restart() {
+    let _alone = alone();
     let runtime = runtime();
     let server = runtime
         .block_on(private_postgres(None))

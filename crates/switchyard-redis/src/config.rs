@@ -38,7 +38,7 @@ pub struct RedisStateConfig {
     /// Consecutive failed operations (after their retries) that open the circuit.
     pub circuit_failure_threshold: u32,
     /// How long an open circuit fails calls fast before letting one probe through, in
-    /// milliseconds.
+    /// milliseconds: also the longest a Redis that is back goes unnoticed (2 s).
     pub circuit_cooldown_ms: u64,
 }
 
@@ -53,7 +53,7 @@ impl Default for RedisStateConfig {
             retry_attempts: 3,
             retry_initial_backoff_ms: 25,
             circuit_failure_threshold: 5,
-            circuit_cooldown_ms: 5_000,
+            circuit_cooldown_ms: 2_000,
         }
     }
 }
