@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use async_nats::connection::State;
 use async_nats::jetstream;
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -275,16 +276,22 @@ impl Broker for NatsBroker {
     }
 
     async fn ping(&self) -> Result<(), BusError> {
-        // A JetStream round trip: a core connection with JetStream down is not ready.
-        match tokio::time::timeout(PING_TIMEOUT, self.inner.context.query_account()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(BusError::new(
+        // While the client reconnects, a request would only wait in its queue.
+        let state = self.inner.client.connection_state();
+        if state != State::Connected {
+            return Err(BusError::new(
                 BusErrorKind::Unavailable,
-                format!("JetStream does not answer: {err}"),
-            )),
+                format!("not connected to NATS ({state})"),
+            ));
+        }
+        // A JetStream round trip (the account info): a core connection with JetStream down
+        // is not ready. Read as plain JSON: async-nats' `query_account` wants fields that
+        // servers before 2.10 do not send.
+        match tokio::time::timeout(PING_TIMEOUT, self.inner.api.check_account()).await {
+            Ok(result) => result,
             Err(_) => Err(BusError::new(
                 BusErrorKind::Unavailable,
-                format!("JetStream does not answer within {PING_TIMEOUT:?}"),
+                format!("jetstream does not answer within {PING_TIMEOUT:?}"),
             )),
         }
     }
