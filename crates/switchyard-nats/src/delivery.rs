@@ -295,6 +295,7 @@ impl Inner {
         }
         let target = PullTarget {
             client: &self.client,
+            request_timeout: self.options.request_timeout,
             subscription,
             stream: &state.stream,
             consumer: &state.consumer,

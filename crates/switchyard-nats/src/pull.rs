@@ -59,7 +59,7 @@ use crate::topology::unknown_subscription;
 
 /// How long a fetch waits for the server's answer to a take before it stops waiting; the
 /// take then stays open like a doorbell.
-pub(crate) const TAKE_ANSWER_WAIT: Duration = Duration::from_secs(1);
+const TAKE_ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// How often a waiting fetch checks whether the connection was lost or re-established.
 const CONNECTION_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -85,6 +85,8 @@ struct OpenRequest {
 /// Where a subscription's pull requests go.
 pub(crate) struct PullTarget<'a> {
     pub(crate) client: &'a Client,
+    /// How long sending a request may take.
+    pub(crate) request_timeout: Duration,
     pub(crate) subscription: &'a str,
     pub(crate) stream: &'a str,
     pub(crate) consumer: &'a str,
@@ -248,26 +250,34 @@ impl Puller {
     ) -> Result<u64, BusError> {
         debug_assert!(self.open.is_none(), "one pull request at a time");
         let context = target.context();
-        let inbox = target.client.new_inbox();
-        let replies = target
-            .client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|err| unavailable(&context, err))?;
         let payload = serde_json::to_vec(&NextRequest { batch, no_wait })
             .map_err(|err| unavailable(&context, err))?;
-        target
-            .client
-            .publish_with_reply(
-                format!(
-                    "$JS.API.CONSUMER.MSG.NEXT.{}.{}",
-                    target.stream, target.consumer
-                ),
-                inbox,
-                payload.into(),
-            )
+        let inbox = target.client.new_inbox();
+        // The client queues commands while it reconnects; a full queue must not hold the
+        // fetch longer than any other call.
+        let send = async {
+            let replies = target
+                .client
+                .subscribe(inbox.clone())
+                .await
+                .map_err(|err| unavailable(&context, err))?;
+            target
+                .client
+                .publish_with_reply(
+                    format!(
+                        "$JS.API.CONSUMER.MSG.NEXT.{}.{}",
+                        target.stream, target.consumer
+                    ),
+                    inbox,
+                    payload.into(),
+                )
+                .await
+                .map_err(|err| unavailable(&context, err))?;
+            Ok::<_, BusError>(replies)
+        };
+        let replies = tokio::time::timeout(target.request_timeout, send)
             .await
-            .map_err(|err| unavailable(&context, err))?;
+            .map_err(|_| unavailable(&context, "the client's send queue stayed full"))??;
         self.next_id += 1;
         self.open = Some(OpenRequest {
             id: self.next_id,
