@@ -6,9 +6,11 @@
 //! message (that is `codec`) nor the API subjects (that is `api`).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use async_nats::connection::State;
 use async_nats::jetstream;
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -31,6 +33,18 @@ const REMOVE_CONCURRENCY: usize = 64;
 
 /// How long a readiness ping waits for JetStream.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest pause between two reconnection attempts: a restarted server is in use again
+/// within about this long of accepting connections.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// The pause before the second reconnection attempt; it doubles up to
+/// [`MAX_RECONNECT_DELAY`].
+const FIRST_RECONNECT_DELAY: Duration = Duration::from_millis(100);
+
+/// How often the client pings the server; two unanswered pings count as a lost connection
+/// (one the operating system did not report closed, such as a vanished host).
+const PING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A [`Broker`] on NATS JetStream. Cheap to clone; clones share the connection and the
 /// in-memory delivery state.
@@ -59,16 +73,41 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The pause before reconnection attempt `attempt` (1 is the first after losing the
+/// connection): none, then [`FIRST_RECONNECT_DELAY`] doubling up to
+/// [`MAX_RECONNECT_DELAY`], each scaled by a random 50 to 100 % so that the clients of a
+/// restarted server do not reconnect in lockstep. (async-nats' default grows to 4 s.)
+fn reconnect_delay(attempt: usize) -> Duration {
+    if attempt <= 1 {
+        return Duration::ZERO;
+    }
+    let doublings = u32::try_from(attempt - 2).unwrap_or(u32::MAX).min(16);
+    let delay = FIRST_RECONNECT_DELAY
+        .saturating_mul(1 << doublings)
+        .min(MAX_RECONNECT_DELAY);
+    delay.mul_f64(0.5 + 0.5 * random_fraction())
+}
+
+/// A random number in `[0, 1)`, from the standard library's randomly keyed hasher.
+fn random_fraction() -> f64 {
+    let bits = RandomState::new().build_hasher().finish();
+    (bits >> 11) as f64 / (1_u64 << 53) as f64
+}
+
 impl NatsBroker {
     /// Connects to the NATS server at `url` (`nats://host:4222`, or `tls://host:4222` for
     /// TLS with rustls; credentials in the URL if any) and checks that JetStream answers.
     /// Fails with a retryable error when the server is unreachable.
     pub async fn connect(url: &str, options: NatsOptions) -> Result<NatsBroker, BusError> {
         options.validate()?;
+        // Reconnection never gives up (async-nats' default); requests made meanwhile wait
+        // in the client for at most `request_timeout`.
         let mut connect_options = async_nats::ConnectOptions::new()
             .name("switchyard")
             .connection_timeout(options.connect_timeout)
-            .request_timeout(Some(options.request_timeout));
+            .request_timeout(Some(options.request_timeout))
+            .reconnect_delay_callback(reconnect_delay)
+            .ping_interval(PING_INTERVAL);
         if let Some(ca_file) = &options.ca_file {
             connect_options = connect_options
                 .add_root_certificates(ca_file.clone())
@@ -275,16 +314,22 @@ impl Broker for NatsBroker {
     }
 
     async fn ping(&self) -> Result<(), BusError> {
-        // A JetStream round trip: a core connection with JetStream down is not ready.
-        match tokio::time::timeout(PING_TIMEOUT, self.inner.context.query_account()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(BusError::new(
+        // While the client reconnects, a request would only wait in its queue.
+        let state = self.inner.client.connection_state();
+        if state != State::Connected {
+            return Err(BusError::new(
                 BusErrorKind::Unavailable,
-                format!("JetStream does not answer: {err}"),
-            )),
+                format!("not connected to NATS ({state})"),
+            ));
+        }
+        // A JetStream round trip (the account info): a core connection with JetStream down
+        // is not ready. Read as plain JSON: async-nats' `query_account` wants fields that
+        // servers before 2.10 do not send.
+        match tokio::time::timeout(PING_TIMEOUT, self.inner.api.check_account()).await {
+            Ok(result) => result,
             Err(_) => Err(BusError::new(
                 BusErrorKind::Unavailable,
-                format!("JetStream does not answer within {PING_TIMEOUT:?}"),
+                format!("jetstream does not answer within {PING_TIMEOUT:?}"),
             )),
         }
     }
@@ -322,6 +367,28 @@ impl Broker for NatsBroker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnect_delays_are_capped_and_jittered() {
+        assert_eq!(reconnect_delay(0), Duration::ZERO);
+        assert_eq!(reconnect_delay(1), Duration::ZERO);
+        let check = |attempt: usize, base: Duration| {
+            let delay = reconnect_delay(attempt);
+            assert!(
+                delay >= base / 2 && delay <= base,
+                "attempt {attempt}: {delay:?} not within 50-100 % of {base:?}"
+            );
+        };
+        check(2, FIRST_RECONNECT_DELAY);
+        check(3, FIRST_RECONNECT_DELAY * 2);
+        check(5, FIRST_RECONNECT_DELAY * 8);
+        check(6, MAX_RECONNECT_DELAY);
+        check(1_000, MAX_RECONNECT_DELAY);
+        check(usize::MAX, MAX_RECONNECT_DELAY);
+        let spread: std::collections::HashSet<Duration> =
+            (0..20).map(|_| reconnect_delay(10)).collect();
+        assert!(spread.len() > 1, "no jitter: {spread:?}");
+    }
 
     #[test]
     fn urls_are_redacted() {

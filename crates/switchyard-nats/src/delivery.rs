@@ -1,6 +1,7 @@
-//! Moving messages: pipelined publishing, pull fetches, settling (ack, nack, release), and
-//! the delivery state JetStream does not keep for us: per subscription, the ack handle of
-//! every message in flight and the nacks counted by this process, both bounded in size.
+//! Moving messages: pipelined publishing, fetches (their pull requests are `pull`'s),
+//! settling (ack, nack, release), and the delivery state JetStream does not keep for us:
+//! per subscription, the ack handle of every message in flight and the nacks counted by
+//! this process, both bounded in size.
 //!
 //! It must not know the wire layout of a message (that is `codec`).
 
@@ -8,20 +9,18 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use async_nats::Subject;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, AckKind};
-use async_nats::{StatusCode, Subject};
 use futures_util::StreamExt;
-use serde::Serialize;
 use switchyard_bus::{BusError, BusErrorKind, Delivery, DeliveryTag, Message};
-use tracing::{debug, warn};
 
 use crate::NatsOptions;
 use crate::broker::Inner;
 use crate::codec::{decode_message, encode_headers, subject_name};
 use crate::error::{publish_error, unavailable};
-use crate::topology::unknown_subscription;
+use crate::pull::{PullTarget, Puller};
 
 /// Acks, nacks and releases sent at once per call.
 const SETTLE_CONCURRENCY: usize = 256;
@@ -35,6 +34,8 @@ pub(crate) struct SubscriptionState {
     in_flight: Mutex<BoundedMap<Subject>>,
     /// Stream sequence → nacks counted by this process (lost on restart).
     retries: Mutex<BoundedMap<u32>>,
+    /// The subscription's pull requests from this process.
+    puller: tokio::sync::Mutex<Puller>,
 }
 
 impl SubscriptionState {
@@ -53,6 +54,7 @@ impl SubscriptionState {
             consumer,
             in_flight: Mutex::new(BoundedMap::new(capacity)),
             retries: Mutex::new(BoundedMap::new(capacity)),
+            puller: tokio::sync::Mutex::default(),
         }
     }
 }
@@ -95,15 +97,6 @@ impl<V> BoundedMap<V> {
     }
 }
 
-#[derive(Serialize)]
-pub(crate) struct PullRequest {
-    batch: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires: Option<u64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    no_wait: bool,
-}
-
 /// How a settle call ends a delivery.
 #[derive(Clone, Copy)]
 pub(crate) enum Settle {
@@ -117,99 +110,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Inner {
-    /// One pull request: `wait: None` answers at once with what is available.
-    pub(crate) async fn pull(
-        &self,
-        subscription: &str,
-        state: &SubscriptionState,
-        batch: usize,
-        wait: Option<Duration>,
-    ) -> Result<Vec<async_nats::Message>, BusError> {
-        let context = || format!("failed to fetch from subscription {subscription}");
-        let inbox = self.client.new_inbox();
-        let mut replies = self
-            .client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|err| unavailable(&context(), err))?;
-        let request = PullRequest {
-            batch,
-            expires: wait.map(|w| u64::try_from(w.as_nanos()).unwrap_or(u64::MAX)),
-            no_wait: wait.is_none(),
-        };
-        let payload = serde_json::to_vec(&request).map_err(|err| unavailable(&context(), err))?;
-        self.client
-            .publish_with_reply(
-                format!(
-                    "$JS.API.CONSUMER.MSG.NEXT.{}.{}",
-                    state.stream, state.consumer
-                ),
-                inbox,
-                payload.into(),
-            )
-            .await
-            .map_err(|err| unavailable(&context(), err))?;
-        // The server ends the request itself; the margin only guards against a lost reply.
-        let deadline =
-            tokio::time::Instant::now() + wait.unwrap_or_default() + self.options.request_timeout;
-        let mut messages = Vec::new();
-        while messages.len() < batch {
-            let message = match tokio::time::timeout_at(deadline, replies.next()).await {
-                Ok(Some(message)) => message,
-                Ok(None) => break,
-                Err(_) => {
-                    warn!(
-                        subscription,
-                        "pull request got no end of batch from the server"
-                    );
-                    break;
-                }
-            };
-            match message.status {
-                None | Some(StatusCode::OK) => messages.push(message),
-                Some(StatusCode::IDLE_HEARTBEAT) => {}
-                // No messages (no-wait) or the request expired: the batch is complete.
-                Some(StatusCode::NOT_FOUND) | Some(StatusCode::TIMEOUT) => break,
-                Some(StatusCode::NO_RESPONDERS) => {
-                    self.forget_subscription(subscription);
-                    return Err(BusError::new(
-                        BusErrorKind::UnknownSubscription,
-                        format!(
-                            "subscription {subscription} is gone from the server (consumer {} of stream {})",
-                            state.consumer, state.stream
-                        ),
-                    ));
-                }
-                Some(StatusCode::REQUEST_TERMINATED) => {
-                    let description = message.description.unwrap_or_default();
-                    if description.contains("MaxAckPending") {
-                        debug!(subscription, "too many unacknowledged messages");
-                        break;
-                    }
-                    if description.contains("Deleted") {
-                        self.forget_subscription(subscription);
-                        return Err(unknown_subscription(subscription));
-                    }
-                    return Err(unavailable(&context(), description));
-                }
-                Some(status) => {
-                    let description = message.description.unwrap_or_default();
-                    return Err(unavailable(
-                        &context(),
-                        format!("status {status}: {description}"),
-                    ));
-                }
-            }
-        }
-        Ok(messages)
-    }
-
     pub(crate) fn deliveries(
         &self,
         state: &SubscriptionState,
         messages: Vec<async_nats::Message>,
     ) -> Result<Vec<Delivery>, BusError> {
-        let mut deliveries = Vec::with_capacity(messages.len());
+        let mut deliveries: Vec<Delivery> = Vec::with_capacity(messages.len());
+        let mut positions: HashMap<u64, usize> = HashMap::new();
         let mut in_flight = lock(&state.in_flight);
         let mut retries = lock(&state.retries);
         for message in messages {
@@ -233,13 +140,22 @@ impl Inner {
                 .clone()
                 .ok_or_else(|| unavailable("failed to read delivery", "no ack subject"))?;
             in_flight.insert(sequence, reply);
-            deliveries.push(Delivery {
+            let delivery = Delivery {
                 tag: DeliveryTag(sequence),
                 topic: state.topic.clone(),
                 message: decode_message(message.message.headers.as_ref(), &message.message.payload),
                 delivery_count,
                 retry_count,
-            });
+            };
+            // A message kept past its ack deadline may come twice; the later delivery holds
+            // the live ack handle.
+            match positions.get(&sequence) {
+                Some(&position) => deliveries[position] = delivery,
+                None => {
+                    positions.insert(sequence, deliveries.len());
+                    deliveries.push(delivery);
+                }
+            }
         }
         Ok(deliveries)
     }
@@ -377,19 +293,29 @@ impl Inner {
         if max_messages == 0 {
             return Ok(Vec::new());
         }
-        let mut messages = self.pull(subscription, &state, max_messages, None).await?;
-        if messages.is_empty() && !max_wait.is_zero() {
-            // Wait for one message only, then take what else is there at once: a larger
-            // waiting request would hold a partial batch until `max_wait` ends.
-            messages = self.pull(subscription, &state, 1, Some(max_wait)).await?;
-            if !messages.is_empty() && max_messages > 1 {
-                let more = self
-                    .pull(subscription, &state, max_messages - 1, None)
-                    .await?;
-                messages.extend(more);
+        let target = PullTarget {
+            client: &self.client,
+            request_timeout: self.options.request_timeout,
+            subscription,
+            stream: &state.stream,
+            consumer: &state.consumer,
+        };
+        // Fetches of one subscription in this process take turns on its pull requests.
+        let fetched = state
+            .puller
+            .lock()
+            .await
+            .fetch(&target, max_messages, max_wait)
+            .await;
+        match fetched {
+            Ok(messages) => self.deliveries(&state, messages),
+            Err(err) => {
+                if err.kind() == BusErrorKind::UnknownSubscription {
+                    self.forget_subscription(subscription);
+                }
+                Err(err)
             }
         }
-        self.deliveries(&state, messages)
     }
 }
 
@@ -409,28 +335,5 @@ mod tests {
         map.insert(3, 7);
         assert_eq!(map.remove(3), Some(7));
         assert!(map.get(3).is_none());
-    }
-
-    #[test]
-    fn pull_requests() {
-        let check = |request: PullRequest, expected: &str| {
-            assert_eq!(serde_json::to_string(&request).expect("encodes"), expected);
-        };
-        check(
-            PullRequest {
-                batch: 10,
-                expires: None,
-                no_wait: true,
-            },
-            r#"{"batch":10,"no_wait":true}"#,
-        );
-        check(
-            PullRequest {
-                batch: 1,
-                expires: Some(50_000_000),
-                no_wait: false,
-            },
-            r#"{"batch":1,"expires":50000000}"#,
-        );
     }
 }

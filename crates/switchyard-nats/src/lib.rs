@@ -33,7 +33,8 @@
 //!   subscription (characters a consumer name cannot hold become `_`; the exact name is
 //!   kept in the consumer description). Explicit acks, `ack_wait` = the ack deadline,
 //!   deliver policy *all*, unlimited deliveries. Pull rather than push: consumers sharing a
-//!   subscription share its messages, and nothing is delivered that nobody asked for.
+//!   subscription share its messages, and at most one message per process is
+//!   delivered before a fetch asks for it.
 //!   `ensure_subscription` creates the stream and the consumer when missing and updates the
 //!   ack wait when it changed.
 //! - **Publish**: one JetStream publish per message, all sent before any acknowledgement
@@ -42,11 +43,15 @@
 //!   the key travels in `Switchyard-Key`; `Nats-Msg-Id` = the `ce-id` header, so a batch
 //!   re-published after a partial failure is stored once within
 //!   [`NatsOptions::duplicate_window`].
-//! - **Fetch**: a no-wait pull of up to `max_messages`; when empty, a pull of one message
-//!   expiring after `max_wait`, then a no-wait pull for the rest, so a partial batch is
-//!   returned as soon as it is there. "No messages" and expiry give an empty batch.
-//!   The delivery tag is the stream sequence; `delivery_count` is JetStream's delivered
-//!   count.
+//! - **Fetch**: pull requests without `expires`, at most one open per subscription and
+//!   process: a `no_wait` request for the batch takes what is there; when it finds nothing,
+//!   a request for one message waits (and stays open across fetches until a message
+//!   comes), then a `no_wait` request takes the rest, so a partial batch is returned as
+//!   soon as it is there. A request is never abandoned while the server may hold it: what
+//!   it delivers after a fetch returned is kept for the next fetch. (nats-server before
+//!   2.10.14 can park a redelivery until the next ack wait when a pull request expires as
+//!   it falls due; see the `pull` module.) The delivery tag is the stream sequence;
+//!   `delivery_count` is JetStream's delivered count.
 //! - **Settle**: `ack` sends `+ACK`, `nack` `-NAK` with the delay, `release` a plain `-NAK`
 //!   (redelivered at once); each waits for the server's confirmation (double ack), so an
 //!   acknowledged message is durably acknowledged. Unknown tags are ignored.
@@ -57,6 +62,18 @@
 //!   `num_pending`, `unacked` = `num_ack_pending`, which includes nacked messages waiting
 //!   out their delay).
 //!
+//! # Connection loss
+//!
+//! The client reconnects for ever: at once, then after pauses doubling from 0.1 s up to
+//! 1 s, each shortened at random by up to half.
+//! Calls made meanwhile wait in the client for at most
+//! [`NatsOptions::request_timeout`] and then fail as unavailable (retryable); a publish
+//! that failed so may still have been stored, and publishing it again is deduplicated by
+//! `Nats-Msg-Id`. A fetch sends no pull request while disconnected: it waits within its
+//! `max_wait` and fails as unavailable if the connection is not back. Pull requests sent
+//! before a reconnect are replaced after it (a restarted server has forgotten them), so
+//! consuming resumes by itself. `ping` answers unavailable at once while disconnected.
+//!
 //! # Limitations
 //!
 //! - **Retry counts live in this process.** JetStream cannot tell a nack from an expired
@@ -64,9 +81,9 @@
 //!   resets them: a message may then get up to `max_retries` extra tries, never fewer.
 //!   Likewise the ack handles of deliveries fetched before a restart are gone; those
 //!   messages come back after their ack deadline.
-//! - A fetch dropped while it waits (a cancelled future) leaves its pull request on the
-//!   server until `max_wait` ends; a message delivered to it meanwhile comes back after
-//!   its ack deadline, as after a crash.
+//! - A message delivered to a fetch's waiting request after that fetch returned is held
+//!   in this process until the next fetch of the subscription; if none comes within the
+//!   ack deadline, the server redelivers it.
 //! - Messages leave a stream by age (`max_age`) or `remove`, not when every subscription
 //!   acknowledged them: `held` counts acknowledged messages too.
 //! - A publish acknowledgement means the server stored the message; a single server
@@ -83,6 +100,7 @@ mod codec;
 mod config;
 mod delivery;
 mod error;
+mod pull;
 mod raw_bench;
 mod topology;
 

@@ -1,6 +1,6 @@
 //! End-to-end tests of the NATS backend against the server at `NATS_URL` (default
 //! `nats://127.0.0.1:4222`): the bus and runtime conformance suites, recovery after a restart, header
-//! fidelity, dedupe, and publish throughput. An unreachable server fails the tests.
+//! fidelity, dedupe, ping, and publish throughput. An unreachable server fails the tests.
 //!
 //! Each test uses its own stream prefix and deletes its streams afterwards, so the tests
 //! run side by side on a long-lived server.
@@ -297,6 +297,21 @@ async fn unreachable_server_is_retryable() -> anyhow::Result<()> {
     ensure!(
         err.to_string()
             .starts_with("failed to connect to NATS at nats://127.0.0.1:1: ")
+    );
+    Ok(())
+}
+
+/// `ping` is a JetStream round trip that works on every server since 2.9 (async-nats'
+/// own account query does not parse a 2.9 answer). Failing pings are in `tests/fault.rs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_answers_when_jetstream_does() -> anyhow::Result<()> {
+    let broker = connect("SYTPING").await?;
+    let started = Instant::now();
+    broker.ping().await?;
+    ensure!(
+        started.elapsed() < Duration::from_secs(2),
+        "ping took {:?}",
+        started.elapsed()
     );
     Ok(())
 }

@@ -1,15 +1,20 @@
-//! Fault test of the NATS backend: a nats-server of this test's own (a free loopback port,
+//! Fault tests of the NATS backend: a nats-server of the test's own (a free loopback port,
 //! a temporary store directory) is killed with SIGKILL in the middle of a run that
-//! publishes 50 000 office email events through the real `Publisher` while the real
-//! `Consumer` drains them, and is restarted on the same port and store about 1.5 s later.
+//! publishes office email events through the real `Publisher` while the real `Consumer`
+//! drains them, and is started again on the same port and store after a while: 1.5 s
+//! under 50 000 events (the client still buffers what it sends), 10 s under 20 000 events
+//! (calls time out, the client reconnects, pull requests are replaced).
 //!
 //! What must hold afterwards: every event was handled (nothing lost), JetStream stored each
 //! event once although failed publish calls were resent (`Nats-Msg-Id` dedupe), and the
-//! subscription is drained. The handler's effect is an upsert keyed by the email id, so a
-//! redelivery costs a repeated invocation, not a second effect; the test prints how many
-//! ids the handler saw more than once.
+//! subscription is drained. While the server is down `ping` fails as unavailable without
+//! hanging; within [`RECOVERY_BOUND`] of the server accepting connections again `ping`
+//! succeeds and the consumer handles events again, without help. The handler's effect is
+//! an upsert keyed by the email id, so a redelivery costs a repeated invocation, not a
+//! second effect; each scenario prints its figures, among them the recovery time.
 //!
-//! The machine's shared NATS server is never touched. The test fails, naming it, when the
+//! The scenarios take turns (they time recovery, so they must not share the two cores).
+//! The machine's shared NATS server is never touched. The tests fail, naming it, when the
 //! `nats-server` binary (2.9 or newer) is missing.
 
 use std::sync::Arc;
@@ -17,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use switchyard_bus::{Broker, PrivateServer, SubscriptionConfig};
+use switchyard_bus::{Broker, BusErrorKind, PrivateServer, SubscriptionConfig};
 use switchyard_contracts::{Email, Envelope, Registry};
 use switchyard_nats::{NatsBroker, NatsOptions};
 use switchyard_runtime::{
@@ -26,14 +31,46 @@ use switchyard_runtime::{
 use switchyard_state::{EmbeddedState, StateStore};
 use tokio_util::sync::CancellationToken;
 
-const EVENTS: usize = 50_000;
 const PUBLISH_BATCH: usize = 500;
 const TOPIC: &str = "emails";
-const SUBSCRIPTION: &str = "fault-indexer-emails";
-/// How long the server stays dead before it is restarted.
-const DOWNTIME: Duration = Duration::from_millis(1_500);
-/// The whole run must finish within this, or the test fails with its figures so far.
+/// Each scenario must finish within this, or it fails with its figures so far.
 const RUN_BUDGET: Duration = Duration::from_secs(120);
+/// From the server accepting connections again to a successful ping and to the first
+/// event handled again.
+const RECOVERY_BOUND: Duration = Duration::from_secs(5);
+/// The longest a ping may take while the server is down (its own bound is 2 s).
+const PING_WHILE_DOWN_BOUND: Duration = Duration::from_millis(2_500);
+
+/// The scenarios take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How a run goes: the events published, and how long the server stays dead.
+struct Scenario {
+    subscription: &'static str,
+    events: usize,
+    downtime: Duration,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_killed_for_1_5_s_during_publish_and_consume_loses_nothing() -> anyhow::Result<()> {
+    run(Scenario {
+        subscription: "fault-indexer-emails",
+        events: 50_000,
+        downtime: Duration::from_millis(1_500),
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_down_for_10_s_during_publish_and_consume_recovers_and_loses_nothing()
+-> anyhow::Result<()> {
+    run(Scenario {
+        subscription: "fault-indexer-emails-10s",
+        events: 20_000,
+        downtime: Duration::from_secs(10),
+    })
+    .await
+}
 
 /// A private nats-server with JetStream, its store in the server's directory.
 async fn private_nats() -> anyhow::Result<PrivateServer> {
@@ -54,8 +91,8 @@ async fn private_nats() -> anyhow::Result<PrivateServer> {
     .await
 }
 
-fn email_envelopes() -> Vec<Envelope> {
-    (0..EVENTS)
+fn email_envelopes(events: usize) -> Vec<Envelope> {
+    (0..events)
         .map(|i| {
             let item = Email {
                 id: format!("email-{i:05}"),
@@ -124,7 +161,7 @@ async fn publish_with_resends(
 }
 
 /// `switchyard_consumer_events_total` of `subscription` and `outcome`, from the runtime's
-/// metrics (this test binary runs one consumer per subscription name).
+/// metrics (each scenario's consumer has a subscription name of its own).
 fn consumer_events(subscription: &str, outcome: &str) -> u64 {
     let labels = [
         format!("subscription=\"{subscription}\""),
@@ -138,8 +175,56 @@ fn consumer_events(subscription: &str, outcome: &str) -> u64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Result<()> {
+/// Pings the dead server every half second until `until`: each ping must fail as
+/// unavailable within [`PING_WHILE_DOWN_BOUND`]. Returns (pings, the slowest).
+async fn ping_while_down(broker: &dyn Broker, until: Instant) -> anyhow::Result<(usize, Duration)> {
+    let (mut pings, mut slowest) = (0, Duration::ZERO);
+    // The client learns of the SIGKILL from the closed socket; give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while Instant::now() < until {
+        let started = Instant::now();
+        let outcome = broker.ping().await;
+        let took = started.elapsed();
+        match outcome {
+            Ok(()) => bail!("ping succeeded while the server was down"),
+            Err(err) => ensure!(
+                err.kind() == BusErrorKind::Unavailable,
+                "ping while down failed as {:?}, not unavailable: {err}",
+                err.kind()
+            ),
+        }
+        ensure!(
+            took <= PING_WHILE_DOWN_BOUND,
+            "a ping while down took {took:?}"
+        );
+        pings += 1;
+        slowest = slowest.max(took);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok((pings, slowest))
+}
+
+/// Pings until a ping succeeds; returns how long after `since` that was.
+async fn ping_until_ok(broker: &dyn Broker, since: Instant) -> anyhow::Result<Duration> {
+    loop {
+        let Err(err) = broker.ping().await else {
+            return Ok(since.elapsed());
+        };
+        ensure!(
+            since.elapsed() < RECOVERY_BOUND,
+            "ping still failing {RECOVERY_BOUND:?} after the restart: {err}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn run(scenario: Scenario) -> anyhow::Result<()> {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Scenario {
+        subscription: subscription_name,
+        events,
+        downtime,
+    } = scenario;
     let mut server = private_nats().await?;
     let url = format!("nats://127.0.0.1:{}", server.port());
     let options = NatsOptions {
@@ -156,7 +241,7 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
     let registry = Arc::new(Registry::standard());
 
     let subscription =
-        SubscriptionConfig::new(SUBSCRIPTION, TOPIC).with_ack_deadline(Duration::from_secs(5));
+        SubscriptionConfig::new(subscription_name, TOPIC).with_ack_deadline(Duration::from_secs(5));
     broker.ensure_subscription(&subscription).await?;
     let mut config = ConsumerConfig::new(subscription);
     config.batch_size = 500;
@@ -169,7 +254,6 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
         config,
         handler.clone(),
     );
-    let envelopes = email_envelopes();
 
     let started = Instant::now();
     let shutdown = CancellationToken::new();
@@ -177,12 +261,12 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
     let published = Arc::new(AtomicUsize::new(0));
     let publishing = tokio::spawn(publish_with_resends(
         Publisher::new(broker.clone(), registry),
-        envelopes,
+        email_envelopes(events),
         published.clone(),
     ));
 
     // Midway through publishing, kill the server and bring it back on the same store.
-    while published.load(Ordering::SeqCst) < EVENTS / 2 {
+    while published.load(Ordering::SeqCst) < events / 2 {
         ensure!(
             !publishing.is_finished() && started.elapsed() < RUN_BUDGET,
             "publishing stopped before the fault"
@@ -193,18 +277,22 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
     let published_before_kill = published.load(Ordering::SeqCst);
     server.kill();
     let killed_at = Instant::now();
-    tokio::time::sleep(DOWNTIME).await;
+    let back_at = killed_at + downtime;
+    let (pings_while_down, slowest_ping_while_down) =
+        ping_while_down(broker.as_ref(), back_at - Duration::from_millis(100)).await?;
+    tokio::time::sleep_until(back_at.into()).await;
     server.spawn().await?;
     let restarted_at = Instant::now();
+    let ping_ok_after = ping_until_ok(broker.as_ref(), restarted_at).await?;
 
     let publish_figures = publishing.await??;
     let drained = loop {
         let (distinct, _, _) = handler.repeats();
-        if distinct == EVENTS {
+        if distinct == events {
             let stats = broker.stats().await.unwrap_or_default();
             if stats
                 .iter()
-                .any(|s| s.name == SUBSCRIPTION && s.lag() == 0 && s.published > 0)
+                .any(|s| s.name == subscription_name && s.lag() == 0 && s.published > 0)
             {
                 break restarted_at.elapsed();
             }
@@ -213,7 +301,7 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
             shutdown.cancel();
             let stats = broker.stats().await;
             bail!(
-                "not drained after {RUN_BUDGET:?}: {distinct} of {EVENTS} ids handled, \
+                "not drained after {RUN_BUDGET:?}: {distinct} of {events} ids handled, \
                  stats {stats:?}, publisher {publish_figures:?}"
             );
         }
@@ -223,42 +311,61 @@ async fn nats_restart_during_publish_and_consume_loses_nothing() -> anyhow::Resu
     shutdown.cancel();
     consuming.await?;
 
+    // Recovery: from the server accepting connections to the first event handled after.
+    let recovery = handler
+        .seen()
+        .iter()
+        .map(|seen| seen.at)
+        .filter(|at| *at >= restarted_at)
+        .min()
+        .map(|at| at - restarted_at)
+        .context("no event handled after the restart")?;
     let (distinct, repeated_ids, extra_invocations) = handler.repeats();
-    let received = consumer_events(SUBSCRIPTION, "received");
-    let deduped = consumer_events(SUBSCRIPTION, "duplicate");
+    let received = consumer_events(subscription_name, "received");
+    let deduped = consumer_events(subscription_name, "duplicate");
     let topics = broker.topics().await?;
     let stored = topics
         .iter()
         .find(|topic| topic.name == TOPIC)
         .context("topic missing after the restart")?;
     println!(
-        "nats fault: {EVENTS} events, server killed after {published_before_kill} published \
-         and {handled_before_kill} handled, down {:.1} s; total {:.1} s (publishing {:.1} s), \
-         drained {:.1} s after the restart; publisher: {} failed calls resent ({} events), \
-         longest publish outage {:.1} s; stream holds {} (last sequence {}); consumer: \
-         {received} deliveries, {deduped} dropped as duplicates by the state store; handler: \
-         {distinct} distinct ids, {repeated_ids} seen more than once ({extra_invocations} \
-         repeated invocations), one effect each (upsert)",
+        "nats fault: {events} events, server killed after {published_before_kill} published \
+         and {handled_before_kill} handled, down {:.1} s; {pings_while_down} pings while down \
+         failed as unavailable (slowest {} ms); after the restart: ping ok in {} ms, first \
+         event handled in {} ms, drained in {:.1} s; total {:.1} s (publishing {:.1} s); \
+         publisher: {} failed calls resent ({} events), longest publish outage {:.1} s; \
+         stream holds {} (last sequence {}); consumer: {received} deliveries, {deduped} \
+         dropped as duplicates by the state store; handler: {distinct} distinct ids, \
+         {repeated_ids} seen more than once ({extra_invocations} repeated invocations), one \
+         effect each (upsert)",
         restarted_at.duration_since(killed_at).as_secs_f64(),
+        slowest_ping_while_down.as_millis(),
+        ping_ok_after.as_millis(),
+        recovery.as_millis(),
+        drained.as_secs_f64(),
         elapsed.as_secs_f64(),
         publish_figures.elapsed.as_secs_f64(),
-        drained.as_secs_f64(),
         publish_figures.failed_calls,
         publish_figures.events_resent,
         publish_figures.longest_outage.as_secs_f64(),
         stored.held,
         stored.published,
     );
-    ensure!(distinct == EVENTS, "lost events: {distinct} of {EVENTS}");
+    ensure!(distinct == events, "lost events: {distinct} of {events}");
     // The kill must land mid-run for the test to prove anything. Whether a publish call
     // fails depends on timing (async-nats buffers publishes while it reconnects), so the
     // check is on progress: both publishing and consuming were unfinished at the kill.
     ensure!(
-        published_before_kill < EVENTS && handled_before_kill < EVENTS,
+        published_before_kill < events && handled_before_kill < events,
         "the server was killed after the run had finished; the test proves nothing"
     );
+    ensure!(pings_while_down > 0, "no ping while the server was down");
     ensure!(
-        stored.held == EVENTS as u64 && stored.published == EVENTS as u64,
+        recovery <= RECOVERY_BOUND,
+        "the consumer handled its first event {recovery:?} after the restart"
+    );
+    ensure!(
+        stored.held == events as u64 && stored.published == events as u64,
         "resent publishes were stored twice (or lost): {stored:?}"
     );
     Ok(())
