@@ -31,6 +31,8 @@ mod embedded;
 mod error;
 pub mod measure;
 #[cfg(feature = "testsuite")]
+mod private_engines;
+#[cfg(feature = "testsuite")]
 mod private_postgres;
 #[cfg(feature = "testsuite")]
 mod private_rabbitmq;
@@ -51,6 +53,8 @@ pub use broker::{
 pub use down_broker::DownBroker;
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};
+#[cfg(feature = "testsuite")]
+pub use private_engines::{private_nats, private_redis};
 #[cfg(feature = "testsuite")]
 pub use private_postgres::private_postgres;
 #[cfg(feature = "testsuite")]

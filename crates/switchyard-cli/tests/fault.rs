@@ -21,7 +21,9 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{Server, binary, search};
-use switchyard_bus::{PrivateServer, private_postgres, private_rabbitmq};
+use switchyard_bus::{
+    PrivateServer, private_nats, private_postgres, private_rabbitmq, private_redis,
+};
 
 const EMAILS: usize = 20_000;
 const USER: &str = "fault-user";
@@ -394,24 +396,7 @@ fn nats_restart() {
     let _alone = alone();
     let runtime = runtime();
     let server = runtime
-        .block_on(PrivateServer::start(
-            "nats-server",
-            "nats-server 2.9 or newer",
-            |port, dir| {
-                let store = dir.join("store").display().to_string();
-                [
-                    "-a",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "-js",
-                    "-sd",
-                    &store,
-                ]
-                .map(String::from)
-                .to_vec()
-            },
-        ))
+        .block_on(private_nats())
         .expect("a private nats-server");
     let url = format!("nats://127.0.0.1:{}", server.port());
     let recovery = survive_an_outage(
@@ -431,29 +416,7 @@ fn redis_restart() {
     let _alone = alone();
     let runtime = runtime();
     let server = runtime
-        .block_on(PrivateServer::start(
-            "redis-server",
-            "redis-server 6 or newer",
-            |port, dir| {
-                let dir = dir.display().to_string();
-                [
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    &dir,
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "always",
-                    "--save",
-                    "",
-                ]
-                .map(String::from)
-                .to_vec()
-            },
-        ))
+        .block_on(private_redis())
         .expect("a private redis-server");
     let url = format!("redis://127.0.0.1:{}", server.port());
     let recovery = survive_an_outage(

@@ -137,13 +137,7 @@ impl RabbitBroker {
         for subscription in self.all_subscriptions() {
             let config = subscription.config();
             self.declare_subscription_queue(channel, &config).await?;
-            let delays: Vec<u64> = subscription
-                .retry_queues
-                .lock()
-                .expect("retry queue lock is never poisoned")
-                .keys()
-                .copied()
-                .collect();
+            let delays = subscription.retry_delays();
             for delay_ms in delays {
                 let queue = names::retry_queue(&subscription.queue, delay_ms);
                 declare_queue(
@@ -209,13 +203,7 @@ impl RabbitBroker {
         let queue = self.inner.options.queue_of(name);
         if let Some(subscription) = &removed {
             subscription.stop().await;
-            let delays: Vec<u64> = subscription
-                .retry_queues
-                .lock()
-                .expect("retry queue lock is never poisoned")
-                .keys()
-                .copied()
-                .collect();
+            let delays = subscription.retry_delays();
             for delay_ms in delays {
                 self.delete_queue(&names::retry_queue(&queue, delay_ms))
                     .await?;
@@ -662,13 +650,7 @@ impl Broker for RabbitBroker {
         for subscription in self.all_subscriptions() {
             let config = subscription.config();
             let ready = self.ready_count(&config.name).await?.unwrap_or(0);
-            let delays: Vec<u64> = subscription
-                .retry_queues
-                .lock()
-                .expect("retry queue lock is never poisoned")
-                .keys()
-                .copied()
-                .collect();
+            let delays = subscription.retry_delays();
             let mut waiting_retry = 0;
             for delay_ms in delays {
                 match self

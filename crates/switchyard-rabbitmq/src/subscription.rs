@@ -99,6 +99,16 @@ impl Subscription {
             .clone()
     }
 
+    /// The delays (ms) of the retry queues this process used for this subscription.
+    pub(crate) fn retry_delays(&self) -> Vec<u64> {
+        self.retry_queues
+            .lock()
+            .expect("retry queue lock is never poisoned")
+            .keys()
+            .copied()
+            .collect()
+    }
+
     pub(crate) fn set_ack_deadline(&self, ack_deadline: Duration) {
         self.config
             .lock()

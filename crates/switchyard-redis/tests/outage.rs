@@ -1,7 +1,7 @@
 //! Outage test of the Redis state store under the real `Consumer`: events flow from an
 //! embedded broker through a consumer whose idempotency keys live in a redis-server of this
-//! test's own (a free loopback port, no persistence). Midway the server is killed, stays
-//! away for 10 s and comes back empty on the same port.
+//! test's own (a free loopback port, `switchyard_bus::private_redis`, its append-only file
+//! kept). Midway the server is killed, stays away for 10 s and comes back on the same port.
 //!
 //! What must hold: the circuit opens during the outage; `RedisState::ping` fails during it;
 //! no message is acknowledged while the state store is down (the subscription's
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use async_trait::async_trait;
 use switchyard_bus::{
-    Broker, EmbeddedBroker, PrivateServer, SubscriptionConfig, SubscriptionStats,
+    Broker, EmbeddedBroker, SubscriptionConfig, SubscriptionStats, private_redis,
 };
 use switchyard_contracts::{AnyOfficeEvent, ContractError, Email, Envelope, Registry};
 use switchyard_redis::{CircuitState, RedisState, RedisStateConfig};
@@ -42,28 +42,6 @@ const HANDLED_BEFORE_OUTAGE: usize = 1_000;
 const DRAIN_BUDGET: Duration = Duration::from_secs(40);
 /// Longest wait, once Redis is back, for state calls to succeed again.
 const RECOVERY_BUDGET: Duration = Duration::from_secs(5);
-
-/// A private redis-server without persistence.
-async fn private_redis() -> anyhow::Result<PrivateServer> {
-    PrivateServer::start("redis-server", "redis-server 6 or newer", |port, dir| {
-        let dir = dir.display().to_string();
-        [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            &dir,
-        ]
-        .map(String::from)
-        .to_vec()
-    })
-    .await
-}
 
 /// The recorder of the runtime suite (the effect is an upsert of the email id), slowed
 /// down: each batch takes a few milliseconds, so that the outage starts with most events
