@@ -121,6 +121,8 @@ impl NatsBroker {
         })?;
         let context = jetstream::ContextBuilder::new()
             .timeout(options.request_timeout)
+            // Dropped acknowledgement futures give their in-flight permit back after this.
+            .ack_timeout(options.request_timeout)
             .max_ack_inflight(options.max_publish_inflight)
             .build(client.clone());
         let api = JetStreamApi::new(context.clone());

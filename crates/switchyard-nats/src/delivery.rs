@@ -10,11 +10,12 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::Subject;
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, AckKind};
 use futures_util::StreamExt;
 use switchyard_bus::{BusError, BusErrorKind, Delivery, DeliveryTag, Message};
+use tokio::time::Instant;
 
 use crate::NatsOptions;
 use crate::broker::Inner;
@@ -239,8 +240,10 @@ impl Inner {
             );
         }
         let subject = Subject::from(subject_name(&self.options.stream_prefix, topic));
-        let (ack_sender, mut ack_receiver) =
-            tokio::sync::mpsc::channel::<PublishAckFuture>(self.options.max_publish_inflight);
+        let (ack_sender, mut ack_receiver) = tokio::sync::mpsc::channel::<(
+            Instant,
+            PublishAckFuture,
+        )>(self.options.max_publish_inflight);
         let send = async move {
             for publish in encoded {
                 let ack = self
@@ -248,7 +251,8 @@ impl Inner {
                     .send_publish(subject.clone(), publish)
                     .await
                     .map_err(|err| publish_error(topic, &err))?;
-                if ack_sender.send(ack).await.is_err() {
+                let deadline = Instant::now() + self.options.request_timeout;
+                if ack_sender.send((deadline, ack)).await.is_err() {
                     break;
                 }
             }
@@ -257,8 +261,15 @@ impl Inner {
         let confirm = async {
             let mut duplicates = 0;
             let mut first_error: Option<(BusError, bool)> = None;
-            while let Some(ack) = ack_receiver.recv().await {
-                match ack.await {
+            while let Some((deadline, ack)) = ack_receiver.recv().await {
+                // Each acknowledgement is due `request_timeout` after its publish was sent,
+                // not after the one before it was awaited: when the connection is lost
+                // with many acknowledgements outstanding, the call fails within one
+                // timeout, not one per message.
+                let acked = tokio::time::timeout_at(deadline, ack.into_future())
+                    .await
+                    .unwrap_or_else(|_| Err(PublishError::new(PublishErrorKind::TimedOut)));
+                match acked {
                     Ok(ack) if ack.duplicate => duplicates += 1,
                     Ok(_) => {}
                     Err(err) => {

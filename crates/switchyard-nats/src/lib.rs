@@ -65,11 +65,12 @@
 //! # Connection loss
 //!
 //! The client reconnects for ever: at once, then after pauses doubling from 0.1 s up to
-//! 1 s, each shortened at random by up to half.
-//! Calls made meanwhile wait in the client for at most
-//! [`NatsOptions::request_timeout`] and then fail as unavailable (retryable); a publish
-//! that failed so may still have been stored, and publishing it again is deduplicated by
-//! `Nats-Msg-Id`. A fetch sends no pull request while disconnected: it waits within its
+//! 1 s, each shortened at random by up to half. Calls made meanwhile wait in the client
+//! for at most [`NatsOptions::request_timeout`] and then fail as unavailable (retryable).
+//! A publish waits for each message's acknowledgement at most `request_timeout` from its
+//! sending, so a batch fails within about one timeout of its last message, not one per
+//! message; what failed so may still have been stored, and publishing it again is
+//! deduplicated by `Nats-Msg-Id`. A fetch sends no pull request while disconnected: it waits within its
 //! `max_wait` and fails as unavailable if the connection is not back. Pull requests sent
 //! before a reconnect are replaced after it (a restarted server has forgotten them), so
 //! consuming resumes by itself. `ping` answers unavailable at once while disconnected.

@@ -146,8 +146,13 @@ impl Puller {
         let mut take: Option<(u64, Instant)> = None;
         loop {
             let connection = current_connection(target.client);
-            if let Some(connection) = connection {
-                self.retire_before(connection);
+            if let Some(connection) = connection
+                && self.retire_before(connection)
+            {
+                debug!(
+                    subscription = target.subscription,
+                    "pull request replaced after a reconnect"
+                );
             }
             while let Some((source, reply)) = self.next_reply().now_or_never() {
                 let delivered_by = self.on_reply(target, source, reply)?;
@@ -227,16 +232,17 @@ impl Puller {
         Ok(())
     }
 
-    /// Moves requests sent on connections before `connection` to the retired ones.
-    fn retire_before(&mut self, connection: u64) {
-        if self
+    /// Retires the open request if it was sent on a connection before `connection`;
+    /// returns whether it did.
+    fn retire_before(&mut self, connection: u64) -> bool {
+        let stale = self
             .open
             .as_ref()
-            .is_some_and(|open| open.connection < connection)
-        {
-            debug!("pull request retired after a reconnect");
+            .is_some_and(|open| open.connection < connection);
+        if stale {
             self.retired.extend(self.open.take());
         }
+        stale
     }
 
     /// Sends a pull request for `batch` messages; returns its id. Retired requests are

@@ -8,8 +8,9 @@
 //! What must hold afterwards: every event was handled (nothing lost), JetStream stored each
 //! event once although failed publish calls were resent (`Nats-Msg-Id` dedupe), and the
 //! subscription is drained. While the server is down `ping` fails as unavailable without
-//! hanging; within [`RECOVERY_BOUND`] of the server accepting connections again `ping`
-//! succeeds and the consumer handles events again, without help. The handler's effect is
+//! hanging and publish calls fail (retryably) within [`FAILED_PUBLISH_BOUND`]; within
+//! [`RECOVERY_BOUND`] of the server accepting connections again `ping` succeeds and the
+//! consumer handles events again, without help. The handler's effect is
 //! an upsert keyed by the email id, so a redelivery costs a repeated invocation, not a
 //! second effect; each scenario prints its figures, among them the recovery time.
 //!
@@ -40,6 +41,11 @@ const RUN_BUDGET: Duration = Duration::from_secs(120);
 const RECOVERY_BOUND: Duration = Duration::from_secs(5);
 /// The longest a ping may take while the server is down (its own bound is 2 s).
 const PING_WHILE_DOWN_BOUND: Duration = Duration::from_millis(2_500);
+/// The scenarios' `request_timeout`.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest a publish call may take to fail: each acknowledgement is due one request
+/// timeout after its message was sent, and sending waits at most as long.
+const FAILED_PUBLISH_BOUND: Duration = Duration::from_secs(8);
 
 /// The scenarios take turns.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -111,6 +117,8 @@ struct PublishFigures {
     failed_calls: usize,
     /// Events in those calls.
     events_resent: usize,
+    /// The longest a call took to fail.
+    slowest_failed_call: Duration,
     /// From the start of the first failed call to the end of the next successful one.
     longest_outage: Duration,
     elapsed: Duration,
@@ -139,6 +147,8 @@ async fn publish_with_resends(
                     break;
                 }
                 Err(PublishError::Bus(err)) if err.is_retryable() => {
+                    figures.slowest_failed_call =
+                        figures.slowest_failed_call.max(call_started.elapsed());
                     let since = *first_failure.get_or_insert(call_started);
                     figures.failed_calls += 1;
                     figures.events_resent += batch.len();
@@ -220,16 +230,22 @@ async fn ping_until_ok(broker: &dyn Broker, since: Instant) -> anyhow::Result<Du
 
 async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let _turn = ONE_AT_A_TIME.lock().await;
+    let mut server = private_nats().await?;
+    let outcome = exercise(&mut server, scenario).await;
+    outcome.with_context(|| format!("server log (tail):\n{}", server.log_tail()))
+}
+
+/// Runs `scenario` against `server`.
+async fn exercise(server: &mut PrivateServer, scenario: Scenario) -> anyhow::Result<()> {
     let Scenario {
         subscription: subscription_name,
         events,
         downtime,
     } = scenario;
-    let mut server = private_nats().await?;
     let url = format!("nats://127.0.0.1:{}", server.port());
     let options = NatsOptions {
         connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(2),
+        request_timeout: REQUEST_TIMEOUT,
         ..NatsOptions::default()
     };
     let nats = NatsBroker::connect(&url, options)
@@ -333,7 +349,8 @@ async fn run(scenario: Scenario) -> anyhow::Result<()> {
          and {handled_before_kill} handled, down {:.1} s; {pings_while_down} pings while down \
          failed as unavailable (slowest {} ms); after the restart: ping ok in {} ms, first \
          event handled in {} ms, drained in {:.1} s; total {:.1} s (publishing {:.1} s); \
-         publisher: {} failed calls resent ({} events), longest publish outage {:.1} s; \
+         publisher: {} failed calls resent ({} events), the slowest failing after {:.1} s, \
+         longest publish outage {:.1} s; \
          stream holds {} (last sequence {}); consumer: {received} deliveries, {deduped} \
          dropped as duplicates by the state store; handler: {distinct} distinct ids, \
          {repeated_ids} seen more than once ({extra_invocations} repeated invocations), one \
@@ -347,6 +364,7 @@ async fn run(scenario: Scenario) -> anyhow::Result<()> {
         publish_figures.elapsed.as_secs_f64(),
         publish_figures.failed_calls,
         publish_figures.events_resent,
+        publish_figures.slowest_failed_call.as_secs_f64(),
         publish_figures.longest_outage.as_secs_f64(),
         stored.held,
         stored.published,
@@ -360,6 +378,11 @@ async fn run(scenario: Scenario) -> anyhow::Result<()> {
         "the server was killed after the run had finished; the test proves nothing"
     );
     ensure!(pings_while_down > 0, "no ping while the server was down");
+    ensure!(
+        publish_figures.slowest_failed_call <= FAILED_PUBLISH_BOUND,
+        "a publish call took {:?} to fail",
+        publish_figures.slowest_failed_call
+    );
     ensure!(
         recovery <= RECOVERY_BOUND,
         "the consumer handled its first event {recovery:?} after the restart"
