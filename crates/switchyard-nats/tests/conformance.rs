@@ -392,3 +392,38 @@ async fn deleting_all_streams_touches_only_the_own_prefix() -> anyhow::Result<()
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_with_their_own_prefix_share_a_server() -> anyhow::Result<()> {
+    // Same subscription and topic names; only the stream prefixes (namespaces) differ.
+    with_prefix(|blue| async move {
+        with_prefix(|green| async move {
+            let brokers = [connect(&blue).await?, connect(&green).await?];
+            for broker in &brokers {
+                broker
+                    .ensure_subscription(&SubscriptionConfig::new(
+                        "search-indexer-emails",
+                        "emails",
+                    ))
+                    .await?;
+            }
+            for (broker, payload) in brokers.iter().zip([&b"for blue"[..], b"for green"]) {
+                broker
+                    .publish("emails", vec![Message::new(payload.to_vec())])
+                    .await?;
+            }
+            for (broker, expected) in brokers.iter().zip([&b"for blue"[..], b"for green"]) {
+                let got = broker
+                    .fetch("search-indexer-emails", 10, Duration::from_secs(2))
+                    .await?;
+                let payloads: Vec<&[u8]> =
+                    got.iter().map(|d| d.message.payload.as_slice()).collect();
+                ensure!(payloads == [expected], "{payloads:?}");
+                broker.ack("search-indexer-emails", &[got[0].tag]).await?;
+            }
+            Ok(())
+        })
+        .await
+    })
+    .await
+}

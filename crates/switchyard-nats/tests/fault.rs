@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use switchyard_bus::{Broker, BusErrorKind, PrivateServer, SubscriptionConfig};
+use switchyard_bus::{Broker, BusErrorKind, PrivateServer, SubscriptionConfig, private_nats};
 use switchyard_contracts::{Email, Envelope, Registry};
 use switchyard_nats::{NatsBroker, NatsOptions};
 use switchyard_runtime::{
@@ -74,25 +74,6 @@ async fn nats_down_for_10_s_during_publish_and_consume_recovers_and_loses_nothin
         subscription: "fault-indexer-emails-10s",
         events: 20_000,
         downtime: Duration::from_secs(10),
-    })
-    .await
-}
-
-/// A private nats-server with JetStream, its store in the server's directory.
-async fn private_nats() -> anyhow::Result<PrivateServer> {
-    PrivateServer::start("nats-server", "nats-server 2.9 or newer", |port, dir| {
-        let store = dir.join("store").display().to_string();
-        [
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-js",
-            "-sd",
-            &store,
-        ]
-        .map(String::from)
-        .to_vec()
     })
     .await
 }
