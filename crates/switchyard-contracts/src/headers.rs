@@ -6,7 +6,10 @@ use crate::{Envelope, EventDefinition};
 
 /// Groups every message of one job or request.
 pub const CORRELATION_ID: &str = "X-Correlation-Id";
-/// `{topic}:{partition_key}:{schema_version}`.
+/// `{topic}:{event key}:{schema_version}`: the event key is the same hex SHA-256
+/// for two events with the same effect (same type, operation and the identity its
+/// definition's strategy names, e.g. user, item id and version), so any consumer can
+/// deduplicate on it without knowing the strategy.
 pub const IDEMPOTENCY_KEY: &str = "X-Idempotency-Key";
 /// How many times the message was retried (0 when first published).
 pub const RETRY_COUNT: &str = "X-Retry-Count";
@@ -24,7 +27,7 @@ pub const STANDARD_HEADERS: &[(&str, &str)] = &[
     (CORRELATION_ID, "groups every message of one job or request"),
     (
         IDEMPOTENCY_KEY,
-        "`{topic}:{partition_key}:{schema_version}`",
+        "`{topic}:{event key}:{schema_version}`: equal for events with the same effect (type, operation, the strategy's identity)",
     ),
     (RETRY_COUNT, "retries so far, 0 when first published"),
     (MAX_RETRIES, "retries before the message is dead-lettered"),
@@ -44,7 +47,6 @@ pub const STANDARD_HEADERS: &[(&str, &str)] = &[
 pub fn standard_headers(
     definition: &EventDefinition,
     envelope: &Envelope,
-    partition_key: &str,
 ) -> Vec<(String, String)> {
     let backoff = definition
         .backoff_ms
@@ -64,8 +66,10 @@ pub fn standard_headers(
         (
             IDEMPOTENCY_KEY.to_string(),
             format!(
-                "{}:{partition_key}:{}",
-                definition.topic, definition.schema_version
+                "{}:{}:{}",
+                definition.topic,
+                crate::idempotency::event_key(definition, envelope),
+                definition.schema_version
             ),
         ),
         (RETRY_COUNT.to_string(), "0".to_string()),

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::{Envelope, Registry};
+use crate::{Envelope, EventDefinition, Registry};
 
 /// What makes two events "the same effect".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,6 +105,36 @@ fn hash(parts: &[&str]) -> String {
     format!("idempotency:{}", hex::encode(hasher.finalize()))
 }
 
+/// What makes `envelope` (of `definition`) the effect it is, whoever consumes it: its
+/// event type and operation, then its strategy's parts (or its event id when a field the
+/// strategy names is missing).
+pub(crate) fn event_identity(definition: &EventDefinition, envelope: &Envelope) -> Vec<String> {
+    let data = envelope.data.as_ref().unwrap_or(&Value::Null);
+    let operation = text_at(data, "operation").unwrap_or_default();
+    let user = user_of(envelope);
+    let strategy_parts = match definition.idempotency {
+        Idempotency::EventId => None,
+        Idempotency::Immutable { id } => text_at(data, id).map(|id| vec![user, id]),
+        Idempotency::Mutable { id, version } => text_at(data, id)
+            .zip(text_at(data, version))
+            .map(|(id, version)| vec![user, id, version]),
+        Idempotency::Batch { batch } => text_at(data, batch)
+            .zip(envelope.correlationid.clone())
+            .map(|(batch, correlation)| vec![batch, correlation]),
+    };
+    let mut identity = vec![definition.event_type.to_string(), operation];
+    identity.extend(strategy_parts.unwrap_or_else(|| vec![format!("event:{}", envelope.id)]));
+    identity
+}
+
+/// The event's own key (hex SHA-256), the same for every subscription: the
+/// `X-Idempotency-Key` header's middle part.
+pub(crate) fn event_key(definition: &EventDefinition, envelope: &Envelope) -> String {
+    let identity = event_identity(definition, envelope);
+    let parts: Vec<&str> = identity.iter().map(String::as_str).collect();
+    hash(&parts).trim_start_matches("idempotency:").to_string()
+}
+
 impl Registry {
     /// The key under which `subscription` remembers having handled `envelope`, or `None`
     /// for an unknown event type.
@@ -114,22 +144,9 @@ impl Registry {
         envelope: &Envelope,
     ) -> Option<IdempotencyKey> {
         let definition = self.definition(&envelope.event_type)?;
-        let data = envelope.data.as_ref().unwrap_or(&Value::Null);
-        let operation = text_at(data, "operation").unwrap_or_default();
-        let user = user_of(envelope);
-        let strategy_parts = match definition.idempotency {
-            Idempotency::EventId => None,
-            Idempotency::Immutable { id } => text_at(data, id).map(|id| vec![user, id]),
-            Idempotency::Mutable { id, version } => text_at(data, id)
-                .zip(text_at(data, version))
-                .map(|(id, version)| vec![user, id, version]),
-            Idempotency::Batch { batch } => text_at(data, batch)
-                .zip(envelope.correlationid.clone())
-                .map(|(batch, correlation)| vec![batch, correlation]),
-        };
-        let parts = strategy_parts.unwrap_or_else(|| vec![format!("event:{}", envelope.id)]);
-        let mut all: Vec<&str> = vec![subscription, definition.event_type, &operation];
-        all.extend(parts.iter().map(String::as_str));
+        let identity = event_identity(definition, envelope);
+        let mut all: Vec<&str> = vec![subscription];
+        all.extend(identity.iter().map(String::as_str));
         Some(IdempotencyKey {
             key: hash(&all),
             class: definition.key_class,

@@ -151,7 +151,7 @@ impl Registry {
         Ok(Outbound {
             event_id: envelope.id.clone(),
             topic: definition.topic.to_string(),
-            headers: standard_headers(definition, &stamped, &partition_key),
+            headers: standard_headers(definition, &stamped),
             partition_key,
             payload: stamped.to_json_bytes(),
         })

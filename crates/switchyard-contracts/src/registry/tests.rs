@@ -223,7 +223,29 @@ fn prepare_builds_topic_key_and_standard_headers() {
             .map(|(_, v)| v.as_str())
     };
     assert_eq!(header(headers::CORRELATION_ID), Some("job-1"));
-    assert_eq!(header(headers::IDEMPOTENCY_KEY), Some("emails:alice:1"));
+    // The event's own key: equal for the same effect, whatever the envelope id.
+    let key = header(headers::IDEMPOTENCY_KEY).unwrap();
+    let (topic, rest) = key.split_once(':').unwrap();
+    let (hex, version) = rest.rsplit_once(':').unwrap();
+    assert_eq!((topic, version, hex.len()), ("emails", "1", 64), "{key}");
+    let again = Envelope {
+        id: "another-envelope-id".into(),
+        ..envelope.clone()
+    };
+    let key_of = |envelope: &Envelope| {
+        registry
+            .prepare(envelope)
+            .unwrap()
+            .headers
+            .into_iter()
+            .find(|(n, _)| n == headers::IDEMPOTENCY_KEY)
+            .unwrap()
+            .1
+    };
+    assert_eq!(key_of(&again), key);
+    let mut other_item = envelope.clone();
+    other_item.data.as_mut().unwrap()["item"]["id"] = "another-email".into();
+    assert_ne!(key_of(&other_item), key);
     assert_eq!(header(headers::RETRY_COUNT), Some("0"));
     assert_eq!(header(headers::MAX_RETRIES), Some("3"));
     assert_eq!(header(headers::BACKOFF_MS), Some("1000,5000,15000"));

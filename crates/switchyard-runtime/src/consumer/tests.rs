@@ -339,7 +339,11 @@ async fn messages_carry_the_standard_headers_and_partition_key() {
     assert_eq!(message.key.as_deref(), Some("alice"));
     assert_eq!(message.header("ce-id"), Some(envelope.id.as_str()));
     assert_eq!(message.header("ce-type"), Some("switchyard.office.email"));
-    assert_eq!(message.header("X-Idempotency-Key"), Some("emails:alice:1"));
+    let key = message.header("X-Idempotency-Key").unwrap();
+    assert!(
+        key.starts_with("emails:") && key.ends_with(":1") && key.len() == "emails::1".len() + 64,
+        "{key}"
+    );
     assert_eq!(message.header("X-Retry-Count"), Some("0"));
     assert_eq!(
         message.header("traceparent"),
