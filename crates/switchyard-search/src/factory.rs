@@ -3,12 +3,10 @@
 //! type-specific fields from its item. A kind without a mapping of its own (one added to
 //! the contracts later) becomes a generic document with a warning, never an error.
 
-use chrono::{DateTime, Utc};
 use switchyard_contracts::{
     AnyOfficeEvent, Document, DocumentBody, Fragment, Mailbox, OfficeEvent, OfficeItem, TimeSlot,
     WordBlock,
 };
-use tracing::warn;
 
 use crate::{ParentLink, SearchDocument};
 
@@ -177,16 +175,6 @@ impl SearchDocument {
                     ..with_people(common_fields(event), people)
                 }
             }
-            // Every variant known today has its arm; a variant added to the contracts later
-            // is still indexed, by its text, until it gets a mapping here.
-            #[allow(unreachable_patterns)]
-            other => {
-                warn!(
-                    doc_type = other.kind().doc_type(),
-                    "indexing an office item kind without a mapping as a generic document"
-                );
-                generic(other)
-            }
         }
     }
 }
@@ -222,55 +210,6 @@ fn from_fragment(event: &OfficeEvent<Fragment>) -> SearchDocument {
             position: fragment.position,
         }),
         ..common_fields(event)
-    }
-}
-
-/// A kind without its own mapping: every text value of the item becomes content.
-pub(crate) fn generic(event: &AnyOfficeEvent) -> SearchDocument {
-    let mut texts = Vec::new();
-    collect_texts(&event.item_json(), &mut texts);
-    let title = match event.item_json().get("title") {
-        Some(serde_json::Value::String(title)) if !title.is_empty() => title.clone(),
-        _ => event.item_id().to_string(),
-    };
-    SearchDocument {
-        id: event.item_id().to_string(),
-        user_id: event.user_id().to_string(),
-        doc_type: event.kind().doc_type().to_string(),
-        title,
-        content: join_non_empty(texts.iter().map(String::as_str)),
-        created_at: event.last_updated(),
-        last_updated: event.last_updated(),
-        sync_timestamp: sync_timestamp(event),
-        ..SearchDocument::default()
-    }
-}
-
-fn sync_timestamp(event: &AnyOfficeEvent) -> DateTime<Utc> {
-    match event {
-        AnyOfficeEvent::Email(event) => event.sync_timestamp,
-        AnyOfficeEvent::Calendar(event) => event.sync_timestamp,
-        AnyOfficeEvent::Contact(event) => event.sync_timestamp,
-        AnyOfficeEvent::Document(event) => event.sync_timestamp,
-        AnyOfficeEvent::Fragment(event) => event.sync_timestamp,
-        AnyOfficeEvent::Task(event) => event.sync_timestamp,
-        AnyOfficeEvent::Todo(event) => event.sync_timestamp,
-        AnyOfficeEvent::LlmChat(event) => event.sync_timestamp,
-        AnyOfficeEvent::Shipment(event) => event.sync_timestamp,
-        AnyOfficeEvent::MeetingPoll(event) => event.sync_timestamp,
-        AnyOfficeEvent::MeetingBooking(event) => event.sync_timestamp,
-        // A variant added later: its sync time is unknown here; the change time stands in.
-        #[allow(unreachable_patterns)]
-        other => other.last_updated(),
-    }
-}
-
-fn collect_texts(value: &serde_json::Value, texts: &mut Vec<String>) {
-    match value {
-        serde_json::Value::String(text) => texts.push(text.clone()),
-        serde_json::Value::Array(values) => values.iter().for_each(|v| collect_texts(v, texts)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| collect_texts(v, texts)),
-        _ => {}
     }
 }
 

@@ -1,6 +1,7 @@
 //! Tests of the document factory: every office kind maps to its fields.
 
 use chrono::TimeZone;
+use chrono::{DateTime, Utc};
 use switchyard_contracts::{
     Attendee, CalendarItem, ChatMessage, Contact, DataKind, DocumentKind, Email, LlmChat,
     MeetingBooking, MeetingPoll, Operation, Sheet, ShipmentUpdate, Slide, SyncType, Task, Todo,
@@ -471,21 +472,6 @@ fn every_kind_gets_its_doc_type_and_event_timestamps() {
         assert_eq!(doc.sync_timestamp, at(13), "{kind:?}");
         assert_eq!((doc.user_id.as_str(), doc.id.as_str()), ("alice", "x"));
     }
-}
-
-#[test]
-fn the_generic_fallback_indexes_every_text_of_the_item() {
-    let todo = Todo {
-        id: "td1".into(),
-        title: "Call plumber".into(),
-        notes: "Leak".into(),
-        ..Todo::default()
-    };
-    let doc = generic(&AnyOfficeEvent::Todo(event(todo)));
-    assert_eq!(doc.doc_type, "todo");
-    assert_eq!(doc.title, "Call plumber");
-    assert!(doc.content.contains("Leak"), "{}", doc.content);
-    assert_eq!(doc.sync_timestamp, at(13));
 }
 
 /// An event of `kind` for alice with item id `x`.
