@@ -1,7 +1,7 @@
 //! The document factory: [`SearchDocument::from_event`] maps every office event to its
 //! search document, the common fields from the event's sync metadata and the
-//! type-specific fields from its item. A kind without a mapping of its own (one added to
-//! the contracts later) becomes a generic document with a warning, never an error.
+//! type-specific fields from its item. The match over kinds is exhaustive: a kind added to
+//! the contracts does not compile until it has its mapping here.
 
 use switchyard_contracts::{
     AnyOfficeEvent, Document, DocumentBody, Fragment, Mailbox, OfficeEvent, OfficeItem, TimeSlot,
