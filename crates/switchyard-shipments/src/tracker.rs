@@ -27,7 +27,7 @@ use switchyard_contracts::{
     AnyOfficeEvent, ContractError, EmailEvent, Envelope, OfficeEvent, Operation, ShipmentUpdate,
     SyncType, decode_office_event,
 };
-use switchyard_runtime::{Handler, Incoming, Outcome, Publisher};
+use switchyard_runtime::{Handler, Incoming, Outcome, PublishError, Publisher};
 use switchyard_state::{StateError, StateStore};
 
 use crate::{Detector, ShipmentStatus};
@@ -188,6 +188,19 @@ impl ShipmentStore for StateShipmentStore {
     }
 }
 
+/// Why one user's emails could not be applied (their batch is retried).
+#[derive(Debug, thiserror::Error)]
+enum TrackError {
+    #[error("the shipment store failed: {0}")]
+    Store(#[from] StateError),
+    #[error("a shipment event is invalid: {0}")]
+    Contract(#[from] ContractError),
+    #[error("failed to publish shipment events: {0}")]
+    Publish(#[from] PublishError),
+    #[error("a shipment event was refused: {0}")]
+    Refused(String),
+}
+
 /// The handler of `shipments-emails`: tracking numbers out of emails, into shipments.
 pub struct ShipmentTracker {
     store: Arc<dyn ShipmentStore>,
@@ -209,8 +222,8 @@ impl ShipmentTracker {
     /// Applies one user's emails: announces every status change, then stores the
     /// shipments. A failure leaves the store as it was, so the retry announces again
     /// (consumers skip an announcement they already have).
-    async fn apply(&self, user: &str, emails: &[&EmailEvent]) -> Result<(), String> {
-        let mut shipments = self.store.load(user).await.map_err(|err| err.to_string())?;
+    async fn apply(&self, user: &str, emails: &[&EmailEvent]) -> Result<(), TrackError> {
+        let mut shipments = self.store.load(user).await?;
         let mut touched = false;
         for email in emails {
             let at = email.item.date.unwrap_or(email.last_updated);
@@ -248,13 +261,10 @@ impl ShipmentTracker {
         for shipment in shipments.values_mut() {
             shipment.announced = Some(shipment.status);
         }
-        self.store
-            .save(user, &shipments)
-            .await
-            .map_err(|err| err.to_string())
+        Ok(self.store.save(user, &shipments).await?)
     }
 
-    async fn announce(&self, user: &str, changed: &[Shipment]) -> Result<(), String> {
+    async fn announce(&self, user: &str, changed: &[Shipment]) -> Result<(), TrackError> {
         if changed.is_empty() {
             return Ok(());
         }
@@ -273,16 +283,11 @@ impl ShipmentTracker {
                 event.last_updated = shipment.status_at.min(Utc::now());
                 event.to_envelope("/switchyard/shipments", &shipment.id)
             })
-            .collect::<Result<Vec<Envelope>, ContractError>>()
-            .map_err(|err| err.to_string())?;
-        let report = self
-            .publisher
-            .publish(&envelopes)
-            .await
-            .map_err(|err| err.to_string())?;
+            .collect::<Result<Vec<Envelope>, ContractError>>()?;
+        let report = self.publisher.publish(&envelopes).await?;
         match report.rejected.first() {
             None => Ok(()),
-            Some(rejected) => Err(format!("a shipment event was refused: {}", rejected.error)),
+            Some(rejected) => Err(TrackError::Refused(rejected.error.to_string())),
         }
     }
 }
@@ -319,8 +324,9 @@ impl Handler for ShipmentTracker {
                 .collect();
             if let Err(err) = self.apply(&user, &emails).await {
                 tracing::warn!(user = %user, error = %err, "shipment update failed, retrying");
+                let reason = err.to_string();
                 for &i in &indexes {
-                    outcomes[i] = Outcome::Retry(err.clone());
+                    outcomes[i] = Outcome::Retry(reason.clone());
                 }
             }
         }
