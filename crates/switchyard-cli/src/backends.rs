@@ -10,8 +10,6 @@ use switchyard_bus::{Broker, BusErrorKind, EmbeddedBroker};
 use switchyard_search::{SearchBackend, SearchErrorKind, SearchIndex};
 use switchyard_state::{EmbeddedState, Outbox, StateErrorKind, StateStore};
 
-use crate::node::OpenError;
-
 /// The RabbitMQ exchange of the identity event set.
 #[cfg(feature = "rabbitmq")]
 const IDENTITY_EXCHANGE: &str = "smap.events";
@@ -130,16 +128,47 @@ pub(crate) fn redact_url(url: &str) -> String {
     format!("{scheme}://{authority}{path}")
 }
 
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process (a running `serve`) holds it.
+    #[error("data directory {0} is in use by another switchyard process")]
+    InUse(String),
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// `result` of opening an embedded store of `data_dir`: "in use" (another process, a
+/// running `serve`, holds it) becomes [`OpenError::InUse`], any other failure an error
+/// naming `what`. Every embedded store is opened through here.
+pub(crate) fn opened<T, E>(
+    result: Result<T, E>,
+    in_use: impl Fn(&E) -> bool,
+    data_dir: &Path,
+    what: &str,
+) -> Result<T, OpenError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    result.map_err(|err| {
+        if in_use(&err) {
+            OpenError::InUse(data_dir.display().to_string())
+        } else {
+            OpenError::Other(anyhow::Error::new(err).context(format!("failed to open {what}")))
+        }
+    })
+}
+
 /// Opens the engines named by `urls`, embedded ones under `data_dir`.
 pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenError> {
     let broker: Arc<dyn Broker> = match urls.bus.as_deref() {
-        None => match EmbeddedBroker::open(&data_dir.join("bus")) {
-            Ok(broker) => Arc::new(broker),
-            Err(err) if err.kind() == BusErrorKind::InUse => {
-                return Err(OpenError::InUse(data_dir.display().to_string()));
-            }
-            Err(err) => return Err(anyhow::Error::new(err).into()),
-        },
+        None => Arc::new(opened(
+            EmbeddedBroker::open(&data_dir.join("bus")),
+            |err| err.kind() == BusErrorKind::InUse,
+            data_dir,
+            "the bus",
+        )?),
         #[cfg(feature = "nats")]
         Some(url) if matches!(scheme(url), "nats" | "tls") => {
             let mut options = switchyard_nats::NatsOptions::default();
@@ -187,17 +216,12 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
     };
     let embedded_state = match (urls.state.as_deref(), urls.outbox.as_deref()) {
         (Some(_), Some(_)) => None,
-        _ => match EmbeddedState::open(&data_dir.join("state")) {
-            Ok(state) => Some(Arc::new(state)),
-            Err(err) if err.kind() == StateErrorKind::InUse => {
-                return Err(OpenError::InUse(data_dir.display().to_string()));
-            }
-            Err(err) => {
-                return Err(anyhow::Error::new(err)
-                    .context("failed to open state")
-                    .into());
-            }
-        },
+        _ => Some(Arc::new(opened(
+            EmbeddedState::open(&data_dir.join("state")),
+            |err| err.kind() == StateErrorKind::InUse,
+            data_dir,
+            "state",
+        )?)),
     };
     let state: Arc<dyn StateStore> = match urls.state.as_deref() {
         None => embedded_state
@@ -285,15 +309,12 @@ pub fn open_search(
                 format!("failed to open the search index in {}", data_dir.display())
             })?,
         )),
-        None => match SearchIndex::open(&index_dir) {
-            Ok(index) => Ok(Arc::new(index)),
-            Err(err) if err.kind() == SearchErrorKind::Locked => {
-                Err(OpenError::InUse(data_dir.display().to_string()))
-            }
-            Err(err) => Err(anyhow::Error::new(err)
-                .context("failed to open the search index")
-                .into()),
-        },
+        None => Ok(Arc::new(opened(
+            SearchIndex::open(&index_dir),
+            |err| err.kind() == SearchErrorKind::InUse,
+            data_dir,
+            "the search index",
+        )?)),
     }
 }
 

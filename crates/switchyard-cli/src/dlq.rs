@@ -6,9 +6,10 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use switchyard_runtime::DeadLetterFilter;
 
+use crate::backends::OpenError;
 use crate::config::Settings;
 use crate::import::RemoteServer;
-use crate::node::{Node, OpenError};
+use crate::node::Node;
 
 /// The dead-letter commands.
 #[derive(Subcommand)]

@@ -30,10 +30,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget};
 use switchyard_auth::{AuditLog, Authenticator, JwtVerifier, TokenStore};
 use switchyard_notifier::TokenSigner;
 
+use crate::backends::OpenError;
 use crate::backends::{EngineCaFiles, EngineUrls};
 use crate::config::Settings;
 use crate::import::{Destination, RemoteServer};
-use crate::node::{Node, OpenError};
+use crate::node::Node;
 
 /// Switchyard: office data in, typed events through, unified search out.
 #[derive(Parser)]

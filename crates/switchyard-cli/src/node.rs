@@ -27,7 +27,7 @@ use switchyard_state::{Outbox, StateStore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::backends::{self, Engines};
+use crate::backends::{self, Engines, OpenError, opened};
 use crate::config::Settings;
 use crate::readiness::Readiness;
 use crate::topology::{self, PlannedSubscription, Role};
@@ -61,17 +61,6 @@ pub struct Node {
     consumers: JoinSet<()>,
 }
 
-/// Why a data directory could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// Another process (a running `serve`) holds it.
-    #[error("data directory {0} is in use by another switchyard process")]
-    InUse(String),
-    /// Anything else.
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
-
 impl Node {
     /// Opens the engines (embedded in `settings.data_dir` unless URLs name others);
     /// consumers are not started yet.
@@ -82,41 +71,29 @@ impl Node {
             outbox,
         } = backends::open(&settings.engines, &settings.data_dir).await?;
         let index = backends::open_search(&settings.engines, &settings.data_dir, false)?;
-        let meetings = match RedbMeetingStore::open(&settings.data_dir) {
-            Ok(store) => store,
-            Err(err) if err.kind() == MeetingsErrorKind::InUse => {
-                return Err(OpenError::InUse(settings.data_dir.display().to_string()));
-            }
-            Err(err) => {
-                return Err(anyhow::Error::new(err)
-                    .context("failed to open the meeting store")
-                    .into());
-            }
-        };
-        let contacts = match RedbContactStore::open(
-            &settings.data_dir.join("contacts.redb"),
-            Scoring::new(&settings.contacts),
-        ) {
-            Ok(store) => store,
-            Err(err) if err.kind() == ContactErrorKind::InUse => {
-                return Err(OpenError::InUse(settings.data_dir.display().to_string()));
-            }
-            Err(err) => {
-                return Err(anyhow::Error::new(err)
-                    .context("failed to open the contact store")
-                    .into());
-            }
-        };
-        let journal = RedbJournalStore::open(&settings.data_dir, settings.notifier.retention())
-            .and_then(|store| Journal::new(Arc::new(store), settings.notifier.clone()))
-            .map_err(|err| match err.kind() {
-                NotifierErrorKind::InUse => {
-                    OpenError::InUse(settings.data_dir.display().to_string())
-                }
-                _ => OpenError::Other(
-                    anyhow::Error::new(err).context("failed to open the notifier journal"),
-                ),
-            })?;
+        let data_dir = &settings.data_dir;
+        let meetings = opened(
+            RedbMeetingStore::open(data_dir),
+            |err| err.kind() == MeetingsErrorKind::InUse,
+            data_dir,
+            "the meeting store",
+        )?;
+        let contacts = opened(
+            RedbContactStore::open(
+                &data_dir.join("contacts.redb"),
+                Scoring::new(&settings.contacts),
+            ),
+            |err| err.kind() == ContactErrorKind::InUse,
+            data_dir,
+            "the contact store",
+        )?;
+        let journal = opened(
+            RedbJournalStore::open(data_dir, settings.notifier.retention())
+                .and_then(|store| Journal::new(Arc::new(store), settings.notifier.clone())),
+            |err| err.kind() == NotifierErrorKind::InUse,
+            data_dir,
+            "the notifier journal",
+        )?;
         let registry = Arc::new(Registry::standard());
         let claim_check = ClaimCheck::new(state.clone(), settings.key_ttls.clone())
             .with_threshold(settings.claim_check_threshold_bytes);

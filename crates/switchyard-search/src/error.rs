@@ -8,8 +8,9 @@ pub enum SearchErrorKind {
     Open,
     /// The index on disk was built with a different schema; rebuild it.
     SchemaMismatch,
-    /// Another writer (usually another process) holds the index lock.
-    Locked,
+    /// Another writer (usually another process) holds the index lock: the name every
+    /// embedded store of the workspace uses for it.
+    InUse,
     /// A write was attempted on an index opened with `open_read_only`.
     ReadOnly,
     /// Adding, deleting or committing documents failed.
@@ -46,6 +47,6 @@ impl SearchError {
     /// Whether the same call may succeed later, so a consumer should leave its batch
     /// unacknowledged for redelivery rather than dead-letter it.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, SearchErrorKind::Locked | SearchErrorKind::Write)
+        matches!(self.kind, SearchErrorKind::InUse | SearchErrorKind::Write)
     }
 }

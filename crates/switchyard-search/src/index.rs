@@ -47,7 +47,7 @@ impl SearchIndex {
     /// Opens the index in `dir` for reading and writing, creating the directory and an
     /// empty index when there is none.
     ///
-    /// Fails with [`SearchErrorKind::Locked`] while another writer (usually another
+    /// Fails with [`SearchErrorKind::InUse`] while another writer (usually another
     /// process) has it open, and with [`SearchErrorKind::SchemaMismatch`] when the index
     /// was built by an incompatible version.
     pub fn open(dir: &Path) -> Result<SearchIndex, SearchError> {
@@ -64,7 +64,7 @@ impl SearchIndex {
         let index = open_index(dir, &fields, true)?;
         let writer = index.writer(WRITER_MEMORY_BUDGET_BYTES).map_err(|err| {
             let kind = match err {
-                TantivyError::LockFailure(..) => SearchErrorKind::Locked,
+                TantivyError::LockFailure(..) => SearchErrorKind::InUse,
                 _ => SearchErrorKind::Open,
             };
             SearchError::new(
@@ -604,7 +604,7 @@ mod tests {
         writer.commit().unwrap();
 
         let err = SearchIndex::open(dir.path()).unwrap_err();
-        assert_eq!(err.kind(), SearchErrorKind::Locked, "{err}");
+        assert_eq!(err.kind(), SearchErrorKind::InUse, "{err}");
         assert!(err.is_retryable());
 
         let reader = SearchIndex::open_read_only(dir.path()).unwrap();
