@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use switchyard_contracts::{AnyOfficeEvent, ContractError, Envelope, decode_office_event};
-use switchyard_runtime::{Handler, Incoming, Outcome};
+use switchyard_runtime::{Handler, Incoming, Outcome, apply_changes};
 
 use crate::{Applied, MeetingChange, MeetingStore};
 
@@ -62,36 +62,22 @@ impl Handler for MeetingsHandler {
 
     #[tracing::instrument(skip_all, fields(events = batch.len()))]
     async fn handle(&self, batch: Vec<Incoming<AnyOfficeEvent>>) -> Vec<Outcome> {
-        let mut positions = Vec::new();
-        let mut changes = Vec::new();
-        for (position, incoming) in batch.iter().enumerate() {
-            if let Some(change) = meeting_change(&incoming.event) {
-                positions.push(position);
-                changes.push(change);
-            }
-        }
-        let mut outcomes = vec![Outcome::Done; batch.len()];
-        if changes.is_empty() {
-            return outcomes;
-        }
-        match self.store.apply(changes).await {
-            Ok(applied) => {
-                let count = |verdict: Applied| applied.iter().filter(|a| **a == verdict).count();
-                tracing::debug!(
-                    stored = count(Applied::Stored),
-                    deleted = count(Applied::Deleted),
-                    unchanged = count(Applied::Unchanged),
-                    stale = count(Applied::Stale),
-                    "meeting changes applied"
-                );
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "meeting changes not applied, retrying");
-                let reason = format!("failed to apply meeting changes: {err}");
-                for position in positions {
-                    outcomes[position] = Outcome::Retry(reason.clone());
-                }
-            }
+        let (outcomes, applied) = apply_changes(
+            &batch,
+            meeting_change,
+            |changes| self.store.apply(changes),
+            "meeting changes",
+        )
+        .await;
+        if let Some(applied) = applied {
+            let count = |verdict: Applied| applied.iter().filter(|a| **a == verdict).count();
+            tracing::debug!(
+                stored = count(Applied::Stored),
+                deleted = count(Applied::Deleted),
+                unchanged = count(Applied::Unchanged),
+                stale = count(Applied::Stale),
+                "meeting changes applied"
+            );
         }
         outcomes
     }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use switchyard_contracts::{
     AnyOfficeEvent, ContractError, DataKind, Envelope, decode_office_event,
 };
-use switchyard_runtime::{Handler, Incoming, Outcome};
+use switchyard_runtime::{Handler, Incoming, Outcome, apply_changes};
 
 use crate::{Journal, NewSignal};
 
@@ -73,36 +73,23 @@ impl Handler for Notifier {
 
     #[tracing::instrument(skip_all, fields(events = batch.len()))]
     async fn handle(&self, batch: Vec<Incoming<AnyOfficeEvent>>) -> Vec<Outcome> {
-        let mut positions = Vec::new();
-        let mut signals = Vec::new();
-        for (position, incoming) in batch.iter().enumerate() {
-            if let Some(signal) = self.signal_of(&incoming.event) {
-                positions.push(position);
-                signals.push(signal);
-            }
-        }
-        let mut outcomes = vec![Outcome::Done; batch.len()];
-        if signals.is_empty() {
-            return outcomes;
-        }
-        let offered = signals.len();
-        match self.journal.record(signals).await {
-            Ok(added) => {
-                tracing::debug!(
-                    recorded = added.len(),
-                    duplicates = offered - added.len(),
-                    "signals recorded"
-                );
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "signals not recorded, retrying");
-                let reason = format!("failed to record signals: {err}");
-                for position in positions {
-                    // The journal failed, not the event: retry (the runtime
-                    // dead-letters after the retry budget).
-                    outcomes[position] = Outcome::Retry(reason.clone());
-                }
-            }
+        let mut offered = 0;
+        let (outcomes, added) = apply_changes(
+            &batch,
+            |event| self.signal_of(event),
+            |signals| {
+                offered = signals.len();
+                self.journal.record(signals)
+            },
+            "signals",
+        )
+        .await;
+        if let Some(added) = added {
+            tracing::debug!(
+                recorded = added.len(),
+                duplicates = offered - added.len(),
+                "signals recorded"
+            );
         }
         outcomes
     }

@@ -41,3 +41,84 @@ pub trait Handler: Send + Sync + 'static {
     /// Applies a batch; returns one outcome per event, in order.
     async fn handle(&self, batch: Vec<Incoming<Self::Event>>) -> Vec<Outcome>;
 }
+
+/// The shape most handlers share: `change` says what each event of `batch` changes (`None`:
+/// nothing, the event is done), `apply` applies every change at once, and when it fails
+/// each event that contributed a change is retried with the reason, naming `what` failed
+/// (`"meeting changes"`). Returns one outcome per event, and what `apply` returned when it
+/// ran and succeeded (for the caller's log).
+pub async fn apply_changes<E, C, R, Err, Fut>(
+    batch: &[Incoming<E>],
+    change: impl Fn(&E) -> Option<C>,
+    apply: impl FnOnce(Vec<C>) -> Fut,
+    what: &str,
+) -> (Vec<Outcome>, Option<R>)
+where
+    Fut: std::future::Future<Output = Result<R, Err>>,
+    Err: std::fmt::Display,
+{
+    let mut outcomes = vec![Outcome::Done; batch.len()];
+    let (positions, changes): (Vec<usize>, Vec<C>) = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(position, incoming)| change(&incoming.event).map(|c| (position, c)))
+        .unzip();
+    if changes.is_empty() {
+        return (outcomes, None);
+    }
+    match apply(changes).await {
+        Ok(applied) => (outcomes, Some(applied)),
+        Err(err) => {
+            tracing::warn!(error = %err, "{what} not applied, retrying");
+            // The store failed, not the events: retry (the runtime dead-letters after the
+            // retry budget).
+            let reason = format!("failed to apply {what}: {err}");
+            for position in positions {
+                outcomes[position] = Outcome::Retry(reason.clone());
+            }
+            (outcomes, None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incoming(event: u32) -> Incoming<u32> {
+        Incoming {
+            event,
+            event_id: format!("e{event}"),
+            retry_count: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_events_with_a_change_are_retried_when_apply_fails() {
+        let batch: Vec<Incoming<u32>> = (0..4).map(incoming).collect();
+        let even = |n: &u32| n.is_multiple_of(2).then_some(*n);
+        let (outcomes, applied) = apply_changes(
+            &batch,
+            even,
+            |changes| async move { Ok::<_, String>(changes) },
+            "numbers",
+        )
+        .await;
+        assert_eq!(applied, Some(vec![0, 2]));
+        assert!(outcomes.iter().all(|o| *o == Outcome::Done));
+
+        let (outcomes, applied) = apply_changes(
+            &batch,
+            even,
+            |_| async { Err::<(), _>("disk full") },
+            "numbers",
+        )
+        .await;
+        assert_eq!(applied, None);
+        let retry = Outcome::Retry("failed to apply numbers: disk full".into());
+        assert_eq!(
+            outcomes,
+            [retry.clone(), Outcome::Done, retry, Outcome::Done]
+        );
+    }
+}

@@ -41,7 +41,7 @@ pub use dead_letter::{
     DeadLetterQueue, FailedBy, FailureKind, dlq_topic,
 };
 pub use error::{PublishError, RuntimeError};
-pub use handler::{Handler, Incoming, Outcome};
+pub use handler::{Handler, Incoming, Outcome, apply_changes};
 pub use health::{ConsumerHealth, FailingConsumer};
 pub use key_ttls::KeyTtls;
 pub use metrics::{encode_metrics, encode_metrics_with};
