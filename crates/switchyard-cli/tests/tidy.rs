@@ -1,5 +1,6 @@
-//! Repository hygiene: every Rust file says what it owns, and ARCHITECTURE.md stays a true
-//! map (every crate has an entry, every path it names exists).
+//! Repository hygiene: every Rust file says what it owns, and ARCHITECTURE.md and
+//! README.md stay true maps (every crate has an entry; every repository path they name,
+//! backticked or not, and every source file they name by itself, exists).
 
 use std::path::{Path, PathBuf};
 
@@ -62,6 +63,36 @@ fn every_rust_file_opens_with_a_module_doc_comment() {
     );
 }
 
+/// Every repository path `text` names, backticked or not: words starting with a top-level
+/// folder of the repository (`docs/` only with a file extension, so that "docs/s" in a
+/// figure is not taken for one), without templates (`{…}`, `*`).
+fn named_paths(text: &str) -> Vec<&str> {
+    const ROOTS: [&str; 6] = ["crates/", ".ci/", "tools/", "fuzz/", "bench/", "docs/"];
+    text.split(|c: char| c.is_whitespace() || "`()[]<>\"',;|".contains(c))
+        .map(|word| word.trim_end_matches(['.', ':']))
+        .filter(|word| ROOTS.iter().any(|root| word.starts_with(root)))
+        .filter(|word| !word.contains(['{', '*', '…']))
+        .filter(|word| {
+            !word.starts_with("docs/")
+                || word
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|name| name.contains('.'))
+        })
+        .collect()
+}
+
+/// File names of the repository's Rust sources (crates and fuzz targets).
+fn rust_file_names(root: &Path) -> std::collections::BTreeSet<String> {
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    rust_files(&root.join("fuzz"), &mut files);
+    files
+        .iter()
+        .filter_map(|file| Some(file.file_name()?.to_str()?.to_string()))
+        .collect()
+}
+
 #[test]
 fn architecture_names_every_crate_and_only_existing_paths() {
     let root = repo_root();
@@ -73,17 +104,25 @@ fn architecture_names_every_crate_and_only_existing_paths() {
             "ARCHITECTURE.md has no `### {name}` entry"
         );
     }
-    let named_paths: Vec<&str> = map
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|span| span.starts_with("crates/") && !span.contains(' '))
-        .collect();
-    assert!(!named_paths.is_empty());
-    for path in named_paths {
-        assert!(
-            root.join(path).exists(),
-            "ARCHITECTURE.md names `{path}`, which does not exist"
-        );
+    let sources = rust_file_names(&root);
+    for doc in ["ARCHITECTURE.md", "README.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        let paths = named_paths(&text);
+        assert!(!paths.is_empty(), "{doc} names no path");
+        for path in paths {
+            assert!(
+                root.join(path).exists(),
+                "{doc} names `{path}`, which does not exist"
+            );
+        }
+        // A bare `name.rs` stands for a source file of the crate being described.
+        for name in text.split('`').skip(1).step_by(2).filter(|span| {
+            span.ends_with(".rs") && !span.contains(['/', ' ']) && span.len() > ".rs".len()
+        }) {
+            assert!(
+                sources.contains(name),
+                "{doc} names `{name}`, which no crate has"
+            );
+        }
     }
 }
