@@ -13,7 +13,7 @@ use switchyard_bus::{
     Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
     SubscriptionStats, TopicStats,
 };
-use switchyard_chunking::{Chunker, ChunkingConfig, DocumentDelivery};
+use switchyard_chunking::{Chunker, ChunkingConfig};
 use switchyard_contracts::{
     Document, DocumentBody, DocumentEvent, DocumentKind, Operation, Registry, SyncType, WordBlock,
 };
@@ -254,11 +254,7 @@ fn chunking_a_200_mb_document_holds_at_most_the_cap_beyond_the_document() {
         "b1",
         document,
     );
-    let batch = vec![Incoming {
-        event: DocumentDelivery::new(event),
-        event_id: "e1".into(),
-        retry_count: 0,
-    }];
+    let batch = vec![Incoming::new(event, "e1")];
     // Warm the blocking pool so that its first thread's setup is not counted.
     runtime
         .block_on(runtime.spawn_blocking(|| ()))

@@ -241,11 +241,7 @@ async fn deliver(handler: &MeetingsHandler, events: Vec<AnyOfficeEvent>) {
                 .expect("events are valid");
             let decoded = handler.decode(&envelope).expect("envelopes decode");
             assert_eq!(decoded, event);
-            Incoming {
-                event: decoded,
-                event_id: format!("e{position}"),
-                retry_count: 0,
-            }
+            Incoming::new(decoded, format!("e{position}"))
         })
         .collect();
     let count = batch.len();
@@ -558,11 +554,7 @@ async fn store_failures_are_retried_and_other_kinds_are_done() {
     );
     let batch = [email, meeting]
         .into_iter()
-        .map(|event| Incoming {
-            event,
-            event_id: "e".into(),
-            retry_count: 0,
-        })
+        .map(|event| Incoming::new(event, "e"))
         .collect();
     let outcomes = handler.handle(batch).await;
     assert_eq!(outcomes[0], Outcome::Done);

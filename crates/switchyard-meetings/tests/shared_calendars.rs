@@ -45,11 +45,7 @@ async fn shared_calendars_go_through_the_handler() -> anyhow::Result<()> {
             .iter()
             .cloned()
             .enumerate()
-            .map(|(position, event)| Incoming {
-                event,
-                event_id: format!("e{position}"),
-                retry_count: 0,
-            })
+            .map(|(position, event)| Incoming::new(event, format!("e{position}")))
             .collect();
         let count = batch.len();
         assert_eq!(handler.handle(batch).await, vec![Outcome::Done; count]);

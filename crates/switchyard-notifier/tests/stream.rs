@@ -77,11 +77,7 @@ impl Server {
         let batch = events
             .iter()
             .enumerate()
-            .map(|(i, event)| Incoming {
-                event: event.clone(),
-                event_id: format!("event-{i}"),
-                retry_count: 0,
-            })
+            .map(|(i, event)| Incoming::new(event.clone(), format!("event-{i}")))
             .collect();
         let outcomes = self.notifier.handle(batch).await;
         ensure!(

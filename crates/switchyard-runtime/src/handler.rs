@@ -12,6 +12,23 @@ pub struct Incoming<E> {
     pub event_id: String,
     /// How many times it was retried before (`X-Retry-Count`).
     pub retry_count: u32,
+    /// Its envelope's `correlationid`: events a handler publishes because of it carry it on.
+    pub correlation_id: Option<String>,
+    /// Its envelope's W3C `traceparent`: events a handler publishes continue its trace.
+    pub traceparent: Option<String>,
+}
+
+impl<E> Incoming<E> {
+    /// `event` with envelope id `event_id`, first delivered, without correlation or trace.
+    pub fn new(event: E, event_id: impl Into<String>) -> Self {
+        Incoming {
+            event,
+            event_id: event_id.into(),
+            retry_count: 0,
+            correlation_id: None,
+            traceparent: None,
+        }
+    }
 }
 
 /// What became of one event.
@@ -86,11 +103,7 @@ mod tests {
     use super::*;
 
     fn incoming(event: u32) -> Incoming<u32> {
-        Incoming {
-            event,
-            event_id: format!("e{event}"),
-            retry_count: 0,
-        }
+        Incoming::new(event, format!("e{event}"))
     }
 
     #[tokio::test]

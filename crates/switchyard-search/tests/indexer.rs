@@ -20,10 +20,11 @@ fn indexer(index: &Arc<SearchIndex>) -> Indexer {
 async fn handle(indexer: &Indexer, envelopes: Vec<Envelope>) -> Vec<Outcome> {
     let batch = envelopes
         .iter()
-        .map(|envelope| Incoming {
-            event: indexer.decode(envelope).expect("decodes"),
-            event_id: envelope.id.clone(),
-            retry_count: 0,
+        .map(|envelope| {
+            Incoming::new(
+                indexer.decode(envelope).expect("decodes"),
+                envelope.id.clone(),
+            )
         })
         .collect();
     indexer.handle(batch).await

@@ -61,11 +61,7 @@ fn email(
         },
     );
     event.last_updated = date;
-    Incoming {
-        event: AnyOfficeEvent::Email(event),
-        event_id: format!("event-{id}"),
-        retry_count: 0,
-    }
+    Incoming::new(AnyOfficeEvent::Email(event), format!("event-{id}"))
 }
 
 /// The statuses announced on `shipment_events`, in order.

@@ -39,29 +39,6 @@ use crate::{ChunkingConfig, ChunkingError, chunk, fragments::check_body};
 use pipeline::{EventMeta, GroupSink};
 use record::ChunkRecord;
 
-/// A decoded document event with what the chunker carries over from its envelope.
-#[derive(Debug, Clone)]
-pub struct DocumentDelivery {
-    /// The document event.
-    pub event: DocumentEvent,
-    /// The envelope's `correlationid`; fragment events carry it on (else the document
-    /// event's id).
-    pub correlation_id: Option<String>,
-    /// The envelope's `traceparent`; fragment events continue its trace.
-    pub traceparent: Option<String>,
-}
-
-impl DocumentDelivery {
-    /// A delivery of `event` without envelope context.
-    pub fn new(event: DocumentEvent) -> Self {
-        DocumentDelivery {
-            event,
-            correlation_id: None,
-            traceparent: None,
-        }
-    }
-}
-
 /// What handling one document event did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChunkReport {
@@ -96,13 +73,19 @@ impl Chunker {
         })
     }
 
-    /// Handles one document event (what [`Handler::handle`] does for each event).
-    pub async fn process(&self, delivery: DocumentDelivery) -> Result<ChunkReport, ChunkingError> {
-        let DocumentDelivery {
+    /// Handles one document event (what [`Handler::handle`] does for each event). Fragment
+    /// events carry on its correlation id (else its event id) and continue its trace.
+    pub async fn process(
+        &self,
+        incoming: Incoming<DocumentEvent>,
+    ) -> Result<ChunkReport, ChunkingError> {
+        let Incoming {
             event,
+            event_id,
             correlation_id,
             traceparent,
-        } = delivery;
+            ..
+        } = incoming;
         let document = &event.item;
         let key = chunk_state_key(&event.user_id, &document.id);
         let record = ChunkRecord::load(self.state.as_ref(), &key).await?;
@@ -117,7 +100,7 @@ impl Chunker {
             document_id: document.id.clone(),
             document_title: document.title.clone(),
             kind: document.kind,
-            correlation_id: correlation_id.unwrap_or_default(),
+            correlation_id: correlation_id.unwrap_or(event_id),
             trace: traceparent.and_then(|value| value.parse::<TraceParent>().ok()),
         };
         let previous = record.map_or(0, |record| record.fragments);
@@ -259,15 +242,11 @@ impl Chunker {
 
 #[async_trait]
 impl Handler for Chunker {
-    type Event = DocumentDelivery;
+    type Event = DocumentEvent;
 
-    fn decode(&self, envelope: &Envelope) -> Result<DocumentDelivery, ContractError> {
+    fn decode(&self, envelope: &Envelope) -> Result<DocumentEvent, ContractError> {
         match decode_office_event(envelope)? {
-            AnyOfficeEvent::Document(event) => Ok(DocumentDelivery {
-                event,
-                correlation_id: envelope.correlationid.clone(),
-                traceparent: envelope.traceparent.clone(),
-            }),
+            AnyOfficeEvent::Document(event) => Ok(event),
             _ => Err(ContractError::InvalidField {
                 field: "type".into(),
                 reason: format!(
@@ -282,14 +261,13 @@ impl Handler for Chunker {
     /// is retried, the later events of the same document in the batch are retried too, so
     /// that an older version is never published after a newer one.
     #[instrument(skip_all, fields(events = batch.len()))]
-    async fn handle(&self, batch: Vec<Incoming<DocumentDelivery>>) -> Vec<Outcome> {
+    async fn handle(&self, batch: Vec<Incoming<DocumentEvent>>) -> Vec<Outcome> {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut retried: HashSet<(String, String)> = HashSet::new();
         for incoming in batch {
-            let mut delivery = incoming.event;
             let document = (
-                delivery.event.user_id.clone(),
-                delivery.event.item.id.clone(),
+                incoming.event.user_id.clone(),
+                incoming.event.item.id.clone(),
             );
             if retried.contains(&document) {
                 outcomes.push(Outcome::Retry(format!(
@@ -298,8 +276,7 @@ impl Handler for Chunker {
                 )));
                 continue;
             }
-            delivery.correlation_id.get_or_insert(incoming.event_id);
-            let outcome = match self.process(delivery).await {
+            let outcome = match self.process(incoming).await {
                 Ok(_) => Outcome::Done,
                 Err(err) if err.is_retryable() => {
                     warn!(document = %document.1, error = %err, "chunking retried");

@@ -177,16 +177,13 @@ async fn a_created_document_is_published_as_fragments_through_the_consumer() {
 async fn an_update_with_fewer_sections_deletes_the_stale_positions() {
     let f = fixture().await;
     let create = event(Operation::Create, 0, word(&["A", "B", "C"]));
-    f.chunker
-        .process(DocumentDelivery::new(create))
-        .await
-        .unwrap();
+    f.chunker.process(Incoming::new(create, "e")).await.unwrap();
     take_published(&f.broker, "word_fragments").await;
 
     let update = event(Operation::Update, 5, word(&["A only"]));
     let report = f
         .chunker
-        .process(DocumentDelivery::new(update.clone()))
+        .process(Incoming::new(update.clone(), "e"))
         .await
         .unwrap();
     assert_eq!(
@@ -222,10 +219,7 @@ async fn an_update_with_fewer_sections_deletes_the_stale_positions() {
 async fn a_delete_deletes_every_fragment_and_forgets_the_count() {
     let f = fixture().await;
     let create = event(Operation::Create, 0, word(&["A", "B", "C"]));
-    f.chunker
-        .process(DocumentDelivery::new(create))
-        .await
-        .unwrap();
+    f.chunker.process(Incoming::new(create, "e")).await.unwrap();
     take_published(&f.broker, "word_fragments").await;
 
     let delete = event(
@@ -238,7 +232,7 @@ async fn a_delete_deletes_every_fragment_and_forgets_the_count() {
     );
     let report = f
         .chunker
-        .process(DocumentDelivery::new(delete.clone()))
+        .process(Incoming::new(delete.clone(), "e"))
         .await
         .unwrap();
     assert_eq!(report.deleted, 3);
@@ -254,18 +248,10 @@ async fn a_delete_deletes_every_fragment_and_forgets_the_count() {
     assert_eq!(record(&f, "doc-1").await.map(|r| r.fragments), Some(0));
 
     // A second delete has nothing left to delete; a late older update stays deleted.
-    let report = f
-        .chunker
-        .process(DocumentDelivery::new(delete))
-        .await
-        .unwrap();
+    let report = f.chunker.process(Incoming::new(delete, "e")).await.unwrap();
     assert_eq!(report.deleted, 0);
     let late = event(Operation::Update, 3, word(&["Zombie"]));
-    let report = f
-        .chunker
-        .process(DocumentDelivery::new(late))
-        .await
-        .unwrap();
+    let report = f.chunker.process(Incoming::new(late, "e")).await.unwrap();
     assert!(report.superseded);
     assert!(take_published(&f.broker, "word_fragments").await.is_empty());
 }
@@ -276,15 +262,11 @@ async fn redelivery_publishes_the_same_fragments_which_consumers_deduplicate() {
     let create = event(Operation::Create, 0, word(&["A", "B"]));
     let first = f
         .chunker
-        .process(DocumentDelivery::new(create.clone()))
+        .process(Incoming::new(create.clone(), "e"))
         .await
         .unwrap();
     let first_round = take_published(&f.broker, "word_fragments").await;
-    let again = f
-        .chunker
-        .process(DocumentDelivery::new(create))
-        .await
-        .unwrap();
+    let again = f.chunker.process(Incoming::new(create, "e")).await.unwrap();
     let second_round = take_published(&f.broker, "word_fragments").await;
     assert_eq!(first, again);
     assert_eq!(again.deleted, 0);
@@ -313,16 +295,13 @@ async fn redelivery_publishes_the_same_fragments_which_consumers_deduplicate() {
 async fn metadata_only_updates_publish_nothing() {
     let f = fixture().await;
     let create = event(Operation::Create, 0, word(&["A", "B"]));
-    f.chunker
-        .process(DocumentDelivery::new(create))
-        .await
-        .unwrap();
+    f.chunker.process(Incoming::new(create, "e")).await.unwrap();
     take_published(&f.broker, "word_fragments").await;
     let mut renamed = word(&[]);
     renamed.body = None;
     let report = f
         .chunker
-        .process(DocumentDelivery::new(event(Operation::Update, 1, renamed)))
+        .process(Incoming::new(event(Operation::Update, 1, renamed), "e"))
         .await
         .unwrap();
     assert_eq!(report, ChunkReport::default());
@@ -357,7 +336,7 @@ async fn slides_go_to_the_presentation_fragments_topic() {
     };
     let report = f
         .chunker
-        .process(DocumentDelivery::new(event(Operation::Create, 0, deck)))
+        .process(Incoming::new(event(Operation::Create, 0, deck), "e"))
         .await
         .unwrap();
     assert_eq!(report.fragments, 2);
@@ -381,11 +360,7 @@ async fn a_body_of_the_wrong_kind_fails_with_a_clear_message() {
     let f = fixture().await;
     let mut document = word(&["A"]);
     document.kind = DocumentKind::Sheet;
-    let batch = vec![Incoming {
-        event: DocumentDelivery::new(event(Operation::Create, 0, document)),
-        event_id: "e1".into(),
-        retry_count: 0,
-    }];
+    let batch = vec![Incoming::new(event(Operation::Create, 0, document), "e1")];
     let outcomes = f.chunker.handle(batch).await;
     assert_eq!(
         outcomes,
@@ -404,9 +379,7 @@ fn only_document_events_decode() {
     let f = runtime.block_on(fixture());
     let document = event(Operation::Create, 0, word(&["A"]));
     let envelope = document.to_envelope("/test", "job").unwrap();
-    let delivery = f.chunker.decode(&envelope).unwrap();
-    assert_eq!(delivery.event, document);
-    assert_eq!(delivery.correlation_id.as_deref(), Some("job"));
+    assert_eq!(f.chunker.decode(&envelope).unwrap(), document);
     let fragment = FragmentEvent::new(
         Operation::Create,
         SyncType::Backfill,
@@ -435,10 +408,8 @@ async fn publish_failures_are_retried_and_hold_back_the_same_document() {
             ..PublishRetry::default()
         });
     let chunker = Chunker::new(publisher, f.state.clone(), ChunkingConfig::default()).unwrap();
-    let incoming = |operation, minute, id: &str| Incoming {
-        event: DocumentDelivery::new(event(operation, minute, word(&["A", "B"]))),
-        event_id: id.into(),
-        retry_count: 0,
+    let incoming = |operation, minute, id: &str| {
+        Incoming::new(event(operation, minute, word(&["A", "B"])), id)
     };
     let outcomes = chunker
         .handle(vec![

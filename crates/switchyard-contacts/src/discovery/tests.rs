@@ -132,11 +132,7 @@ fn incoming(events: Vec<AnyOfficeEvent>) -> Vec<Incoming<AnyOfficeEvent>> {
     events
         .into_iter()
         .enumerate()
-        .map(|(i, event)| Incoming {
-            event,
-            event_id: format!("event-{i}"),
-            retry_count: 0,
-        })
+        .map(|(i, event)| Incoming::new(event, format!("event-{i}")))
         .collect()
 }
 

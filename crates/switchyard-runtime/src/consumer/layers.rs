@@ -206,6 +206,8 @@ pub(crate) async fn handle<H: Handler>(handler: &H, subscription: &str, items: &
                         event,
                         event_id: envelope.id.clone(),
                         retry_count: item.retry_count,
+                        correlation_id: envelope.correlationid.clone(),
+                        traceparent: envelope.traceparent.clone(),
                     },
                 )),
                 Err(err) => {
