@@ -177,7 +177,7 @@ impl Node {
         let mut config = ConsumerConfig::new(planned.config);
         config.batch_size = planned.batch_size;
         config.handle_batch_size = planned.handle_batch_size.max(planned.batch_size);
-        config.retry = self.settings.indexer_retry.clone();
+        config.retry = planned.retry;
         config.key_ttls = self.settings.key_ttls.clone();
         let consumer = Consumer::new(
             self.broker.clone(),

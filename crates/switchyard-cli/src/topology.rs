@@ -13,6 +13,7 @@ use switchyard_contracts::DataKind;
 use switchyard_contracts::office_set::LEGACY_EMAIL_BACKFILL_TOPIC;
 use switchyard_meetings::{MEETINGS_BOOKINGS_SUBSCRIPTION, MEETINGS_CALENDARS_SUBSCRIPTION};
 use switchyard_notifier::{notifier_subscription, notifier_topics};
+use switchyard_runtime::RetryPolicy;
 
 use crate::config::Settings;
 use crate::node::Node;
@@ -109,6 +110,9 @@ pub struct PlannedSubscription {
     pub batch_size: usize,
     /// Most messages handled together while a backlog lasts.
     pub handle_batch_size: usize,
+    /// Retries of events without retry headers: the indexer's from `[indexer]`, the
+    /// runtime's default for every other consumer.
+    pub retry: RetryPolicy,
 }
 
 /// The pipeline's subscriptions with the batch sizes and ack deadlines of `settings`.
@@ -124,6 +128,7 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
                 .with_ack_deadline(indexer_deadline),
             batch_size: settings.indexer_batch_size,
             handle_batch_size: settings.indexer_commit_batch_size,
+            retry: settings.indexer_retry.clone(),
         })
         .chain(DOCUMENT_KINDS.iter().map(|kind| {
             let topic = kind.topic_name();
@@ -134,6 +139,7 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
                     .with_ack_deadline(Duration::from_secs(300)),
                 batch_size: 10,
                 handle_batch_size: 10,
+                retry: RetryPolicy::default(),
             }
         }))
         .chain([PlannedSubscription {
@@ -142,6 +148,7 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
                 .with_ack_deadline(Duration::from_secs(60)),
             batch_size: 50,
             handle_batch_size: 50,
+            retry: RetryPolicy::default(),
         }])
         .chain(
             [
@@ -154,6 +161,7 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
                     .with_ack_deadline(Duration::from_secs(60)),
                 batch_size: 25,
                 handle_batch_size: 25,
+                retry: RetryPolicy::default(),
             }),
         )
         .chain(CONTACT_SOURCES.iter().map(|kind| {
@@ -164,6 +172,7 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
                     .with_ack_deadline(Duration::from_secs(60)),
                 batch_size: 100,
                 handle_batch_size: 100,
+                retry: RetryPolicy::default(),
             }
         }))
         .chain(
@@ -175,6 +184,7 @@ pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
                         .with_ack_deadline(Duration::from_secs(60)),
                     batch_size: 100,
                     handle_batch_size: 100,
+                    retry: RetryPolicy::default(),
                 }),
         )
         .collect()
