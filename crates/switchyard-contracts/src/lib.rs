@@ -31,6 +31,7 @@ mod error;
 pub mod headers;
 mod idempotency;
 pub mod identity;
+mod local_time;
 mod office;
 mod office_items;
 pub mod office_set;
@@ -45,6 +46,7 @@ mod validation;
 pub use envelope::{CLOUDEVENTS_CONTENT_TYPE, Envelope, JSON_CONTENT_TYPE, SPEC_VERSION};
 pub use error::ContractError;
 pub use idempotency::{Idempotency, IdempotencyKey, KeyClass};
+pub use local_time::local_to_utc;
 pub use office::{
     AnyOfficeEvent, Attendee, CalendarEvent, CalendarItem, Contact, ContactEvent, DataKind, Email,
     EmailEvent, Mailbox, OfficeEvent, OfficeItem, Operation, SyncType, decode_office_event,

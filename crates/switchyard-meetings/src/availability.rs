@@ -9,7 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Days, NaiveTime, TimeDelta, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
-use crate::recurrence::{self, local_to_utc, resolve_time_zone};
+use switchyard_contracts::local_to_utc;
+
+use crate::recurrence::{self, resolve_time_zone};
 use crate::{MeetingContext, MeetingStore, MeetingsError};
 
 /// A `[start, end)` stretch of time in UTC.

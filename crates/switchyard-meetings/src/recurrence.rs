@@ -17,7 +17,7 @@ use std::str::FromStr;
 use calcard::common::timezone::Tz;
 use calcard::icalendar::dates::TimeOrDelta;
 use calcard::icalendar::{ICalendar, ICalendarProperty, ICalendarValue};
-use chrono::{DateTime, Days, LocalResult, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDateTime, TimeDelta, Utc};
 
 use switchyard_contracts::TimeSlot;
 
@@ -64,22 +64,6 @@ pub(crate) fn resolve_time_zone(name: &str) -> Option<Tz> {
     Tz::from_str(name.trim())
         .ok()
         .filter(|tz| !tz.is_floating())
-}
-
-/// Converts a local time in `tz` to UTC; an ambiguous time takes its first occurrence and
-/// a time in a daylight-saving gap the offset before the gap (as RFC 5545 says).
-pub(crate) fn local_to_utc(tz: &Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    match tz.from_local_datetime(&local) {
-        LocalResult::Single(time) | LocalResult::Ambiguous(time, _) => time.with_timezone(&Utc),
-        LocalResult::None => {
-            let hour = TimeDelta::hours(1);
-            local
-                .checked_sub_signed(hour)
-                .and_then(|earlier| tz.from_local_datetime(&earlier).earliest())
-                .and_then(|time| time.with_timezone(&Utc).checked_add_signed(hour))
-                .unwrap_or_else(|| local.and_utc())
-        }
-    }
 }
 
 /// The occurrences of the recurring `meeting` that overlap `[from, to)`, sorted by start,

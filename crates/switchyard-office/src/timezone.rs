@@ -16,10 +16,8 @@ use calcard::icalendar::{
     ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarFrequency, ICalendarProperty,
     ICalendarRecurrenceRule, ICalendarValue, ICalendarWeekday,
 };
-use chrono::{
-    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc,
-    Weekday,
-};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, TimeDelta, Utc, Weekday};
+use switchyard_contracts::local_to_utc;
 
 /// The time zones one calendar defines or names.
 pub(crate) struct TimeZones {
@@ -75,22 +73,6 @@ impl TimeZones {
                 local.checked_sub_signed(offset).unwrap_or(local).and_utc()
             }
             None => local.and_utc(),
-        }
-    }
-}
-
-/// Converts a local time in `tz` to UTC; an ambiguous time takes its first occurrence and
-/// a time in a daylight-saving gap the offset before the gap.
-fn local_to_utc<T: TimeZone>(tz: &T, local: NaiveDateTime) -> DateTime<Utc> {
-    match tz.from_local_datetime(&local) {
-        LocalResult::Single(time) | LocalResult::Ambiguous(time, _) => time.with_timezone(&Utc),
-        LocalResult::None => {
-            let hour = TimeDelta::hours(1);
-            local
-                .checked_sub_signed(hour)
-                .and_then(|earlier| tz.from_local_datetime(&earlier).earliest())
-                .and_then(|time| time.with_timezone(&Utc).checked_add_signed(hour))
-                .unwrap_or_else(|| local.and_utc())
         }
     }
 }
