@@ -102,11 +102,13 @@ mod config;
 mod delivery;
 mod error;
 mod pull;
+#[cfg(feature = "bench")]
 mod raw_bench;
 mod topology;
 
 pub use broker::NatsBroker;
 pub use config::NatsOptions;
+#[cfg(feature = "bench")]
 pub use raw_bench::{
     ACK_CONCURRENCY, FETCH_BATCH, RawJetStreamFigures, raw_jetstream, remove_bench_topic,
 };

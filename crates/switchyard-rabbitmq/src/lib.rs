@@ -112,9 +112,11 @@ mod config;
 mod error;
 mod link;
 mod names;
+#[cfg(feature = "bench")]
 mod raw_bench;
 mod subscription;
 
 pub use broker::RabbitBroker;
 pub use config::{AMQP_URL_ENV, DEFAULT_AMQP_URL, DEFAULT_EXCHANGE, RabbitOptions};
+#[cfg(feature = "bench")]
 pub use raw_bench::{RawAmqpFigures, raw_amqp, remove_bench_queues};
