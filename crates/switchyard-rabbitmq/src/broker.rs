@@ -1,7 +1,8 @@
 //! [`RabbitBroker`]: the [`Broker`] trait on a RabbitMQ server. The mapping itself is
 //! described in the crate documentation; this file owns the connection, the shared
-//! channels (publisher confirms, declarations) and the per-topic bookkeeping; delayed
-//! retries live in `retry`, the queues of unrouted messages in `topic_queue`.
+//! channels (publisher confirms, declarations) and the per-topic bookkeeping; what is
+//! declared on the server lives in `declare`, delayed retries in `retry`, the queues of
+//! unrouted messages in `topic_queue`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,11 +11,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lapin::options::{
-    BasicAckOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use switchyard_bus::{
     Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
     SubscriptionStats, TopicStats,
@@ -23,13 +23,16 @@ use switchyard_bus::{
 use crate::RabbitOptions;
 use crate::channels::{ChannelSlot, in_order};
 use crate::codec::{self, Meta, SeqClock};
-use crate::error::{amqp, is_not_found, reply_code, unknown_subscription};
+use crate::error::{amqp, is_not_found, unknown_subscription};
 use crate::link::Link;
 use crate::names;
 use crate::subscription::{InFlight, Subscription, reject_all};
 
+mod declare;
 mod retry;
 mod topic_queue;
+
+use declare::{declare_queue, declare_topic_queue};
 
 /// A [`Broker`] on RabbitMQ. Cheap to clone: clones share one connection.
 #[derive(Clone)]
@@ -125,54 +128,6 @@ impl RabbitBroker {
     async fn generation(&self) -> Result<(Arc<Connection>, u64), BusError> {
         let connection = self.connection().await?;
         Ok((connection, self.inner.declared_for.load(Ordering::Acquire)))
-    }
-
-    async fn declare_topology(&self, channel: &Channel) -> Result<(), BusError> {
-        for exchange in self.inner.options.exchanges() {
-            declare_exchange(channel, exchange).await?;
-        }
-        for local in self.local_topics().values_mut() {
-            local.queue_declared = false;
-        }
-        for subscription in self.all_subscriptions() {
-            let config = subscription.config();
-            self.declare_subscription_queue(channel, &config).await?;
-            let delays = subscription.retry_delays();
-            for delay_ms in delays {
-                let queue = names::retry_queue(&subscription.queue, delay_ms);
-                declare_queue(
-                    channel,
-                    &queue,
-                    retry::arguments(&subscription.queue, delay_ms),
-                )
-                .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Declares the queue of a subscription and binds it to its topic (and, with
-    /// dead-letter settings, the dead-letter topic's queue of unrouted messages).
-    async fn declare_subscription_queue(
-        &self,
-        channel: &Channel,
-        config: &SubscriptionConfig,
-    ) -> Result<(), BusError> {
-        let exchange = self.inner.options.exchange_for(&config.topic);
-        let queue = self.inner.options.queue_of(&config.name);
-        let mut arguments = FieldTable::default();
-        if let Some(suffix) = &self.inner.options.dead_letter_suffix {
-            let dead_letter_topic = format!("{}{suffix}", config.topic);
-            // Nobody subscribes to dead letters: they wait in the topic's own queue.
-            declare_topic_queue(channel, exchange, &dead_letter_topic).await?;
-            arguments.insert("x-dead-letter-exchange".into(), long_string(exchange));
-            arguments.insert(
-                "x-dead-letter-routing-key".into(),
-                long_string(&dead_letter_topic),
-            );
-        }
-        declare_queue(channel, &queue, arguments).await?;
-        bind(channel, &queue, exchange, &config.topic).await
     }
 
     /// The options it was connected with, as on the server: exchange names carry the
@@ -365,102 +320,6 @@ impl RabbitBroker {
         }
         Ok(unroutable)
     }
-}
-
-/// Declares `exchange` (a durable topic exchange) and its alternate exchange of unrouted
-/// messages.
-async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusError> {
-    let unrouted = names::unrouted_exchange(exchange);
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    let refused = |name: &str, err: lapin::Error| {
-        if reply_code(&err) == Some(406) {
-            BusError::new(
-                BusErrorKind::InvalidArgument,
-                format!(
-                    "exchange `{name}` exists with other settings (this broker needs a durable \
-                     topic exchange with alternate-exchange `{unrouted}`): delete it or \
-                     configure another exchange: {err}"
-                ),
-            )
-        } else {
-            amqp(&format!("failed to declare exchange `{name}`"), err)
-        }
-    };
-    channel
-        .exchange_declare(
-            unrouted.as_str().into(),
-            ExchangeKind::Direct,
-            durable,
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|err| refused(&unrouted, err))?;
-    let mut arguments = FieldTable::default();
-    arguments.insert("alternate-exchange".into(), long_string(&unrouted));
-    channel
-        .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, arguments)
-        .await
-        .map_err(|err| refused(exchange, err))
-}
-
-/// Declares a durable queue; one that exists with other arguments is refused, naming it.
-async fn declare_queue(
-    channel: &Channel,
-    queue: &str,
-    arguments: FieldTable,
-) -> Result<(), BusError> {
-    channel
-        .queue_declare(queue.into(), QueueDeclareOptions::durable(), arguments)
-        .await
-        .map(|_| ())
-        .map_err(|err| {
-            if reply_code(&err) == Some(406) {
-                BusError::new(
-                    BusErrorKind::InvalidArgument,
-                    format!(
-                        "queue `{queue}` exists with other settings (an older version, another \
-                         dead-letter setting or another deployment without its own \
-                         namespace made it): delete it and run `switchyard topics setup`, or \
-                         give this deployment a namespace: {err}"
-                    ),
-                )
-            } else {
-                amqp(&format!("failed to declare queue `{queue}`"), err)
-            }
-        })
-}
-
-async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> Result<(), BusError> {
-    channel
-        .queue_bind(
-            queue.into(),
-            exchange.into(),
-            key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|err| {
-            amqp(
-                &format!("failed to bind queue `{queue}` to `{exchange}`"),
-                err,
-            )
-        })
-}
-
-/// Declares the queue of `topic`'s unrouted messages and binds it to the alternate
-/// exchange of `exchange`.
-async fn declare_topic_queue(
-    channel: &Channel,
-    exchange: &str,
-    topic: &str,
-) -> Result<(), BusError> {
-    let queue = names::topic_queue(exchange, topic);
-    declare_queue(channel, &queue, FieldTable::default()).await?;
-    bind(channel, &queue, &names::unrouted_exchange(exchange), topic).await
 }
 
 impl Drop for Inner {
