@@ -47,15 +47,13 @@ pub use envelope::{CLOUDEVENTS_CONTENT_TYPE, Envelope, JSON_CONTENT_TYPE, SPEC_V
 pub use error::ContractError;
 pub use idempotency::{Idempotency, IdempotencyKey, KeyClass};
 pub use local_time::local_to_utc;
-pub use office::{
-    AnyOfficeEvent, Attendee, CalendarEvent, CalendarItem, Contact, ContactEvent, DataKind, Email,
-    EmailEvent, Mailbox, OfficeEvent, OfficeItem, Operation, SyncType, decode_office_event,
-};
+pub use office::{AnyOfficeEvent, DataKind, OfficeEvent, Operation, SyncType, decode_office_event};
 pub use office_items::{
-    ChatMessage, Document, DocumentBody, DocumentEvent, DocumentKind, Fragment, FragmentEvent,
-    LlmChat, LlmChatEvent, MeetingBooking, MeetingBookingEvent, MeetingPoll, MeetingPollEvent,
-    Sheet, ShipmentEvent, ShipmentUpdate, Slide, Task, TaskEvent, TimeSlot, Todo, TodoEvent,
-    WordBlock,
+    Attendee, CalendarEvent, CalendarItem, ChatMessage, Contact, ContactEvent, Document,
+    DocumentBody, DocumentEvent, DocumentKind, Email, EmailEvent, Fragment, FragmentEvent, LlmChat,
+    LlmChatEvent, Mailbox, MeetingBooking, MeetingBookingEvent, MeetingPoll, MeetingPollEvent,
+    OfficeItem, Sheet, ShipmentEvent, ShipmentUpdate, Slide, Task, TaskEvent, TimeSlot, Todo,
+    TodoEvent, WordBlock,
 };
 pub use registry::{
     DEFAULT_BACKOFF_MS, DEFAULT_MAX_RETRIES, EventDefinition, EventKind, EventSet, NamingPolicy,

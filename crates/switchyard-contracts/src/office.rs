@@ -1,14 +1,15 @@
 //! Office data events: one generic [`OfficeEvent`] carrying sync metadata around a
-//! normalized item ([`Email`], [`CalendarItem`], [`Contact`]), and the [`DataKind`] that
-//! maps each item type to its event type and topic.
+//! normalized item (the items are in `office_items.rs`), [`AnyOfficeEvent`] for any of
+//! them, and the [`DataKind`] that maps each item type to its event type and topic.
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
-    ContractError, DocumentEvent, Envelope, FragmentEvent, JSON_CONTENT_TYPE, LlmChatEvent,
-    MeetingBookingEvent, MeetingPollEvent, ShipmentEvent, TaskEvent, TodoEvent, Topic,
+    CalendarEvent, ContactEvent, ContractError, DocumentEvent, EmailEvent, Envelope, FragmentEvent,
+    JSON_CONTENT_TYPE, LlmChatEvent, MeetingBookingEvent, MeetingPollEvent, OfficeItem,
+    ShipmentEvent, TaskEvent, TodoEvent, Topic,
 };
 
 /// What happened to the item.
@@ -211,164 +212,6 @@ impl DataKind {
     }
 }
 
-/// A normalized office item that can travel in an [`OfficeEvent`].
-pub trait OfficeItem: Serialize + DeserializeOwned + Clone {
-    /// The data type of the item (for documents and fragments, it depends on the item).
-    fn kind(&self) -> DataKind;
-    /// The provider's stable id of the item.
-    fn item_id(&self) -> &str;
-}
-
-/// A mailbox: optional display name and address.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Mailbox {
-    /// Display name, when the source gave one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The address, e.g. `alice@example.com`.
-    #[serde(default)]
-    pub address: String,
-}
-
-impl Mailbox {
-    /// `Name <address>` or the bare address.
-    pub fn display(&self) -> String {
-        match &self.name {
-            Some(name) if !name.is_empty() => format!("{name} <{}>", self.address),
-            _ => self.address.clone(),
-        }
-    }
-}
-
-/// An email message.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct Email {
-    /// Provider message id (the `Message-ID` for files).
-    pub id: String,
-    /// Conversation id, when the provider has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thread_id: Option<String>,
-    /// Sender.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<Mailbox>,
-    /// Recipients.
-    pub to: Vec<Mailbox>,
-    /// Carbon-copy recipients.
-    pub cc: Vec<Mailbox>,
-    /// Blind carbon-copy recipients.
-    pub bcc: Vec<Mailbox>,
-    /// Subject line.
-    pub subject: String,
-    /// Sent date.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub date: Option<DateTime<Utc>>,
-    /// Plain-text body.
-    pub body_text: String,
-    /// File names of the attachments.
-    pub attachment_names: Vec<String>,
-}
-
-impl OfficeItem for Email {
-    fn kind(&self) -> DataKind {
-        DataKind::Email
-    }
-    fn item_id(&self) -> &str {
-        &self.id
-    }
-}
-
-/// A calendar attendee.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Attendee {
-    /// Who.
-    #[serde(flatten)]
-    pub mailbox: Mailbox,
-    /// Participation status (`ACCEPTED`, `DECLINED`, …) when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-}
-
-/// A calendar event.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct CalendarItem {
-    /// Provider id (`UID`, plus `RECURRENCE-ID` for an overridden occurrence).
-    pub id: String,
-    /// Summary.
-    pub title: String,
-    /// Description.
-    pub description: String,
-    /// Start, in UTC.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub start: Option<DateTime<Utc>>,
-    /// End, in UTC.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub end: Option<DateTime<Utc>>,
-    /// True for date-only (all-day) events.
-    pub all_day: bool,
-    /// The IANA or source time zone the event was written in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time_zone: Option<String>,
-    /// Organizer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub organizer: Option<Mailbox>,
-    /// Attendees.
-    pub attendees: Vec<Attendee>,
-    /// Location text.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-    /// Recurrence rule (`RRULE` value), when the event repeats.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recurrence: Option<String>,
-}
-
-impl OfficeItem for CalendarItem {
-    fn kind(&self) -> DataKind {
-        DataKind::Calendar
-    }
-    fn item_id(&self) -> &str {
-        &self.id
-    }
-}
-
-/// A contact card.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct Contact {
-    /// Provider id (`UID` for vCards).
-    pub id: String,
-    /// Formatted name.
-    pub display_name: String,
-    /// Given name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<String>,
-    /// Family name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub family_name: Option<String>,
-    /// Email addresses.
-    pub emails: Vec<String>,
-    /// Phone numbers.
-    pub phones: Vec<String>,
-    /// Organization.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub organization: Option<String>,
-    /// How relevant the contact is to the user (contact discovery's score: recency and
-    /// weighted counts); search ranks contacts higher with it. Absent for address-book
-    /// contacts.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub relevance: Option<f64>,
-}
-
-impl OfficeItem for Contact {
-    fn kind(&self) -> DataKind {
-        DataKind::Contact
-    }
-    fn item_id(&self) -> &str {
-        &self.id
-    }
-}
-
 /// An office item with its sync metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(bound(deserialize = "T: DeserializeOwned"))]
@@ -390,13 +233,6 @@ pub struct OfficeEvent<T> {
     /// The item itself.
     pub item: T,
 }
-
-/// An email event, on `emails`.
-pub type EmailEvent = OfficeEvent<Email>;
-/// A calendar event, on `calendars`.
-pub type CalendarEvent = OfficeEvent<CalendarItem>;
-/// A contact event, on `contacts`.
-pub type ContactEvent = OfficeEvent<Contact>;
 
 /// Schema version of every office payload defined here.
 pub(crate) const OFFICE_SCHEMA_VERSION: u32 = 1;
@@ -618,6 +454,7 @@ pub fn decode_office_event(envelope: &Envelope) -> Result<AnyOfficeEvent, Contra
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Email;
     use serde_json::json;
 
     fn email_event(id: &str) -> EmailEvent {

@@ -1,12 +1,171 @@
-//! The office items beyond mail, calendars and contacts: documents and their fragments,
-//! tasks and todos, and the internal tools' items (LLM chats, shipment updates, meeting
-//! polls and bookings). Each travels in an [`OfficeEvent`](crate::OfficeEvent).
+//! The office items, each a normalized [`OfficeItem`] that travels in an
+//! [`OfficeEvent`](crate::OfficeEvent): mail, calendar items and contacts; documents and
+//! their fragments; tasks and todos; and the internal tools' items (LLM chats, shipment
+//! updates, meeting polls and bookings).
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::{DataKind, Mailbox, OfficeEvent, OfficeItem};
+use crate::{DataKind, OfficeEvent};
+
+/// A normalized office item that can travel in an [`OfficeEvent`].
+pub trait OfficeItem: Serialize + DeserializeOwned + Clone {
+    /// The data type of the item (for documents and fragments, it depends on the item).
+    fn kind(&self) -> DataKind;
+    /// The provider's stable id of the item.
+    fn item_id(&self) -> &str;
+}
+
+/// A mailbox: optional display name and address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Mailbox {
+    /// Display name, when the source gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The address, e.g. `alice@example.com`.
+    #[serde(default)]
+    pub address: String,
+}
+
+impl Mailbox {
+    /// `Name <address>` or the bare address.
+    pub fn display(&self) -> String {
+        match &self.name {
+            Some(name) if !name.is_empty() => format!("{name} <{}>", self.address),
+            _ => self.address.clone(),
+        }
+    }
+}
+
+/// An email message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Email {
+    /// Provider message id (the `Message-ID` for files).
+    pub id: String,
+    /// Conversation id, when the provider has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    /// Sender.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Mailbox>,
+    /// Recipients.
+    pub to: Vec<Mailbox>,
+    /// Carbon-copy recipients.
+    pub cc: Vec<Mailbox>,
+    /// Blind carbon-copy recipients.
+    pub bcc: Vec<Mailbox>,
+    /// Subject line.
+    pub subject: String,
+    /// Sent date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<DateTime<Utc>>,
+    /// Plain-text body.
+    pub body_text: String,
+    /// File names of the attachments.
+    pub attachment_names: Vec<String>,
+}
+
+impl OfficeItem for Email {
+    fn kind(&self) -> DataKind {
+        DataKind::Email
+    }
+    fn item_id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A calendar attendee.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Attendee {
+    /// Who.
+    #[serde(flatten)]
+    pub mailbox: Mailbox,
+    /// Participation status (`ACCEPTED`, `DECLINED`, …) when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// A calendar event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct CalendarItem {
+    /// Provider id (`UID`, plus `RECURRENCE-ID` for an overridden occurrence).
+    pub id: String,
+    /// Summary.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Start, in UTC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<DateTime<Utc>>,
+    /// End, in UTC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<DateTime<Utc>>,
+    /// True for date-only (all-day) events.
+    pub all_day: bool,
+    /// The IANA or source time zone the event was written in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// Organizer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organizer: Option<Mailbox>,
+    /// Attendees.
+    pub attendees: Vec<Attendee>,
+    /// Location text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Recurrence rule (`RRULE` value), when the event repeats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurrence: Option<String>,
+}
+
+impl OfficeItem for CalendarItem {
+    fn kind(&self) -> DataKind {
+        DataKind::Calendar
+    }
+    fn item_id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A contact card.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct Contact {
+    /// Provider id (`UID` for vCards).
+    pub id: String,
+    /// Formatted name.
+    pub display_name: String,
+    /// Given name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// Family name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// Email addresses.
+    pub emails: Vec<String>,
+    /// Phone numbers.
+    pub phones: Vec<String>,
+    /// Organization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// How relevant the contact is to the user (contact discovery's score: recency and
+    /// weighted counts); search ranks contacts higher with it. Absent for address-book
+    /// contacts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance: Option<f64>,
+}
+
+impl OfficeItem for Contact {
+    fn kind(&self) -> DataKind {
+        DataKind::Contact
+    }
+    fn item_id(&self) -> &str {
+        &self.id
+    }
+}
 
 /// Which office application a document belongs to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -320,6 +479,13 @@ impl OfficeItem for Fragment {
         &self.id
     }
 }
+
+/// An email event, on `emails`.
+pub type EmailEvent = OfficeEvent<Email>;
+/// A calendar event, on `calendars`.
+pub type CalendarEvent = OfficeEvent<CalendarItem>;
+/// A contact event, on `contacts`.
+pub type ContactEvent = OfficeEvent<Contact>;
 
 /// A document event, on `word_documents`, `sheet_documents` or `presentation_documents`.
 pub type DocumentEvent = OfficeEvent<Document>;
