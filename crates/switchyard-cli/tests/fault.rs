@@ -371,82 +371,73 @@ fn report(engine: &str, recovery: &Recovery) {
     );
 }
 
-#[test]
-fn rabbitmq_restart() {
+/// One case: starts the private engine with `start`, points `serve` at it with `flag` and
+/// the URL `url` makes of its port, survives the outage and reports.
+fn case<F>(
+    engine: &str,
+    start: F,
+    flag: &str,
+    url: impl Fn(u16) -> String,
+    readiness_name: &'static str,
+    outbox_load: bool,
+) where
+    F: std::future::Future<Output = anyhow::Result<PrivateServer>>,
+{
     let _alone = alone();
     let runtime = runtime();
     let server = runtime
-        .block_on(private_rabbitmq(None))
-        .expect("a private RabbitMQ node");
-    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", server.port());
-    let recovery = survive_an_outage(
-        Engine {
-            server,
-            flags: vec!["--bus".into(), url],
-            readiness_name: "bus",
-            load: Load::Import,
-        },
-        &runtime,
+        .block_on(start)
+        .unwrap_or_else(|err| panic!("a private {engine}: {err:#}"));
+    let url = url(server.port());
+    let load = if outbox_load {
+        Load::Outbox(url.clone())
+    } else {
+        Load::Import
+    };
+    let engine_under_test = Engine {
+        server,
+        flags: vec![flag.into(), url],
+        readiness_name,
+        load,
+    };
+    let recovery = survive_an_outage(engine_under_test, &runtime);
+    report(engine, &recovery);
+}
+
+#[test]
+fn rabbitmq_restart() {
+    let url = |port| format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    case(
+        "RabbitMQ",
+        private_rabbitmq(None),
+        "--bus",
+        url,
+        "bus",
+        false,
     );
-    report("RabbitMQ", &recovery);
 }
 
 #[test]
 fn nats_restart() {
-    let _alone = alone();
-    let runtime = runtime();
-    let server = runtime
-        .block_on(private_nats())
-        .expect("a private nats-server");
-    let url = format!("nats://127.0.0.1:{}", server.port());
-    let recovery = survive_an_outage(
-        Engine {
-            server,
-            flags: vec!["--bus".into(), url],
-            readiness_name: "bus",
-            load: Load::Import,
-        },
-        &runtime,
-    );
-    report("NATS", &recovery);
+    let url = |port| format!("nats://127.0.0.1:{port}");
+    case("NATS", private_nats(), "--bus", url, "bus", false);
 }
 
 #[test]
 fn redis_restart() {
-    let _alone = alone();
-    let runtime = runtime();
-    let server = runtime
-        .block_on(private_redis())
-        .expect("a private redis-server");
-    let url = format!("redis://127.0.0.1:{}", server.port());
-    let recovery = survive_an_outage(
-        Engine {
-            server,
-            flags: vec!["--state".into(), url],
-            readiness_name: "state",
-            load: Load::Import,
-        },
-        &runtime,
-    );
-    report("Redis", &recovery);
+    let url = |port| format!("redis://127.0.0.1:{port}");
+    case("Redis", private_redis(), "--state", url, "state", false);
 }
 
 #[test]
 fn postgres_restart() {
-    let _alone = alone();
-    let runtime = runtime();
-    let server = runtime
-        .block_on(private_postgres(None))
-        .expect("a private PostgreSQL cluster");
-    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
-    let recovery = survive_an_outage(
-        Engine {
-            server,
-            flags: vec!["--outbox".into(), url.clone()],
-            readiness_name: "outbox",
-            load: Load::Outbox(url),
-        },
-        &runtime,
+    let url = |port| format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    case(
+        "PostgreSQL",
+        private_postgres(None),
+        "--outbox",
+        url,
+        "outbox",
+        true,
     );
-    report("PostgreSQL", &recovery);
 }
