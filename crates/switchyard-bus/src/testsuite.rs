@@ -2,6 +2,10 @@
 //!
 //! Each check uses fresh topic and subscription names, so the suite runs against a
 //! long-lived server as well as a new embedded store.
+//!
+//! A reader waits for what it expects until `PATIENCE` passes: one empty fetch is no
+//! proof that nothing more is coming on a busy server. Only once everything expected is
+//! in does a `SHORT_WAIT` fetch check that nothing extra follows.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -12,6 +16,8 @@ use crate::{Broker, BusErrorKind, Message, SubscriptionConfig};
 
 const SHORT_WAIT: Duration = Duration::from_millis(50);
 const LONG_WAIT: Duration = Duration::from_secs(5);
+/// How long a reader keeps fetching for messages it still expects.
+const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Runs every check against `broker`; the error names the check that failed.
 pub async fn conformance_suite(broker: &dyn Broker) -> anyhow::Result<()> {
@@ -126,9 +132,15 @@ async fn batch_fetch(broker: &dyn Broker) -> anyhow::Result<()> {
     let sub = subscribe(broker, &topic, Duration::from_secs(30)).await?;
     broker.publish(&topic, numbered(25)).await?;
     let mut sizes = Vec::new();
+    let started = std::time::Instant::now();
     loop {
-        let got = broker.fetch(&sub, 10, SHORT_WAIT).await?;
+        let received: usize = sizes.iter().sum();
+        let wait = if received < 25 { LONG_WAIT } else { SHORT_WAIT };
+        let got = broker.fetch(&sub, 10, wait).await?;
         if got.is_empty() {
+            if received < 25 && started.elapsed() < PATIENCE {
+                continue;
+            }
             break;
         }
         sizes.push(got.len());
@@ -235,13 +247,27 @@ async fn competing_consumers_share_work(broker: &dyn Broker) -> anyhow::Result<(
     let topic = unique("conformance.compete");
     let sub = subscribe(broker, &topic, Duration::from_secs(30)).await?;
     broker.publish(&topic, numbered(200)).await?;
+    // Both consumers read until the two of them hold all 200 or `PATIENCE` passes; then
+    // each one's last, short fetch shows whether a message came twice.
+    let delivered = std::sync::atomic::AtomicUsize::new(0);
+    let started = std::time::Instant::now();
     let consume = || async {
         let mut seen = Vec::new();
         loop {
-            let got = broker.fetch(&sub, 7, SHORT_WAIT).await?;
+            let all_in = delivered.load(std::sync::atomic::Ordering::SeqCst) >= 200;
+            let wait = if all_in {
+                SHORT_WAIT
+            } else {
+                Duration::from_millis(500)
+            };
+            let got = broker.fetch(&sub, 7, wait).await?;
             if got.is_empty() {
+                if !all_in && started.elapsed() < PATIENCE {
+                    continue;
+                }
                 return anyhow::Ok(seen);
             }
+            delivered.fetch_add(got.len(), std::sync::atomic::Ordering::SeqCst);
             broker
                 .ack(&sub, &got.iter().map(|d| d.tag).collect::<Vec<_>>())
                 .await?;

@@ -141,23 +141,34 @@ async fn enqueue_many_keeps_the_given_order() {
 
 #[tokio::test]
 async fn a_leased_row_goes_to_no_one_else_until_the_lease_runs_out() {
+    // The lease is far longer than the few local round trips made inside it, so B's empty
+    // answers are given while the lease surely runs; the wait for its end is measured
+    // from just before A's renewing claim, and B is then asked until the server lets go.
+    const LEASE: Duration = Duration::from_secs(2);
     let table = TestTable::new().await;
-    let relay_a = table
-        .outbox
-        .with_new_claimant()
-        .with_lease(Duration::from_millis(300));
+    let relay_a = table.outbox.with_new_claimant().with_lease(LEASE);
     let relay_b = table.outbox.with_new_claimant();
     let enqueued = enqueue_each(&relay_a, &[("a", "1"), ("b", "2")]).await;
 
     assert_eq!(ids(&relay_a.pending(10).await.unwrap()), enqueued);
     assert_eq!(relay_b.pending(10).await.unwrap(), [], "leased to A");
     // A relay whose publish failed gets its own rows straight back, lease renewed.
+    let renewed_at = tokio::time::Instant::now();
     assert_eq!(ids(&relay_a.pending(10).await.unwrap()), enqueued);
     assert_eq!(relay_b.pending(10).await.unwrap(), []);
 
-    // A dies; once its lease is over, B takes the rows.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(ids(&relay_b.pending(10).await.unwrap()), enqueued);
+    // A dies; once its lease is over, B takes the rows. The server stamped the lease after
+    // `renewed_at`, so it may let go a round trip later than `renewed_at + LEASE`.
+    tokio::time::sleep_until(renewed_at + LEASE).await;
+    let deadline = renewed_at + LEASE + Duration::from_secs(10);
+    let taken = loop {
+        let taken = relay_b.pending(10).await.unwrap();
+        if !taken.is_empty() || tokio::time::Instant::now() > deadline {
+            break taken;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(ids(&taken), enqueued);
     relay_b.mark_sent(&enqueued).await.unwrap();
     assert_eq!(relay_a.pending(10).await.unwrap(), []);
     assert_eq!(relay_a.pending_count().await.unwrap(), 0);

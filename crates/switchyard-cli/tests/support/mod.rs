@@ -102,41 +102,68 @@ impl Server {
     }
 
     /// A server with extra global flags and environment variables.
+    ///
+    /// The port comes from [`free_port`], which releases it before `serve` binds it, so
+    /// another process may take it in between: a server that exits because its address is
+    /// in use is started again on a fresh port, a few times at most. The server counts as
+    /// up once its log says it serves and `/health` answers, so a stranger that took the
+    /// port cannot pass for it.
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        const ATTEMPTS: usize = 5;
         let admin_token = create_token(data_dir, "ops", "admin");
-        let port = free_port();
-        let log = std::fs::File::create(Server::log_path(data_dir)).expect("server log");
-        let child = binary()
-            .env("SWITCHYARD_LOG", "info")
-            .envs(env.iter().copied())
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("serve starts");
-        let server = Server {
-            child,
-            base_url: format!("http://127.0.0.1:{port}"),
-            admin_token,
-            data_dir: data_dir.to_path_buf(),
-        };
+        for attempt in 1..=ATTEMPTS {
+            let port = free_port();
+            let log = std::fs::File::create(Server::log_path(data_dir)).expect("server log");
+            let child = binary()
+                .env("SWITCHYARD_LOG", "info")
+                .envs(env.iter().copied())
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--data-dir",
+                ])
+                .arg(data_dir)
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("serve starts");
+            let mut server = Server {
+                child,
+                base_url: format!("http://127.0.0.1:{port}"),
+                admin_token: admin_token.clone(),
+                data_dir: data_dir.to_path_buf(),
+            };
+            match server.wait_until_up() {
+                Ok(()) => return server,
+                Err(log) if attempt < ATTEMPTS && is_address_in_use(&log) => {
+                    eprintln!("port {port} was taken before serve bound it; trying another");
+                }
+                Err(log) => panic!("serve did not come up: {log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Waits until this server serves and answers `/health`; the log's tail if it exited
+    /// or did not come up within 30 s.
+    fn wait_until_up(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while get(&format!("{}/health", server.base_url)).is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "serve did not come up: {}",
-                server.log_tail(20)
-            );
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the server can be polled") {
+                return Err(format!("exited with {status}: {}", self.log_tail(20)));
+            }
+            let serving = std::fs::read_to_string(Server::log_path(&self.data_dir))
+                .is_ok_and(|log| log.contains("switchyard serving"));
+            if serving && get(&format!("{}/health", self.base_url)).is_some() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.log_tail(20));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
     }
 
     /// Where the server of `data_dir` writes its log: beside the data directory.
@@ -240,6 +267,12 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a server's log tail says it could not bind its address because it is taken.
+fn is_address_in_use(log: &str) -> bool {
+    log.contains("failed to listen on")
+        && (log.contains("Address already in use") || log.contains("os error 98"))
 }
 
 /// Gives the test process the binary's TLS provider (ring): reqwest is built without one.
