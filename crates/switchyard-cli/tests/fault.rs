@@ -219,6 +219,19 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Copies the node's log out of the scratch directory when the case ends, passed or
+/// failed (it runs while a failing case unwinds), for a look at what the node did.
+struct KeepLog {
+    from: std::path::PathBuf,
+    to: std::path::PathBuf,
+}
+
+impl Drop for KeepLog {
+    fn drop(&mut self) {
+        let _ = std::fs::copy(&self.from, &self.to);
+    }
+}
+
 /// What one case measured.
 #[derive(Debug)]
 struct Recovery {
@@ -246,6 +259,10 @@ fn survive_an_outage(engine: Engine, runtime: &tokio::runtime::Runtime) -> Recov
     let setup = support::run(&data, &[&["topics", "setup"], &flags[..]].concat());
     assert!(setup.status.success(), "topics setup failed: {setup:?}");
     let node = Server::start_with(&data, &flags);
+    let _kept = KeepLog {
+        from: Server::log_path(&data),
+        to: std::env::temp_dir().join(format!("switchyard-fault-{readiness_name}.serve.log")),
+    };
     assert_eq!(
         readiness(&node).0,
         200,
@@ -343,9 +360,6 @@ fn survive_an_outage(engine: Engine, runtime: &tokio::runtime::Runtime) -> Recov
     let (code, body) = readiness(&node);
     assert_eq!(code, 200, "not ready after the run: {body}");
     drop(node);
-    // Kept for a look at what the node logged through the outage.
-    let kept = std::env::temp_dir().join(format!("switchyard-fault-{readiness_name}.serve.log"));
-    let _ = std::fs::copy(Server::log_path(&data), &kept);
 
     let ids = indexed_ids(&data);
     let unique: HashSet<&String> = ids.iter().collect();

@@ -34,6 +34,10 @@ mod topic_queue;
 
 use declare::{declare_queue, declare_topic_queue};
 
+/// How long a consumer may receive nothing, holding nothing, before the broker checks
+/// whether its queue has ready messages it should have been given.
+const STALL_CHECK_PERIOD: Duration = Duration::from_secs(10);
+
 /// A [`Broker`] on RabbitMQ. Cheap to clone: clones share one connection.
 #[derive(Clone)]
 pub struct RabbitBroker {
@@ -433,13 +437,30 @@ impl Broker for RabbitBroker {
         state
             .ensure_consumer(&connection, generation, prefetch)
             .await?;
-        state
+        let deliveries = state
             .fetch(
                 max_messages.min(usize::from(prefetch)),
                 max_wait,
                 self.inner.options.fetch_linger(),
             )
-            .await
+            .await?;
+        if deliveries.is_empty() && state.quiet_for(STALL_CHECK_PERIOD) {
+            // A consumer that holds nothing while its queue has ready messages is stalled
+            // (seen once after a node restart: deliveries the server still counted as
+            // unacked on the channel, none of them held here). Starting it again closes
+            // the channel, so the server requeues whatever it still counted.
+            if let Some(ready) = self.ready_count(&state.queue).await?
+                && ready > 0
+            {
+                tracing::warn!(
+                    subscription,
+                    ready,
+                    "consumer stalled with messages ready, starting it again"
+                );
+                state.stop().await;
+            }
+        }
+        Ok(deliveries)
     }
 
     async fn ack(&self, subscription: &str, tags: &[DeliveryTag]) -> Result<(), BusError> {

@@ -58,6 +58,8 @@ struct State {
     failure: Option<String>,
     buffer: VecDeque<Buffered>,
     last_arrival: Option<Instant>,
+    /// When the consumer last started, or the stall check last looked.
+    quiet_since: Option<Instant>,
     in_flight: BTreeMap<u64, InFlight>,
     next_tag: u64,
 }
@@ -174,6 +176,7 @@ impl Subscription {
         state.buffer.clear();
         state.in_flight.clear();
         state.failure = None;
+        state.quiet_since = Some(Instant::now());
         state.generation += 1;
         let pump = tokio::spawn(pump(Arc::clone(self), consumer, state.generation));
         state.running = Some(Running {
@@ -311,6 +314,27 @@ impl Subscription {
             "ack deadline passed, deliveries requeued"
         );
         reject_all(&overdue, true).await;
+    }
+
+    /// Whether the consumer has been quiet for `period`: started (or last checked) that
+    /// long ago, nothing arrived since, and nothing is buffered or held. Resets the clock,
+    /// so the caller looks at most once per `period`.
+    pub(crate) fn quiet_for(&self, period: Duration) -> bool {
+        let mut state = self.state();
+        let now = Instant::now();
+        let Some(since) = state.quiet_since else {
+            return false;
+        };
+        let arrived = state.last_arrival.is_some_and(|last| last > since);
+        if arrived {
+            state.quiet_since = state.last_arrival;
+            return false;
+        }
+        if now < since + period || !state.buffer.is_empty() || !state.in_flight.is_empty() {
+            return false;
+        }
+        state.quiet_since = Some(now);
+        true
     }
 
     pub(crate) fn local_counts(&self) -> LocalCounts {
