@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{TestTable, database_url};
+use common::{TestTable, database_url, run_cleanup};
 use switchyard_bus::{Broker, EmbeddedBroker, SubscriptionConfig};
 use switchyard_contracts::{Email, EmailEvent, Envelope, Operation, Registry, SyncType};
 use switchyard_postgres::PostgresOutbox;
@@ -137,29 +137,12 @@ struct TestSchemas(Vec<String>);
 
 impl Drop for TestSchemas {
     fn drop(&mut self) {
-        let url = database_url();
-        let schemas = self.0.clone();
-        // Dropping runs inside (or after) an async test: use a runtime of our own.
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup")
-                .block_on(async move {
-                    let pool = sqlx::PgPool::connect(&url).await?;
-                    for schema in schemas {
-                        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                            .execute(&pool)
-                            .await?;
-                    }
-                    pool.close().await;
-                    Ok::<(), sqlx::Error>(())
-                })
-        })
-        .join();
-        if let Ok(Err(err)) = dropped {
-            eprintln!("failed to drop test schemas {:?}: {err}", self.0);
-        }
+        let statements = self
+            .0
+            .iter()
+            .map(|schema| format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .collect();
+        run_cleanup(&format!("test schemas {:?}", self.0), statements);
     }
 }
 

@@ -40,28 +40,33 @@ impl TestTable {
 
 impl Drop for TestTable {
     fn drop(&mut self) {
-        let url = database_url();
-        let tables = [self.name.clone(), self.domain_table()];
-        // Dropping runs inside (or after) an async test: use a runtime of our own.
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup")
-                .block_on(async move {
-                    let pool = sqlx::PgPool::connect(&url).await?;
-                    for table in tables {
-                        sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
-                            .execute(&pool)
-                            .await?;
-                    }
-                    pool.close().await;
-                    Ok::<(), sqlx::Error>(())
-                })
-        })
-        .join();
-        if let Ok(Err(err)) = dropped {
-            eprintln!("failed to drop test table {}: {err}", self.name);
-        }
+        let statements = [self.name.clone(), self.domain_table()]
+            .map(|table| format!("DROP TABLE IF EXISTS \"{table}\""));
+        run_cleanup(&format!("test table {}", self.name), statements.to_vec());
+    }
+}
+
+/// Runs cleanup `statements` (drops) against the test database, reporting a failure
+/// about `what` without failing the test. Drops run inside (or after) an async test, so
+/// on a runtime of their own.
+pub fn run_cleanup(what: &str, statements: Vec<String>) {
+    let url = database_url();
+    let dropped = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for cleanup")
+            .block_on(async move {
+                let pool = sqlx::PgPool::connect(&url).await?;
+                for statement in statements {
+                    sqlx::query(&statement).execute(&pool).await?;
+                }
+                pool.close().await;
+                Ok::<(), sqlx::Error>(())
+            })
+    })
+    .join();
+    if let Ok(Err(err)) = dropped {
+        eprintln!("failed to drop {what}: {err}");
     }
 }
