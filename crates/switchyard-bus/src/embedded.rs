@@ -32,7 +32,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use switchyard_state::{EmbeddedDatabase, OpenDatabaseError};
 use tokio::sync::oneshot;
 
 use crate::record;
@@ -55,7 +56,7 @@ pub struct EmbeddedBroker {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    db: EmbeddedDatabase,
     subscriptions: RwLock<HashMap<String, SubscriptionState>>,
     wakers: Arc<TopicWakers>,
     writer: Mutex<Option<(mpsc::Sender<PublishRequest>, JoinHandle<()>)>>,
@@ -63,32 +64,10 @@ struct Inner {
 
 impl EmbeddedBroker {
     /// Opens (or creates) the broker in `dir`. Fails if another process holds it.
-    pub fn open(dir: &Path) -> Result<Self, BusError> {
-        std::fs::create_dir_all(dir).map_err(|err| {
-            BusError::storage(
-                "failed to create the bus directory",
-                format!("{}: {err}", dir.display()),
-            )
-        })?;
-        let path = dir.join("bus.redb");
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|err| match err {
-                redb::DatabaseError::DatabaseAlreadyOpen => BusError::new(
-                    BusErrorKind::InUse,
-                    format!(
-                        "failed to open {}: another switchyard process is using it",
-                        path.display()
-                    ),
-                ),
-                other => BusError::storage(
-                    "failed to open the bus",
-                    format!("{}: {other}", path.display()),
-                ),
-            })?;
-        let db = Arc::new(db);
-        let subscriptions = load_subscriptions(&db)?;
+    pub fn open(dir: &Path) -> Result<Self, OpenDatabaseError> {
+        let db = EmbeddedDatabase::open(dir, "bus.redb", CACHE_BYTES, |_| Ok(()))?;
+        let subscriptions = load_subscriptions(db.database())
+            .map_err(|err| OpenDatabaseError::unavailable(err.to_string()))?;
         let wakers = Arc::new(TopicWakers::default());
         let (sender, receiver) = mpsc::channel();
         let writer = {
@@ -96,8 +75,12 @@ impl EmbeddedBroker {
             let wakers = wakers.clone();
             std::thread::Builder::new()
                 .name("switchyard-bus-writer".into())
-                .spawn(move || group_commit_loop(&db, &receiver, &wakers))
-                .map_err(storage("failed to start the bus writer thread"))?
+                .spawn(move || group_commit_loop(db.database(), &receiver, &wakers))
+                .map_err(|err| {
+                    OpenDatabaseError::unavailable(format!(
+                        "failed to start the bus writer thread: {err}"
+                    ))
+                })?
         };
         Ok(EmbeddedBroker {
             inner: Arc::new(Inner {
@@ -138,44 +121,33 @@ impl EmbeddedBroker {
         let name = subscription.to_string();
         let tags = tags.to_vec();
         let redeliver_at = now_ms() + delay.as_millis() as u64;
-        self.blocking(move |inner| {
-            let txn = inner
-                .db
-                .begin_write()
-                .map_err(storage("failed to begin nack"))?;
-            {
-                let pending_name = pending_table(&name);
-                let mut pending = txn
-                    .open_table(pending_def(&pending_name))
-                    .map_err(storage("failed to open pending table"))?;
-                for tag in &tags {
-                    let current = pending
-                        .get(tag.0)
-                        .map_err(storage("failed to read pending"))?
-                        .map(|value| value.value());
-                    if let Some((_, count, retries)) = current {
-                        let retries = retries + u32::from(is_retry);
-                        pending
-                            .insert(tag.0, (redeliver_at, count, retries))
-                            .map_err(storage("failed to nack"))?;
+        self.inner
+            .db
+            .run(move |db| {
+                let txn = db.begin_write().map_err(storage("failed to begin nack"))?;
+                {
+                    let pending_name = pending_table(&name);
+                    let mut pending = txn
+                        .open_table(pending_def(&pending_name))
+                        .map_err(storage("failed to open pending table"))?;
+                    for tag in &tags {
+                        let current = pending
+                            .get(tag.0)
+                            .map_err(storage("failed to read pending"))?
+                            .map(|value| value.value());
+                        if let Some((_, count, retries)) = current {
+                            let retries = retries + u32::from(is_retry);
+                            pending
+                                .insert(tag.0, (redeliver_at, count, retries))
+                                .map_err(storage("failed to nack"))?;
+                        }
                     }
                 }
-            }
-            txn.commit().map_err(storage("failed to commit nack"))
-        })
-        .await?;
+                txn.commit().map_err(storage("failed to commit nack"))
+            })
+            .await?;
         self.inner.wakers.get(&topic).notify_waiters();
         Ok(())
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Inner) -> Result<T, BusError> + Send + 'static,
-    ) -> Result<T, BusError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || work(&inner))
-            .await
-            .map_err(storage("bus task failed"))?
     }
 }
 
@@ -244,9 +216,10 @@ impl Broker for EmbeddedBroker {
         }
         let config = config.clone();
         let state = self
-            .blocking(move |inner| {
-                let txn = inner
-                    .db
+            .inner
+            .db
+            .run(move |db| {
+                let txn = db
                     .begin_write()
                     .map_err(storage("failed to begin subscribe"))?;
                 let state;
@@ -294,7 +267,7 @@ impl Broker for EmbeddedBroker {
                 }
                 txn.commit()
                     .map_err(storage("failed to commit subscribe"))?;
-                Ok((config.name, state))
+                Ok::<_, BusError>((config.name, state))
             })
             .await?;
         self.inner
@@ -321,7 +294,9 @@ impl Broker for EmbeddedBroker {
             let name = subscription.to_string();
             let state = state.clone();
             let (deliveries, next_due) = self
-                .blocking(move |inner| fetch_now(inner, &name, &state, max_messages.max(1)))
+                .inner
+                .db
+                .run(move |db| fetch_now(db, &name, &state, max_messages.max(1)))
                 .await?;
             let now = tokio::time::Instant::now();
             if !deliveries.is_empty() || now >= give_up_at {
@@ -344,29 +319,30 @@ impl Broker for EmbeddedBroker {
         }
         let name = subscription.to_string();
         let tags = tags.to_vec();
-        self.blocking(move |inner| {
-            let txn = inner
-                .db
-                .begin_write()
-                .map_err(storage("failed to begin ack"))?;
-            {
-                let pending_name = pending_table(&name);
-                let mut pending = txn
-                    .open_table(pending_def(&pending_name))
-                    .map_err(storage("failed to open pending table"))?;
-                for tag in &tags {
-                    pending.remove(tag.0).map_err(storage("failed to ack"))?;
+        // Retention reads the subscriptions as of the commit, not as of the call.
+        let shared = self.inner.clone();
+        self.inner
+            .db
+            .run(move |db| {
+                let txn = db.begin_write().map_err(storage("failed to begin ack"))?;
+                {
+                    let pending_name = pending_table(&name);
+                    let mut pending = txn
+                        .open_table(pending_def(&pending_name))
+                        .map_err(storage("failed to open pending table"))?;
+                    for tag in &tags {
+                        pending.remove(tag.0).map_err(storage("failed to ack"))?;
+                    }
                 }
-            }
-            let subscriptions = inner
-                .subscriptions
-                .read()
-                .expect("subscription lock is never poisoned")
-                .clone();
-            apply_retention(&txn, &state.topic, &subscriptions)?;
-            txn.commit().map_err(storage("failed to commit ack"))
-        })
-        .await
+                let subscriptions = shared
+                    .subscriptions
+                    .read()
+                    .expect("subscription lock is never poisoned")
+                    .clone();
+                apply_retention(&txn, &state.topic, &subscriptions)?;
+                txn.commit().map_err(storage("failed to commit ack"))
+            })
+            .await
     }
 
     async fn nack(
@@ -391,86 +367,85 @@ impl Broker for EmbeddedBroker {
         limit: usize,
     ) -> Result<Vec<(u64, Message)>, BusError> {
         let topic = topic.to_string();
-        self.blocking(move |inner| {
-            let txn = inner
-                .db
-                .begin_read()
-                .map_err(storage("failed to begin browse"))?;
-            let log_name = log_table(&topic);
-            let log = match txn.open_table(TableDefinition::<u64, &[u8]>::new(&log_name)) {
-                Ok(log) => log,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(err) => return Err(BusError::storage("failed to open topic log", err)),
-            };
-            let mut found = Vec::new();
-            for entry in log
-                .range(after + 1..)
-                .map_err(storage("failed to read log"))?
-                .take(limit)
-            {
-                let (seq, bytes) = entry.map_err(storage("failed to read log"))?;
-                found.push((seq.value(), record::decode(bytes.value(), seq.value())?));
-            }
-            Ok(found)
-        })
-        .await
+        self.inner
+            .db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(storage("failed to begin browse"))?;
+                let log_name = log_table(&topic);
+                let log = match txn.open_table(TableDefinition::<u64, &[u8]>::new(&log_name)) {
+                    Ok(log) => log,
+                    Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                    Err(err) => return Err(BusError::storage("failed to open topic log", err)),
+                };
+                let mut found = Vec::new();
+                for entry in log
+                    .range(after + 1..)
+                    .map_err(storage("failed to read log"))?
+                    .take(limit)
+                {
+                    let (seq, bytes) = entry.map_err(storage("failed to read log"))?;
+                    found.push((seq.value(), record::decode(bytes.value(), seq.value())?));
+                }
+                Ok(found)
+            })
+            .await
     }
 
     async fn remove(&self, topic: &str, seqs: &[u64]) -> Result<u64, BusError> {
         let topic = topic.to_string();
         let seqs = seqs.to_vec();
-        self.blocking(move |inner| {
-            let txn = inner
-                .db
-                .begin_write()
-                .map_err(storage("failed to begin remove"))?;
-            let mut removed = 0;
-            {
-                let log_name = log_table(&topic);
-                let mut log = txn
-                    .open_table(TableDefinition::<u64, &[u8]>::new(&log_name))
-                    .map_err(storage("failed to open topic log"))?;
-                for seq in seqs {
-                    removed += u64::from(
-                        log.remove(seq)
-                            .map_err(storage("failed to remove"))?
-                            .is_some(),
-                    );
+        self.inner
+            .db
+            .run(move |db| {
+                let txn = db
+                    .begin_write()
+                    .map_err(storage("failed to begin remove"))?;
+                let mut removed = 0;
+                {
+                    let log_name = log_table(&topic);
+                    let mut log = txn
+                        .open_table(TableDefinition::<u64, &[u8]>::new(&log_name))
+                        .map_err(storage("failed to open topic log"))?;
+                    for seq in seqs {
+                        removed += u64::from(
+                            log.remove(seq)
+                                .map_err(storage("failed to remove"))?
+                                .is_some(),
+                        );
+                    }
                 }
-            }
-            txn.commit().map_err(storage("failed to commit remove"))?;
-            Ok(removed)
-        })
-        .await
+                txn.commit().map_err(storage("failed to commit remove"))?;
+                Ok(removed)
+            })
+            .await
     }
 
     async fn topics(&self) -> Result<Vec<TopicStats>, BusError> {
-        self.blocking(|inner| {
-            let txn = inner
-                .db
-                .begin_read()
-                .map_err(storage("failed to begin topics"))?;
-            let topics = txn
-                .open_table(TOPICS)
-                .map_err(storage("failed to open topics"))?;
-            let mut found = Vec::new();
-            for entry in topics.iter().map_err(storage("failed to read topics"))? {
-                let (name, next) = entry.map_err(storage("failed to read topics"))?;
-                let log_name = log_table(name.value());
-                let held = match txn.open_table(TableDefinition::<u64, &[u8]>::new(&log_name)) {
-                    Ok(log) => log.len().map_err(storage("failed to read log"))?,
-                    Err(redb::TableError::TableDoesNotExist(_)) => 0,
-                    Err(err) => return Err(BusError::storage("failed to open topic log", err)),
-                };
-                found.push(TopicStats {
-                    name: name.value().to_string(),
-                    published: next.value() - 1,
-                    held,
-                });
-            }
-            Ok(found)
-        })
-        .await
+        self.inner
+            .db
+            .run(|db| {
+                let txn = db.begin_read().map_err(storage("failed to begin topics"))?;
+                let topics = txn
+                    .open_table(TOPICS)
+                    .map_err(storage("failed to open topics"))?;
+                let mut found = Vec::new();
+                for entry in topics.iter().map_err(storage("failed to read topics"))? {
+                    let (name, next) = entry.map_err(storage("failed to read topics"))?;
+                    let log_name = log_table(name.value());
+                    let held = match txn.open_table(TableDefinition::<u64, &[u8]>::new(&log_name)) {
+                        Ok(log) => log.len().map_err(storage("failed to read log"))?,
+                        Err(redb::TableError::TableDoesNotExist(_)) => 0,
+                        Err(err) => return Err(BusError::storage("failed to open topic log", err)),
+                    };
+                    found.push(TopicStats {
+                        name: name.value().to_string(),
+                        published: next.value() - 1,
+                        held,
+                    });
+                }
+                Ok(found)
+            })
+            .await
     }
 
     async fn ping(&self) -> Result<(), BusError> {
@@ -478,53 +453,55 @@ impl Broker for EmbeddedBroker {
     }
 
     async fn stats(&self) -> Result<Vec<SubscriptionStats>, BusError> {
-        self.blocking(|inner| {
-            let subscriptions = inner
-                .subscriptions
-                .read()
-                .expect("subscription lock is never poisoned")
-                .clone();
-            let txn = inner
-                .db
-                .begin_read()
-                .map_err(storage("failed to begin stats"))?;
-            let topics = txn
-                .open_table(TOPICS)
-                .map_err(storage("failed to open topics"))?;
-            let subscription_table = txn
-                .open_table(SUBSCRIPTIONS)
-                .map_err(storage("failed to open subscriptions"))?;
-            let mut stats = Vec::with_capacity(subscriptions.len());
-            for (name, state) in subscriptions {
-                let next = topics
-                    .get(state.topic.as_str())
-                    .map_err(storage("failed to read topic"))?
-                    .map_or(1, |seq| seq.value());
-                let cursor = subscription_table
-                    .get(name.as_str())
-                    .map_err(storage("failed to read subscription"))?
-                    .and_then(|bytes| {
-                        serde_json::from_slice::<SubscriptionState>(bytes.value()).ok()
-                    })
-                    .map_or(state.cursor, |stored| stored.cursor);
-                let pending_name = pending_table(&name);
-                let unacked = match txn.open_table(pending_def(&pending_name)) {
-                    Ok(table) => table.len().map_err(storage("failed to read pending"))?,
-                    Err(redb::TableError::TableDoesNotExist(_)) => 0,
-                    Err(err) => return Err(BusError::storage("failed to open pending table", err)),
-                };
-                stats.push(SubscriptionStats {
-                    name,
-                    topic: state.topic,
-                    published: next - 1,
-                    backlog: next.saturating_sub(cursor),
-                    unacked,
-                });
-            }
-            stats.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(stats)
-        })
-        .await
+        let shared = self.inner.clone();
+        self.inner
+            .db
+            .run(move |db| {
+                let subscriptions = shared
+                    .subscriptions
+                    .read()
+                    .expect("subscription lock is never poisoned")
+                    .clone();
+                let txn = db.begin_read().map_err(storage("failed to begin stats"))?;
+                let topics = txn
+                    .open_table(TOPICS)
+                    .map_err(storage("failed to open topics"))?;
+                let subscription_table = txn
+                    .open_table(SUBSCRIPTIONS)
+                    .map_err(storage("failed to open subscriptions"))?;
+                let mut stats = Vec::with_capacity(subscriptions.len());
+                for (name, state) in subscriptions {
+                    let next = topics
+                        .get(state.topic.as_str())
+                        .map_err(storage("failed to read topic"))?
+                        .map_or(1, |seq| seq.value());
+                    let cursor = subscription_table
+                        .get(name.as_str())
+                        .map_err(storage("failed to read subscription"))?
+                        .and_then(|bytes| {
+                            serde_json::from_slice::<SubscriptionState>(bytes.value()).ok()
+                        })
+                        .map_or(state.cursor, |stored| stored.cursor);
+                    let pending_name = pending_table(&name);
+                    let unacked = match txn.open_table(pending_def(&pending_name)) {
+                        Ok(table) => table.len().map_err(storage("failed to read pending"))?,
+                        Err(redb::TableError::TableDoesNotExist(_)) => 0,
+                        Err(err) => {
+                            return Err(BusError::storage("failed to open pending table", err));
+                        }
+                    };
+                    stats.push(SubscriptionStats {
+                        name,
+                        topic: state.topic,
+                        published: next - 1,
+                        backlog: next.saturating_sub(cursor),
+                        unacked,
+                    });
+                }
+                stats.sort_by(|a, b| a.name.cmp(&b.name));
+                Ok(stats)
+            })
+            .await
     }
 }
 

@@ -13,8 +13,6 @@ pub enum BusErrorKind {
     Corrupt,
     /// The broker was shut down.
     Closed,
-    /// Another process holds the embedded store.
-    InUse,
 }
 
 /// A bus operation failed.
@@ -46,5 +44,11 @@ impl BusError {
 
     pub(crate) fn storage(context: &str, err: impl std::fmt::Display) -> Self {
         BusError::new(BusErrorKind::Unavailable, format!("{context}: {err}"))
+    }
+}
+
+impl From<switchyard_state::BlockingTaskFailed> for BusError {
+    fn from(err: switchyard_state::BlockingTaskFailed) -> Self {
+        BusError::new(BusErrorKind::Unavailable, err.to_string())
     }
 }

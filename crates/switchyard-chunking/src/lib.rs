@@ -71,7 +71,9 @@ mod text;
 mod word;
 
 pub use bench::chunk_text_bench;
-pub use chunker::{CHUNKER_SOURCE, ChunkReport, Chunker, TOMBSTONE_TTL, chunk_state_key};
+pub use chunker::{
+    CHUNKER_SOURCE, ChunkReport, Chunker, TOMBSTONE_TTL, chunk_state_key, subscriptions,
+};
 pub use config::{ChunkingConfig, MAX_FRAGMENT_CHARS_LIMIT, MIN_BYTES_IN_FLIGHT};
 pub use error::{ChunkingError, ChunkingErrorKind};
 pub use fragments::{Fragments, check_body, chunk, fragment_id};

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use switchyard_bus::{Broker, BusErrorKind, EmbeddedBroker};
+use switchyard_bus::{Broker, EmbeddedBroker};
 use switchyard_search::{SearchBackend, SearchErrorKind, SearchIndex};
-use switchyard_state::{EmbeddedState, Outbox, StateErrorKind, StateStore};
+use switchyard_state::{EmbeddedState, OpenDatabaseError, Outbox, StateStore};
 
 /// The RabbitMQ exchange of the identity event set.
 #[cfg(feature = "rabbitmq")]
@@ -139,20 +139,16 @@ pub enum OpenError {
     Other(#[from] anyhow::Error),
 }
 
-/// `result` of opening an embedded store of `data_dir`: "in use" (another process, a
-/// running `serve`, holds it) becomes [`OpenError::InUse`], any other failure an error
-/// naming `what`. Every embedded store is opened through here.
-pub(crate) fn opened<T, E>(
-    result: Result<T, E>,
-    in_use: impl Fn(&E) -> bool,
+/// `result` of opening an embedded store of `data_dir`: a file held by another process (a
+/// running `serve`) becomes [`OpenError::InUse`], any other failure an error naming
+/// `what`. Every embedded store is opened through here.
+pub(crate) fn opened<T>(
+    result: Result<T, OpenDatabaseError>,
     data_dir: &Path,
     what: &str,
-) -> Result<T, OpenError>
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
+) -> Result<T, OpenError> {
     result.map_err(|err| {
-        if in_use(&err) {
+        if err.is_in_use() {
             OpenError::InUse(data_dir.display().to_string())
         } else {
             OpenError::Other(anyhow::Error::new(err).context(format!("failed to open {what}")))
@@ -165,7 +161,6 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
     let broker: Arc<dyn Broker> = match urls.bus.as_deref() {
         None => Arc::new(opened(
             EmbeddedBroker::open(&data_dir.join("bus")),
-            |err| err.kind() == BusErrorKind::InUse,
             data_dir,
             "the bus",
         )?),
@@ -218,7 +213,6 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
         (Some(_), Some(_)) => None,
         _ => Some(Arc::new(opened(
             EmbeddedState::open(&data_dir.join("state")),
-            |err| err.kind() == StateErrorKind::InUse,
             data_dir,
             "state",
         )?)),
@@ -309,12 +303,15 @@ pub fn open_search(
                 format!("failed to open the search index in {}", data_dir.display())
             })?,
         )),
-        None => Ok(Arc::new(opened(
-            SearchIndex::open(&index_dir),
-            |err| err.kind() == SearchErrorKind::InUse,
-            data_dir,
-            "the search index",
-        )?)),
+        None => match SearchIndex::open(&index_dir) {
+            Ok(index) => Ok(Arc::new(index)),
+            Err(err) if err.kind() == SearchErrorKind::InUse => {
+                Err(OpenError::InUse(data_dir.display().to_string()))
+            }
+            Err(err) => Err(anyhow::Error::new(err)
+                .context("failed to open the search index")
+                .into()),
+        },
     }
 }
 

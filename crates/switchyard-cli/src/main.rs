@@ -255,7 +255,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Forget { user, contact } => {
             let forgotten = match Node::open(&settings).await {
                 Ok(node) => {
-                    node::forget_contacts(
+                    switchyard_contacts::forget(
                         node.contacts.as_ref(),
                         &node.index,
                         &user,

@@ -11,15 +11,12 @@ use std::time::Duration;
 
 use switchyard_bus::Broker;
 use switchyard_chunking::Chunker;
-use switchyard_contacts::{
-    ContactDiscovery, ContactErrorKind, ContactStore, ForgottenContact, RedbContactStore, Scoring,
-};
-use switchyard_contracts::{DataKind, Registry};
-use switchyard_meetings::{MeetingStore, MeetingsErrorKind, MeetingsHandler, RedbMeetingStore};
-use switchyard_notifier::{Journal, Notifier, NotifierErrorKind, RedbJournalStore};
+use switchyard_contacts::{ContactDiscovery, ContactStore, RedbContactStore, Scoring};
+use switchyard_contracts::Registry;
+use switchyard_meetings::{MeetingStore, MeetingsHandler, RedbMeetingStore};
+use switchyard_notifier::{Journal, Notifier, RedbJournalStore};
 use switchyard_runtime::{
-    ClaimCheck, Consumer, ConsumerConfig, ConsumerHealth, DeadLetterQueue, Handler, OutboxRelay,
-    Publisher,
+    ClaimCheck, Consumer, ConsumerHealth, DeadLetterQueue, Handler, OutboxRelay, Publisher,
 };
 use switchyard_search::{Indexer, SearchBackend};
 use switchyard_shipments::{ShipmentTracker, StateShipmentStore};
@@ -74,26 +71,23 @@ impl Node {
         let data_dir = &settings.data_dir;
         let meetings = opened(
             RedbMeetingStore::open(data_dir),
-            |err| err.kind() == MeetingsErrorKind::InUse,
             data_dir,
             "the meeting store",
         )?;
         let contacts = opened(
-            RedbContactStore::open(
-                &data_dir.join("contacts.redb"),
-                Scoring::new(&settings.contacts),
-            ),
-            |err| err.kind() == ContactErrorKind::InUse,
+            RedbContactStore::open(data_dir, Scoring::new(&settings.contacts)),
             data_dir,
             "the contact store",
         )?;
-        let journal = opened(
-            RedbJournalStore::open(data_dir, settings.notifier.retention())
-                .and_then(|store| Journal::new(Arc::new(store), settings.notifier.clone())),
-            |err| err.kind() == NotifierErrorKind::InUse,
+        let journal_store = opened(
+            RedbJournalStore::open(data_dir, settings.notifier.retention()),
             data_dir,
             "the notifier journal",
         )?;
+        let journal =
+            Journal::new(Arc::new(journal_store), settings.notifier.clone()).map_err(|err| {
+                anyhow::Error::new(err).context("failed to open the notifier journal")
+            })?;
         let registry = Arc::new(Registry::standard());
         let claim_check = ClaimCheck::new(state.clone(), settings.key_ttls.clone())
             .with_threshold(settings.claim_check_threshold_bytes);
@@ -132,7 +126,9 @@ impl Node {
             .filter(|planned| roles.contains(&planned.role))
         {
             // Created before returning, so that nothing published afterwards is missed.
-            self.broker.ensure_subscription(&planned.config).await?;
+            self.broker
+                .ensure_subscription(planned.subscription())
+                .await?;
             match planned.role {
                 Role::Indexer => {
                     let indexer = Indexer::new(self.index.clone());
@@ -174,10 +170,8 @@ impl Node {
     }
 
     fn spawn_consumer<H: Handler>(&mut self, planned: PlannedSubscription, handler: H) {
-        let mut config = ConsumerConfig::new(planned.config);
-        config.batch_size = planned.batch_size;
-        config.handle_batch_size = planned.handle_batch_size.max(planned.batch_size);
-        config.retry = planned.retry;
+        let mut config = planned.consumer;
+        config.handle_batch_size = config.handle_batch_size.max(config.batch_size);
         config.key_ttls = self.settings.key_ttls.clone();
         let consumer = Consumer::new(
             self.broker.clone(),
@@ -222,24 +216,23 @@ impl Node {
                 }
                 if let Some(days) = retention_days {
                     let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
-                    let dropped = match contacts.drop_not_seen_since(None, cutoff).await {
-                        Ok(dropped) => dropped,
-                        Err(err) => {
-                            tracing::warn!(error = %err, "contact retention failed");
-                            continue;
-                        }
-                    };
-                    match remove_contact_documents(&index, &dropped).await {
-                        Ok(()) => {
-                            tracing::info!(dropped = dropped.len(), days, "stale contacts dropped")
-                        }
-                        Err(err) => {
-                            tracing::warn!(error = %err, "stale contacts kept in the index")
-                        }
+                    match switchyard_contacts::drop_stale(contacts.as_ref(), &index, cutoff).await {
+                        Ok(dropped) => tracing::info!(dropped, days, "stale contacts dropped"),
+                        Err(err) => tracing::warn!(error = %err, "contact retention failed"),
                     }
                 }
             }
         });
+    }
+
+    /// The subscriptions an event passes before it is searchable: those of the
+    /// [`Role::PIPELINE`] roles.
+    pub fn pipeline_subscriptions(&self) -> Vec<String> {
+        Role::PIPELINE
+            .iter()
+            .flat_map(|role| role.subscriptions(&self.settings))
+            .map(|consumer| consumer.subscription.name)
+            .collect()
     }
 
     /// What `/health/ready` checks: this node's engines and consumers.
@@ -259,7 +252,8 @@ impl Node {
 
     /// Returns once every published event is indexed and searchable.
     pub async fn wait_until_indexed(&self) -> anyhow::Result<()> {
-        while indexer_lag(self.broker.as_ref()).await? > 0 {
+        let pipeline = self.pipeline_subscriptions();
+        while indexer_lag(self.broker.as_ref(), &pipeline).await? > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
@@ -283,56 +277,16 @@ impl Node {
     }
 }
 
-/// Events published to the office topics but not yet searchable: the lag of the chunker
-/// and of the indexer. The chunker publishes a document's fragments before it acks the
-/// document, so a zero chunker lag read before a zero indexer lag means all is indexed.
-pub async fn indexer_lag(broker: &dyn Broker) -> anyhow::Result<u64> {
+/// Events published to the office topics but not yet searchable: the lag of the
+/// `pipeline` subscriptions (the chunker's and the indexer's, see
+/// [`Node::pipeline_subscriptions`]). The chunker publishes a document's fragments before
+/// it acks the document, so a zero chunker lag read before a zero indexer lag means all is
+/// indexed.
+pub async fn indexer_lag(broker: &dyn Broker, pipeline: &[String]) -> anyhow::Result<u64> {
     let stats = broker.stats().await?;
     Ok(stats
         .iter()
-        .filter(|s| {
-            Role::PIPELINE
-                .iter()
-                .filter_map(|role| role.subscription_prefix())
-                .any(|prefix| s.name.starts_with(prefix))
-        })
+        .filter(|s| pipeline.contains(&s.name))
         .map(|s| s.lag())
         .sum())
-}
-
-/// Forgets `user`'s discovered contacts (or the one with `address`) and deletes their
-/// contact documents from the index; returns how many were forgotten. Idempotency keys
-/// are one-way hashes that expire with their class, so nothing readable is left.
-pub async fn forget_contacts(
-    contacts: &dyn ContactStore,
-    index: &Arc<dyn SearchBackend>,
-    user: &str,
-    address: Option<&str>,
-) -> anyhow::Result<usize> {
-    let forgotten = contacts.forget(user, address).await?;
-    remove_contact_documents(index, &forgotten).await?;
-    Ok(forgotten.len())
-}
-
-/// Deletes the contact documents of forgotten contacts from the index.
-async fn remove_contact_documents(
-    index: &Arc<dyn SearchBackend>,
-    forgotten: &[ForgottenContact],
-) -> anyhow::Result<()> {
-    if forgotten.is_empty() {
-        return Ok(());
-    }
-    let index = index.clone();
-    let documents: Vec<(String, String)> = forgotten
-        .iter()
-        .map(|c| (c.user_id.clone(), c.contact_id.clone()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        for (user, id) in &documents {
-            index.delete(user, DataKind::Contact.doc_type(), id)?;
-        }
-        index.commit()
-    })
-    .await??;
-    Ok(())
 }

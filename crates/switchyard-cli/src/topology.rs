@@ -1,8 +1,8 @@
-//! The subscriptions of the office pipeline, declared in one place with their defaults,
-//! grouped by the role that consumes them, and the `switchyard topics` commands that create
-//! (`setup`) or verify (`check`) them on the bus. Roles not yet implemented add their
-//! subscriptions here when they land, so that no subscription exists without a consumer
-//! (an embedded topic keeps every message until all its subscriptions have it).
+//! The roles of a `serve` process and the subscriptions of the office pipeline, gathered
+//! from the consumer crates that declare them (one line per role in
+//! [`Role::subscriptions`]), and the `switchyard topics` commands that create (`setup`) or
+//! verify (`check`) them on the bus. No subscription exists without a consumer (an
+//! embedded topic keeps every message until all its subscriptions have it).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,41 +11,13 @@ use clap::{Subcommand, ValueEnum};
 use switchyard_bus::{Broker, SubscriptionConfig};
 use switchyard_contracts::DataKind;
 use switchyard_contracts::office_set::LEGACY_EMAIL_BACKFILL_TOPIC;
-use switchyard_meetings::{MEETINGS_BOOKINGS_SUBSCRIPTION, MEETINGS_CALENDARS_SUBSCRIPTION};
-use switchyard_notifier::{notifier_subscription, notifier_topics};
-use switchyard_runtime::RetryPolicy;
+use switchyard_runtime::ConsumerConfig;
 
 use crate::config::Settings;
 use crate::node::Node;
 
 /// Prefix of every search indexer subscription: `search-indexer-{topic}`.
-pub const INDEXER_PREFIX: &str = "search-indexer-";
-
-/// Prefix of every chunker subscription: `chunker-{topic}`.
-pub const CHUNKER_PREFIX: &str = "chunker-";
-
-/// Prefix of every contact discovery subscription: `contact-discovery-{topic}`.
-pub const CONTACTS_PREFIX: &str = "contact-discovery-";
-
-/// The topics contact discovery reads.
-const CONTACT_SOURCES: [DataKind; 6] = [
-    DataKind::Email,
-    DataKind::Calendar,
-    DataKind::WordDocument,
-    DataKind::SheetDocument,
-    DataKind::PresentationDocument,
-    DataKind::Todo,
-];
-
-/// The subscription of the shipments consumer.
-pub const SHIPMENTS_SUBSCRIPTION: &str = "shipments-emails";
-
-/// The topics of whole documents, which the chunker turns into fragments.
-const DOCUMENT_KINDS: [DataKind; 3] = [
-    DataKind::WordDocument,
-    DataKind::SheetDocument,
-    DataKind::PresentationDocument,
-];
+const INDEXER_PREFIX: &str = "search-indexer-";
 
 /// What a `serve` process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,108 +57,66 @@ impl Role {
     /// done with it.
     pub const PIPELINE: [Role; 2] = [Role::Chunker, Role::Indexer];
 
-    /// The prefix of this role's subscriptions, for consumer roles.
-    pub fn subscription_prefix(self) -> Option<&'static str> {
+    /// The subscriptions this role consumes, with the batch sizes, ack deadlines and
+    /// retries of `settings`; none for the roles that are not consumers. Each consumer
+    /// crate declares its own: adding a consumer adds one line here.
+    pub fn subscriptions(self, settings: &Settings) -> Vec<ConsumerConfig> {
         match self {
-            Role::Indexer => Some(INDEXER_PREFIX),
-            Role::Chunker => Some(CHUNKER_PREFIX),
-            Role::Shipments => Some(SHIPMENTS_SUBSCRIPTION),
-            Role::Meetings => Some("meetings-"),
-            Role::Contacts => Some(CONTACTS_PREFIX),
-            Role::Notifier => Some("notifier-"),
-            Role::Relay | Role::Cleanup => None,
+            Role::Indexer => indexer_subscriptions(settings),
+            Role::Chunker => switchyard_chunking::subscriptions(),
+            Role::Shipments => switchyard_shipments::subscriptions(),
+            Role::Meetings => switchyard_meetings::subscriptions(),
+            Role::Contacts => switchyard_contacts::subscriptions(),
+            Role::Notifier => switchyard_notifier::subscriptions(&settings.notifier),
+            Role::Relay | Role::Cleanup => Vec::new(),
         }
     }
 }
 
-/// One subscription of the pipeline.
+/// The search indexer's subscriptions: `search-indexer-{topic}` on every office topic
+/// and the legacy email backfill topic, sized by `[indexer]`.
+fn indexer_subscriptions(settings: &Settings) -> Vec<ConsumerConfig> {
+    let deadline = Duration::from_secs(settings.indexer_ack_deadline_secs);
+    DataKind::ALL
+        .iter()
+        .map(|kind| kind.topic_name())
+        .chain([LEGACY_EMAIL_BACKFILL_TOPIC])
+        .map(|topic| {
+            let subscription = SubscriptionConfig::new(format!("{INDEXER_PREFIX}{topic}"), topic)
+                .with_ack_deadline(deadline);
+            ConsumerConfig::new(subscription)
+                .with_batch_size(settings.indexer_batch_size)
+                .with_handle_batch_size(settings.indexer_commit_batch_size)
+                .with_retry(settings.indexer_retry.clone())
+        })
+        .collect()
+}
+
+/// One subscription of the pipeline and the role that consumes it.
 #[derive(Debug, Clone)]
 pub struct PlannedSubscription {
     /// The role that consumes it.
     pub role: Role,
-    /// Name, topic and ack deadline.
-    pub config: SubscriptionConfig,
-    /// Messages per fetch.
-    pub batch_size: usize,
-    /// Most messages handled together while a backlog lasts.
-    pub handle_batch_size: usize,
-    /// Retries of events without retry headers: the indexer's from `[indexer]`, the
-    /// runtime's default for every other consumer.
-    pub retry: RetryPolicy,
+    /// The subscription (name, topic, ack deadline) and how its consumer runs.
+    pub consumer: ConsumerConfig,
 }
 
-/// The pipeline's subscriptions with the batch sizes and ack deadlines of `settings`.
+impl PlannedSubscription {
+    /// The subscription on the bus.
+    pub fn subscription(&self) -> &SubscriptionConfig {
+        &self.consumer.subscription
+    }
+}
+
+/// The pipeline's subscriptions, role by role, with the settings of `settings`.
 pub fn plan(settings: &Settings) -> Vec<PlannedSubscription> {
-    let indexer_deadline = Duration::from_secs(settings.indexer_ack_deadline_secs);
-    DataKind::ALL
-        .iter()
-        .map(|kind| kind.topic().to_string())
-        .chain([LEGACY_EMAIL_BACKFILL_TOPIC.to_string()])
-        .map(|topic| PlannedSubscription {
-            role: Role::Indexer,
-            config: SubscriptionConfig::new(format!("{INDEXER_PREFIX}{topic}"), topic)
-                .with_ack_deadline(indexer_deadline),
-            batch_size: settings.indexer_batch_size,
-            handle_batch_size: settings.indexer_commit_batch_size,
-            retry: settings.indexer_retry.clone(),
-        })
-        .chain(DOCUMENT_KINDS.iter().map(|kind| {
-            let topic = kind.topic_name();
-            // Documents are large: few per batch, and time to chunk and publish them.
-            PlannedSubscription {
-                role: Role::Chunker,
-                config: SubscriptionConfig::new(format!("{CHUNKER_PREFIX}{topic}"), topic)
-                    .with_ack_deadline(Duration::from_secs(300)),
-                batch_size: 10,
-                handle_batch_size: 10,
-                retry: RetryPolicy::default(),
-            }
-        }))
-        .chain([PlannedSubscription {
-            role: Role::Shipments,
-            config: SubscriptionConfig::new(SHIPMENTS_SUBSCRIPTION, DataKind::Email.topic_name())
-                .with_ack_deadline(Duration::from_secs(60)),
-            batch_size: 50,
-            handle_batch_size: 50,
-            retry: RetryPolicy::default(),
-        }])
-        .chain(
-            [
-                (MEETINGS_CALENDARS_SUBSCRIPTION, DataKind::Calendar),
-                (MEETINGS_BOOKINGS_SUBSCRIPTION, DataKind::MeetingBooking),
-            ]
-            .map(|(name, kind)| PlannedSubscription {
-                role: Role::Meetings,
-                config: SubscriptionConfig::new(name, kind.topic_name())
-                    .with_ack_deadline(Duration::from_secs(60)),
-                batch_size: 25,
-                handle_batch_size: 25,
-                retry: RetryPolicy::default(),
-            }),
-        )
-        .chain(CONTACT_SOURCES.iter().map(|kind| {
-            let topic = kind.topic_name();
-            PlannedSubscription {
-                role: Role::Contacts,
-                config: SubscriptionConfig::new(format!("{CONTACTS_PREFIX}{topic}"), topic)
-                    .with_ack_deadline(Duration::from_secs(60)),
-                batch_size: 100,
-                handle_batch_size: 100,
-                retry: RetryPolicy::default(),
-            }
-        }))
-        .chain(
-            notifier_topics(settings.notifier.include_fragments)
+    Role::ALL
+        .into_iter()
+        .flat_map(|role| {
+            role.subscriptions(settings)
                 .into_iter()
-                .map(|topic| PlannedSubscription {
-                    role: Role::Notifier,
-                    config: SubscriptionConfig::new(notifier_subscription(topic), topic)
-                        .with_ack_deadline(Duration::from_secs(60)),
-                    batch_size: 100,
-                    handle_batch_size: 100,
-                    retry: RetryPolicy::default(),
-                }),
-        )
+                .map(move |consumer| PlannedSubscription { role, consumer })
+        })
         .collect()
 }
 
@@ -198,8 +128,11 @@ pub async fn missing(
 ) -> anyhow::Result<Vec<String>> {
     let mut missing = Vec::new();
     for planned in plan.iter().filter(|planned| roles.contains(&planned.role)) {
-        if !broker.has_subscription(&planned.config.name).await? {
-            missing.push(planned.config.name.clone());
+        if !broker
+            .has_subscription(&planned.subscription().name)
+            .await?
+        {
+            missing.push(planned.subscription().name.clone());
         }
     }
     Ok(missing)
@@ -218,11 +151,15 @@ pub async fn misconfigured(
         .iter()
         .filter(|planned| roles.contains(&planned.role))
         .filter_map(|planned| {
-            let found = stats.iter().find(|s| s.name == planned.config.name)?;
-            (found.topic != planned.config.topic).then(|| {
+            let found = stats
+                .iter()
+                .find(|s| s.name == planned.subscription().name)?;
+            (found.topic != planned.subscription().topic).then(|| {
                 format!(
                     "{}: reads {}, expected {} (delete it and run `switchyard topics setup`)",
-                    planned.config.name, found.topic, planned.config.topic
+                    planned.subscription().name,
+                    found.topic,
+                    planned.subscription().topic
                 )
             })
         })
@@ -262,8 +199,14 @@ pub async fn run(settings: &Settings, command: TopicsCommand) -> anyhow::Result<
         TopicsCommand::Setup { roles } => {
             let roles = roles_or_all(roles);
             for planned in plan.iter().filter(|planned| roles.contains(&planned.role)) {
-                node.broker.ensure_subscription(&planned.config).await?;
-                println!("ok {} on {}", planned.config.name, planned.config.topic);
+                node.broker
+                    .ensure_subscription(planned.subscription())
+                    .await?;
+                println!(
+                    "ok {} on {}",
+                    planned.subscription().name,
+                    planned.subscription().topic
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -307,14 +250,11 @@ mod tests {
         let roles = [Role::Shipments];
         assert_eq!(
             missing(&broker, &plan, &roles).await.unwrap(),
-            [SHIPMENTS_SUBSCRIPTION]
+            ["shipments-emails"]
         );
         // Someone made the shipments subscription on the wrong topic.
         broker
-            .ensure_subscription(&SubscriptionConfig::new(
-                SHIPMENTS_SUBSCRIPTION,
-                "calendars",
-            ))
+            .ensure_subscription(&SubscriptionConfig::new("shipments-emails", "calendars"))
             .await
             .unwrap();
         assert!(missing(&broker, &plan, &roles).await.unwrap().is_empty());

@@ -6,8 +6,6 @@
 pub enum ContactErrorKind {
     /// The configuration is unusable.
     InvalidConfig,
-    /// The store file is held by another process.
-    InUse,
     /// The store or the broker failed; trying again may work.
     Unavailable,
     /// A stored record cannot be read back.
@@ -51,5 +49,11 @@ impl ContactError {
     /// Whether the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
         self.kind == ContactErrorKind::Unavailable
+    }
+}
+
+impl From<switchyard_state::BlockingTaskFailed> for ContactError {
+    fn from(err: switchyard_state::BlockingTaskFailed) -> Self {
+        ContactError::unavailable(err.to_string())
     }
 }

@@ -10,6 +10,8 @@
 //!   into [`EmailContact`]s, so a redelivered or updated item replaces its contribution
 //!   instead of adding to the counters; [`RedbContactStore`] is the embedded store
 //!   (`contacts.redb`). `top`, `forget` and `drop_not_seen_since` rank, erase and expire.
+//! - [`forget`] (on a user's request) and [`drop_stale`] (retention) erase contacts and
+//!   delete their documents from the search index.
 //! - [`Scoring`] is the relevance score:
 //!   `list_factor · 0.5^(age_days / half_life_days) · Σ_role weight_role · ln(1 + count_role)`.
 //! - [`ContactDiscovery`] is the consumer [`Handler`](switchyard_runtime::Handler): one
@@ -17,8 +19,8 @@
 //!   contact that is new, gone, renamed or whose score moved by more than
 //!   `publish_threshold` (relative).
 //!
-//! The crate knows no broker or search index: it publishes through the runtime's
-//! `Publisher` and returns the ids of forgotten contacts for the caller to delete.
+//! The crate knows no broker or search engine: it publishes through the runtime's
+//! `Publisher` and deletes documents through the search API's `SearchBackend`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -33,7 +35,7 @@
 //! let now = Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap();
 //! let dir = tempfile::tempdir().unwrap();
 //! let store = RedbContactStore::open(
-//!     &dir.path().join("contacts.redb"),
+//!     dir.path(),
 //!     Scoring::with_clock(&config, Clock::fixed(now)),
 //! )
 //! .unwrap();
@@ -73,7 +75,7 @@
 //! use switchyard_runtime::{Consumer, ConsumerConfig, Publisher};
 //!
 //! let config = ContactsConfig::default();
-//! let store = RedbContactStore::open(&data_dir.join("contacts.redb"), Scoring::new(&config))
+//! let store = RedbContactStore::open(&data_dir, Scoring::new(&config))
 //!     .unwrap();
 //! let publisher = Publisher::new(broker.clone(), registry.clone());
 //! let discovery = ContactDiscovery::new(Arc::new(store), publisher, config).unwrap();
@@ -89,6 +91,7 @@ mod config;
 mod contact;
 mod discovery;
 mod error;
+mod forget;
 mod observe;
 mod score;
 mod store;
@@ -101,8 +104,10 @@ pub use contact::{
 };
 pub use discovery::{
     ContactDiscovery, DISCOVERY_PROVIDER, DISCOVERY_SOURCE, Decision, DiscoveryReport, decide,
+    subscriptions,
 };
 pub use error::{ContactError, ContactErrorKind};
+pub use forget::{drop_stale, forget};
 pub use observe::{ItemChange, Observation, observe};
 pub use score::{Clock, Scoring};
 pub use store::{

@@ -127,7 +127,7 @@ async fn rig() -> Rig {
     };
     let store: Arc<dyn ContactStore> = Arc::new(
         RedbContactStore::open(
-            &dir.path().join("contacts.redb"),
+            dir.path(),
             Scoring::with_clock(&config, Clock::fixed(now())),
         )
         .unwrap(),

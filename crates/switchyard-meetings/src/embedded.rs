@@ -19,16 +19,13 @@
 //! whole across crashes, so the three tables always agree.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
-};
+use redb::{Durability, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use switchyard_state::open_database;
+use switchyard_state::{EmbeddedDatabase, OpenDatabaseError};
 
 use crate::context::storage_key;
 use crate::error::{read_failed, unavailable, write_failed};
@@ -46,7 +43,7 @@ const BUSY_SPANS: TableDefinition<Key, (i64, i64)> = TableDefinition::new("busy_
 /// The first byte of every stored meeting.
 const FORMAT_V1: u8 = 1;
 /// The file name in the data directory.
-pub const MEETINGS_FILE_NAME: &str = "meetings.redb";
+const MEETINGS_FILE_NAME: &str = "meetings.redb";
 /// Page cache of the meetings database (redb's default is 1 GiB).
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -92,59 +89,32 @@ impl StoredMeeting {
 /// The embedded meeting store. Cloning is cheap; clones share one database.
 #[derive(Clone)]
 pub struct RedbMeetingStore {
-    db: Arc<Database>,
-    path: PathBuf,
+    db: EmbeddedDatabase,
 }
 
 impl std::fmt::Debug for RedbMeetingStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedbMeetingStore")
-            .field("path", &self.path)
+            .field("path", &self.path())
             .finish()
     }
 }
 
 impl RedbMeetingStore {
     /// Opens (or creates) `{data_dir}/meetings.redb`. Fails if another process holds it.
-    pub fn open(data_dir: &Path) -> Result<Self, MeetingsError> {
-        Self::open_file(&data_dir.join(MEETINGS_FILE_NAME))
-    }
-
-    /// Opens (or creates) the store in the file `path`.
-    pub fn open_file(path: &Path) -> Result<Self, MeetingsError> {
-        let db = open_database(path, CACHE_BYTES, |txn| {
+    pub fn open(data_dir: &Path) -> Result<Self, OpenDatabaseError> {
+        let db = EmbeddedDatabase::open(data_dir, MEETINGS_FILE_NAME, CACHE_BYTES, |txn| {
             txn.open_table(MEETINGS)?;
             txn.open_table(TOMBSTONES)?;
             txn.open_table(BUSY_SPANS)?;
             Ok(())
-        })
-        .map_err(|err| {
-            let kind = if err.is_in_use() {
-                MeetingsErrorKind::InUse
-            } else {
-                MeetingsErrorKind::Unavailable
-            };
-            MeetingsError::new(kind, err.to_string())
         })?;
-        Ok(RedbMeetingStore {
-            db: Arc::new(db),
-            path: path.to_path_buf(),
-        })
+        Ok(RedbMeetingStore { db })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Database) -> Result<T, MeetingsError> + Send + 'static,
-    ) -> Result<T, MeetingsError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || work(&db))
-            .await
-            .map_err(unavailable("meetings store task failed"))?
+        self.db.path()
     }
 }
 
@@ -256,24 +226,25 @@ impl MeetingStore for RedbMeetingStore {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        self.blocking(move |db| {
-            let mut txn = db
-                .begin_write()
-                .map_err(unavailable("failed to write meetings"))?;
-            txn.set_durability(Durability::Immediate)
-                .map_err(unavailable("failed to write meetings"))?;
-            let applied = {
-                let mut tables = WriteTables::open(&txn)?;
-                changes
-                    .into_iter()
-                    .map(|change| tables.apply(change))
-                    .collect::<Result<Vec<_>, _>>()?
-            };
-            txn.commit()
-                .map_err(unavailable("failed to commit meetings"))?;
-            Ok(applied)
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let mut txn = db
+                    .begin_write()
+                    .map_err(unavailable("failed to write meetings"))?;
+                txn.set_durability(Durability::Immediate)
+                    .map_err(unavailable("failed to write meetings"))?;
+                let applied = {
+                    let mut tables = WriteTables::open(&txn)?;
+                    changes
+                        .into_iter()
+                        .map(|change| tables.apply(change))
+                        .collect::<Result<Vec<_>, _>>()?
+                };
+                txn.commit()
+                    .map_err(unavailable("failed to commit meetings"))?;
+                Ok(applied)
+            })
+            .await
     }
 
     async fn get(
@@ -283,30 +254,33 @@ impl MeetingStore for RedbMeetingStore {
         item_id: &str,
     ) -> Result<Option<MeetingContext>, MeetingsError> {
         let (user_id, key) = (user_id.to_string(), storage_key(source, item_id));
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(read_failed)?;
-            let table = txn.open_table(MEETINGS).map_err(read_failed)?;
-            let Some(bytes) = table
-                .get((user_id.as_str(), key.as_str()))
-                .map_err(read_failed)?
-            else {
-                return Ok(None);
-            };
-            StoredMeeting::decode(&user_id, &key, bytes.value()).map(|stored| Some(stored.context))
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(read_failed)?;
+                let table = txn.open_table(MEETINGS).map_err(read_failed)?;
+                let Some(bytes) = table
+                    .get((user_id.as_str(), key.as_str()))
+                    .map_err(read_failed)?
+                else {
+                    return Ok(None);
+                };
+                StoredMeeting::decode(&user_id, &key, bytes.value())
+                    .map(|stored| Some(stored.context))
+            })
+            .await
     }
 
     async fn user_meetings(&self, user_id: &str) -> Result<Vec<MeetingContext>, MeetingsError> {
         let user_id = user_id.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(read_failed)?;
-            let table = txn.open_table(MEETINGS).map_err(read_failed)?;
-            let mut meetings = BTreeMap::new();
-            read_range(&table, &user_id, "", None, &mut meetings)?;
-            Ok(meetings.into_values().collect())
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(read_failed)?;
+                let table = txn.open_table(MEETINGS).map_err(read_failed)?;
+                let mut meetings = BTreeMap::new();
+                read_range(&table, &user_id, "", None, &mut meetings)?;
+                Ok(meetings.into_values().collect())
+            })
+            .await
     }
 
     async fn meetings_in_window(
@@ -317,42 +291,43 @@ impl MeetingStore for RedbMeetingStore {
     ) -> Result<Vec<MeetingContext>, MeetingsError> {
         let user_id = user_id.to_string();
         let (from_secs, to_secs) = (from.timestamp(), to.timestamp());
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(read_failed)?;
-            let spans = txn.open_table(BUSY_SPANS).map_err(read_failed)?;
-            let meetings = txn.open_table(MEETINGS).map_err(read_failed)?;
-            // The busy index says which meetings may touch the window.
-            let mut wanted = Vec::new();
-            for row in spans.range((user_id.as_str(), "")..).map_err(read_failed)? {
-                let (key, span) = row.map_err(read_failed)?;
-                let (row_user, row_key) = key.value();
-                if row_user != user_id {
-                    break;
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(read_failed)?;
+                let spans = txn.open_table(BUSY_SPANS).map_err(read_failed)?;
+                let meetings = txn.open_table(MEETINGS).map_err(read_failed)?;
+                // The busy index says which meetings may touch the window.
+                let mut wanted = Vec::new();
+                for row in spans.range((user_id.as_str(), "")..).map_err(read_failed)? {
+                    let (key, span) = row.map_err(read_failed)?;
+                    let (row_user, row_key) = key.value();
+                    if row_user != user_id {
+                        break;
+                    }
+                    let (start, end) = span.value();
+                    // Seconds are truncated, so the bounds are inclusive; availability clips.
+                    if start <= to_secs && end >= from_secs {
+                        wanted.push((row_key.to_string(), end == i64::MAX));
+                    }
                 }
-                let (start, end) = span.value();
-                // Seconds are truncated, so the bounds are inclusive; availability clips.
-                if start <= to_secs && end >= from_secs {
-                    wanted.push((row_key.to_string(), end == i64::MAX));
+                let mut found = BTreeMap::new();
+                for (key, recurring) in wanted {
+                    if let Some(bytes) = meetings
+                        .get((user_id.as_str(), key.as_str()))
+                        .map_err(read_failed)?
+                    {
+                        let stored = StoredMeeting::decode(&user_id, &key, bytes.value())?;
+                        found.insert(key.clone(), stored.context);
+                    }
+                    if recurring {
+                        // Overridden occurrences `{key}#{recurrence id}` follow their series.
+                        let (first, after) = (format!("{key}#"), format!("{key}$"));
+                        read_range(&meetings, &user_id, &first, Some(&after), &mut found)?;
+                    }
                 }
-            }
-            let mut found = BTreeMap::new();
-            for (key, recurring) in wanted {
-                if let Some(bytes) = meetings
-                    .get((user_id.as_str(), key.as_str()))
-                    .map_err(read_failed)?
-                {
-                    let stored = StoredMeeting::decode(&user_id, &key, bytes.value())?;
-                    found.insert(key.clone(), stored.context);
-                }
-                if recurring {
-                    // Overridden occurrences `{key}#{recurrence id}` follow their series.
-                    let (first, after) = (format!("{key}#"), format!("{key}$"));
-                    read_range(&meetings, &user_id, &first, Some(&after), &mut found)?;
-                }
-            }
-            Ok(found.into_values().collect())
-        })
-        .await
+                Ok(found.into_values().collect())
+            })
+            .await
     }
 }
 
@@ -500,7 +475,7 @@ mod tests {
             None
         );
         let second = RedbMeetingStore::open(dir.path()).unwrap_err();
-        assert_eq!(second.kind(), MeetingsErrorKind::InUse);
+        assert!(second.is_in_use(), "{second}");
         Ok(())
     }
 }

@@ -5,8 +5,6 @@
 pub enum MeetingsErrorKind {
     /// The store could not be opened, read or written; trying again may work.
     Unavailable,
-    /// Another process holds the embedded store.
-    InUse,
     /// A stored meeting could not be read back.
     Corrupt,
     /// The caller asked for something that cannot be answered (an empty window, an
@@ -43,10 +41,13 @@ impl MeetingsError {
 
     /// Whether the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.kind,
-            MeetingsErrorKind::Unavailable | MeetingsErrorKind::InUse
-        )
+        self.kind == MeetingsErrorKind::Unavailable
+    }
+}
+
+impl From<switchyard_state::BlockingTaskFailed> for MeetingsError {
+    fn from(err: switchyard_state::BlockingTaskFailed) -> Self {
+        MeetingsError::new(MeetingsErrorKind::Unavailable, err.to_string())
     }
 }
 

@@ -7,17 +7,32 @@
 //! redelivered or replayed event leaves the state as it is.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use switchyard_contracts::{AnyOfficeEvent, ContractError, Envelope, decode_office_event};
-use switchyard_runtime::{Handler, Incoming, Outcome, apply_changes};
+use switchyard_contracts::{
+    AnyOfficeEvent, ContractError, DataKind, Envelope, decode_office_event,
+};
+use switchyard_runtime::{
+    ConsumerConfig, Handler, Incoming, Outcome, SubscriptionConfig, apply_changes,
+};
 
 use crate::{Applied, MeetingChange, MeetingStore};
 
-/// The subscription on `calendars` that feeds the meetings consumer.
-pub const MEETINGS_CALENDARS_SUBSCRIPTION: &str = "meetings-calendars";
-/// The subscription on `meeting_bookings` that adds booked slots as busy time (optional).
-pub const MEETINGS_BOOKINGS_SUBSCRIPTION: &str = "meetings-bookings";
+/// The meetings consumer's subscriptions: `meetings-calendars` on `calendars`, and
+/// `meetings-bookings` on `meeting_bookings`, whose booked slots count as busy time.
+pub fn subscriptions() -> Vec<ConsumerConfig> {
+    [
+        ("meetings-calendars", DataKind::Calendar),
+        ("meetings-bookings", DataKind::MeetingBooking),
+    ]
+    .map(|(name, kind)| {
+        let subscription = SubscriptionConfig::new(name, kind.topic_name())
+            .with_ack_deadline(Duration::from_secs(60));
+        ConsumerConfig::new(subscription).with_batch_size(25)
+    })
+    .to_vec()
+}
 
 /// Keeps the meeting contexts of calendar events (and booked slots) in a store.
 #[derive(Clone)]

@@ -14,7 +14,7 @@
 //! the only I/O.
 //!
 //! ```no_run
-//! # async fn example(data_dir: &std::path::Path) -> Result<(), switchyard_meetings::MeetingsError> {
+//! # async fn example(data_dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use switchyard_meetings::{
 //!     AvailabilityOptions, MeetingStore, MeetingsHandler, RedbMeetingStore, WorkingHours,
@@ -22,7 +22,7 @@
 //! };
 //!
 //! let store: Arc<dyn MeetingStore> = Arc::new(RedbMeetingStore::open(data_dir)?);
-//! // Run by a `Consumer` on the `meetings-calendars` subscription.
+//! // Run by a `Consumer` on each of its `subscriptions()`.
 //! let _handler = MeetingsHandler::new(store.clone());
 //!
 //! let from = "2024-03-25T00:00:00Z".parse().expect("a time");
@@ -60,10 +60,7 @@ pub use context::{
     MeetingChange, MeetingContext, MeetingSource, MeetingStatus, OnlineMeeting,
     OnlineMeetingService,
 };
-pub use embedded::{MEETINGS_FILE_NAME, RedbMeetingStore};
+pub use embedded::RedbMeetingStore;
 pub use error::{MeetingsError, MeetingsErrorKind};
-pub use handler::{
-    MEETINGS_BOOKINGS_SUBSCRIPTION, MEETINGS_CALENDARS_SUBSCRIPTION, MeetingsHandler,
-    meeting_change,
-};
+pub use handler::{MeetingsHandler, meeting_change, subscriptions};
 pub use store::{Applied, MeetingStore};

@@ -18,8 +18,7 @@
 //! every journal: clients then get a `reset` (their ids are newer than the journal's).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -28,7 +27,7 @@ use redb::{
 };
 use serde::{Deserialize, Serialize};
 use switchyard_contracts::Operation;
-use switchyard_state::open_database;
+use switchyard_state::{EmbeddedDatabase, OpenDatabaseError};
 
 use crate::error::unavailable;
 use crate::{
@@ -42,7 +41,7 @@ const DEDUPE: TableDefinition<(&str, &str), u64> = TableDefinition::new("notifie
 /// The first byte of every stored signal.
 const FORMAT_V1: u8 = 1;
 /// The file name in the data directory.
-pub const NOTIFIER_FILE_NAME: &str = "notifier.redb";
+const NOTIFIER_FILE_NAME: &str = "notifier.redb";
 /// Page cache of the journal (redb's default is 1 GiB; signals are small).
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -98,15 +97,14 @@ impl StoredSignal {
 /// The embedded journal store. Cloning is cheap; clones share one database.
 #[derive(Clone)]
 pub struct RedbJournalStore {
-    db: Arc<Database>,
-    path: PathBuf,
+    db: EmbeddedDatabase,
     retention: Retention,
 }
 
 impl std::fmt::Debug for RedbJournalStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedbJournalStore")
-            .field("path", &self.path)
+            .field("path", &self.path())
             .field("retention", &self.retention)
             .finish()
     }
@@ -114,46 +112,19 @@ impl std::fmt::Debug for RedbJournalStore {
 
 impl RedbJournalStore {
     /// Opens (or creates) `{data_dir}/notifier.redb`. Fails if another process holds it.
-    pub fn open(data_dir: &Path, retention: Retention) -> Result<Self, NotifierError> {
-        Self::open_file(&data_dir.join(NOTIFIER_FILE_NAME), retention)
-    }
-
-    /// Opens (or creates) the store in the file `path`.
-    pub fn open_file(path: &Path, retention: Retention) -> Result<Self, NotifierError> {
-        let db = open_database(path, CACHE_BYTES, |txn| {
+    pub fn open(data_dir: &Path, retention: Retention) -> Result<Self, OpenDatabaseError> {
+        let db = EmbeddedDatabase::open(data_dir, NOTIFIER_FILE_NAME, CACHE_BYTES, |txn| {
             txn.open_table(USERS)?;
             txn.open_table(SIGNALS)?;
             txn.open_table(DEDUPE)?;
             Ok(())
-        })
-        .map_err(|err| {
-            let kind = if err.is_in_use() {
-                NotifierErrorKind::InUse
-            } else {
-                NotifierErrorKind::Unavailable
-            };
-            NotifierError::new(kind, err.to_string())
         })?;
-        Ok(RedbJournalStore {
-            db: Arc::new(db),
-            path: path.to_path_buf(),
-            retention,
-        })
+        Ok(RedbJournalStore { db, retention })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Database, Retention) -> Result<T, NotifierError> + Send + 'static,
-    ) -> Result<T, NotifierError> {
-        let (db, retention) = (self.db.clone(), self.retention);
-        tokio::task::spawn_blocking(move || work(&db, retention))
-            .await
-            .map_err(unavailable("notifier journal task failed"))?
+        self.db.path()
     }
 }
 
@@ -268,67 +239,69 @@ impl JournalStore for RedbJournalStore {
         if signals.is_empty() {
             return Ok(Vec::new());
         }
-        self.blocking(move |db, retention| {
-            let txn = begin_write(db)?;
-            let added = {
-                let mut tables = WriteTables::open(&txn)?;
-                let mut cursors: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-                let mut added = Vec::new();
-                for new in signals {
-                    let user_id = new.user_id.as_str();
-                    let dedupe_row = (user_id, new.dedupe_key.as_str());
-                    if tables
-                        .dedupe
-                        .get(dedupe_row)
-                        .map_err(read_failed)?
-                        .is_some()
-                    {
-                        continue;
-                    }
-                    let cursor = match cursors.get_mut(user_id) {
-                        Some(cursor) => cursor,
-                        None => {
-                            let cursor = tables.cursor(user_id)?;
-                            cursors.entry(user_id.to_string()).or_insert(cursor)
+        let retention = self.retention;
+        self.db
+            .run(move |db| {
+                let txn = begin_write(db)?;
+                let added = {
+                    let mut tables = WriteTables::open(&txn)?;
+                    let mut cursors: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+                    let mut added = Vec::new();
+                    for new in signals {
+                        let user_id = new.user_id.as_str();
+                        let dedupe_row = (user_id, new.dedupe_key.as_str());
+                        if tables
+                            .dedupe
+                            .get(dedupe_row)
+                            .map_err(read_failed)?
+                            .is_some()
+                        {
+                            continue;
                         }
-                    };
-                    cursor.0 += 1;
-                    let seq = cursor.0;
-                    let stored = StoredSignal {
-                        recorded_at_micros: now.timestamp_micros(),
-                        doc_type: new.signal.doc_type.clone(),
-                        id: new.signal.id.clone(),
-                        operation: new.signal.operation,
-                        dedupe_key: new.dedupe_key.clone(),
-                    };
-                    tables
-                        .signals
-                        .insert((user_id, seq), stored.encode().as_slice())
-                        .map_err(write_failed)?;
-                    tables
-                        .dedupe
-                        .insert(dedupe_row, seq)
-                        .map_err(write_failed)?;
-                    added.push(JournalEntry {
-                        user_id: new.user_id,
-                        seq,
-                        recorded_at: now,
-                        signal: new.signal,
-                    });
-                }
-                for (user_id, cursor) in &cursors {
-                    tables
-                        .users
-                        .insert(user_id.as_str(), *cursor)
-                        .map_err(write_failed)?;
-                    tables.prune_user(user_id, retention, now)?;
-                }
-                added
-            };
-            commit(txn)?;
-            Ok(added)
-        })
-        .await
+                        let cursor = match cursors.get_mut(user_id) {
+                            Some(cursor) => cursor,
+                            None => {
+                                let cursor = tables.cursor(user_id)?;
+                                cursors.entry(user_id.to_string()).or_insert(cursor)
+                            }
+                        };
+                        cursor.0 += 1;
+                        let seq = cursor.0;
+                        let stored = StoredSignal {
+                            recorded_at_micros: now.timestamp_micros(),
+                            doc_type: new.signal.doc_type.clone(),
+                            id: new.signal.id.clone(),
+                            operation: new.signal.operation,
+                            dedupe_key: new.dedupe_key.clone(),
+                        };
+                        tables
+                            .signals
+                            .insert((user_id, seq), stored.encode().as_slice())
+                            .map_err(write_failed)?;
+                        tables
+                            .dedupe
+                            .insert(dedupe_row, seq)
+                            .map_err(write_failed)?;
+                        added.push(JournalEntry {
+                            user_id: new.user_id,
+                            seq,
+                            recorded_at: now,
+                            signal: new.signal,
+                        });
+                    }
+                    for (user_id, cursor) in &cursors {
+                        tables
+                            .users
+                            .insert(user_id.as_str(), *cursor)
+                            .map_err(write_failed)?;
+                        tables.prune_user(user_id, retention, now)?;
+                    }
+                    added
+                };
+                commit(txn)?;
+                Ok(added)
+            })
+            .await
     }
 
     async fn read_after(
@@ -338,75 +311,80 @@ impl JournalStore for RedbJournalStore {
         limit: usize,
     ) -> Result<Replay, NotifierError> {
         let user_id = user_id.to_string();
-        self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(read_failed)?;
-            let users = txn.open_table(USERS).map_err(read_failed)?;
-            let (latest_seq, pruned_through) = users
-                .get(user_id.as_str())
-                .map_err(read_failed)?
-                .map(|value| value.value())
-                .unwrap_or((0, 0));
-            if after_seq < pruned_through || after_seq > latest_seq {
-                return Ok(Replay::Gap { latest_seq });
-            }
-            let signals = txn.open_table(SIGNALS).map_err(read_failed)?;
-            let mut entries = Vec::new();
-            let range = (user_id.as_str(), after_seq + 1)..=(user_id.as_str(), latest_seq);
-            for row in signals.range(range).map_err(read_failed)?.take(limit) {
-                let (key, value) = row.map_err(read_failed)?;
-                let seq = key.value().1;
-                entries.push(
-                    StoredSignal::decode(&user_id, seq, value.value())?.into_entry(&user_id, seq),
-                );
-            }
-            Ok(Replay::Entries(entries))
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(read_failed)?;
+                let users = txn.open_table(USERS).map_err(read_failed)?;
+                let (latest_seq, pruned_through) = users
+                    .get(user_id.as_str())
+                    .map_err(read_failed)?
+                    .map(|value| value.value())
+                    .unwrap_or((0, 0));
+                if after_seq < pruned_through || after_seq > latest_seq {
+                    return Ok(Replay::Gap { latest_seq });
+                }
+                let signals = txn.open_table(SIGNALS).map_err(read_failed)?;
+                let mut entries = Vec::new();
+                let range = (user_id.as_str(), after_seq + 1)..=(user_id.as_str(), latest_seq);
+                for row in signals.range(range).map_err(read_failed)?.take(limit) {
+                    let (key, value) = row.map_err(read_failed)?;
+                    let seq = key.value().1;
+                    entries.push(
+                        StoredSignal::decode(&user_id, seq, value.value())?
+                            .into_entry(&user_id, seq),
+                    );
+                }
+                Ok(Replay::Entries(entries))
+            })
+            .await
     }
 
     async fn latest_seq(&self, user_id: &str) -> Result<u64, NotifierError> {
         let user_id = user_id.to_string();
-        self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(read_failed)?;
-            let users = txn.open_table(USERS).map_err(read_failed)?;
-            Ok(users
-                .get(user_id.as_str())
-                .map_err(read_failed)?
-                .map_or(0, |value| value.value().0))
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read().map_err(read_failed)?;
+                let users = txn.open_table(USERS).map_err(read_failed)?;
+                Ok(users
+                    .get(user_id.as_str())
+                    .map_err(read_failed)?
+                    .map_or(0, |value| value.value().0))
+            })
+            .await
     }
 
     async fn prune_expired(&self, now: DateTime<Utc>) -> Result<u64, NotifierError> {
         if self.retention.max_age.is_none() {
             return Ok(0);
         }
-        self.blocking(move |db, retention| {
-            let retention = Retention {
-                max_signals_per_user: None,
-                ..retention
-            };
-            let txn = begin_write(db)?;
-            let removed = {
-                let mut tables = WriteTables::open(&txn)?;
-                let mut users = BTreeSet::new();
-                for row in tables.users.iter().map_err(read_failed)? {
-                    let (user, cursor) = row.map_err(read_failed)?;
-                    let (latest, pruned_through) = cursor.value();
-                    if pruned_through < latest {
-                        users.insert(user.value().to_string());
+        let retention = self.retention;
+        self.db
+            .run(move |db| {
+                let retention = Retention {
+                    max_signals_per_user: None,
+                    ..retention
+                };
+                let txn = begin_write(db)?;
+                let removed = {
+                    let mut tables = WriteTables::open(&txn)?;
+                    let mut users = BTreeSet::new();
+                    for row in tables.users.iter().map_err(read_failed)? {
+                        let (user, cursor) = row.map_err(read_failed)?;
+                        let (latest, pruned_through) = cursor.value();
+                        if pruned_through < latest {
+                            users.insert(user.value().to_string());
+                        }
                     }
-                }
-                let mut removed = 0;
-                for user_id in &users {
-                    removed += tables.prune_user(user_id, retention, now)?;
-                }
-                removed
-            };
-            commit(txn)?;
-            Ok(removed)
-        })
-        .await
+                    let mut removed = 0;
+                    for user_id in &users {
+                        removed += tables.prune_user(user_id, retention, now)?;
+                    }
+                    removed
+                };
+                commit(txn)?;
+                Ok(removed)
+            })
+            .await
     }
 }
 
@@ -575,8 +553,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let _first = RedbJournalStore::open(dir.path(), by_count(1))?;
         let err = RedbJournalStore::open(dir.path(), by_count(1)).expect_err("held");
-        assert_eq!(err.kind(), NotifierErrorKind::InUse);
-        assert!(err.is_retryable());
+        assert!(err.is_in_use(), "{err}");
         Ok(())
     }
 }

@@ -5,8 +5,6 @@
 pub enum NotifierErrorKind {
     /// The journal could not be opened, read or written; trying again may work.
     Unavailable,
-    /// Another process holds the embedded journal.
-    InUse,
     /// A stored signal could not be read back.
     Corrupt,
     /// The configuration or a caller's input cannot work (no retention bound, a short
@@ -43,10 +41,13 @@ impl NotifierError {
 
     /// Whether the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.kind,
-            NotifierErrorKind::Unavailable | NotifierErrorKind::InUse
-        )
+        self.kind == NotifierErrorKind::Unavailable
+    }
+}
+
+impl From<switchyard_state::BlockingTaskFailed> for NotifierError {
+    fn from(err: switchyard_state::BlockingTaskFailed) -> Self {
+        NotifierError::new(NotifierErrorKind::Unavailable, err.to_string())
     }
 }
 

@@ -3,27 +3,31 @@
 //! batch is recorded in the [`Journal`] at once. Recording dedupes on the item version,
 //! so a redelivered or replayed event adds no second signal, as the runtime requires.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use switchyard_contracts::{
     AnyOfficeEvent, ContractError, DataKind, Envelope, decode_office_event,
 };
-use switchyard_runtime::{Handler, Incoming, Outcome, apply_changes};
+use switchyard_runtime::{
+    ConsumerConfig, Handler, Incoming, Outcome, SubscriptionConfig, apply_changes,
+};
 
-use crate::{Journal, NewSignal};
+use crate::{Journal, NewSignal, NotifierConfig};
 
-/// The topics a notifier subscribes to, each as `notifier-{topic}`: every office topic,
-/// without the fragment topics unless `include_fragments`.
-pub fn notifier_topics(include_fragments: bool) -> Vec<&'static str> {
+/// The notifier's subscriptions: `notifier-{topic}` on every office topic, without the
+/// fragment topics unless `config.include_fragments`.
+pub fn subscriptions(config: &NotifierConfig) -> Vec<ConsumerConfig> {
     DataKind::ALL
         .into_iter()
-        .filter(|kind| include_fragments || !is_fragment(*kind))
-        .map(DataKind::topic_name)
+        .filter(|kind| config.include_fragments || !is_fragment(*kind))
+        .map(|kind| {
+            let topic = kind.topic_name();
+            let subscription = SubscriptionConfig::new(format!("notifier-{topic}"), topic)
+                .with_ack_deadline(Duration::from_secs(60));
+            ConsumerConfig::new(subscription).with_batch_size(100)
+        })
         .collect()
-}
-
-/// The subscription name of the notifier on `topic`: `notifier-{topic}`.
-pub fn notifier_subscription(topic: &str) -> String {
-    format!("notifier-{topic}")
 }
 
 /// Whether `kind` is a fragment of a document.
@@ -49,11 +53,6 @@ impl Notifier {
     /// The journal it records into (for [`stream_router`](crate::stream_router)).
     pub fn journal(&self) -> &Journal {
         &self.journal
-    }
-
-    /// The topics to subscribe the handler to: [`notifier_topics`] of its configuration.
-    pub fn topics(&self) -> Vec<&'static str> {
-        notifier_topics(self.journal.config().include_fragments)
     }
 
     /// The signal an event produces, if any.

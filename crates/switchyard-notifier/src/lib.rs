@@ -3,8 +3,8 @@
 //! operation as a [`Signal`], never the content — so it can refetch.
 //!
 //! - [`Notifier`], a runtime [`Handler`](switchyard_runtime::Handler) on every office
-//!   topic (subscriptions `notifier-{topic}`, see [`notifier_subscription`] and
-//!   [`Notifier::topics`]), turns each event into a signal for its user.
+//!   topic (its [`subscriptions`], `notifier-{topic}`), turns each event into a signal
+//!   for its user.
 //! - The [`Journal`] keeps each user's signals with per-user, strictly increasing ids
 //!   in a [`JournalStore`] (embedded: [`RedbJournalStore`], `{data_dir}/notifier.redb`)
 //!   within a retention window (count per user and/or age), dedupes redeliveries on the
@@ -19,22 +19,20 @@
 //!
 //! ```no_run
 //! # async fn example(data_dir: &std::path::Path, secret: &str)
-//! #     -> Result<(), switchyard_notifier::NotifierError> {
+//! #     -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use switchyard_notifier::{
-//!     Journal, Notifier, NotifierConfig, RedbJournalStore, StreamAuth, notifier_subscription,
-//!     stream_router,
+//!     Journal, Notifier, NotifierConfig, RedbJournalStore, StreamAuth, stream_router,
+//!     subscriptions,
 //! };
 //!
 //! let config = NotifierConfig::default();
 //! let store = RedbJournalStore::open(data_dir, config.retention())?;
 //! let journal = Journal::new(Arc::new(store), config)?;
 //!
-//! // Run by one `Consumer` per topic, on `notifier-{topic}`.
+//! // Run by one `Consumer` per subscription, each with the same handler.
 //! let notifier = Notifier::new(journal.clone());
-//! for topic in notifier.topics() {
-//!     let _subscription = notifier_subscription(topic);
-//! }
+//! let consumer_configs = subscriptions(journal.config());
 //!
 //! // Merged into the node's HTTP API; tokens signed with `SWITCHYARD_NOTIFIER_SECRET`.
 //! let auth = StreamAuth::signed(secret)?;
@@ -56,9 +54,9 @@ mod store;
 
 pub use auth::{AuthFailure, StreamAuth, StreamAuthorizer, TokenSigner, UserTokens};
 pub use config::{NotifierConfig, Retention};
-pub use embedded::{NOTIFIER_FILE_NAME, RedbJournalStore};
+pub use embedded::RedbJournalStore;
 pub use error::{NotifierError, NotifierErrorKind};
-pub use handler::{Notifier, notifier_subscription, notifier_topics};
+pub use handler::{Notifier, subscriptions};
 pub use http::{STREAM_PATH, stream_router};
 pub use journal::Journal;
 pub use signal::{JournalEntry, NewSignal, Signal};

@@ -47,6 +47,8 @@ pub use key_ttls::KeyTtls;
 pub use metrics::{encode_metrics, encode_metrics_with};
 pub use outbox::{OutboxError, OutboxRelay, RelayReport, outbox_entry};
 pub use publisher::{PublishReport, PublishRetry, Publisher, RejectedEvent};
+/// Named by every consumer's subscriptions.
+pub use switchyard_bus::SubscriptionConfig;
 #[cfg(feature = "testsuite")]
 pub use testsuite::{
     Recorder, Seen, fast_retry_registry, office_envelope, runtime_conformance_suite,

@@ -497,7 +497,6 @@ mod tests {
             BusErrorKind::InvalidArgument,
             BusErrorKind::Corrupt,
             BusErrorKind::Closed,
-            BusErrorKind::InUse,
         ] {
             let broker = ScriptedBroker::failing("emails", &[kind]);
             let started = Instant::now();

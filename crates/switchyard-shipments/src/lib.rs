@@ -59,6 +59,7 @@ pub use format::FormatInfo;
 pub use status::{ShipmentStatus, infer_status};
 pub use tracker::{
     Observation, Shipment, ShipmentStore, ShipmentTracker, StateShipmentStore, TRACKER_SOURCE,
+    subscriptions,
 };
 
 use switchyard_contracts::{Email, ShipmentUpdate};

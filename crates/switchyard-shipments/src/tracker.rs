@@ -19,16 +19,27 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use switchyard_contracts::DataKind;
 use switchyard_contracts::{
     AnyOfficeEvent, ContractError, EmailEvent, Envelope, OfficeEvent, Operation, ShipmentUpdate,
     SyncType, decode_office_event,
 };
-use switchyard_runtime::{Handler, Incoming, Outcome, PublishError, Publisher};
+use switchyard_runtime::{
+    ConsumerConfig, Handler, Incoming, Outcome, PublishError, Publisher, SubscriptionConfig,
+};
 use switchyard_state::{StateError, StateStore};
+
+/// The shipments consumer's subscription: `shipments-emails` on `emails`.
+pub fn subscriptions() -> Vec<ConsumerConfig> {
+    let subscription = SubscriptionConfig::new("shipments-emails", DataKind::Email.topic_name())
+        .with_ack_deadline(Duration::from_secs(60));
+    vec![ConsumerConfig::new(subscription).with_batch_size(50)]
+}
 
 use crate::{Detector, ShipmentStatus};
 

@@ -1,7 +1,5 @@
 //! [`EmbeddedState`]: the state store and its transactional outbox in one redb file
-//! (`state.redb`) of the data directory, and [`open_database`], the one way switchyard
-//! opens an embedded redb file (this store's, and the meetings, notifier and contacts
-//! stores').
+//! (`state/state.redb`) of the data directory.
 //!
 //! # Layout
 //! - table `kv`: key (UTF-8) → value bytes prefixed by the expiry time as a big-endian u64
@@ -18,9 +16,7 @@
 //! without fsync: if the process dies before a later durable commit, the entries come back
 //! pending and are published again (at-least-once), never lost.
 
-use std::error::Error;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -31,7 +27,8 @@ use redb::{
 
 use crate::outbox::DomainOp;
 use crate::{
-    OpenDatabaseError, Outbox, OutboxEntry, StateError, StateErrorKind, StateStore, StateWrite,
+    EmbeddedDatabase, OpenDatabaseError, Outbox, OutboxEntry, StateError, StateErrorKind,
+    StateStore, StateWrite,
 };
 
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
@@ -45,7 +42,7 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// The embedded state store. Cloning is cheap; clones share one database.
 #[derive(Clone)]
 pub struct EmbeddedState {
-    db: Arc<Database>,
+    db: EmbeddedDatabase,
 }
 
 fn unavailable<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> StateError {
@@ -165,54 +162,16 @@ fn append_events(txn: &WriteTransaction, events: &[Vec<u8>]) -> Result<Vec<u64>,
     Ok(ids)
 }
 
-/// Opens (or creates) the redb database file `path` with a page cache of `cache_bytes`,
-/// creating its directory first, then runs `create_tables` in one first write transaction
-/// so that every table exists before the first read.
-///
-/// Fails with [`OpenDatabaseError::is_in_use`] when another process holds the file (a
-/// running switchyard server, for the CLI); every other failure names `path`.
-pub fn open_database(
-    path: &Path,
-    cache_bytes: usize,
-    create_tables: impl FnOnce(&WriteTransaction) -> Result<(), Box<dyn Error + Send + Sync>>,
-) -> Result<Database, OpenDatabaseError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|err| {
-            OpenDatabaseError::unavailable(format!("failed to create {}: {err}", dir.display()))
-        })?;
-    }
-    let db = Database::builder()
-        .set_cache_size(cache_bytes)
-        .create(path)
-        .map_err(|err| match err {
-            redb::DatabaseError::DatabaseAlreadyOpen => OpenDatabaseError::in_use(path),
-            other => OpenDatabaseError::unavailable(format!(
-                "failed to open {}: {other}",
-                path.display()
-            )),
-        })?;
-    let tables_failed = |err: &dyn std::fmt::Display| {
-        OpenDatabaseError::unavailable(format!(
-            "failed to create the tables of {}: {err}",
-            path.display()
-        ))
-    };
-    let txn = db.begin_write().map_err(|err| tables_failed(&err))?;
-    create_tables(&txn).map_err(|err| tables_failed(&err))?;
-    txn.commit().map_err(|err| tables_failed(&err))?;
-    Ok(db)
-}
-
 impl EmbeddedState {
     /// Opens (or creates) the store in `dir`. Fails if another process holds it.
-    pub fn open(dir: &Path) -> Result<Self, StateError> {
-        let db = open_database(&dir.join("state.redb"), CACHE_BYTES, |txn| {
+    pub fn open(dir: &Path) -> Result<Self, OpenDatabaseError> {
+        let db = EmbeddedDatabase::open(dir, "state.redb", CACHE_BYTES, |txn| {
             txn.open_table(KV)?;
             txn.open_table(OUTBOX)?;
             txn.open_table(OUTBOX_META)?;
             Ok(())
         })?;
-        Ok(EmbeddedState { db: Arc::new(db) })
+        Ok(EmbeddedState { db })
     }
 
     /// Applies the domain writes of `write` and appends its events to the outbox in one
@@ -221,23 +180,14 @@ impl EmbeddedState {
         if write.is_empty() {
             return Ok(Vec::new());
         }
-        self.blocking(move |db| {
-            write_txn(db, Durability::Immediate, |txn| {
-                apply_domain_ops(txn, &write.ops, now_ms())?;
-                append_events(txn, &write.events)
+        self.db
+            .run(move |db| {
+                write_txn(db, Durability::Immediate, |txn| {
+                    apply_domain_ops(txn, &write.ops, now_ms())?;
+                    append_events(txn, &write.events)
+                })
             })
-        })
-        .await
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Database) -> Result<T, StateError> + Send + 'static,
-    ) -> Result<T, StateError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || work(&db))
             .await
-            .map_err(unavailable("state task failed"))?
     }
 }
 
@@ -245,28 +195,29 @@ impl EmbeddedState {
 impl StateStore for EmbeddedState {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
         let key = key.to_string();
-        self.blocking(move |db| {
-            let txn = db
-                .begin_read()
-                .map_err(unavailable("failed to read state"))?;
-            let table = txn
-                .open_table(KV)
-                .map_err(unavailable("failed to read state"))?;
-            let Some(entry) = table
-                .get(key.as_str())
-                .map_err(unavailable("failed to read state"))?
-            else {
-                return Ok(None);
-            };
-            let (expires_at, value) = split_entry(entry.value()).ok_or_else(|| {
-                StateError::new(
-                    StateErrorKind::Corrupt,
-                    format!("state entry `{key}` is damaged"),
-                )
-            })?;
-            Ok(is_live(expires_at, now_ms()).then(|| value.to_vec()))
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let txn = db
+                    .begin_read()
+                    .map_err(unavailable("failed to read state"))?;
+                let table = txn
+                    .open_table(KV)
+                    .map_err(unavailable("failed to read state"))?;
+                let Some(entry) = table
+                    .get(key.as_str())
+                    .map_err(unavailable("failed to read state"))?
+                else {
+                    return Ok(None);
+                };
+                let (expires_at, value) = split_entry(entry.value()).ok_or_else(|| {
+                    StateError::new(
+                        StateErrorKind::Corrupt,
+                        format!("state entry `{key}` is damaged"),
+                    )
+                })?;
+                Ok(is_live(expires_at, now_ms()).then(|| value.to_vec()))
+            })
+            .await
     }
 
     async fn put_many(
@@ -280,58 +231,62 @@ impl StateStore for EmbeddedState {
         }
         let entry = encode_entry(value, ttl, now_ms());
         let keys = keys.to_vec();
-        self.blocking(move |db| {
-            write_kv(db, |table| {
-                for key in &keys {
-                    table
-                        .insert(key.as_str(), entry.as_slice())
-                        .map_err(unavailable("failed to write state"))?;
-                }
-                Ok(())
+        self.db
+            .run(move |db| {
+                write_kv(db, |table| {
+                    for key in &keys {
+                        table
+                            .insert(key.as_str(), entry.as_slice())
+                            .map_err(unavailable("failed to write state"))?;
+                    }
+                    Ok(())
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn contains_many(&self, keys: &[String]) -> Result<Vec<bool>, StateError> {
         let keys = keys.to_vec();
-        self.blocking(move |db| {
-            let now = now_ms();
-            let txn = db
-                .begin_read()
-                .map_err(unavailable("failed to read state"))?;
-            let table = txn
-                .open_table(KV)
-                .map_err(unavailable("failed to read state"))?;
-            keys.iter()
-                .map(|key| {
-                    let entry = table
-                        .get(key.as_str())
-                        .map_err(unavailable("failed to read state"))?;
-                    Ok(entry.is_some_and(|entry| entry_is_live(entry.value(), now)))
-                })
-                .collect()
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let now = now_ms();
+                let txn = db
+                    .begin_read()
+                    .map_err(unavailable("failed to read state"))?;
+                let table = txn
+                    .open_table(KV)
+                    .map_err(unavailable("failed to read state"))?;
+                keys.iter()
+                    .map(|key| {
+                        let entry = table
+                            .get(key.as_str())
+                            .map_err(unavailable("failed to read state"))?;
+                        Ok(entry.is_some_and(|entry| entry_is_live(entry.value(), now)))
+                    })
+                    .collect()
+            })
+            .await
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<u64, StateError> {
         let keys = keys.to_vec();
-        self.blocking(move |db| {
-            let now = now_ms();
-            write_kv(db, |table| {
-                let mut deleted = 0;
-                for key in &keys {
-                    let removed = table
-                        .remove(key.as_str())
-                        .map_err(unavailable("failed to write state"))?;
-                    deleted +=
-                        u64::from(removed.is_some_and(|entry| entry_is_live(entry.value(), now)));
-                }
-                Ok(deleted)
+        self.db
+            .run(move |db| {
+                let now = now_ms();
+                write_kv(db, |table| {
+                    let mut deleted = 0;
+                    for key in &keys {
+                        let removed = table
+                            .remove(key.as_str())
+                            .map_err(unavailable("failed to write state"))?;
+                        deleted += u64::from(
+                            removed.is_some_and(|entry| entry_is_live(entry.value(), now)),
+                        );
+                    }
+                    Ok(deleted)
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn ping(&self) -> Result<(), StateError> {
@@ -339,50 +294,52 @@ impl StateStore for EmbeddedState {
     }
 
     async fn purge_expired(&self) -> Result<u64, StateError> {
-        self.blocking(|db| {
-            let now = now_ms();
-            write_kv(db, |table| {
-                let mut purged = 0;
-                table
-                    .retain(|_, entry| {
-                        // Damaged entries are kept: `get` reports them, they are not ours to drop.
-                        let expired =
-                            split_entry(entry).is_some_and(|(expiry, _)| !is_live(expiry, now));
-                        purged += u64::from(expired);
-                        !expired
-                    })
-                    .map_err(unavailable("failed to purge state"))?;
-                Ok(purged)
+        self.db
+            .run(|db| {
+                let now = now_ms();
+                write_kv(db, |table| {
+                    let mut purged = 0;
+                    table
+                        .retain(|_, entry| {
+                            // Damaged entries are kept: `get` reports them, they are not ours to drop.
+                            let expired =
+                                split_entry(entry).is_some_and(|(expiry, _)| !is_live(expiry, now));
+                            purged += u64::from(expired);
+                            !expired
+                        })
+                        .map_err(unavailable("failed to purge state"))?;
+                    Ok(purged)
+                })
             })
-        })
-        .await
+            .await
     }
 }
 
 #[async_trait]
 impl Outbox for EmbeddedState {
     async fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StateError> {
-        self.blocking(move |db| {
-            let txn = db
-                .begin_read()
-                .map_err(unavailable("failed to read outbox"))?;
-            let table = txn
-                .open_table(OUTBOX)
-                .map_err(unavailable("failed to read outbox"))?;
-            table
-                .iter()
-                .map_err(unavailable("failed to read outbox"))?
-                .take(limit)
-                .map(|row| {
-                    let (id, payload) = row.map_err(unavailable("failed to read outbox"))?;
-                    Ok(OutboxEntry {
-                        id: id.value(),
-                        payload: payload.value().to_vec(),
+        self.db
+            .run(move |db| {
+                let txn = db
+                    .begin_read()
+                    .map_err(unavailable("failed to read outbox"))?;
+                let table = txn
+                    .open_table(OUTBOX)
+                    .map_err(unavailable("failed to read outbox"))?;
+                table
+                    .iter()
+                    .map_err(unavailable("failed to read outbox"))?
+                    .take(limit)
+                    .map(|row| {
+                        let (id, payload) = row.map_err(unavailable("failed to read outbox"))?;
+                        Ok(OutboxEntry {
+                            id: id.value(),
+                            payload: payload.value().to_vec(),
+                        })
                     })
-                })
-                .collect()
-        })
-        .await
+                    .collect()
+            })
+            .await
     }
 
     async fn mark_sent(&self, ids: &[u64]) -> Result<(), StateError> {
@@ -390,21 +347,22 @@ impl Outbox for EmbeddedState {
             return Ok(());
         }
         let ids = ids.to_vec();
-        self.blocking(move |db| {
-            // Not fsynced: losing this commit only means publishing the entries again.
-            write_txn(db, Durability::None, |txn| {
-                let mut table = txn
-                    .open_table(OUTBOX)
-                    .map_err(unavailable("failed to write outbox"))?;
-                for id in ids {
-                    table
-                        .remove(id)
+        self.db
+            .run(move |db| {
+                // Not fsynced: losing this commit only means publishing the entries again.
+                write_txn(db, Durability::None, |txn| {
+                    let mut table = txn
+                        .open_table(OUTBOX)
                         .map_err(unavailable("failed to write outbox"))?;
-                }
-                Ok(())
+                    for id in ids {
+                        table
+                            .remove(id)
+                            .map_err(unavailable("failed to write outbox"))?;
+                    }
+                    Ok(())
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn ping(&self) -> Result<(), StateError> {
@@ -412,16 +370,17 @@ impl Outbox for EmbeddedState {
     }
 
     async fn pending_count(&self) -> Result<u64, StateError> {
-        self.blocking(|db| {
-            let txn = db
-                .begin_read()
-                .map_err(unavailable("failed to read outbox"))?;
-            let table = txn
-                .open_table(OUTBOX)
-                .map_err(unavailable("failed to read outbox"))?;
-            table.len().map_err(unavailable("failed to read outbox"))
-        })
-        .await
+        self.db
+            .run(|db| {
+                let txn = db
+                    .begin_read()
+                    .map_err(unavailable("failed to read outbox"))?;
+                let table = txn
+                    .open_table(OUTBOX)
+                    .map_err(unavailable("failed to read outbox"))?;
+                table.len().map_err(unavailable("failed to read outbox"))
+            })
+            .await
     }
 }
 
@@ -433,65 +392,12 @@ mod tests {
         names.iter().map(|name| name.to_string()).collect()
     }
 
-    const PROBE: TableDefinition<&str, u64> = TableDefinition::new("probe");
-
-    fn open_probe(path: &Path) -> Result<Database, OpenDatabaseError> {
-        open_database(path, CACHE_BYTES, |txn| {
-            txn.open_table(PROBE)?;
-            Ok(())
-        })
-    }
-
-    #[test]
-    fn open_database_creates_the_directory_and_the_tables() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = open_probe(&dir.path().join("a/b/probe.redb")).unwrap();
-        let txn = db.begin_read().unwrap();
-        assert_eq!(txn.open_table(PROBE).unwrap().len().unwrap(), 0);
-    }
-
-    /// Checks whether `err` says the file is in use, that its message starts with
-    /// `message`, and that it becomes the matching [`StateErrorKind`].
-    fn check(err: OpenDatabaseError, in_use: bool, message: &str) {
-        assert_eq!(err.is_in_use(), in_use);
-        assert!(err.to_string().starts_with(message), "{err}");
-        let kind = match in_use {
-            true => StateErrorKind::InUse,
-            false => StateErrorKind::Unavailable,
-        };
-        assert_eq!(StateError::from(err).kind(), kind);
-    }
-
-    #[test]
-    fn open_database_reports_a_held_file_as_in_use() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("probe.redb");
-        let _held = open_probe(&path).unwrap();
-        let in_use = format!(
-            "failed to open {}: another switchyard process",
-            path.display()
-        );
-        check(open_probe(&path).unwrap_err(), true, &in_use);
-    }
-
-    #[test]
-    fn open_database_names_the_path_of_other_failures() {
-        let dir = tempfile::tempdir().unwrap();
-        // A directory where the file should be.
-        let not_a_file = format!("failed to open {}: ", dir.path().display());
-        check(open_probe(dir.path()).unwrap_err(), false, &not_a_file);
-        let path = dir.path().join("probe.redb");
-        let no_tables = format!("failed to create the tables of {}: boom", path.display());
-        let err = open_database(&path, CACHE_BYTES, |_| Err("boom".into())).unwrap_err();
-        check(err, false, &no_tables);
-    }
-
     #[test]
     fn a_second_open_of_the_store_reports_in_use() {
         let dir = tempfile::tempdir().unwrap();
         let _held = EmbeddedState::open(dir.path()).unwrap();
         let err = EmbeddedState::open(dir.path()).err().expect("held");
-        assert_eq!(err.kind(), StateErrorKind::InUse);
+        assert!(err.is_in_use(), "{err}");
     }
 
     #[tokio::test]

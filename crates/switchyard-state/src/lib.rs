@@ -6,9 +6,9 @@
 //! [`StateStore`] is the key-value abstraction and [`Outbox`] the relay side of the
 //! outbox; [`EmbeddedState`] keeps both in one redb file, and its
 //! [`commit`](EmbeddedState::commit) applies a [`StateWrite`] in one transaction.
-//! [`open_database`] is how every embedded redb store of switchyard opens its file, so
-//! that a file held by a running server reads the same everywhere
-//! ([`OpenDatabaseError::is_in_use`]).
+//! [`EmbeddedDatabase`] is the store kit: how every embedded redb store of switchyard
+//! opens its file in a data directory (a file held by a running server reads the same
+//! everywhere: [`OpenDatabaseError::is_in_use`]) and runs its blocking work.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -35,6 +35,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod database;
 mod embedded;
 mod error;
 mod outbox;
@@ -42,8 +43,9 @@ mod store;
 #[cfg(feature = "testsuite")]
 mod testsuite;
 
-pub use embedded::{EmbeddedState, open_database};
-pub use error::{OpenDatabaseError, StateError, StateErrorKind};
+pub use database::{BlockingTaskFailed, EmbeddedDatabase, OpenDatabaseError};
+pub use embedded::EmbeddedState;
+pub use error::{StateError, StateErrorKind};
 pub use outbox::{Outbox, OutboxEntry, StateWrite};
 pub use store::StateStore;
 #[cfg(feature = "testsuite")]

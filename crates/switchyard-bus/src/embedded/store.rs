@@ -11,7 +11,6 @@ use redb::{Database, Durability, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, oneshot};
 
-use super::Inner;
 use crate::record;
 use crate::{BusError, BusErrorKind, Delivery, DeliveryTag};
 
@@ -193,17 +192,14 @@ pub(super) fn append(db: &Database, group: &[PublishRequest]) -> Result<(), BusE
 /// Marks deliveries of one fetch and returns them, with the earliest time (ms) at which
 /// another pending message of the subscription becomes due.
 pub(super) fn fetch_now(
-    inner: &Inner,
+    db: &Database,
     name: &str,
     state: &SubscriptionState,
     max_messages: usize,
 ) -> Result<(Vec<Delivery>, Option<u64>), BusError> {
     let now = now_ms();
     let deadline = now + state.ack_deadline_ms;
-    let mut txn = inner
-        .db
-        .begin_write()
-        .map_err(storage("failed to begin fetch"))?;
+    let mut txn = db.begin_write().map_err(storage("failed to begin fetch"))?;
     txn.set_durability(Durability::None)
         .map_err(storage("failed to begin fetch"))?;
     let mut deliveries = Vec::new();

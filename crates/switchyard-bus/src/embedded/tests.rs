@@ -68,7 +68,7 @@ async fn acknowledged_messages_are_deleted_once_every_subscription_has_them() {
         .await
         .unwrap();
     let log_len = |broker: &EmbeddedBroker| {
-        let txn = broker.inner.db.begin_read().unwrap();
+        let txn = broker.inner.db.database().begin_read().unwrap();
         let name = log_table("t");
         txn.open_table(TableDefinition::<u64, &[u8]>::new(&name))
             .unwrap()

@@ -24,10 +24,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use switchyard_contracts::{
-    AnyOfficeEvent, ContractError, DocumentEvent, Envelope, Operation, TraceParent,
+    AnyOfficeEvent, ContractError, DataKind, DocumentEvent, Envelope, Operation, TraceParent,
     decode_office_event,
 };
-use switchyard_runtime::{Handler, Incoming, Outcome, Publisher};
+use switchyard_runtime::{
+    ConsumerConfig, Handler, Incoming, Outcome, Publisher, SubscriptionConfig,
+};
 use switchyard_state::StateStore;
 use tokio::sync::mpsc;
 use tracing::{debug, instrument, warn};
@@ -38,6 +40,23 @@ pub use record::{TOMBSTONE_TTL, chunk_state_key};
 use crate::{ChunkingConfig, ChunkingError, chunk, fragments::check_body};
 use pipeline::{EventMeta, GroupSink};
 use record::ChunkRecord;
+
+/// The chunker's subscriptions: `chunker-{topic}` on the topics of whole documents.
+/// Documents are large: few per batch, and time to chunk and publish them.
+pub fn subscriptions() -> Vec<ConsumerConfig> {
+    [
+        DataKind::WordDocument,
+        DataKind::SheetDocument,
+        DataKind::PresentationDocument,
+    ]
+    .map(|kind| {
+        let topic = kind.topic_name();
+        let subscription = SubscriptionConfig::new(format!("chunker-{topic}"), topic)
+            .with_ack_deadline(std::time::Duration::from_secs(300));
+        ConsumerConfig::new(subscription).with_batch_size(10)
+    })
+    .to_vec()
+}
 
 /// What handling one document event did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

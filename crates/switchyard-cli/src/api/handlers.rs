@@ -72,6 +72,8 @@ pub struct ApiState {
     pub access: Arc<AccessControl>,
     /// The engines and consumers `/health/ready` checks.
     pub readiness: Readiness,
+    /// The subscriptions whose lag `/v1/status` reports as the indexer lag.
+    pub pipeline: Arc<[String]>,
 }
 
 impl ApiState {
@@ -87,6 +89,7 @@ impl ApiState {
             contacts: node.contacts.clone(),
             access,
             readiness: node.readiness(),
+            pipeline: node.pipeline_subscriptions().into(),
         }
     }
 }
@@ -474,7 +477,7 @@ pub(super) async fn forget_contacts(
     Query(params): Query<ContactParams>,
 ) -> Result<Json<Value>, ApiError> {
     let user_id = caller.user_id;
-    let forgotten = crate::node::forget_contacts(
+    let forgotten = switchyard_contacts::forget(
         state.contacts.as_ref(),
         &state.index,
         &user_id,
@@ -553,7 +556,7 @@ pub(super) async fn status(State(state): State<ApiState>) -> Json<Value> {
     let readiness = state.readiness.check().await;
     let bus = async {
         let subscriptions = state.broker.stats().await?;
-        let lag = indexer_lag(state.broker.as_ref()).await?;
+        let lag = indexer_lag(state.broker.as_ref(), &state.pipeline).await?;
         anyhow::Ok((subscriptions, lag))
     };
     match bus.await {

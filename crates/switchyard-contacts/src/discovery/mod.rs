@@ -15,16 +15,41 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use switchyard_contracts::{
-    AnyOfficeEvent, Contact, ContactEvent, ContractError, Envelope, Operation, SyncType,
+    AnyOfficeEvent, Contact, ContactEvent, ContractError, DataKind, Envelope, Operation, SyncType,
     decode_office_event,
 };
-use switchyard_runtime::{Handler, Incoming, Outcome, Publisher};
+use switchyard_runtime::{
+    ConsumerConfig, Handler, Incoming, Outcome, Publisher, SubscriptionConfig,
+};
 use tracing::{instrument, warn};
 
 use crate::{
     AddressRules, ApplyReport, ContactError, ContactStore, ContactsConfig, DirtyContact,
     ItemChange, Publication, PublishedState, Settled, contact_id, observe,
 };
+
+/// The office topics contact discovery reads.
+const SOURCES: [DataKind; 6] = [
+    DataKind::Email,
+    DataKind::Calendar,
+    DataKind::WordDocument,
+    DataKind::SheetDocument,
+    DataKind::PresentationDocument,
+    DataKind::Todo,
+];
+
+/// Contact discovery's subscriptions: `contact-discovery-{topic}` on mail, calendars,
+/// documents and todos.
+pub fn subscriptions() -> Vec<ConsumerConfig> {
+    SOURCES
+        .map(|kind| {
+            let topic = kind.topic_name();
+            let subscription = SubscriptionConfig::new(format!("contact-discovery-{topic}"), topic)
+                .with_ack_deadline(std::time::Duration::from_secs(60));
+            ConsumerConfig::new(subscription).with_batch_size(100)
+        })
+        .to_vec()
+}
 
 /// CloudEvents `source` of the contact events discovery publishes.
 pub const DISCOVERY_SOURCE: &str = "switchyard://contact-discovery";

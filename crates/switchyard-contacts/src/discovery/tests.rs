@@ -38,13 +38,8 @@ async fn fixture() -> Fixture {
         Clock::from_fn(move || *now.lock().unwrap())
     };
     let config = ContactsConfig::default();
-    let store: Arc<dyn ContactStore> = Arc::new(
-        RedbContactStore::open(
-            &dir.path().join("contacts.redb"),
-            Scoring::with_clock(&config, clock),
-        )
-        .unwrap(),
-    );
+    let store: Arc<dyn ContactStore> =
+        Arc::new(RedbContactStore::open(dir.path(), Scoring::with_clock(&config, clock)).unwrap());
     let publisher = Publisher::new(broker.clone(), registry.clone());
     let discovery = ContactDiscovery::new(store.clone(), publisher, config).unwrap();
     broker

@@ -19,12 +19,11 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use switchyard_state::open_database;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use switchyard_state::{EmbeddedDatabase, OpenDatabaseError};
 use tracing::warn;
 
 use super::tables::{
@@ -35,10 +34,10 @@ use super::{
     ApplyReport, ContactStore, DirtyContact, ForgottenContact, ItemEntry, Publication, Settled,
     UserExport,
 };
-use crate::{
-    ContactError, ContactErrorKind, Contribution, EmailContact, ItemChange, Scoring, contact_id,
-    normalize_address,
-};
+use crate::{Contribution, EmailContact, ItemChange, Scoring, contact_id, normalize_address};
+
+/// The store's file in the data directory.
+const CONTACTS_FILE_NAME: &str = "contacts.redb";
 
 /// Page cache of the contacts database (redb's default is 1 GiB).
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
@@ -46,7 +45,7 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// The embedded contact store. Cloning is cheap; clones share one database.
 #[derive(Clone)]
 pub struct RedbContactStore {
-    db: Arc<Database>,
+    db: EmbeddedDatabase,
     scoring: Scoring,
 }
 
@@ -63,35 +62,14 @@ fn valid_key_part(part: &str) -> bool {
 }
 
 impl RedbContactStore {
-    /// Opens (or creates) the store file at `path` (e.g. `{data_dir}/contacts.redb`),
-    /// scoring with `scoring`. Fails if another process holds it.
-    pub fn open(path: &Path, scoring: Scoring) -> StoreResult<Self> {
-        let db = open_database(path, CACHE_BYTES, |txn| {
+    /// Opens (or creates) `{data_dir}/contacts.redb`, scoring with `scoring`. Fails if
+    /// another process holds it.
+    pub fn open(data_dir: &Path, scoring: Scoring) -> Result<Self, OpenDatabaseError> {
+        let db = EmbeddedDatabase::open(data_dir, CONTACTS_FILE_NAME, CACHE_BYTES, |txn| {
             Tables::open(txn)?;
             Ok(())
-        })
-        .map_err(|err| {
-            let kind = if err.is_in_use() {
-                ContactErrorKind::InUse
-            } else {
-                ContactErrorKind::Unavailable
-            };
-            ContactError::new(kind, err.to_string())
         })?;
-        Ok(RedbContactStore {
-            db: Arc::new(db),
-            scoring,
-        })
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || work(&db))
-            .await
-            .map_err(unavailable("contact store task failed"))?
+        Ok(RedbContactStore { db, scoring })
     }
 
     /// Runs `work` on the tables in one durable write transaction.
@@ -99,19 +77,20 @@ impl RedbContactStore {
         &self,
         work: impl FnOnce(&mut Tables<'_>) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.blocking(move |db| {
-            let txn = db
-                .begin_write()
-                .map_err(unavailable("failed to write contacts"))?;
-            let result = {
-                let mut tables = Tables::open(&txn)?;
-                work(&mut tables)?
-            };
-            txn.commit()
-                .map_err(unavailable("failed to commit contacts"))?;
-            Ok(result)
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let txn = db
+                    .begin_write()
+                    .map_err(unavailable("failed to write contacts"))?;
+                let result = {
+                    let mut tables = Tables::open(&txn)?;
+                    work(&mut tables)?
+                };
+                txn.commit()
+                    .map_err(unavailable("failed to commit contacts"))?;
+                Ok(result)
+            })
+            .await
     }
 
     /// Runs `work` in one read transaction.
@@ -119,13 +98,14 @@ impl RedbContactStore {
         &self,
         work: impl FnOnce(&redb::ReadTransaction) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.blocking(move |db| {
-            let txn = db
-                .begin_read()
-                .map_err(unavailable("failed to read contacts"))?;
-            work(&txn)
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let txn = db
+                    .begin_read()
+                    .map_err(unavailable("failed to read contacts"))?;
+                work(&txn)
+            })
+            .await
     }
 }
 

@@ -13,7 +13,7 @@ fn day(n: i64) -> DateTime<Utc> {
 fn store(now: DateTime<Utc>) -> (tempfile::TempDir, RedbContactStore) {
     let dir = tempfile::tempdir().unwrap();
     let scoring = Scoring::with_clock(&ContactsConfig::default(), Clock::fixed(now));
-    let store = RedbContactStore::open(&dir.path().join("contacts.redb"), scoring).unwrap();
+    let store = RedbContactStore::open(dir.path(), scoring).unwrap();
     (dir, store)
 }
 

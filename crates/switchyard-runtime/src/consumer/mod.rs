@@ -88,6 +88,25 @@ impl ConsumerConfig {
             service: "switchyard".to_string(),
         }
     }
+
+    /// Fetches of at most `batch_size` messages, handled as they come.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self.handle_batch_size = batch_size;
+        self
+    }
+
+    /// Up to `handle_batch_size` messages handled together while a backlog lasts.
+    pub fn with_handle_batch_size(mut self, handle_batch_size: usize) -> Self {
+        self.handle_batch_size = handle_batch_size;
+        self
+    }
+
+    /// The retry schedule of messages without retry headers.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
 }
 
 /// Drives one subscription through a handler.
