@@ -20,7 +20,7 @@ use quick_xml::events::BytesStart;
 use switchyard_contracts::{DocumentBody, DocumentKind, WordBlock};
 
 use crate::ImportLimits;
-use crate::document::ExtractedDocument;
+use crate::extracted::ExtractedDocument;
 use crate::ooxml::{Ns, Visitor, attribute, open_package};
 
 /// Extracts the blocks and core properties of a Word document.

@@ -145,6 +145,7 @@ mod discover;
 mod document;
 mod docx;
 mod error;
+mod extracted;
 mod ical;
 mod jsonl;
 mod limits;

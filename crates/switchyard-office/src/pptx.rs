@@ -16,7 +16,7 @@ use quick_xml::events::BytesStart;
 use switchyard_contracts::{DocumentBody, DocumentKind, Slide};
 
 use crate::ImportLimits;
-use crate::document::ExtractedDocument;
+use crate::extracted::ExtractedDocument;
 use crate::ooxml::{Ns, Package, Visitor, attribute, open_package, prefixed_attribute};
 
 /// Extracts the slides and core properties of a deck.

@@ -36,7 +36,7 @@ use calamine::{
 use chrono::{DateTime, NaiveDateTime, Utc};
 use switchyard_contracts::{DocumentBody, DocumentKind, Sheet};
 
-use crate::document::ExtractedDocument;
+use crate::extracted::ExtractedDocument;
 use crate::limits::human_bytes;
 use crate::ooxml::{CoreProperties, check_zip_limits, ole_reason};
 use crate::{ImportLimits, SourceKind};
