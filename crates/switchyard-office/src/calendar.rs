@@ -15,10 +15,9 @@ use calcard::{Entry, Parser};
 use chrono::{DateTime, TimeDelta, Utc};
 use switchyard_contracts::{AnyOfficeEvent, Attendee, CalendarItem};
 
-use crate::ImportItem;
 use crate::calendar_todo::convert_todo;
 use crate::ical::{calendar_user, date_time, duration, text, to_utc, value_text};
-use crate::reader::EventStamp;
+use crate::item::{EventStamp, ImportItem};
 use crate::timezone::TimeZones;
 
 /// Reads every VEVENT of an iCalendar file. Invalid UTF-8 is replaced, not rejected.
@@ -177,7 +176,7 @@ mod tests {
     use switchyard_contracts::Mailbox;
 
     use super::*;
-    use crate::reader::test_stamp;
+    use crate::item::test_stamp;
 
     fn read(body: &str) -> Vec<ImportItem> {
         let ics = format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{body}END:VCALENDAR\r\n");

@@ -107,9 +107,8 @@ mod tests {
     use switchyard_contracts::{AnyOfficeEvent, Mailbox};
 
     use super::*;
-    use crate::ImportItem;
     use crate::calendar::read_calendar;
-    use crate::reader::test_stamp;
+    use crate::item::{ImportItem, test_stamp};
 
     fn read(body: &str) -> Vec<ImportItem> {
         let ics = format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{body}END:VCALENDAR\r\n");

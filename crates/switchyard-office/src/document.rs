@@ -17,9 +17,10 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use switchyard_contracts::{AnyOfficeEvent, Document};
 
-use crate::reader::EventStamp;
-use crate::{ImportItem, ImportLimits};
-use crate::{SourceKind, docx, pptx, spreadsheet};
+use crate::item::{EventStamp, ImportItem};
+use crate::limits::ImportLimits;
+use crate::source::SourceKind;
+use crate::{docx, pptx, spreadsheet};
 
 /// Reads one office document into a single event, or the rejection of the file.
 pub(crate) fn read_document(
