@@ -40,6 +40,8 @@ mod private_rabbitmq;
 mod private_server;
 mod record;
 #[cfg(feature = "testsuite")]
+mod reserved_port;
+#[cfg(feature = "testsuite")]
 mod test_tls;
 #[cfg(feature = "testsuite")]
 mod testsuite;
@@ -61,6 +63,8 @@ pub use private_postgres::private_postgres;
 pub use private_rabbitmq::private_rabbitmq;
 #[cfg(feature = "testsuite")]
 pub use private_server::{PrivateServer, PrivateServerBuilder, ServerArgs};
+#[cfg(feature = "testsuite")]
+pub use reserved_port::ReservedPort;
 #[cfg(feature = "testsuite")]
 pub use test_tls::{TestTls, TestTlsFiles, certificate_error, tls_round_trip};
 #[cfg(feature = "testsuite")]

@@ -1,7 +1,7 @@
 //! [`private_nats`] and [`private_redis`]: a `nats-server` with JetStream and a
-//! `redis-server` of one test, each on a free loopback port with its store in the server's
-//! directory, so that a kill and a start again keep what they held. The fault and outage
-//! tests start theirs here; the machine's shared servers are never touched.
+//! `redis-server` of one test, each on a reserved loopback port with its store in the
+//! server's directory, so that a kill and a start again keep what they held. The fault and
+//! outage tests start theirs here; the machine's shared servers are never touched.
 
 use crate::PrivateServer;
 

@@ -1,6 +1,6 @@
 //! [`private_postgres`]: a PostgreSQL cluster of one test (`initdb` into its directory,
 //! run as the `postgres` user when the test runs as root, its own socket directory) on a
-//! free loopback port, plain or with `ssl = on`. The PostgreSQL TLS, restart and fault
+//! reserved loopback port, plain or with `ssl = on`. The PostgreSQL TLS, restart and fault
 //! tests all start their cluster here, so the machine's shared server is never touched.
 
 use std::path::{Path, PathBuf};

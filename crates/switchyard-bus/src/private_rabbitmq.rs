@@ -1,11 +1,11 @@
 //! [`private_rabbitmq`]: a RabbitMQ node of one test (its own node name, Mnesia and log
-//! directories, distribution port and config file, no plugins) on a free loopback port,
+//! directories, distribution port and config file, no plugins) on a reserved loopback port,
 //! plain AMQP or AMQP over TLS only. The RabbitMQ fault, TLS and restart tests all start
 //! their node here, so the machine's shared node is never touched.
 
 use std::time::Duration;
 
-use crate::{PrivateServer, TestTls};
+use crate::{PrivateServer, ReservedPort, TestTls};
 
 /// The node's start script, run directly: `/usr/sbin/rabbitmq-server` would switch to the
 /// `rabbitmq` user, whose node is the shared one.
@@ -19,13 +19,14 @@ const BOOT_BUDGET: Duration = Duration::from_secs(120);
 /// loopback; [`PrivateServer::kill`] and [`PrivateServer::spawn`] stop and start it again
 /// on the same port and Mnesia directory (durable queues and persistent messages kept).
 pub async fn private_rabbitmq(tls: Option<TestTls>) -> anyhow::Result<PrivateServer> {
-    let dist_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    // The node's Erlang distribution port, reserved like its AMQP port; the environment
+    // closure holds the reservation for as long as the server lives.
+    let dist = ReservedPort::new()?;
     PrivateServer::builder(RABBITMQ_SERVER, "rabbitmq-server 3.9 or newer", |_, _| {
         Vec::new()
     })
     .env(move |port, dir| {
+        let dist_port = dist.port();
         let path = |name: &str| dir.join(name).display().to_string();
         [
             (

@@ -1,8 +1,10 @@
 //! [`PrivateServer`]: a server process of one test only (a `nats-server`, a
-//! `redis-server`, a PostgreSQL cluster, a RabbitMQ node, …) on a free loopback port with
-//! its own directory, which the test can kill with SIGKILL and start again on the same port
-//! and directory. Fault and TLS tests use it so that the machine's shared servers are never
-//! touched.
+//! `redis-server`, a PostgreSQL cluster, a RabbitMQ node, …) on a loopback port reserved
+//! for it ([`ReservedPort`]) with its own directory, which the test can kill with SIGKILL
+//! and start again on the same port and directory. Fault and TLS tests use it so that the
+//! machine's shared servers are never touched. The port stays reserved for the server's
+//! whole life, so no other process can take it before the first start or while the server
+//! is down.
 //!
 //! The server runs in a process group of its own and the whole group is killed, so a
 //! wrapper script (`rabbitmq-server`) or a user switch (`runuser`) leaves nothing behind.
@@ -15,6 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
+
+use crate::ReservedPort;
 
 /// Where to look for a server binary besides `PATH`.
 const EXTRA_BIN_DIRS: &[&str] = &["/usr/sbin", "/usr/local/sbin", "/usr/local/bin"];
@@ -36,7 +40,7 @@ pub struct PrivateServer {
     env: ServerEnv,
     start_budget: Duration,
     ready_line: Option<String>,
-    port: u16,
+    port: ReservedPort,
     /// Holds the server's files and `server.log`.
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -95,12 +99,12 @@ impl PrivateServerBuilder {
             env: self.env,
             start_budget: self.start_budget,
             ready_line: self.ready_line,
-            port: free_port()?,
+            port: ReservedPort::new().context("no free loopback port")?,
             dir: tempfile::tempdir()?,
             child: None,
         };
         if let Some(prepare) = self.prepare {
-            prepare(server.port, server.dir.path()).with_context(|| {
+            prepare(server.port(), server.dir.path()).with_context(|| {
                 format!("failed to prepare the private {}", server.binary.display())
             })?;
         }
@@ -143,7 +147,7 @@ impl PrivateServer {
 
     /// Its loopback port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.port.port()
     }
 
     /// Its directory (config, data, certificates, `server.log`).
@@ -168,23 +172,24 @@ impl PrivateServer {
             .create(true)
             .append(true)
             .open(self.log())?;
+        let port = self.port();
         let mut child = Command::new(&self.binary)
-            .args((self.args)(self.port, self.dir.path()))
-            .envs((self.env)(self.port, self.dir.path()))
+            .args((self.args)(port, self.dir.path()))
+            .envs((self.env)(port, self.dir.path()))
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("failed to start {}", self.binary.display()))?;
-        let mut ready = wait_for_port(self.port, &mut child, &self.log(), self.start_budget).await;
+        let mut ready = wait_for_port(port, &mut child, &self.log(), self.start_budget).await;
         self.child = Some(child);
         if ready.is_ok() && self.ready_line.is_some() {
             while self.ready_lines() <= ready_lines_before {
                 if started_at.elapsed() > self.start_budget {
                     ready = Err(anyhow!(
                         "server on port {} did not log {:?} within {:?}: {}",
-                        self.port,
+                        port,
                         self.ready_line,
                         self.start_budget,
                         self.log_tail()
@@ -245,12 +250,6 @@ fn find_binary(name: &str, requirement: &str) -> anyhow::Result<PathBuf> {
                  {name}, install it ({requirement})"
             )
         })
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// Waits until something accepts connections on `port`, or the child exits.

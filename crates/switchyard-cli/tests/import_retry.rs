@@ -1,7 +1,8 @@
 //! `switchyard import` through an outage of the server it sends to: a fake server (axum,
 //! in this test) answers `POST /v1/events` from a script (accept, 503 with or without
 //! `Retry-After`, or a restart that drops the connection and refuses new ones for a
-//! while), and records every batch it was sent.
+//! while), and records every batch it was sent. Its port is reserved for the whole test
+//! ([`ReservedPort`]), so no other process takes it while the fake is down.
 
 mod support;
 
@@ -19,7 +20,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use support::{binary, free_port, stdout};
+use support::{binary, stdout};
+use switchyard_bus::ReservedPort;
 
 /// The fake's answer to one `POST /v1/events`.
 #[derive(Debug, Clone, Copy)]
@@ -52,18 +54,21 @@ struct FakeState {
     control: Mutex<mpsc::Sender<Control>>,
 }
 
-/// A fake `switchyard serve` on a loopback port: `/health`, `/v1/status` (nothing left
-/// to index) and a scripted `POST /v1/events`. Stopped on drop.
+/// A fake `switchyard serve` on a reserved loopback port: `/health`, `/v1/status`
+/// (nothing left to index) and a scripted `POST /v1/events`. Stopped on drop.
 struct FakeServer {
     base_url: String,
     state: Arc<FakeState>,
     control: mpsc::Sender<Control>,
     thread: Option<JoinHandle<()>>,
+    /// Held until the fake is dropped: the port stays ours across restarts.
+    _port: ReservedPort,
 }
 
 impl FakeServer {
     fn start(script: &[Answer], then: Answer) -> FakeServer {
-        let port = free_port();
+        let reserved = ReservedPort::new().expect("a free loopback port");
+        let port = reserved.port();
         let (control, orders) = mpsc::channel();
         let state = Arc::new(FakeState {
             script: Mutex::new(script.iter().copied().collect()),
@@ -84,6 +89,7 @@ impl FakeServer {
             state,
             control,
             thread: Some(thread),
+            _port: reserved,
         }
     }
 
@@ -129,7 +135,7 @@ fn serve(port: u16, state: Arc<FakeState>, orders: mpsc::Receiver<Control>) {
             .unwrap();
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
-            .expect("the fake server's port is free again");
+            .expect("the fake server binds its reserved port");
         let app = axum::Router::new()
             .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
             .route(

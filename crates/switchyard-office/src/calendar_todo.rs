@@ -1,4 +1,5 @@
-//! VTODO components of `.ics` files as [`Todo`]s; the file itself is read by `calendar.rs`.
+//! VTODO components of `.ics` files as [`Todo`]s; the file itself is read by `calendar.rs`,
+//! the values by `ical.rs`.
 //!
 //! - `id` = UID (with `#` and the RECURRENCE-ID for an overridden occurrence, as for
 //!   events); a VTODO without UID is rejected.
@@ -17,7 +18,7 @@ use calcard::icalendar::{ICalendarComponent, ICalendarProperty, ICalendarStatus,
 use chrono::{DateTime, Utc};
 use switchyard_contracts::Todo;
 
-use crate::calendar::{calendar_user, date_time, duration, text, to_utc, value_text};
+use crate::ical::{calendar_user, date_time, duration, text, to_utc, value_text};
 use crate::timezone::TimeZones;
 
 /// One VTODO as a todo and its last modification, or why it cannot be.
@@ -106,9 +107,8 @@ mod tests {
     use switchyard_contracts::{AnyOfficeEvent, Mailbox};
 
     use super::*;
-    use crate::ImportItem;
     use crate::calendar::read_calendar;
-    use crate::reader::test_stamp;
+    use crate::item::{ImportItem, test_stamp};
 
     fn read(body: &str) -> Vec<ImportItem> {
         let ics = format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{body}END:VCALENDAR\r\n");

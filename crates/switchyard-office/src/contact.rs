@@ -11,8 +11,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use switchyard_contracts::{AnyOfficeEvent, Contact};
 
-use crate::ImportItem;
-use crate::reader::EventStamp;
+use crate::item::{EventStamp, ImportItem};
 
 /// Reads every vCard of a file. Invalid UTF-8 is replaced, not rejected.
 pub(crate) fn read_contacts(bytes: &[u8], stamp: &EventStamp) -> Vec<ImportItem> {
@@ -163,7 +162,7 @@ fn strip_tel_scheme(phone: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::test_stamp;
+    use crate::item::test_stamp;
 
     fn contacts(vcf: &str) -> Vec<Result<Contact, String>> {
         read_contacts(vcf.as_bytes(), &test_stamp("vcf"))

@@ -15,19 +15,12 @@ use std::fs::File;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use switchyard_contracts::{AnyOfficeEvent, Document, DocumentBody, DocumentKind};
+use switchyard_contracts::{AnyOfficeEvent, Document};
 
-use crate::ooxml::CoreProperties;
-use crate::reader::EventStamp;
-use crate::{ImportItem, ImportLimits};
-use crate::{SourceKind, docx, pptx, spreadsheet};
-
-/// What a format reader extracted from one file.
-pub(crate) struct ExtractedDocument {
-    pub(crate) kind: DocumentKind,
-    pub(crate) properties: CoreProperties,
-    pub(crate) body: DocumentBody,
-}
+use crate::item::{EventStamp, ImportItem};
+use crate::limits::ImportLimits;
+use crate::source::SourceKind;
+use crate::{docx, pptx, spreadsheet};
 
 /// Reads one office document into a single event, or the rejection of the file.
 pub(crate) fn read_document(

@@ -19,8 +19,8 @@ use std::fs::File;
 use quick_xml::events::BytesStart;
 use switchyard_contracts::{DocumentBody, DocumentKind, WordBlock};
 
-use crate::ImportLimits;
-use crate::document::ExtractedDocument;
+use crate::extracted::ExtractedDocument;
+use crate::limits::ImportLimits;
 use crate::ooxml::{Ns, Visitor, attribute, open_package};
 
 /// Extracts the blocks and core properties of a Word document.

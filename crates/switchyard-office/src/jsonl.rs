@@ -50,8 +50,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 use switchyard_contracts::{AnyOfficeEvent, Mailbox, Task, Todo};
 
-use crate::ImportItem;
-use crate::reader::EventStamp;
+use crate::item::{EventStamp, ImportItem};
 
 /// The longest line read, in bytes; longer lines are rejected and skipped.
 pub(crate) const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -369,7 +368,7 @@ fn parse_due(text: &str) -> Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::test_stamp;
+    use crate::item::test_stamp;
 
     fn read(text: &str) -> Vec<ImportItem> {
         let stamp = test_stamp("jsonl");

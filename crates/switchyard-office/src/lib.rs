@@ -145,23 +145,27 @@ mod discover;
 mod document;
 mod docx;
 mod error;
+mod extracted;
+mod ical;
+mod item;
 mod jsonl;
 mod limits;
 mod mail;
 mod ooxml;
 mod pptx;
 mod reader;
+mod source;
 mod spreadsheet;
 #[cfg(feature = "testsuite")]
 mod testdata;
 mod timezone;
 
-pub use discover::{DiscoverOptions, Discovery, SourceFile, SourceKind, discover, discover_with};
+pub use discover::{DiscoverOptions, Discovery, discover, discover_with};
 pub use document::document_id;
 pub use error::ImportError;
+pub use item::{ImportItem, ImportOptions, Rejection};
 pub use limits::ImportLimits;
-pub use reader::{
-    FileReader, ImportItem, ImportOptions, Rejection, read_file, read_file_with_limits,
-};
+pub use reader::{FileReader, read_file, read_file_with_limits};
+pub use source::{SourceFile, SourceKind};
 #[cfg(feature = "testsuite")]
 pub use testdata::{TESTDATA_ENV, shared_testdata};

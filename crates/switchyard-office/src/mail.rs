@@ -21,9 +21,8 @@ use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 use switchyard_contracts::{AnyOfficeEvent, Email, Mailbox};
 
-use crate::limits::human_bytes;
-use crate::reader::EventStamp;
-use crate::{ImportItem, ImportLimits};
+use crate::item::{EventStamp, ImportItem};
+use crate::limits::{ImportLimits, human_bytes};
 
 /// Bytes of an oversized message's lines kept to find the next separator.
 const SKIPPED_LINE_BYTES: usize = 8;
@@ -412,7 +411,7 @@ fn first_message_id(header: &HeaderValue<'_>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::test_stamp;
+    use crate::item::test_stamp;
 
     fn read_mbox(input: &str) -> Vec<ImportItem> {
         let stamp = test_stamp("mbox");

@@ -26,8 +26,7 @@ use zip::ZipArchive;
 use zip::read::ZipFile;
 use zip::result::ZipError;
 
-use crate::ImportLimits;
-use crate::limits::{Cap, CappedReader, human_bytes};
+use crate::limits::{Cap, CappedReader, ImportLimits, human_bytes};
 
 /// The signature of an OLE compound file: legacy binary formats and encrypted OOXML.
 const OLE_SIGNATURE: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];

@@ -15,8 +15,8 @@ use std::fs::File;
 use quick_xml::events::BytesStart;
 use switchyard_contracts::{DocumentBody, DocumentKind, Slide};
 
-use crate::ImportLimits;
-use crate::document::ExtractedDocument;
+use crate::extracted::ExtractedDocument;
+use crate::limits::ImportLimits;
 use crate::ooxml::{Ns, Package, Visitor, attribute, open_package, prefixed_attribute};
 
 /// Extracts the slides and core properties of a deck.

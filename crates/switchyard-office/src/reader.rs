@@ -1,110 +1,17 @@
 //! Reading one file: [`read_file`] picks the importer by [`SourceKind`] and returns a
 //! [`FileReader`] that yields events and [`Rejection`]s and tracks the bytes consumed.
-//! Also owns the event metadata every importer stamps on its items.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use switchyard_contracts::{AnyOfficeEvent, OfficeEvent, OfficeItem, Operation, SyncType};
 
+use crate::item::{EventStamp, ImportItem, ImportOptions, Rejection};
 use crate::jsonl::JsonlReader;
-use crate::limits::human_bytes;
+use crate::limits::{ImportLimits, human_bytes};
 use crate::mail::{MboxReader, read_eml, too_large};
-use crate::{ImportLimits, SourceFile, SourceKind, calendar, contact, document};
-
-/// Who the imported data belongs to and how it is synced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportOptions {
-    /// The owner of the imported items, copied into every event.
-    pub user_id: String,
-    /// Backfill or streaming, copied into every event.
-    pub sync_type: SyncType,
-}
-
-/// An item of a file that could not be imported, and why. The rest of the file goes on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// The file.
-    pub file: PathBuf,
-    /// Where in the file: `message 3 at byte 10234`, `VEVENT 2`, `VTODO 1`, `card 5`,
-    /// `line 7` (JSON Lines), or `file` (a whole file, e.g. a broken document).
-    pub location: String,
-    /// What is wrong, lowercase, e.g. `missing UID`.
-    pub reason: String,
-}
-
-impl Rejection {
-    pub(crate) fn new(
-        file: impl Into<PathBuf>,
-        location: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Self {
-        Rejection {
-            file: file.into(),
-            location: location.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}, {}: {}",
-            self.file.display(),
-            self.location,
-            self.reason
-        )
-    }
-}
-
-impl std::error::Error for Rejection {}
-
-/// One result of reading a file: an event, or the rejection of one item.
-pub type ImportItem = Result<AnyOfficeEvent, Rejection>;
-
-/// What every event read from one file shares.
-pub(crate) struct EventStamp {
-    pub(crate) file: PathBuf,
-    provider: &'static str,
-    user_id: String,
-    sync_type: SyncType,
-    /// `last_updated` of items that carry no date of their own.
-    pub(crate) file_modified: DateTime<Utc>,
-}
-
-impl EventStamp {
-    /// A `create` event for `item`, last updated at `last_updated` or else when the file
-    /// was modified. The batch id stays empty for the caller to fill.
-    pub(crate) fn event<T: OfficeItem>(
-        &self,
-        item: T,
-        last_updated: Option<DateTime<Utc>>,
-    ) -> OfficeEvent<T> {
-        let mut event = OfficeEvent::new(
-            Operation::Create,
-            self.sync_type,
-            self.provider,
-            self.user_id.clone(),
-            String::new(),
-            item,
-        );
-        event.last_updated = last_updated.unwrap_or(self.file_modified);
-        event
-    }
-
-    pub(crate) fn reject(
-        &self,
-        location: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Rejection {
-        Rejection::new(self.file.clone(), location, reason)
-    }
-}
+use crate::source::{SourceFile, SourceKind};
+use crate::{calendar, contact, document};
 
 /// Streams the items of one file. See [`read_file`].
 pub struct FileReader {
@@ -211,13 +118,7 @@ pub fn read_file_with_limits(
         .and_then(|metadata| metadata.modified())
         .map(DateTime::<Utc>::from)
         .unwrap_or_else(|_| Utc::now());
-    let stamp = EventStamp {
-        file: file.path.clone(),
-        provider: file.kind.provider(),
-        user_id: options.user_id.clone(),
-        sync_type: options.sync_type,
-        file_modified,
-    };
+    let stamp = EventStamp::new(file, options, file_modified);
     let state = match file.kind {
         SourceKind::Mbox => State::Mbox(
             Box::new(MboxReader::new(BufReader::new(handle), limits)),
@@ -300,17 +201,5 @@ fn read_whole(
         | SourceKind::Xls
         | SourceKind::Ods
         | SourceKind::Pptx => Vec::new(),
-    }
-}
-
-/// A stamp for parsing bytes in unit tests, with a fixed file time.
-#[cfg(test)]
-pub(crate) fn test_stamp(provider: &'static str) -> EventStamp {
-    EventStamp {
-        file: PathBuf::from(format!("test.{provider}")),
-        provider,
-        user_id: "alice".into(),
-        sync_type: SyncType::Backfill,
-        file_modified: DateTime::from_timestamp(1_700_000_000, 0).expect("valid timestamp"),
     }
 }

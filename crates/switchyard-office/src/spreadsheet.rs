@@ -36,10 +36,10 @@ use calamine::{
 use chrono::{DateTime, NaiveDateTime, Utc};
 use switchyard_contracts::{DocumentBody, DocumentKind, Sheet};
 
-use crate::document::ExtractedDocument;
-use crate::limits::human_bytes;
+use crate::extracted::ExtractedDocument;
+use crate::limits::{ImportLimits, human_bytes};
 use crate::ooxml::{CoreProperties, check_zip_limits, ole_reason};
-use crate::{ImportLimits, SourceKind};
+use crate::source::SourceKind;
 
 /// Extracts the sheets and document properties of a workbook.
 pub(crate) fn read_spreadsheet(

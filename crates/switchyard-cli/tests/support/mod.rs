@@ -1,12 +1,13 @@
 //! Helpers shared by the end-to-end tests: run the real `switchyard` binary, start a
-//! server on a free loopback port, read its API.
+//! server on a reserved loopback port, read its API.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use switchyard_bus::ReservedPort;
 
 pub fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
@@ -57,14 +58,6 @@ pub fn search(data_dir: &Path, user: &str, query: &str, extra: &[&str]) -> Vec<s
         .collect()
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running `switchyard serve`, killed on drop, with an admin token of its data
 /// directory for the test's own requests.
 pub struct Server {
@@ -72,6 +65,8 @@ pub struct Server {
     pub base_url: String,
     pub admin_token: String,
     data_dir: PathBuf,
+    /// Held until the server is dropped, so no other process takes its port.
+    _port: ReservedPort,
 }
 
 /// Mints an API token in `data_dir` with `switchyard token create`.
@@ -101,49 +96,40 @@ impl Server {
         Server::start_with_env(data_dir, extra, &[])
     }
 
-    /// A server with extra global flags and environment variables.
-    ///
-    /// The port comes from [`free_port`], which releases it before `serve` binds it, so
-    /// another process may take it in between: a server that exits because its address is
-    /// in use is started again on a fresh port, a few times at most. The server counts as
-    /// up once its log says it serves and `/health` answers, so a stranger that took the
-    /// port cannot pass for it.
+    /// A server with extra global flags and environment variables, on a port reserved for
+    /// it ([`ReservedPort`]), so that no other process can take the port before `serve`
+    /// binds it. The server counts as up once its log says it serves and `/health`
+    /// answers.
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        const ATTEMPTS: usize = 5;
         let admin_token = create_token(data_dir, "ops", "admin");
-        for attempt in 1..=ATTEMPTS {
-            let port = free_port();
-            let log = std::fs::File::create(Server::log_path(data_dir)).expect("server log");
-            let child = binary()
-                .env("SWITCHYARD_LOG", "info")
-                .envs(env.iter().copied())
-                .args([
-                    "serve",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--data-dir",
-                ])
-                .arg(data_dir)
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("serve starts");
-            let mut server = Server {
-                child,
-                base_url: format!("http://127.0.0.1:{port}"),
-                admin_token: admin_token.clone(),
-                data_dir: data_dir.to_path_buf(),
-            };
-            match server.wait_until_up() {
-                Ok(()) => return server,
-                Err(log) if attempt < ATTEMPTS && is_address_in_use(&log) => {
-                    eprintln!("port {port} was taken before serve bound it; trying another");
-                }
-                Err(log) => panic!("serve did not come up: {log}"),
-            }
+        let port = ReservedPort::new().expect("a free loopback port");
+        let log = std::fs::File::create(Server::log_path(data_dir)).expect("server log");
+        let child = binary()
+            .env("SWITCHYARD_LOG", "info")
+            .envs(env.iter().copied())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", port.port()),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("serve starts");
+        let mut server = Server {
+            child,
+            base_url: format!("http://127.0.0.1:{}", port.port()),
+            admin_token,
+            data_dir: data_dir.to_path_buf(),
+            _port: port,
+        };
+        if let Err(log) = server.wait_until_up() {
+            panic!("serve did not come up: {log}");
         }
-        unreachable!("the last attempt returns or panics")
+        server
     }
 
     /// Waits until this server serves and answers `/health`; the log's tail if it exited
@@ -267,12 +253,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Whether a server's log tail says it could not bind its address because it is taken.
-fn is_address_in_use(log: &str) -> bool {
-    log.contains("failed to listen on")
-        && (log.contains("Address already in use") || log.contains("os error 98"))
 }
 
 /// Gives the test process the binary's TLS provider (ring): reqwest is built without one.
