@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use switchyard_bus::{Broker, BusErrorKind, EmbeddedBroker};
-use switchyard_search::{SearchBackend, SearchErrorKind, SearchIndex};
+use switchyard_search::{SearchBackend, SearchErrorKind};
 use switchyard_state::{EmbeddedState, Outbox, StateErrorKind, StateStore};
+use switchyard_tantivy::SearchIndex;
 
 /// The RabbitMQ exchange of the identity event set.
 #[cfg(feature = "rabbitmq")]

@@ -15,13 +15,14 @@ use switchyard_contacts::{
     ContactDiscovery, ContactErrorKind, ContactStore, ForgottenContact, RedbContactStore, Scoring,
 };
 use switchyard_contracts::{DataKind, Registry};
+use switchyard_indexer::Indexer;
 use switchyard_meetings::{MeetingStore, MeetingsErrorKind, MeetingsHandler, RedbMeetingStore};
 use switchyard_notifier::{Journal, Notifier, NotifierErrorKind, RedbJournalStore};
 use switchyard_runtime::{
     ClaimCheck, Consumer, ConsumerConfig, ConsumerHealth, DeadLetterQueue, Handler, OutboxRelay,
     Publisher,
 };
-use switchyard_search::{Indexer, SearchBackend};
+use switchyard_search::SearchBackend;
 use switchyard_shipments::{ShipmentTracker, StateShipmentStore};
 use switchyard_state::{Outbox, StateStore};
 use tokio::task::JoinSet;
