@@ -300,10 +300,15 @@ pub fn open_search(
 ) -> Result<Arc<dyn SearchBackend>, OpenError> {
     let index_dir = data_dir.join("index");
     match urls.search.as_deref() {
+        #[cfg(feature = "vespa")]
         Some(url) if matches!(scheme(url), "http" | "https") => Ok(Arc::new(
             switchyard_vespa::VespaBackend::with_ca_file(url, urls.ca_files.search.as_deref())
                 .context("failed to open the Vespa search")?,
         )),
+        #[cfg(not(feature = "vespa"))]
+        Some(url) if matches!(scheme(url), "http" | "https") => {
+            Ok(bail_without_feature("search", url, "vespa")?)
+        }
         Some(url) => Ok(bail_unknown("search", url, &["http", "https"])?),
         None if read_only => Ok(Arc::new(
             SearchIndex::open_read_only(&index_dir).with_context(|| {
@@ -317,6 +322,43 @@ pub fn open_search(
             "the search index",
         )?)),
     }
+}
+
+/// Writes the Vespa application package (`switchyard search vespa-package`) into
+/// `out_dir`: how many schemas it holds, and the directory written.
+pub fn write_vespa_package(out_dir: &Path) -> anyhow::Result<(usize, PathBuf)> {
+    #[cfg(feature = "vespa")]
+    {
+        let report = switchyard_vespa::write_application_package(out_dir).with_context(|| {
+            format!("failed to write the Vespa package to {}", out_dir.display())
+        })?;
+        Ok((report.schemas.len(), report.dir))
+    }
+    #[cfg(not(feature = "vespa"))]
+    bail!(
+        "failed to write the Vespa package to {}: {}",
+        out_dir.display(),
+        built_without("vespa")
+    )
+}
+
+/// Refuses `url`, whose engine this binary was built without, naming the cargo feature
+/// that adds it; the URL is shown without its password.
+#[cfg_attr(feature = "vespa", allow(dead_code))]
+fn bail_without_feature<T>(engine: &str, url: &str, feature: &str) -> anyhow::Result<T> {
+    bail!(
+        "unsupported {engine} URL `{}`: {}",
+        redact_url(url),
+        built_without(feature)
+    )
+}
+
+/// Why an engine behind the cargo feature `feature` is missing, and how to get it.
+#[cfg_attr(feature = "vespa", allow(dead_code))]
+fn built_without(feature: &str) -> String {
+    format!(
+        "this switchyard was built without the `{feature}` feature (build it with `--features {feature}`)"
+    )
 }
 
 /// Refuses `url`, naming its scheme; the URL is shown without its password.
@@ -371,6 +413,18 @@ mod tests {
              use one of redis://"
         );
         assert!(!err.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_url_of_an_engine_built_without_names_its_feature() {
+        let err = bail_without_feature::<()>("search", "https://admin:hunter2@vespa:8443", "vespa")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "unsupported search URL `https://admin:***@vespa:8443`: this switchyard was built \
+             without the `vespa` feature (build it with `--features vespa`)"
+        );
     }
 
     #[cfg(all(feature = "redis", feature = "postgres"))]
