@@ -1,6 +1,9 @@
 //! Which engines a node runs on, chosen by URL: the embedded engines in the data directory
 //! (the default), or NATS JetStream / RabbitMQ for the bus, Redis for state and PostgreSQL
-//! for the outbox, Vespa for search. Only this module names backend crates.
+//! for the outbox, Vespa for search. Only this module names backend crates; each sits
+//! behind a cargo feature of the same name (`nats`, `rabbitmq`, `redis`, `postgres`,
+//! `vespa`, all default), and a binary built without one refuses its URLs naming the
+//! feature.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -213,6 +216,14 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                     .context("failed to open the RabbitMQ bus")?,
             )
         }
+        #[cfg(not(feature = "nats"))]
+        Some(url) if matches!(scheme(url), "nats" | "tls") => {
+            bail_without_feature("bus", url, "nats")?
+        }
+        #[cfg(not(feature = "rabbitmq"))]
+        Some(url) if matches!(scheme(url), "amqp" | "amqps") => {
+            bail_without_feature("bus", url, "rabbitmq")?
+        }
         Some(url) => bail_unknown("bus", url, &["nats", "tls", "amqp", "amqps"])?,
     };
     let embedded_state = match (urls.state.as_deref(), urls.outbox.as_deref()) {
@@ -241,6 +252,10 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                     .context("failed to open the redis state store")?,
             )
         }
+        #[cfg(not(feature = "redis"))]
+        Some(url) if matches!(scheme(url), "redis" | "rediss") => {
+            bail_without_feature("state", url, "redis")?
+        }
         Some(url) => bail_unknown("state", url, &["redis", "rediss"])?,
     };
     let outbox: Arc<dyn Outbox> = match urls.outbox.as_deref() {
@@ -265,6 +280,10 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                 .await
                 .context("failed to create the outbox table")?;
             Arc::new(outbox)
+        }
+        #[cfg(not(feature = "postgres"))]
+        Some(url) if matches!(scheme(url), "postgres" | "postgresql") => {
+            bail_without_feature("outbox", url, "postgres")?
         }
         Some(url) => bail_unknown("outbox", url, &["postgres"])?,
     };
@@ -343,8 +362,17 @@ pub fn write_vespa_package(out_dir: &Path) -> anyhow::Result<(usize, PathBuf)> {
 }
 
 /// Refuses `url`, whose engine this binary was built without, naming the cargo feature
-/// that adds it; the URL is shown without its password.
-#[cfg_attr(feature = "vespa", allow(dead_code))]
+/// that adds it; the URL is shown without its password. Unused when every backend is in.
+#[cfg_attr(
+    all(
+        feature = "nats",
+        feature = "rabbitmq",
+        feature = "redis",
+        feature = "postgres",
+        feature = "vespa"
+    ),
+    allow(dead_code)
+)]
 fn bail_without_feature<T>(engine: &str, url: &str, feature: &str) -> anyhow::Result<T> {
     bail!(
         "unsupported {engine} URL `{}`: {}",
@@ -354,7 +382,6 @@ fn bail_without_feature<T>(engine: &str, url: &str, feature: &str) -> anyhow::Re
 }
 
 /// Why an engine behind the cargo feature `feature` is missing, and how to get it.
-#[cfg_attr(feature = "vespa", allow(dead_code))]
 fn built_without(feature: &str) -> String {
     format!(
         "this switchyard was built without the `{feature}` feature (build it with `--features {feature}`)"
