@@ -1,14 +1,18 @@
 //! Which engines a node runs on, chosen by URL: the embedded engines in the data directory
 //! (the default), or NATS JetStream / RabbitMQ for the bus, Redis for state and PostgreSQL
-//! for the outbox, Vespa for search. Only this module names backend crates.
+//! for the outbox, Vespa for search. Only this module names backend crates; each sits
+//! behind a cargo feature of the same name (`nats`, `rabbitmq`, `redis`, `postgres`,
+//! `vespa`, all default), and a binary built without one refuses its URLs naming the
+//! feature.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use switchyard_bus::{Broker, EmbeddedBroker};
-use switchyard_search::{SearchBackend, SearchErrorKind, SearchIndex};
+use switchyard_search::{SearchBackend, SearchErrorKind};
 use switchyard_state::{EmbeddedState, OpenDatabaseError, Outbox, StateStore};
+use switchyard_tantivy::SearchIndex;
 
 /// The RabbitMQ exchange of the identity event set.
 #[cfg(feature = "rabbitmq")]
@@ -207,6 +211,14 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                     .context("failed to open the RabbitMQ bus")?,
             )
         }
+        #[cfg(not(feature = "nats"))]
+        Some(url) if matches!(scheme(url), "nats" | "tls") => {
+            bail_without_feature("bus", url, "nats")?
+        }
+        #[cfg(not(feature = "rabbitmq"))]
+        Some(url) if matches!(scheme(url), "amqp" | "amqps") => {
+            bail_without_feature("bus", url, "rabbitmq")?
+        }
         Some(url) => bail_unknown("bus", url, &["nats", "tls", "amqp", "amqps"])?,
     };
     let embedded_state = match (urls.state.as_deref(), urls.outbox.as_deref()) {
@@ -234,6 +246,10 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                     .context("failed to open the redis state store")?,
             )
         }
+        #[cfg(not(feature = "redis"))]
+        Some(url) if matches!(scheme(url), "redis" | "rediss") => {
+            bail_without_feature("state", url, "redis")?
+        }
         Some(url) => bail_unknown("state", url, &["redis", "rediss"])?,
     };
     let outbox: Arc<dyn Outbox> = match urls.outbox.as_deref() {
@@ -258,6 +274,10 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                 .await
                 .context("failed to create the outbox table")?;
             Arc::new(outbox)
+        }
+        #[cfg(not(feature = "postgres"))]
+        Some(url) if matches!(scheme(url), "postgres" | "postgresql") => {
+            bail_without_feature("outbox", url, "postgres")?
         }
         Some(url) => bail_unknown("outbox", url, &["postgres"])?,
     };
@@ -293,10 +313,15 @@ pub fn open_search(
 ) -> Result<Arc<dyn SearchBackend>, OpenError> {
     let index_dir = data_dir.join("index");
     match urls.search.as_deref() {
+        #[cfg(feature = "vespa")]
         Some(url) if matches!(scheme(url), "http" | "https") => Ok(Arc::new(
             switchyard_vespa::VespaBackend::with_ca_file(url, urls.ca_files.search.as_deref())
                 .context("failed to open the Vespa search")?,
         )),
+        #[cfg(not(feature = "vespa"))]
+        Some(url) if matches!(scheme(url), "http" | "https") => {
+            Ok(bail_without_feature("search", url, "vespa")?)
+        }
         Some(url) => Ok(bail_unknown("search", url, &["http", "https"])?),
         None if read_only => Ok(Arc::new(
             SearchIndex::open_read_only(&index_dir).with_context(|| {
@@ -313,6 +338,51 @@ pub fn open_search(
                 .into()),
         },
     }
+}
+
+/// Writes the Vespa application package (`switchyard search vespa-package`) into
+/// `out_dir`: how many schemas it holds, and the directory written.
+pub fn write_vespa_package(out_dir: &Path) -> anyhow::Result<(usize, PathBuf)> {
+    #[cfg(feature = "vespa")]
+    {
+        let report = switchyard_vespa::write_application_package(out_dir).with_context(|| {
+            format!("failed to write the Vespa package to {}", out_dir.display())
+        })?;
+        Ok((report.schemas.len(), report.dir))
+    }
+    #[cfg(not(feature = "vespa"))]
+    bail!(
+        "failed to write the Vespa package to {}: {}",
+        out_dir.display(),
+        built_without("vespa")
+    )
+}
+
+/// Refuses `url`, whose engine this binary was built without, naming the cargo feature
+/// that adds it; the URL is shown without its password. Unused when every backend is in.
+#[cfg_attr(
+    all(
+        feature = "nats",
+        feature = "rabbitmq",
+        feature = "redis",
+        feature = "postgres",
+        feature = "vespa"
+    ),
+    allow(dead_code)
+)]
+fn bail_without_feature<T>(engine: &str, url: &str, feature: &str) -> anyhow::Result<T> {
+    bail!(
+        "unsupported {engine} URL `{}`: {}",
+        redact_url(url),
+        built_without(feature)
+    )
+}
+
+/// Why an engine behind the cargo feature `feature` is missing, and how to get it.
+fn built_without(feature: &str) -> String {
+    format!(
+        "this switchyard was built without the `{feature}` feature (build it with `--features {feature}`)"
+    )
 }
 
 /// Refuses `url`, naming its scheme; the URL is shown without its password.
@@ -367,6 +437,18 @@ mod tests {
              use one of redis://"
         );
         assert!(!err.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_url_of_an_engine_built_without_names_its_feature() {
+        let err = bail_without_feature::<()>("search", "https://admin:hunter2@vespa:8443", "vespa")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "unsupported search URL `https://admin:***@vespa:8443`: this switchyard was built \
+             without the `vespa` feature (build it with `--features vespa`)"
+        );
     }
 
     #[cfg(all(feature = "redis", feature = "postgres"))]

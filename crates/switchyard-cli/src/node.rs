@@ -13,12 +13,13 @@ use switchyard_bus::Broker;
 use switchyard_chunking::Chunker;
 use switchyard_contacts::{ContactDiscovery, ContactStore, RedbContactStore, Scoring};
 use switchyard_contracts::Registry;
+use switchyard_indexer::Indexer;
 use switchyard_meetings::{MeetingStore, MeetingsHandler, RedbMeetingStore};
 use switchyard_notifier::{Journal, Notifier, RedbJournalStore};
 use switchyard_runtime::{
     ClaimCheck, Consumer, ConsumerHealth, DeadLetterQueue, Handler, OutboxRelay, Publisher,
 };
-use switchyard_search::{Indexer, SearchBackend};
+use switchyard_search::SearchBackend;
 use switchyard_shipments::{ShipmentTracker, StateShipmentStore};
 use switchyard_state::{Outbox, StateStore};
 use tokio::task::JoinSet;

@@ -150,13 +150,10 @@ enum SearchCommand {
 /// Runs `switchyard search`.
 pub fn run(settings: &Settings, args: SearchArgs) -> anyhow::Result<ExitCode> {
     if let Some(SearchCommand::VespaPackage { out_dir }) = args.command {
-        let report = switchyard_vespa::write_application_package(&out_dir).with_context(|| {
-            format!("failed to write the Vespa package to {}", out_dir.display())
-        })?;
+        let (schemas, dir) = backends::write_vespa_package(&out_dir)?;
         println!(
-            "wrote {} schemas and services.xml to {}",
-            report.schemas.len(),
-            report.dir.display()
+            "wrote {schemas} schemas and services.xml to {}",
+            dir.display()
         );
         return Ok(ExitCode::SUCCESS);
     }

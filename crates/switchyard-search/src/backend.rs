@@ -1,6 +1,6 @@
 //! [`SearchBackend`]: the contract every search engine behind Switchyard's search API
-//! fulfils (the tantivy [`crate::SearchIndex`] here, a Vespa client elsewhere), so that the
-//! indexer and the CLI/HTTP layer never name an engine.
+//! fulfils (the tantivy `SearchIndex` of `switchyard-tantivy`, the Vespa client of
+//! `switchyard-vespa`), so that the indexer and the CLI/HTTP layer never name an engine.
 
 use crate::{FragmentHit, SearchDocument, SearchError, SearchHit, SearchQuery, SearchResults};
 

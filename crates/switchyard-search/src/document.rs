@@ -172,6 +172,13 @@ impl SearchDocument {
         out.0
     }
 
+    /// The value of the `key` field of the document `(user_id, doc_type, id)`, and of the
+    /// `parent_key` field of its fragments: what an engine replaces and deletes a document
+    /// (and its fragments) by.
+    pub fn replacement_key(user_id: &str, doc_type: &str, id: &str) -> String {
+        document_key(user_id, doc_type, id)
+    }
+
     /// Checks the event timestamps the index sorts by: neither `last_updated` nor
     /// `sync_timestamp` may lie more than [`MAX_CLOCK_SKEW_SECS`] after `now`.
     ///

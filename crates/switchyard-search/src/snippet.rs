@@ -1,21 +1,5 @@
-//! Snippets: the HTML-escaped excerpt of a hit's text with the matched words in
-//! `<b></b>`, or the text's escaped beginning when no word of it matched.
-
-use tantivy::snippet::SnippetGenerator;
-
-/// Length of the snippet taken from the start of the content when no term matched it.
-const SNIPPET_FALLBACK_CHARS: usize = 150;
-
-/// The highlighted excerpt of `content`, or its escaped beginning when nothing matched.
-pub(crate) fn snippet(snippets: Option<&SnippetGenerator>, content: &str) -> String {
-    if let Some(snippet) = snippets.map(|generator| generator.snippet(content))
-        && !snippet.is_empty()
-    {
-        return snippet.to_html();
-    }
-    let beginning: String = content.chars().take(SNIPPET_FALLBACK_CHARS).collect();
-    escape_html(&beginning)
-}
+//! The HTML escaping every engine's snippets share: a snippet is safe HTML whose only
+//! markup is the `<b></b>` around matched words, whichever engine made it.
 
 /// Escapes text the way tantivy escapes snippets, so every snippet is safe HTML (also
 /// for other backends' snippets).
@@ -39,12 +23,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn without_a_generator_the_escaped_beginning_is_the_snippet() {
+    fn markup_characters_are_escaped_and_the_rest_kept() {
         assert_eq!(
-            snippet(None, "a <b> & 'c'"),
-            "a &lt;b&gt; &amp; &#x27;c&#x27;"
+            escape_html("a <b> & \"c\" 'd' é"),
+            "a &lt;b&gt; &amp; &quot;c&quot; &#x27;d&#x27; é"
         );
-        let long = "x".repeat(SNIPPET_FALLBACK_CHARS + 10);
-        assert_eq!(snippet(None, &long).len(), SNIPPET_FALLBACK_CHARS);
     }
 }

@@ -1,5 +1,6 @@
 //! Switchyard's distributed search backend on [Vespa](https://vespa.ai); tantivy
-//! (`switchyard-search`) stays the embedded default.
+//! (`switchyard-tantivy`) stays the embedded default. Depends on the engine-agnostic
+//! `switchyard-search` only, never on tantivy.
 //!
 //! Two halves, both derived from the search schema as data (`SEARCH_FIELDS` and the
 //! `DataKind` document types), never from a second list:

@@ -43,7 +43,7 @@ pub fn chunking(
 /// Indexes `docs` mixed documents and runs `queries` searches, reporting latencies.
 pub fn search(docs: usize, queries: usize, json_output: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("failed to create a scratch directory")?;
-    let report = switchyard_search::bench_search(dir.path(), docs, queries)?;
+    let report = switchyard_tantivy::bench_search(dir.path(), docs, queries)?;
     let mut result = serde_json::to_value(&report)?;
     result["benchmark"] = json!("search");
     if json_output {

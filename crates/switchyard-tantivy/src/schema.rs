@@ -1,5 +1,5 @@
-//! The tantivy schema of the search index, built from [`crate::SEARCH_FIELDS`]: field
-//! options per [`crate::FieldType`], how a [`SearchDocument`] becomes a tantivy document,
+//! The tantivy schema of the search index, built from [`SEARCH_FIELDS`]: field
+//! options per [`FieldType`], how a [`SearchDocument`] becomes a tantivy document,
 //! and how a stored document reads back.
 //!
 //! This is a durable format. An index on disk is only opened when its schema equals
@@ -11,6 +11,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use switchyard_search::{
+    FieldType, FieldValue, MatchedHit, ParentLink, SEARCH_FIELDS, SearchDocument,
+};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, IndexRecordOption, NumericOptions, Schema,
     TextFieldIndexing, TextOptions, Value,
@@ -19,9 +22,6 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
 };
 use tantivy::{Index, TantivyDocument, Term};
-
-use crate::document::document_key;
-use crate::{FieldType, FieldValue, MatchedHit, ParentLink, SEARCH_FIELDS, SearchDocument};
 
 /// Tokenizer of every free-text field; part of the format, registered on each open.
 const TEXT_TOKENIZER: &str = "switchyard_text";
@@ -160,12 +160,18 @@ impl SearchFields {
 
     /// The term that identifies one document, for replacing or deleting it.
     pub(crate) fn key_term(&self, user_id: &str, doc_type: &str, id: &str) -> Term {
-        Term::from_field_text(self.key, &document_key(user_id, doc_type, id))
+        Term::from_field_text(
+            self.key,
+            &SearchDocument::replacement_key(user_id, doc_type, id),
+        )
     }
 
     /// The term every fragment of one document carries.
     pub(crate) fn parent_key_term(&self, user_id: &str, doc_type: &str, id: &str) -> Term {
-        Term::from_field_text(self.parent_key, &document_key(user_id, doc_type, id))
+        Term::from_field_text(
+            self.parent_key,
+            &SearchDocument::replacement_key(user_id, doc_type, id),
+        )
     }
 
     pub(crate) fn to_tantivy(&self, doc: &SearchDocument) -> TantivyDocument {

@@ -1,7 +1,8 @@
-//! Reading the tantivy index: user-scoped filters, ranking (BM25 with a recency boost, or
-//! a date), highlighted snippets, and navigation between a document and its fragments.
-//! Folding matching fragments into their document's hit is `fold.rs`'s, shared with other
-//! engines; this file only reads the ranked matches and the documents it asks for.
+//! Reading the tantivy index: user-scoped filters, ranking (BM25 with the recency and
+//! contact boosts of `switchyard_search`, or a date), highlighted snippets, and navigation
+//! between a document and its fragments. Folding matching fragments into their document's
+//! hit is `switchyard_search::FoldedResults`'s, shared with other engines; this file only
+//! reads the ranked matches and the documents it asks for.
 //!
 //! Every tantivy query built here starts from the user's `user_id` term or the user's
 //! replacement key, so no path reads another user's documents.
@@ -10,6 +11,10 @@ use std::ops::Bound;
 
 use chrono::Utc;
 use switchyard_contracts::DataKind;
+use switchyard_search::{
+    DateField, FoldedResults, FragmentHit, MAX_SEARCH_HITS, MatchedHit, SearchError, SearchHit,
+    SearchQuery, SearchResults, SortOrder, contact_boost, recency_boost,
+};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
@@ -18,19 +23,9 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader, TantivyDocument, Term};
 use tracing::debug;
 
+use crate::SearchIndex;
 use crate::schema::to_tantivy_date;
 use crate::snippet::snippet;
-use crate::{
-    FoldedResults, FragmentHit, MAX_SEARCH_HITS, MatchedHit, SearchError, SearchHit, SearchIndex,
-    SearchQuery, SearchResults, SortOrder,
-};
-
-/// How much a brand-new document's relevance is raised over an equally relevant old one:
-/// the boost factor runs from `1 + RECENCY_WEIGHT` (updated now) down to 1 (long ago).
-pub const RECENCY_WEIGHT: f32 = 0.5;
-
-/// After how many days without change a document's recency boost halves.
-pub const RECENCY_HALF_LIFE_DAYS: f32 = 30.0;
 
 /// Ranked documents fetched per result at first; more are fetched when fragments of a
 /// few documents fill them.
@@ -45,27 +40,11 @@ const FRAGMENT_KINDS: [DataKind; 3] = [
     DataKind::PresentationFragment,
 ];
 
-/// The recency factor a text score is multiplied by, for a document last updated
-/// `age_secs` seconds ago: `1 + RECENCY_WEIGHT × 0.5 ^ (age_days / RECENCY_HALF_LIFE_DAYS)`.
-/// A future `last_updated` (within the allowed clock skew) counts as now.
-pub fn recency_boost(age_secs: i64) -> f32 {
-    let age_days = age_secs.max(0) as f32 / 86_400.0;
-    1.0 + RECENCY_WEIGHT * 0.5_f32.powf(age_days / RECENCY_HALF_LIFE_DAYS)
-}
-
-/// The factor a contact's text score is multiplied by for contact discovery's relevance
-/// score `relevance`: `1 + ln(1 + relevance)`, so a frequent recent correspondent ranks
-/// above a stranger of the same name while the text match still matters most. Other
-/// documents have no relevance and keep a factor of 1.
-pub fn contact_boost(relevance: f64) -> f32 {
-    (1.0 + relevance.max(0.0).ln_1p()) as f32
-}
-
 /// How a ranked document compares: the sort key first, then relevance.
 type Rank = (f64, f32);
 
 impl SearchIndex {
-    /// Runs `query`: the engine of [`crate::SearchBackend::search`].
+    /// Runs `query`: the engine of [`SearchBackend::search`](switchyard_search::SearchBackend::search).
     pub(crate) fn search_results(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
         let limit = query.limit.min(MAX_SEARCH_HITS);
         if limit == 0 {
@@ -232,8 +211,8 @@ impl SearchIndex {
         }
         if let Some(range) = &query.date_range {
             let field = match range.field {
-                crate::DateField::CreatedAt => fields.created_at,
-                crate::DateField::UpdatedAt => fields.last_updated,
+                DateField::CreatedAt => fields.created_at,
+                DateField::UpdatedAt => fields.last_updated,
             };
             let bound = |date: Option<chrono::DateTime<Utc>>, inclusive: bool| match date {
                 None => Bound::Unbounded,
@@ -344,23 +323,4 @@ fn term_query(field: Field, value: &str) -> Box<dyn Query> {
         Term::from_field_text(field, value),
         IndexRecordOption::Basic,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recency_boost_halves_its_bonus_every_half_life() {
-        let day = 86_400;
-        assert!((recency_boost(0) - 1.5).abs() < 1e-6);
-        assert!(
-            (recency_boost(-3_600) - 1.5).abs() < 1e-6,
-            "future counts as now"
-        );
-        assert!((recency_boost(30 * day) - 1.25).abs() < 1e-4);
-        assert!((recency_boost(60 * day) - 1.125).abs() < 1e-4);
-        assert!(recency_boost(3_650 * day) - 1.0 < 1e-6);
-        assert!(recency_boost(day) > recency_boost(2 * day));
-    }
 }

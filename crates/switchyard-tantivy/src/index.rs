@@ -1,7 +1,7 @@
 //! The search index on disk: opening it (as the one writer, or read-only), batched upserts
 //! and deletes made visible by one commit, and the [`SearchBackend`] implementation on
-//! tantivy. Queries, folding fragments into documents and navigation live in
-//! `retrieval.rs`.
+//! tantivy. Queries and navigation live in `retrieval.rs`; folding fragments into
+//! documents is `switchyard_search`'s, shared with other engines.
 //!
 //! Calls here do blocking disk I/O and CPU work; async callers run them in
 //! `tokio::task::spawn_blocking`. The index knows nothing of brokers or consumers: a
@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use switchyard_contracts::DataKind;
+use switchyard_search::{
+    FragmentHit, SearchBackend, SearchDocument, SearchError, SearchErrorKind, SearchHit,
+    SearchQuery, SearchResults,
+};
 use tantivy::collector::Count;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::QueryParser;
@@ -19,10 +23,6 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyError};
 use tracing::{debug, instrument};
 
 use crate::schema::SearchFields;
-use crate::{
-    FragmentHit, SearchBackend, SearchDocument, SearchError, SearchErrorKind, SearchHit,
-    SearchQuery, SearchResults,
-};
 
 /// Memory the writer may buffer before it flushes a segment, shared by its threads.
 const WRITER_MEMORY_BUDGET_BYTES: usize = 50_000_000;

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use switchyard_contracts::DataKind;
-
-use crate::{
-    DateField, DateRange, ParentLink, SearchDocument, SearchError, SearchIndex, SearchQuery,
-    SortOrder,
+use switchyard_search::{
+    DateField, DateRange, ParentLink, SearchDocument, SearchError, SearchQuery, SortOrder,
 };
+
+use crate::SearchIndex;
 
 /// Documents per upsert and commit, as the indexer's default batch size.
 const BATCH_DOCS: usize = 1_000;

@@ -12,8 +12,7 @@ use switchyard_contracts::{
     AnyOfficeEvent, ContractError, Envelope, Operation, decode_office_event,
 };
 use switchyard_runtime::{Handler, Incoming, Outcome};
-
-use crate::{SearchBackend, SearchDocument, SearchError};
+use switchyard_search::{SearchBackend, SearchDocument, SearchError};
 
 /// The event fields the index sorts by; an unreadable value in them fails the event in
 /// [`Indexer`]'s `handle`, naming the field, instead of failing the decode.
@@ -26,7 +25,8 @@ pub struct Indexer {
 }
 
 impl Indexer {
-    /// An indexer writing to `backend` (an `Arc<SearchIndex>` converts).
+    /// An indexer writing to `backend` (an `Arc` of any backend converts, such as
+    /// `switchyard-tantivy`'s `SearchIndex`).
     pub fn new(backend: Arc<dyn SearchBackend>) -> Self {
         Indexer { backend }
     }

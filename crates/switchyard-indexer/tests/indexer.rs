@@ -1,7 +1,10 @@
-//! The indexer handler end to end over a real index: outcomes per event, timestamp
+//! The indexer handler end to end over a real (tantivy) index: outcomes per event, timestamp
 //! rejections naming the field, deletes that follow a document's fragments, and
 //! re-chunked documents leaving no stale fragment.
 
+// The event builders and index helpers of the tantivy engine's tests, shared rather
+// than copied: the indexer is tested over that engine.
+#[path = "../../switchyard-tantivy/tests/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -9,8 +12,10 @@ use std::sync::Arc;
 use chrono::Duration;
 use support::*;
 use switchyard_contracts::{AnyOfficeEvent, Envelope};
+use switchyard_indexer::Indexer;
 use switchyard_runtime::{Handler, Incoming, Outcome};
-use switchyard_search::{Indexer, MAX_CLOCK_SKEW_SECS, SearchBackend, SearchIndex};
+use switchyard_search::{MAX_CLOCK_SKEW_SECS, SearchBackend};
+use switchyard_tantivy::SearchIndex;
 
 fn indexer(index: &Arc<SearchIndex>) -> Indexer {
     Indexer::new(index.clone())

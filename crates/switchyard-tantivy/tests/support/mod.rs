@@ -8,7 +8,8 @@ use switchyard_contracts::{
     AnyOfficeEvent, CalendarItem, Document, DocumentKind, Email, Fragment, Mailbox, OfficeEvent,
     OfficeItem, Operation, SyncType, Todo,
 };
-use switchyard_search::{SearchDocument, SearchHit, SearchIndex, SearchQuery};
+use switchyard_search::{SearchDocument, SearchHit, SearchQuery};
+use switchyard_tantivy::SearchIndex;
 use tempfile::TempDir;
 
 pub fn open() -> (TempDir, SearchIndex) {
