@@ -79,9 +79,10 @@ use switchyard_auth::JwtConfig;
 use switchyard_chunking::ChunkingConfig;
 use switchyard_contacts::ContactsConfig;
 use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
+use switchyard_indexer::IndexerConfig;
 use switchyard_notifier::NotifierConfig;
 use switchyard_office::ImportLimits;
-use switchyard_runtime::{KeyTtls, RetryPolicy};
+use switchyard_runtime::KeyTtls;
 
 use crate::api::{HttpSettings, RateLimit};
 use crate::backends::{EngineCaFiles, EngineUrls};
@@ -98,7 +99,7 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     /// The search indexer consumers.
     #[serde(default)]
-    pub indexer: IndexerFileConfig,
+    pub indexer: Option<IndexerConfig>,
     /// Time-to-live of idempotency keys and claim-check blobs per key class.
     #[serde(default)]
     pub idempotency: IdempotencyFileConfig,
@@ -267,23 +268,6 @@ pub struct StateFileConfig {
     pub cleanup_interval_secs: Option<u64>,
 }
 
-/// `[indexer]` section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IndexerFileConfig {
-    /// Events per fetch from a subscription (default 50).
-    pub batch_size: Option<usize>,
-    /// Most events indexed in one commit while a backlog lasts (default 1000); the
-    /// consumer goes on fetching full batches until it holds this many.
-    pub commit_batch_size: Option<usize>,
-    /// Seconds a fetched batch may stay unacknowledged before redelivery.
-    pub ack_deadline_secs: Option<u64>,
-    /// Retries of a failed batch when its events carry no `X-Max-Retries` (default 3).
-    pub max_retries: Option<u32>,
-    /// Delays before retry 1, 2, … in ms, when events carry no `X-Backoff-Ms`.
-    pub backoff_ms: Option<Vec<u64>>,
-}
-
 /// Settings resolved from flags, environment, file and defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -291,14 +275,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Address of the HTTP API.
     pub listen: SocketAddr,
-    /// Events per indexer fetch.
-    pub indexer_batch_size: usize,
-    /// Most events per index commit.
-    pub indexer_commit_batch_size: usize,
-    /// Indexer ack deadline, seconds.
-    pub indexer_ack_deadline_secs: u64,
-    /// Indexer retry schedule for events without retry headers.
-    pub indexer_retry: RetryPolicy,
+    /// The search indexer's fetches, commits and retries.
+    pub indexer: IndexerConfig,
     /// Time-to-live of keys and blobs per class.
     pub key_ttls: KeyTtls,
     /// Claim-check threshold.
@@ -349,16 +327,10 @@ impl FileConfig {
                 path.display()
             );
         }
-        if config
-            .indexer
-            .backoff_ms
-            .as_ref()
-            .is_some_and(Vec::is_empty)
-        {
-            bail!(
-                "config {}: indexer.backoff_ms needs at least one delay",
-                path.display()
-            );
+        if let Some(indexer) = &config.indexer {
+            indexer
+                .validate()
+                .with_context(|| format!("config {}: [indexer]", path.display()))?;
         }
         if let Some(contacts) = &config.contacts {
             contacts
@@ -374,17 +346,6 @@ impl FileConfig {
             chunking
                 .validate()
                 .with_context(|| format!("config {}: [chunking]", path.display()))?;
-        }
-        for (field, value) in [
-            ("batch_size", config.indexer.batch_size),
-            ("commit_batch_size", config.indexer.commit_batch_size),
-        ] {
-            if value == Some(0) {
-                bail!(
-                    "config {}: indexer.{field} must be at least 1",
-                    path.display()
-                );
-            }
         }
         Ok(config)
     }
@@ -442,20 +403,7 @@ impl Settings {
             http,
             data_dir,
             listen,
-            indexer_batch_size: file.indexer.batch_size.unwrap_or(50),
-            indexer_commit_batch_size: file.indexer.commit_batch_size.unwrap_or(1000),
-            indexer_ack_deadline_secs: file.indexer.ack_deadline_secs.unwrap_or(120),
-            indexer_retry: RetryPolicy {
-                max_retries: file
-                    .indexer
-                    .max_retries
-                    .unwrap_or(RetryPolicy::default().max_retries),
-                backoff: file
-                    .indexer
-                    .backoff_ms
-                    .map(|list| list.into_iter().map(Duration::from_millis).collect())
-                    .unwrap_or_else(|| RetryPolicy::default().backoff),
-            },
+            indexer: file.indexer.unwrap_or_default(),
             key_ttls: [
                 (KeyClass::OfficeData, file.idempotency.office_data_ttl_secs),
                 (KeyClass::Idempotency, file.idempotency.idempotency_ttl_secs),
@@ -522,9 +470,9 @@ mod tests {
         .unwrap();
         assert_eq!(settings.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(settings.listen.port(), 9000);
-        assert_eq!(settings.indexer_batch_size, 7);
+        assert_eq!(settings.indexer.batch_size, 7);
         assert_eq!(
-            settings.indexer_retry.backoff,
+            settings.indexer.retry().backoff,
             [Duration::from_millis(10), Duration::from_millis(20)]
         );
         assert_eq!(

@@ -5,19 +5,13 @@
 //! embedded topic keeps every message until all its subscriptions have it).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
 use switchyard_bus::{Broker, SubscriptionConfig};
-use switchyard_contracts::DataKind;
-use switchyard_contracts::office_set::LEGACY_EMAIL_BACKFILL_TOPIC;
 use switchyard_runtime::ConsumerConfig;
 
 use crate::config::Settings;
 use crate::node::Node;
-
-/// Prefix of every search indexer subscription: `search-indexer-{topic}`.
-const INDEXER_PREFIX: &str = "search-indexer-";
 
 /// What a `serve` process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,7 +56,7 @@ impl Role {
     /// crate declares its own: adding a consumer adds one line here.
     pub fn subscriptions(self, settings: &Settings) -> Vec<ConsumerConfig> {
         match self {
-            Role::Indexer => indexer_subscriptions(settings),
+            Role::Indexer => switchyard_indexer::subscriptions(&settings.indexer),
             Role::Chunker => switchyard_chunking::subscriptions(),
             Role::Shipments => switchyard_shipments::subscriptions(),
             Role::Meetings => switchyard_meetings::subscriptions(),
@@ -71,25 +65,6 @@ impl Role {
             Role::Relay | Role::Cleanup => Vec::new(),
         }
     }
-}
-
-/// The search indexer's subscriptions: `search-indexer-{topic}` on every office topic
-/// and the legacy email backfill topic, sized by `[indexer]`.
-fn indexer_subscriptions(settings: &Settings) -> Vec<ConsumerConfig> {
-    let deadline = Duration::from_secs(settings.indexer_ack_deadline_secs);
-    DataKind::ALL
-        .iter()
-        .map(|kind| kind.topic_name())
-        .chain([LEGACY_EMAIL_BACKFILL_TOPIC])
-        .map(|topic| {
-            let subscription = SubscriptionConfig::new(format!("{INDEXER_PREFIX}{topic}"), topic)
-                .with_ack_deadline(deadline);
-            ConsumerConfig::new(subscription)
-                .with_batch_size(settings.indexer_batch_size)
-                .with_handle_batch_size(settings.indexer_commit_batch_size)
-                .with_retry(settings.indexer_retry.clone())
-        })
-        .collect()
 }
 
 /// One subscription of the pipeline and the role that consumes it.

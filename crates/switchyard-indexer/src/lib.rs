@@ -1,6 +1,7 @@
 //! Switchyard's search indexer: [`Indexer`], the consumer handler that keeps a
 //! `switchyard_search::SearchBackend` (whichever engine) in step with the office topics,
-//! one commit per batch before the runtime acks it.
+//! one commit per batch before the runtime acks it; its [`subscriptions`]
+//! (`search-indexer-{topic}`) and their settings, [`IndexerConfig`] (`[indexer]`).
 //!
 //! This crate joins the runtime's consumer loop (`switchyard-runtime`'s `Handler`) to the
 //! engine-agnostic search API (`switchyard-search`); it names no engine, broker or store.
@@ -37,6 +38,8 @@
 //! ```
 #![warn(missing_docs)]
 
+mod config;
 mod indexer;
 
+pub use config::{IndexerConfig, InvalidIndexerConfig, subscriptions};
 pub use indexer::Indexer;

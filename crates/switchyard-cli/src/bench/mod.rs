@@ -265,7 +265,7 @@ async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow
         "end_to_end_secs": end_to_end.as_secs_f64(),
         "end_to_end_events_per_sec": emails as f64 / end_to_end.as_secs_f64(),
         "peak_rss_bytes": peak_rss_bytes(),
-        "indexer_batch_size": settings.indexer_batch_size,
+        "indexer_batch_size": settings.indexer.batch_size,
     });
     if json_output {
         println!("{result}");
