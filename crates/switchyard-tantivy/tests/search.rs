@@ -574,8 +574,10 @@ fn limits_count_results_not_fragments() {
     for doc in 0..4 {
         let id = format!("d{doc}");
         events.push(word_document("alice", &id, "manual"));
+        // The first document's fragments say it twice: they rank above all the others.
+        let text = if doc == 0 { "tern tern colony" } else { "tern colony" };
         for position in 0..30 {
-            events.push(word_fragment("alice", &id, position, "s", "tern colony"));
+            events.push(word_fragment("alice", &id, position, "s", text));
         }
     }
     index_events(&index, &events);
@@ -586,13 +588,15 @@ fn limits_count_results_not_fragments() {
         })
         .unwrap();
     assert_eq!(hits.len(), 3, "{:?}", ids(&hits));
-    // 120 fragments score alike, so which of them a result shows depends on index order:
-    // each shows at least one and at most three, and the best result its full three.
+    // The other 90 fragments score alike, so which of them a result shows depends on
+    // index order: each shows at least one and at most three; the best result, whose
+    // fragments ranked first, its full three.
     assert!(
         hits.iter()
             .all(|hit| (1..=MAX_FRAGMENTS_PER_HIT).contains(&hit.fragments.len())),
         "{hits:?}"
     );
+    assert_eq!(hits[0].id, "d0", "{:?}", ids(&hits));
     assert_eq!(hits[0].fragments.len(), MAX_FRAGMENTS_PER_HIT);
     let all = index.search(&query("alice", "tern")).unwrap();
     assert_eq!(all.len(), 4);
