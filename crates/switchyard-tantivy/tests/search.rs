@@ -575,7 +575,11 @@ fn limits_count_results_not_fragments() {
         let id = format!("d{doc}");
         events.push(word_document("alice", &id, "manual"));
         // The first document's fragments say it twice: they rank above all the others.
-        let text = if doc == 0 { "tern tern colony" } else { "tern colony" };
+        let text = if doc == 0 {
+            "tern tern colony"
+        } else {
+            "tern colony"
+        };
         for position in 0..30 {
             events.push(word_fragment("alice", &id, position, "s", text));
         }
