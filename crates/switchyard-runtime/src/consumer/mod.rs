@@ -12,7 +12,10 @@
 //! crash in between replays the event and the handler's effect must be idempotent.
 //! When the state store fails mid-step, the batch is released untouched (delivered again
 //! at once, without counting a retry) and the step fails, so the loop pauses and tries
-//! again: a store outage delays events, never loses or dead-letters them.
+//! again: a store outage delays events, never loses or dead-letters them. The first step
+//! after a failure handles one fetch only, without gathering a backlog, so that consuming
+//! visibly resumes as soon as the engine is back (a backlog of 1000 events in one index
+//! commit took seconds on a loaded machine) and a failing engine wastes little work.
 
 mod layers;
 
@@ -175,27 +178,35 @@ impl<H: Handler> Consumer<H> {
     /// Runs until `shutdown` is cancelled. A batch in hand is always finished (handled
     /// and settled) before the loop looks at `shutdown` again; fetches wait at most
     /// `max_wait`. Infrastructure errors are reported to its [`ConsumerHealth`] and retried after a
-    /// pause growing from 100 ms to 1 s.
+    /// pause growing from 100 ms to 1 s; the step after a failure handles one fetch only.
     pub async fn run(self, shutdown: CancellationToken) {
         let subscription = self.config.subscription.name.clone();
         self.health.started(&subscription);
         // Short pauses: an engine that is back is used again within about a second.
         let mut pause = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        let mut recovering = false;
         while !shutdown.is_cancelled() {
+            let handle_at_most = if recovering {
+                self.config.batch_size
+            } else {
+                self.config.handle_batch_size
+            };
             let result = match self
                 .broker
                 .ensure_subscription(&self.config.subscription)
                 .await
             {
-                Ok(()) => self.step().await.map(|_| ()),
+                Ok(()) => self.step_handling_at_most(handle_at_most).await.map(|_| ()),
                 Err(err) => Err(err.into()),
             };
             match result {
                 Ok(()) => {
                     self.health.succeeded(&subscription);
                     pause.reset();
+                    recovering = false;
                 }
                 Err(err) => {
+                    recovering = true;
                     self.health.failed(&subscription, &err.to_string());
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -211,6 +222,15 @@ impl<H: Handler> Consumer<H> {
     /// Fetches and processes one batch (waiting up to `max_wait` for it).
     #[tracing::instrument(skip_all, fields(subscription = %self.config.subscription.name))]
     pub async fn step(&self) -> Result<StepReport, RuntimeError> {
+        self.step_handling_at_most(self.config.handle_batch_size)
+            .await
+    }
+
+    /// One step that gathers a backlog only up to `handle_at_most` messages.
+    async fn step_handling_at_most(
+        &self,
+        handle_at_most: usize,
+    ) -> Result<StepReport, RuntimeError> {
         let name = &self.config.subscription.name;
         let batch_size = self.config.batch_size.max(1);
         let mut deliveries = self
@@ -223,8 +243,8 @@ impl<H: Handler> Consumer<H> {
         // A full fetch means a backlog: gather more, so that a costly effect (an index
         // commit) covers many messages, but never wait for messages that are not there.
         let mut last_fetch = deliveries.len();
-        while last_fetch == batch_size && deliveries.len() < self.config.handle_batch_size {
-            let want = batch_size.min(self.config.handle_batch_size - deliveries.len());
+        while last_fetch == batch_size && deliveries.len() < handle_at_most {
+            let want = batch_size.min(handle_at_most - deliveries.len());
             let more = self.broker.fetch(name, want, GATHER_WAIT).await?;
             last_fetch = if more.len() == want { batch_size } else { 0 };
             deliveries.extend(more);

@@ -418,3 +418,16 @@ async fn a_backlog_is_gathered_into_one_handled_batch_of_full_fetches() {
     }
     assert_eq!(handled, [20, 20, 3], "a step gathers full fetches up to 20");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_step_after_a_failure_handles_one_fetch_then_gathers_again() {
+    let mut f = fixture().await;
+    f.consumer.config.batch_size = 5;
+    f.consumer.config.handle_batch_size = 20;
+    let events: Vec<Envelope> = (0..43).map(|i| email(&format!("e{i}"))).collect();
+    f.publisher.publish(&events).await.unwrap();
+    // What `run` does after a failed step, then after a good one.
+    let recovering = f.consumer.step_handling_at_most(5).await.unwrap().handled;
+    let recovered = f.consumer.step().await.unwrap().handled;
+    assert_eq!((recovering, recovered), (5, 20));
+}
