@@ -271,6 +271,7 @@ fn convert_message(
             .filter_map(|part| part.attachment_name())
             .map(str::to_string)
             .collect(),
+        ..Email::default()
     };
     Ok(AnyOfficeEvent::Email(stamp.event(email, date)))
 }
