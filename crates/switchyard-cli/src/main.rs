@@ -411,7 +411,10 @@ async fn import(
 ) -> anyhow::Result<ExitCode> {
     let read_settings = import::ReadSettings {
         limits: settings.import_limits.clone(),
-        discover: switchyard_office::DiscoverOptions { follow_symlinks },
+        discover: switchyard_office::DiscoverOptions {
+            follow_symlinks,
+            ..switchyard_office::DiscoverOptions::default()
+        },
     };
     let progress = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
