@@ -35,15 +35,7 @@ fn import_with_warnings(relative: &str) -> (Vec<ImportItem>, Vec<ImportWarning>)
         path,
         mail_folder: None,
     };
-    let mut reader = read_file(&file, &options());
-    let mut items = Vec::new();
-    let mut warnings = reader.take_warnings();
-    while let Some(item) = reader.next() {
-        items.push(item);
-        warnings.extend(reader.take_warnings());
-    }
-    warnings.extend(reader.take_warnings());
-    (items, warnings)
+    read_with_warnings(&file)
 }
 
 fn emails(items: &[ImportItem]) -> Vec<&Email> {
@@ -298,8 +290,15 @@ fn vcards_of_every_version_import() {
 
 /// Reads a whole file, checking that progress only grows and ends at the file's size.
 fn read_with_progress(file: &SourceFile) -> Vec<ImportItem> {
+    read_with_warnings(file).0
+}
+
+/// Reads a whole file as [`read_with_progress`] does, with the warnings handed out
+/// along the way.
+fn read_with_warnings(file: &SourceFile) -> (Vec<ImportItem>, Vec<ImportWarning>) {
     let mut reader: FileReader = read_file(file, &options());
     let mut items = Vec::new();
+    let mut warnings = Vec::new();
     let mut last_bytes_read = 0;
     while let Some(item) = reader.next() {
         assert!(
@@ -309,14 +308,16 @@ fn read_with_progress(file: &SourceFile) -> Vec<ImportItem> {
         );
         last_bytes_read = reader.bytes_read();
         items.push(item);
+        warnings.extend(reader.take_warnings());
     }
+    warnings.extend(reader.take_warnings());
     assert_eq!(
         reader.bytes_read(),
         file.size_bytes,
         "{}",
         file.path.display()
     );
-    items
+    (items, warnings)
 }
 
 #[test]
@@ -379,13 +380,8 @@ fn every_shared_test_file_imports_without_panic() {
     let mut counts = [0usize; 5];
     let mut warnings = Vec::new();
     for file in &discovery.files {
-        let mut reader = read_file(file, &options());
-        let mut items = Vec::new();
-        while let Some(item) = reader.next() {
-            items.push(item);
-            warnings.extend(reader.take_warnings());
-        }
-        warnings.extend(reader.take_warnings());
+        let (items, file_warnings) = read_with_warnings(file);
+        warnings.extend(file_warnings);
         for item in items {
             let slot = match item {
                 Ok(AnyOfficeEvent::Email(_)) => 0,
@@ -419,6 +415,37 @@ fn every_shared_test_file_imports_without_panic() {
     assert!(todos >= 6, "{todos}");
     assert!(rejected <= 15, "{rejected}");
     assert!(warnings.len() >= 90, "{}", warnings.len());
+}
+
+#[test]
+fn a_shared_message_without_message_id_imports_under_a_stable_id() {
+    // Issue 14: the id of a message without Message-ID is the SHA-256 of its bytes.
+    let path = shared_testdata().join("email/patchew-mbox/0037-foo-patch-for-git-am.mbox");
+    let file = SourceFile {
+        kind: SourceKind::Mbox,
+        size_bytes: std::fs::metadata(&path).unwrap().len(),
+        path,
+        mail_folder: None,
+    };
+    let (items, warnings) = read_with_warnings(&file);
+    assert!(rejections(&items).is_empty(), "{items:?}");
+    let ids: Vec<String> = emails(&items)
+        .iter()
+        .map(|email| email.id.clone())
+        .collect();
+    assert!(ids.iter().any(|id| id.starts_with("sha256:")), "{ids:?}");
+    let again: Vec<String> = emails(&read_with_warnings(&file).0)
+        .iter()
+        .map(|email| email.id.clone())
+        .collect();
+    assert_eq!(ids, again);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].kind, WarningKind::Derived);
+    assert_eq!(warnings[0].location, "message 1 at byte 0");
+    assert_eq!(
+        warnings[0].reason,
+        "missing Message-ID: id from the message's SHA-256"
+    );
 }
 
 #[test]
@@ -523,10 +550,7 @@ fn maildir_tree() -> tempfile::TempDir {
 type FiledEmail = (Option<String>, String, EmailFlags);
 
 /// Imports what `discover_with` finds under `root`: (folder, subject, flags) per email.
-fn import_maildir(
-    root: &Path,
-    options: &DiscoverOptions,
-) -> (Vec<FiledEmail>, Vec<ImportWarning>) {
+fn import_maildir(root: &Path, options: &DiscoverOptions) -> (Vec<FiledEmail>, Vec<ImportWarning>) {
     let discovery = discover_with(&[root.to_path_buf()], options).unwrap();
     assert!(
         discovery.rejections.is_empty(),
