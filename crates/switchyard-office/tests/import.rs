@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use switchyard_contracts::{
-    AnyOfficeEvent, CalendarItem, Contact, DocumentKind, Email, EmailFlags, SyncType,
+    AnyOfficeEvent, CalendarItem, Contact, DocumentKind, Email, EmailFlags, Registry, SyncType,
 };
 use switchyard_office::{
     DiscoverOptions, FileReader, ImportItem, ImportOptions, ImportWarning, Rejection, SourceFile,
@@ -557,6 +557,7 @@ fn import_maildir(root: &Path, options: &DiscoverOptions) -> (Vec<FiledEmail>, V
         "{:?}",
         discovery.rejections
     );
+    let registry = Registry::standard();
     let mut emails = Vec::new();
     for file in &discovery.files {
         for item in read_with_progress(file) {
@@ -564,6 +565,11 @@ fn import_maildir(root: &Path, options: &DiscoverOptions) -> (Vec<FiledEmail>, V
                 panic!("{}: {item:?}", file.path.display());
             };
             assert_eq!(event.provider, file.kind.provider());
+            // Folder and flags pass the published contract.
+            let mut published = AnyOfficeEvent::Email(event.clone());
+            published.set_batch_id("maildir");
+            let envelope = published.to_envelope("/test", "maildir").unwrap();
+            registry.prepare(&envelope).unwrap();
             emails.push((event.item.folder, event.item.subject, event.item.flags));
         }
     }
