@@ -7,8 +7,8 @@
 //! - the envelope targets: an envelope `Registry::prepare` accepts decodes again from the
 //!   bytes it would publish, as a consumer sees them;
 //! - the importer targets: every event an importer yields becomes an envelope once it
-//!   has a batch id (`switchyard import` aborts otherwise), and every rejection names a
-//!   place and a reason.
+//!   has a batch id (`switchyard import` aborts otherwise), and every rejection and
+//!   warning names a place and a reason.
 
 use std::path::PathBuf;
 use std::sync::LazyLock;
@@ -66,12 +66,18 @@ pub fn import(kind: SourceKind, data: &[u8]) {
         path,
         kind,
         size_bytes: data.len() as u64,
+        mail_folder: None,
     };
     let options = ImportOptions {
         user_id: "fuzz".into(),
         sync_type: SyncType::Backfill,
     };
-    for item in read_file_with_limits(&file, &options, &LIMITS) {
+    let mut reader = read_file_with_limits(&file, &options, &LIMITS);
+    while let Some(item) = reader.next() {
+        for warning in reader.take_warnings() {
+            assert!(!warning.location.is_empty(), "{warning}");
+            assert!(!warning.reason.is_empty(), "{warning}");
+        }
         match item {
             Ok(mut event) => {
                 event.set_batch_id("fuzz-batch");

@@ -20,7 +20,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::StatusCode;
 use switchyard_contracts::{AnyOfficeEvent, Envelope, SyncType};
 use switchyard_office::{
-    DiscoverOptions, ImportLimits, ImportOptions, Rejection, discover_with, read_file_with_limits,
+    DiscoverOptions, ImportLimits, ImportOptions, ImportWarning, Rejection, WarningKind,
+    discover_with, read_file_with_limits,
 };
 use switchyard_runtime::Publisher;
 
@@ -51,16 +52,21 @@ pub struct ImportReport {
     pub imported: u64,
     /// Items (or files) rejected.
     pub rejected: u64,
+    /// Items imported with derived values (an id hashed from the content, a date from
+    /// the file's time), and files or messages skipped on purpose.
+    pub warned: u64,
     /// Bytes of input.
     pub bytes: u64,
 }
 
-/// How files are found and read: the `[import]` limits and `--follow-symlinks`.
+/// How files are found and read: the `[import]` limits, `--follow-symlinks` and
+/// `--include-trashed`.
 #[derive(Debug, Clone, Default)]
 pub struct ReadSettings {
     /// What one file may cost before it is rejected.
     pub limits: ImportLimits,
-    /// Whether symlinks out of an imported folder are followed.
+    /// Whether symlinks out of an imported folder are followed, and trashed Maildir
+    /// messages imported.
     pub discover: DiscoverOptions,
 }
 
@@ -74,6 +80,7 @@ struct BatchStart {
 enum ReaderOutput {
     Batch(Vec<AnyOfficeEvent>, BatchStart),
     Rejected(Rejection),
+    Warned(Vec<ImportWarning>),
     Progress(u64),
 }
 
@@ -98,6 +105,10 @@ pub async fn import(
     for rejection in &discovery.rejections {
         report_rejection(progress, rejection);
         report.rejected += 1;
+    }
+    for warning in &discovery.warnings {
+        report_warning(progress, warning);
+        report.warned += 1;
     }
     progress.set_length(report.bytes);
     progress.set_style(
@@ -140,11 +151,27 @@ pub async fn import(
                     }
                     Err(rejection) => ReaderOutput::Rejected(rejection),
                 };
+                let warnings = items.take_warnings();
+                if !warnings.is_empty()
+                    && sender
+                        .blocking_send(ReaderOutput::Warned(warnings))
+                        .is_err()
+                {
+                    return;
+                }
                 let progress = ReaderOutput::Progress(done_bytes + items.bytes_read());
                 if sender.blocking_send(output).is_err() || sender.blocking_send(progress).is_err()
                 {
                     return;
                 }
+            }
+            let warnings = items.take_warnings();
+            if !warnings.is_empty()
+                && sender
+                    .blocking_send(ReaderOutput::Warned(warnings))
+                    .is_err()
+            {
+                return;
             }
             done_bytes += file.size_bytes;
             if sender
@@ -190,6 +217,12 @@ pub async fn import(
                 report_rejection(progress, &rejection);
                 report.rejected += 1;
             }
+            ReaderOutput::Warned(warnings) => {
+                for warning in &warnings {
+                    report_warning(progress, warning);
+                }
+                report.warned += warnings.len() as u64;
+            }
             ReaderOutput::Progress(bytes) => progress.set_position(bytes),
         }
     }
@@ -211,6 +244,15 @@ fn stopped_at(batch: &str, start: &BatchStart, imported: u64) -> String {
 /// Prints a rejection on stderr, above the progress bar when one is drawn.
 fn report_rejection(progress: &ProgressBar, rejection: &Rejection) {
     progress.suspend(|| eprintln!("rejected {rejection}"));
+}
+
+/// Prints a warning on stderr like a rejection: `warning FILE, LOCATION: reason` for an
+/// item imported with derived values, `skipped FILE: reason` for what was left out.
+fn report_warning(progress: &ProgressBar, warning: &ImportWarning) {
+    progress.suspend(|| match warning.kind {
+        WarningKind::Skipped => eprintln!("{warning}"),
+        _ => eprintln!("warning {warning}"),
+    });
 }
 
 impl Destination {

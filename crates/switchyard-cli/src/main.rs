@@ -88,7 +88,8 @@ enum Command {
         #[command(subcommand)]
         topics: topology::TopicsCommand,
     },
-    /// Import .mbox, .eml, .ics and .vcf files (folders are walked recursively).
+    /// Import mail (.mbox, .eml, Maildir folders), calendars (.ics), contacts (.vcf),
+    /// todos (.jsonl) and office documents (folders are walked recursively).
     Import {
         /// Files or folders.
         #[arg(required = true)]
@@ -104,6 +105,10 @@ enum Command {
         /// reported and skipped).
         #[arg(long)]
         follow_symlinks: bool,
+        /// Import Maildir messages flagged trashed (`T`, deleted but not yet expunged);
+        /// by default each is reported as skipped.
+        #[arg(long)]
+        include_trashed: bool,
         /// How long to retry a batch while the server or the bus is unavailable, e.g.
         /// `30s`, `5m`, `1h`; `0` sends each batch once [default: `[import] retry_for`,
         /// else 5m].
@@ -231,12 +236,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             user,
             server,
             follow_symlinks,
+            include_trashed,
             retry_for,
         } => {
             let retry = import::OutageRetry {
                 retry_for: retry_for.unwrap_or(settings.import_retry_for),
             };
-            import(&settings, &paths, &user, server, follow_symlinks, &retry).await
+            let discover = switchyard_office::DiscoverOptions {
+                follow_symlinks,
+                include_trashed,
+            };
+            import(&settings, &paths, &user, server, discover, &retry).await
         }
         Command::Search(args) => {
             // Search engines block (the Vespa client is a blocking HTTP client).
@@ -406,12 +416,12 @@ async fn import(
     paths: &[PathBuf],
     user: &str,
     server: Option<String>,
-    follow_symlinks: bool,
+    discover: switchyard_office::DiscoverOptions,
     retry: &import::OutageRetry,
 ) -> anyhow::Result<ExitCode> {
     let read_settings = import::ReadSettings {
         limits: settings.import_limits.clone(),
-        discover: switchyard_office::DiscoverOptions { follow_symlinks },
+        discover,
     };
     let progress = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
@@ -469,8 +479,8 @@ async fn import(
     };
     progress.finish_and_clear();
     println!(
-        "imported {}, rejected {} ({} files, {} bytes)",
-        report.imported, report.rejected, report.files, report.bytes
+        "imported {}, rejected {}, warned {} ({} files, {} bytes)",
+        report.imported, report.rejected, report.warned, report.files, report.bytes
     );
     Ok(if report.rejected == 0 {
         ExitCode::SUCCESS

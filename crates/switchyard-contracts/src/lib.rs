@@ -50,10 +50,10 @@ pub use local_time::local_to_utc;
 pub use office::{AnyOfficeEvent, DataKind, OfficeEvent, Operation, SyncType, decode_office_event};
 pub use office_items::{
     Attendee, CalendarEvent, CalendarItem, ChatMessage, Contact, ContactEvent, Document,
-    DocumentBody, DocumentEvent, DocumentKind, Email, EmailEvent, Fragment, FragmentEvent, LlmChat,
-    LlmChatEvent, Mailbox, MeetingBooking, MeetingBookingEvent, MeetingPoll, MeetingPollEvent,
-    OfficeItem, Sheet, ShipmentEvent, ShipmentUpdate, Slide, Task, TaskEvent, TimeSlot, Todo,
-    TodoEvent, WordBlock,
+    DocumentBody, DocumentEvent, DocumentKind, Email, EmailEvent, EmailFlags, Fragment,
+    FragmentEvent, LlmChat, LlmChatEvent, Mailbox, MeetingBooking, MeetingBookingEvent,
+    MeetingPoll, MeetingPollEvent, OfficeItem, Sheet, ShipmentEvent, ShipmentUpdate, Slide, Task,
+    TaskEvent, TimeSlot, Todo, TodoEvent, WordBlock,
 };
 pub use registry::{
     DEFAULT_BACKOFF_MS, DEFAULT_MAX_RETRIES, EventDefinition, EventKind, EventSet, NamingPolicy,

@@ -65,6 +65,43 @@ pub struct Email {
     pub body_text: String,
     /// File names of the attachments.
     pub attachment_names: Vec<String>,
+    /// The mail folder the message was filed in, its levels separated by `/`
+    /// (`INBOX`, `Work/Projects`), when the source has folders (a Maildir).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
+    /// What the user did with the message, when the source keeps it (Maildir flags);
+    /// all `false` when it does not.
+    #[serde(default, skip_serializing_if = "EmailFlags::is_empty")]
+    pub flags: EmailFlags,
+}
+
+/// The state of an email in its mailbox, as mail clients keep it (Maildir's `:2,` flags,
+/// IMAP's system flags). Every flag is `false` when absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct EmailFlags {
+    /// Seen (Maildir `S`, IMAP `\Seen`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read: bool,
+    /// Replied to (Maildir `R`, IMAP `\Answered`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub answered: bool,
+    /// Flagged for attention (Maildir `F`, IMAP `\Flagged`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub flagged: bool,
+    /// Marked for deletion (Maildir `T`, IMAP `\Deleted`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub trashed: bool,
+    /// A draft (Maildir `D`, IMAP `\Draft`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub draft: bool,
+}
+
+impl EmailFlags {
+    /// Whether no flag is set.
+    pub fn is_empty(&self) -> bool {
+        *self == EmailFlags::default()
+    }
 }
 
 impl OfficeItem for Email {

@@ -3,9 +3,12 @@
 //! VJOURNAL and the other components are skipped.
 //!
 //! Events are numbered `VEVENT 1`, `VEVENT 2`, … and to-dos `VTODO 1`, … across the
-//! whole file, so that a rejection points at the broken one. An event without UID or
+//! whole file, so that a rejection or warning points at the one it is about. An event
 //! with a DTSTART calcard cannot read as a date is rejected; the rest of the file still
-//! imports.
+//! imports. An event or to-do without UID is imported under a derived id ([`derived_uid`])
+//! with a warning. A file holding calendars but no event or to-do, or nothing but
+//! blanks, is skipped with the warning `no events or todos`; one with no calendar at all
+//! is rejected.
 
 use calcard::icalendar::{
     ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarParameterName,
@@ -13,6 +16,7 @@ use calcard::icalendar::{
 };
 use calcard::{Entry, Parser};
 use chrono::{DateTime, TimeDelta, Utc};
+use sha2::{Digest, Sha256};
 use switchyard_contracts::{AnyOfficeEvent, Attendee, CalendarItem};
 
 use crate::calendar_todo::convert_todo;
@@ -54,10 +58,36 @@ pub(crate) fn read_calendar(bytes: &[u8], stamp: &EventStamp) -> Vec<ImportItem>
             _ => {}
         }
     }
-    if calendars == 0 && items.is_empty() {
+    let blank = text.trim().is_empty();
+    if calendars == 0 && items.is_empty() && !blank {
         items.push(Err(stamp.reject("file", "no iCalendar data found")));
+    } else if counts.events + counts.todos == 0 && items.is_empty() {
+        stamp.skip("file", "no events or todos");
     }
     items
+}
+
+/// The id of a VEVENT or VTODO without UID: `sha256:` and the 64 lowercase hex digits of
+/// the SHA-256 of its place in the file (`VEVENT 3`, a line feed) followed by its
+/// properties as calcard writes them (sub-components such as VALARM left out). Reading
+/// the same file again gives the same ids, so importing it again adds nothing; equal
+/// components at different places get different ids. Inserting a component before it
+/// changes the id, as its place changes.
+fn derived_uid(component: &ICalendarComponent, location: &str) -> String {
+    let mut text = format!("{location}\n");
+    for entry in &component.entries {
+        // Writing to a String cannot fail.
+        let _ = entry.write_to(&mut text);
+    }
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+/// The UID of `component`, else its [`derived_uid`] (and whether it was derived).
+fn uid_of(component: &ICalendarComponent, location: &str) -> (String, bool) {
+    match component.uid().map(str::trim).filter(|uid| !uid.is_empty()) {
+        Some(uid) => (uid.to_string(), false),
+        None => (derived_uid(component, location), true),
+    }
 }
 
 /// VEVENTs and VTODOs seen so far in a file, for rejection locations.
@@ -75,41 +105,49 @@ fn read_components(
 ) {
     let zones = TimeZones::new(calendar);
     for component in &calendar.components {
-        let item = match component.component_type {
+        let (location, item) = match component.component_type {
             ICalendarComponentType::VEvent => {
                 counts.events += 1;
                 let location = format!("VEVENT {}", counts.events);
-                convert_event(component, &zones)
-                    .map(|(item, last_updated)| {
-                        AnyOfficeEvent::Calendar(stamp.event(item, last_updated))
-                    })
-                    .map_err(|reason| stamp.reject(location, reason))
+                let (uid, derived) = uid_of(component, &location);
+                let item = convert_event(component, &zones, &uid).map(|(item, last_updated)| {
+                    AnyOfficeEvent::Calendar(stamp.event(item, last_updated))
+                });
+                (location, item.map(|item| (item, derived.then_some(uid))))
             }
             ICalendarComponentType::VTodo => {
                 counts.todos += 1;
                 let location = format!("VTODO {}", counts.todos);
-                convert_todo(component, &zones)
-                    .map(|(item, last_updated)| {
-                        AnyOfficeEvent::Todo(stamp.event(item, last_updated))
-                    })
-                    .map_err(|reason| stamp.reject(location, reason))
+                let (uid, derived) = uid_of(component, &location);
+                let item = convert_todo(component, &zones, &uid).map(|(item, last_updated)| {
+                    AnyOfficeEvent::Todo(stamp.event(item, last_updated))
+                });
+                (location, item.map(|item| (item, derived.then_some(uid))))
             }
             _ => continue,
         };
-        items.push(item);
+        items.push(match item {
+            Ok((item, derived_uid)) => {
+                if let Some(uid) = derived_uid {
+                    stamp.warn(
+                        &location,
+                        format!("missing UID: id {uid} derived from its content and place"),
+                    );
+                }
+                Ok(item)
+            }
+            Err(reason) => Err(stamp.reject(location, reason)),
+        });
     }
 }
 
-/// One VEVENT as a calendar item and its last modification, or why it cannot be.
+/// One VEVENT with its `uid` (read or derived) as a calendar item and its last
+/// modification, or why it cannot be.
 fn convert_event(
     event: &ICalendarComponent,
     zones: &TimeZones,
+    uid: &str,
 ) -> Result<(CalendarItem, Option<DateTime<Utc>>), String> {
-    let uid = event
-        .uid()
-        .map(str::trim)
-        .filter(|uid| !uid.is_empty())
-        .ok_or("missing UID")?;
     let id = match event.property(&ICalendarProperty::RecurrenceId) {
         Some(entry) => format!("{uid}#{}", value_text(entry)),
         None => uid.to_string(),
@@ -319,6 +357,9 @@ mod tests {
         read(body)
             .into_iter()
             .map(|item| match item {
+                Ok(AnyOfficeEvent::Calendar(event)) if event.item.id.starts_with("sha256:") => {
+                    Ok("sha256:…".to_string())
+                }
                 Ok(AnyOfficeEvent::Calendar(event)) => Ok(event.item.id),
                 Ok(AnyOfficeEvent::Todo(event)) => Ok(format!("todo {}", event.item.id)),
                 Ok(other) => panic!("unexpected {other:?}"),
@@ -329,6 +370,7 @@ mod tests {
 
     #[test]
     fn broken_vevents_are_rejected_and_the_rest_imports() {
+        // Issue 14: an event without UID is imported under a derived id.
         let body = [
             event("UID:one\r\nDTSTART:20240101T100000Z\r\n"),
             event("SUMMARY:no uid\r\nDTSTART:20240101T100000Z\r\n"),
@@ -341,7 +383,7 @@ mod tests {
             outcomes(&body),
             vec![
                 Ok("one".to_string()),
-                Err("VEVENT 2: missing UID".to_string()),
+                Ok("sha256:…".to_string()),
                 Ok("todo todo".to_string()),
                 Err("VEVENT 3: unparsable DTSTART `INVALID-DATE`".to_string()),
                 Ok("four".to_string()),
@@ -356,12 +398,89 @@ mod tests {
         let rejection = items[0].as_ref().unwrap_err();
         assert_eq!(rejection.location, "file");
         assert_eq!(rejection.reason, "no iCalendar data found");
-        assert!(read_calendar(b"", &test_stamp("ics"))[0].is_err());
-        // A calendar with only to-dos imports them; one with only journals, nothing.
+        // A calendar with only to-dos imports them.
         assert_eq!(
             outcomes("BEGIN:VTODO\r\nUID:t\r\nEND:VTODO\r\n"),
             [Ok("todo t".to_string())]
         );
-        assert!(outcomes("BEGIN:VJOURNAL\r\nUID:j\r\nEND:VJOURNAL\r\n").is_empty());
+    }
+
+    /// Reads `ics` and lists its warnings as `kind location: reason`.
+    fn warnings(ics: &str) -> Vec<String> {
+        let stamp = test_stamp("ics");
+        read_calendar(ics.as_bytes(), &stamp);
+        stamp
+            .take_warnings()
+            .iter()
+            .map(|warning| {
+                format!(
+                    "{:?} {}: {}",
+                    warning.kind, warning.location, warning.reason
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn files_with_nothing_to_import_are_skipped_with_a_warning() {
+        // Issue 14: an empty calendar said nothing at all.
+        let skipped = ["Skipped file: no events or todos".to_string()];
+        let empty = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n";
+        assert!(read_calendar(empty.as_bytes(), &test_stamp("ics")).is_empty());
+        assert_eq!(warnings(empty), skipped);
+        assert_eq!(warnings(""), skipped);
+        assert_eq!(warnings(" \r\n"), skipped);
+        let journal =
+            "BEGIN:VCALENDAR\r\nBEGIN:VJOURNAL\r\nUID:j\r\nEND:VJOURNAL\r\nEND:VCALENDAR\r\n";
+        assert!(read_calendar(journal.as_bytes(), &test_stamp("ics")).is_empty());
+        assert_eq!(warnings(journal), skipped);
+        // Broken events are rejections, not a skipped file.
+        let broken = format!(
+            "BEGIN:VCALENDAR\r\n{}END:VCALENDAR\r\n",
+            event("UID:x\r\nDTSTART:SOON\r\n")
+        );
+        assert!(warnings(&broken).is_empty());
+    }
+
+    #[test]
+    fn components_without_uid_get_stable_derived_ids() {
+        // Issue 14: each VEVENT without a UID was rejected.
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\n{}{}{}BEGIN:VTODO\r\nSUMMARY:Call\r\nEND:VTODO\r\nEND:VCALENDAR\r\n",
+            event("SUMMARY:Lunch\r\nDTSTART:20240101T120000Z\r\n"),
+            event("SUMMARY:Lunch\r\nDTSTART:20240101T120000Z\r\n"),
+            event("SUMMARY:Dinner\r\nDTSTART:20240101T190000Z\r\n"),
+        );
+        let ids = || -> Vec<String> {
+            read_calendar(ics.as_bytes(), &test_stamp("ics"))
+                .into_iter()
+                .map(|item| item.expect("imported").item_id().to_string())
+                .collect()
+        };
+        let first = ids();
+        assert_eq!(first, ids(), "the same bytes give the same ids");
+        assert_eq!(first.len(), 4);
+        for id in &first {
+            assert!(id.starts_with("sha256:") && id.len() == 7 + 64, "{id}");
+        }
+        // Equal events at different places are different events.
+        let mut distinct = first.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 4, "{first:?}");
+        let warnings = warnings(&ics);
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        assert_eq!(
+            warnings[0],
+            format!(
+                "Derived VEVENT 1: missing UID: id {} derived from its content and place",
+                first[0]
+            )
+        );
+        assert!(
+            warnings[3].starts_with("Derived VTODO 1: missing UID"),
+            "{}",
+            warnings[3]
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! the values by `ical.rs`.
 //!
 //! - `id` = UID (with `#` and the RECURRENCE-ID for an overridden occurrence, as for
-//!   events); a VTODO without UID is rejected.
+//!   events); a VTODO without UID gets an id derived from its content and place, with
+//!   a warning (`calendar.rs`).
 //! - `title` = SUMMARY, `notes` = DESCRIPTION (empty when absent).
 //! - `status`: STATUS `NEEDS-ACTION`, `IN-PROCESS`, `COMPLETED`, `CANCELLED` become
 //!   `needs-action`, `in-process`, `completed`, `cancelled`. Without a STATUS (or with
@@ -21,16 +22,13 @@ use switchyard_contracts::Todo;
 use crate::ical::{calendar_user, date_time, duration, text, to_utc, value_text};
 use crate::timezone::TimeZones;
 
-/// One VTODO as a todo and its last modification, or why it cannot be.
+/// One VTODO with its `uid` (read or derived) as a todo and its last modification, or
+/// why it cannot be.
 pub(crate) fn convert_todo(
     todo: &ICalendarComponent,
     zones: &TimeZones,
+    uid: &str,
 ) -> Result<(Todo, Option<DateTime<Utc>>), String> {
-    let uid = todo
-        .uid()
-        .map(str::trim)
-        .filter(|uid| !uid.is_empty())
-        .ok_or("missing UID")?;
     let id = match todo.property(&ICalendarProperty::RecurrenceId) {
         Some(entry) => format!("{uid}#{}", value_text(entry)),
         None => uid.to_string(),
@@ -199,14 +197,22 @@ mod tests {
         let outcomes: Vec<Result<String, String>> = read(body)
             .into_iter()
             .map(|item| match item {
-                Ok(event) => Ok(format!("{:?} {}", event.kind(), event.item_id())),
+                Ok(event) => {
+                    let id = event.item_id();
+                    let id = if id.starts_with("sha256:") {
+                        "sha256:…"
+                    } else {
+                        id
+                    };
+                    Ok(format!("{:?} {id}", event.kind()))
+                }
                 Err(rejection) => Err(format!("{}: {}", rejection.location, rejection.reason)),
             })
             .collect();
         assert_eq!(
             outcomes,
             vec![
-                Err("VTODO 1: missing UID".to_string()),
+                Ok("Todo sha256:…".to_string()),
                 Ok("Calendar e".to_string()),
                 Err("VTODO 2: unparsable DUE `SOON`".to_string()),
                 Ok("Todo good".to_string()),

@@ -1,7 +1,10 @@
 //! The `.vcf` importer: every vCard (2.1, 3.0 or 4.0) of a file becomes a [`Contact`].
 //!
 //! Cards are numbered `card 1`, `card 2`, … in file order. A card with nothing to show
-//! (no FN, N, EMAIL, TEL or ORG) is rejected; the rest of the file still imports.
+//! (no FN, N, EMAIL, TEL or ORG) is rejected; the rest of the file still imports. A card
+//! without UID gets the id `sha256:` and the hex SHA-256 of the card as calcard writes
+//! it. A blank file is skipped with the warning `no cards`; text without any vCard is
+//! rejected.
 
 use std::borrow::Cow;
 
@@ -42,7 +45,11 @@ pub(crate) fn read_contacts(bytes: &[u8], stamp: &EventStamp) -> Vec<ImportItem>
         }
     }
     if cards == 0 && items.is_empty() {
-        items.push(Err(stamp.reject("file", "no vCard data found")));
+        if text.trim().is_empty() {
+            stamp.skip("file", "no cards");
+        } else {
+            items.push(Err(stamp.reject("file", "no vCard data found")));
+        }
     }
     items
 }
@@ -270,6 +277,20 @@ mod tests {
             contacts("not a card\n"),
             vec![Err("file: no vCard data found".to_string())]
         );
+    }
+
+    #[test]
+    fn blank_files_are_skipped_with_a_warning() {
+        // Issue 14: an empty .vcf was reported as a rejection.
+        for blank in ["", "\r\n \n"] {
+            let stamp = test_stamp("vcf");
+            assert!(read_contacts(blank.as_bytes(), &stamp).is_empty());
+            let warnings = stamp.take_warnings();
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert_eq!(warnings[0].kind, crate::WarningKind::Skipped);
+            assert_eq!(warnings[0].reason, "no cards");
+            assert_eq!(warnings[0].to_string(), "skipped test.vcf: no cards");
+        }
     }
 
     #[test]

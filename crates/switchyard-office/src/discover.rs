@@ -1,14 +1,16 @@
-//! Finding import files: walks the paths the user named, keeps files by extension and
-//! records their sizes for byte-based progress. Reads metadata only, never contents.
+//! Finding import files: walks the paths the user named, keeps files by extension (and
+//! Maildir messages by place, see `maildir.rs`) and records their sizes for byte-based
+//! progress. Reads metadata only, never contents.
 //! Symlinks inside a walked folder are followed; those leading out of it only when
 //! [`DiscoverOptions::follow_symlinks`] is set, so that importing a folder reads that
 //! folder and nothing a link in it points at elsewhere.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use crate::error::ImportError;
-use crate::item::Rejection;
+use crate::item::{ImportWarning, Rejection};
+use crate::maildir::{self, Place};
 use crate::source::{SourceFile, SourceKind};
 
 /// What [`discover`] found: files to import, sorted by path, and the entries it had to
@@ -20,6 +22,9 @@ pub struct Discovery {
     /// Folder entries that could not be read, and files named explicitly whose
     /// extension no importer handles.
     pub rejections: Vec<Rejection>,
+    /// Files left out on purpose: trashed Maildir messages (unless
+    /// [`DiscoverOptions::include_trashed`]).
+    pub warnings: Vec<ImportWarning>,
 }
 
 impl Discovery {
@@ -35,6 +40,9 @@ pub struct DiscoverOptions {
     /// Follow symlinks that lead out of the folder being walked. Off by default: such a
     /// link becomes a rejection and is not entered.
     pub follow_symlinks: bool,
+    /// List Maildir messages flagged trashed (`T`: deleted, not yet expunged) too. Off by
+    /// default: each is left out with a warning.
+    pub include_trashed: bool,
 }
 
 /// [`discover_with`] under the default [`DiscoverOptions`]: symlinks leading out of a
@@ -46,8 +54,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, ImportError> {
 /// Lists the importable files below `paths`: folders are walked recursively (following
 /// symlinks that stay inside the folder, and the others too when
 /// `options.follow_symlinks` is set), files are kept by extension (`.mbox`, `.eml`, `.ics`, `.vcf`, `.jsonl`,
-/// `.docx`, `.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`, `.pptx`, any case). Office lock
-/// files (`~$report.docx`, written by Word and Excel while a file is open) are skipped.
+/// `.docx`, `.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`, `.pptx`, any case), and the
+/// messages of Maildir folders by place (a folder with `cur/` and `new/`; see
+/// [`SourceKind::Maildir`]), each with the mail folder it is filed in; trashed ones are
+/// left out with a warning unless `options.include_trashed`. Office lock files
+/// (`~$report.docx`, written by Word and Excel while a file is open) are skipped.
 ///
 /// Files found in folders with other extensions are skipped silently; a file named
 /// directly with another extension, and any folder entry that cannot be read, becomes
@@ -57,23 +68,31 @@ pub fn discover_with(
     paths: &[PathBuf],
     options: &DiscoverOptions,
 ) -> Result<Discovery, ImportError> {
-    let mut files = BTreeMap::new();
-    let mut rejections = Vec::new();
+    let mut found = Found::default();
+    let mut maildirs = HashMap::new();
     for root in paths {
         let metadata = std::fs::metadata(root).map_err(|source| ImportError::Read {
             path: root.clone(),
             source,
         })?;
         if metadata.is_file() {
+            if let Place::Message(maildir) = maildir::place(root, &mut maildirs) {
+                let folder = maildir::mail_folder(maildir, maildir);
+                found.add_message(root.clone(), metadata.len(), folder, options);
+                continue;
+            }
             match SourceKind::from_path(root) {
                 Some(kind) => {
-                    files.insert(root.clone(), (kind, metadata.len()));
+                    found
+                        .files
+                        .insert(root.clone(), (kind, metadata.len(), None));
                 }
-                None => rejections.push(Rejection::new(
+                None => found.rejections.push(Rejection::new(
                     root,
                     "file",
                     "unsupported file type: expected .mbox, .eml, .ics, .vcf, .jsonl, .docx, \
-                     .xlsx, .xlsm, .xlsb, .xls, .ods or .pptx",
+                     .xlsx, .xlsm, .xlsb, .xls, .ods, .pptx or a message in a Maildir's cur/ \
+                     or new/",
                 )),
             }
             continue;
@@ -89,7 +108,9 @@ pub fn discover_with(
                         Some(io_error) => io_error.to_string(),
                         None => err.to_string(),
                     };
-                    rejections.push(Rejection::new(path, "folder entry", reason));
+                    found
+                        .rejections
+                        .push(Rejection::new(path, "folder entry", reason));
                     continue;
                 }
             };
@@ -100,7 +121,7 @@ pub fn discover_with(
                     Err(err) => Some(format!("an unreadable target ({err})")),
                 };
                 if let Some(target) = outside {
-                    rejections.push(Rejection::new(
+                    found.rejections.push(Rejection::new(
                         entry.path(),
                         "folder entry",
                         format!(
@@ -118,33 +139,88 @@ pub fn discover_with(
             if !entry.file_type().is_file() {
                 continue;
             }
-            let Some(kind) = SourceKind::from_path(entry.path()) else {
-                continue;
+            let place = maildir::place(entry.path(), &mut maildirs);
+            let kind = match place {
+                Place::Message(_) => SourceKind::Maildir,
+                Place::NotAMessage => continue,
+                Place::Elsewhere => match SourceKind::from_path(entry.path()) {
+                    Some(kind) => kind,
+                    None => continue,
+                },
             };
             if kind.is_document() && entry.file_name().to_string_lossy().starts_with("~$") {
                 continue;
             }
-            match entry.metadata() {
-                Ok(metadata) => {
-                    files.insert(entry.into_path(), (kind, metadata.len()));
+            let size_bytes = match entry.metadata() {
+                Ok(metadata) => metadata.len(),
+                Err(err) => {
+                    found.rejections.push(Rejection::new(
+                        entry.path(),
+                        "folder entry",
+                        err.to_string(),
+                    ));
+                    continue;
                 }
-                Err(err) => rejections.push(Rejection::new(
-                    entry.path(),
-                    "folder entry",
-                    err.to_string(),
-                )),
+            };
+            match place {
+                Place::Message(maildir) => {
+                    let folder = maildir::mail_folder(maildir, root);
+                    found.add_message(entry.path().to_path_buf(), size_bytes, folder, options);
+                }
+                _ => {
+                    found
+                        .files
+                        .insert(entry.path().to_path_buf(), (kind, size_bytes, None));
+                }
             }
         }
     }
-    let files = files
+    let files = found
+        .files
         .into_iter()
-        .map(|(path, (kind, size_bytes))| SourceFile {
+        .map(|(path, (kind, size_bytes, mail_folder))| SourceFile {
             path,
             kind,
             size_bytes,
+            mail_folder,
         })
         .collect();
-    Ok(Discovery { files, rejections })
+    Ok(Discovery {
+        files,
+        rejections: found.rejections,
+        warnings: found.warnings,
+    })
+}
+
+/// What the walk has found so far: files by path (each once), with kind, size and mail
+/// folder.
+#[derive(Default)]
+struct Found {
+    files: BTreeMap<PathBuf, (SourceKind, u64, Option<String>)>,
+    rejections: Vec<Rejection>,
+    warnings: Vec<ImportWarning>,
+}
+
+impl Found {
+    /// Adds a Maildir message filed in `folder`, or leaves it out when it is trashed and
+    /// `options` do not include trashed messages.
+    fn add_message(
+        &mut self,
+        path: PathBuf,
+        size_bytes: u64,
+        folder: String,
+        options: &DiscoverOptions,
+    ) {
+        if maildir::flags(&path).trashed && !options.include_trashed {
+            self.warnings.push(ImportWarning::skipped(
+                path,
+                "trashed (Maildir flag T); --include-trashed imports it",
+            ));
+            return;
+        }
+        self.files
+            .insert(path, (SourceKind::Maildir, size_bytes, Some(folder)));
+    }
 }
 
 #[cfg(test)]
@@ -253,6 +329,7 @@ mod tests {
 
         let options = DiscoverOptions {
             follow_symlinks: true,
+            ..DiscoverOptions::default()
         };
         let discovery = discover_with(&[root.to_path_buf()], &options).unwrap();
         assert_eq!(

@@ -1,7 +1,10 @@
-//! What every importer yields: [`ImportItem`], an event or the [`Rejection`] of one item,
-//! and [`EventStamp`], the metadata every event read from one file shares (built from
-//! the caller's [`ImportOptions`] and the file). Knows no file format.
+//! What every importer yields: [`ImportItem`], an event or the [`Rejection`] of one item;
+//! [`ImportWarning`], what was imported on a guess or left out without being wrong; and
+//! [`EventStamp`], the metadata every event read from one file shares (built from the
+//! caller's [`ImportOptions`] and the file), which also collects the file's warnings.
+//! Knows no file format.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -62,6 +65,62 @@ impl std::error::Error for Rejection {}
 /// One result of reading a file: an event, or the rejection of one item.
 pub type ImportItem = Result<AnyOfficeEvent, Rejection>;
 
+/// What an [`ImportWarning`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningKind {
+    /// The item was imported, with values the importer had to derive (an id from a hash,
+    /// a date from the file's time) because the input lacked them.
+    Derived,
+    /// Nothing was imported from the file or message, on purpose: a calendar without
+    /// events or to-dos, a contacts file without cards, a trashed Maildir message.
+    Skipped,
+}
+
+/// Something the user should know that is not a rejection: an item imported with
+/// derived values, or a file skipped for having nothing to import. Like a [`Rejection`],
+/// it names the file, the place in it and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportWarning {
+    /// The file.
+    pub file: PathBuf,
+    /// Where in the file, as for a [`Rejection`]: `message 3 at byte 10234`, `VEVENT 2`,
+    /// `message` (an `.eml` or Maildir message), or `file`.
+    pub location: String,
+    /// What was missing and what was used instead, or why nothing was imported,
+    /// lowercase, e.g. `no events or todos`.
+    pub reason: String,
+    /// Imported with derived values, or skipped.
+    pub kind: WarningKind,
+}
+
+impl ImportWarning {
+    pub(crate) fn skipped(file: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        ImportWarning {
+            file: file.into(),
+            location: "file".into(),
+            reason: reason.into(),
+            kind: WarningKind::Skipped,
+        }
+    }
+}
+
+/// `skipped FILE: reason` for a skipped file, `FILE, LOCATION: reason` otherwise (the
+/// caller adds a word such as `warning` before it, as before a [`Rejection`]).
+impl fmt::Display for ImportWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            WarningKind::Skipped => write!(f, "skipped {}: {}", self.file.display(), self.reason),
+            WarningKind::Derived => write!(
+                f,
+                "{}, {}: {}",
+                self.file.display(),
+                self.location,
+                self.reason
+            ),
+        }
+    }
+}
+
 /// What every event read from one file shares.
 pub(crate) struct EventStamp {
     pub(crate) file: PathBuf,
@@ -70,6 +129,8 @@ pub(crate) struct EventStamp {
     sync_type: SyncType,
     /// `last_updated` of items that carry no date of their own.
     pub(crate) file_modified: DateTime<Utc>,
+    /// The warnings about this file's items, until the reader hands them out.
+    warnings: RefCell<Vec<ImportWarning>>,
 }
 
 impl EventStamp {
@@ -86,6 +147,7 @@ impl EventStamp {
             user_id: options.user_id.clone(),
             sync_type: options.sync_type,
             file_modified,
+            warnings: RefCell::default(),
         }
     }
 
@@ -115,6 +177,31 @@ impl EventStamp {
     ) -> Rejection {
         Rejection::new(self.file.clone(), location, reason)
     }
+
+    /// Records that the item at `location` was imported with derived values.
+    pub(crate) fn warn(&self, location: impl Into<String>, reason: impl Into<String>) {
+        self.warnings.borrow_mut().push(ImportWarning {
+            file: self.file.clone(),
+            location: location.into(),
+            reason: reason.into(),
+            kind: WarningKind::Derived,
+        });
+    }
+
+    /// Records that nothing at `location` was imported, on purpose.
+    pub(crate) fn skip(&self, location: impl Into<String>, reason: impl Into<String>) {
+        self.warnings.borrow_mut().push(ImportWarning {
+            file: self.file.clone(),
+            location: location.into(),
+            reason: reason.into(),
+            kind: WarningKind::Skipped,
+        });
+    }
+
+    /// The warnings recorded since the last call.
+    pub(crate) fn take_warnings(&self) -> Vec<ImportWarning> {
+        self.warnings.take()
+    }
 }
 
 /// A stamp for parsing bytes in unit tests, with a fixed file time.
@@ -126,5 +213,6 @@ pub(crate) fn test_stamp(provider: &'static str) -> EventStamp {
         user_id: "alice".into(),
         sync_type: SyncType::Backfill,
         file_modified: DateTime::from_timestamp(1_700_000_000, 0).expect("valid timestamp"),
+        warnings: RefCell::default(),
     }
 }

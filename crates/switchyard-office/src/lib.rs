@@ -4,6 +4,7 @@
 //! | files | events |
 //! |---|---|
 //! | `.mbox`, `.eml` | one `Email` per message (`mail-parser`) |
+//! | Maildir folders (`cur/`, `new/`, Maildir++ `.Work.Projects/`) | one `Email` per message, with its `folder` and `flags` |
 //! | `.ics` | one `CalendarItem` per VEVENT, one `Todo` per VTODO (`calcard`) |
 //! | `.vcf` | one `Contact` per vCard (`calcard`) |
 //! | `.jsonl` | one `Todo` or `Task` per line (format below) |
@@ -16,6 +17,13 @@
 //! [`read_file`] streams one file as a [`FileReader`], an iterator of [`ImportItem`]s:
 //! either an event or a [`Rejection`] naming the file, the place in it and the reason.
 //! A rejection never stops the rest of the file, and no input makes the importer panic.
+//! What is imported on a guess, or left out on purpose, is an [`ImportWarning`] with the
+//! same file, place and reason, handed out by [`FileReader::take_warnings`] (and, for
+//! trashed Maildir messages, in [`Discovery::warnings`]): a message without `From`,
+//! `Message-ID` or `Date` (its id then hashed from its bytes, its date and sender taken
+//! from the mbox separator line or the file's time), a VEVENT or VTODO without UID (its
+//! id hashed from its content and place), a calendar without events or to-dos, a blank
+//! `.vcf`. Only input that is no message or calendar at all is rejected.
 //! [`read_file_with_limits`] bounds what one file may cost ([`ImportLimits`]: sizes per
 //! email, `.ics` and `.vcf`, inflated bytes, parts and compression ratio per document,
 //! rows and cells per sheet); past a limit the file, or the mbox message, is one
@@ -23,8 +31,8 @@
 //! of a walked folder only when [`DiscoverOptions::follow_symlinks`] is set.
 //!
 //! Events come out with `operation: create`, the sync type and user of [`ImportOptions`],
-//! `provider` = the file kind ([`SourceKind::provider`]: `mbox`, `eml`, `ics`, `vcf`,
-//! `jsonl`, `docx`, `xlsx`, `xlsm`, `xlsb`, `xls`, `ods`, `pptx`) and an **empty
+//! `provider` = the file kind ([`SourceKind::provider`]: `mbox`, `eml`, `maildir`, `ics`,
+//! `vcf`, `jsonl`, `docx`, `xlsx`, `xlsm`, `xlsb`, `xls`, `ods`, `pptx`) and an **empty
 //! `batch_id`**: the caller assigns batch ids when it groups events into batches
 //! (`AnyOfficeEvent::set_batch_id`), and an event fails `validate()` until it has one.
 //!
@@ -48,7 +56,8 @@
 //! `status` = STATUS in lower case (`needs-action`, `in-process`, `completed`,
 //! `cancelled`; without STATUS it follows COMPLETED / PERCENT-COMPLETE), `due` = DUE
 //! (else DTSTART + DURATION) in UTC, `assignee` = the first ATTENDEE with an address.
-//! A VTODO without UID, or with an unreadable DUE, is rejected as `VTODO n`.
+//! A VTODO with an unreadable DUE is rejected as `VTODO n`; one without UID is imported
+//! under a derived id, with a warning.
 //!
 //! # JSON Lines format for todos and tasks (`.jsonl`)
 //!
@@ -151,6 +160,8 @@ mod item;
 mod jsonl;
 mod limits;
 mod mail;
+mod maildir;
+mod mbox_separator;
 mod ooxml;
 mod pptx;
 mod reader;
@@ -163,7 +174,7 @@ mod timezone;
 pub use discover::{DiscoverOptions, Discovery, discover, discover_with};
 pub use document::document_id;
 pub use error::ImportError;
-pub use item::{ImportItem, ImportOptions, Rejection};
+pub use item::{ImportItem, ImportOptions, ImportWarning, Rejection, WarningKind};
 pub use limits::ImportLimits;
 pub use reader::{FileReader, read_file, read_file_with_limits};
 pub use source::{SourceFile, SourceKind};

@@ -7,6 +7,15 @@
 //! blank is a message of its own, so a bare RFC 5322 message saved as `.mbox` imports
 //! as one email. Only one message is held in memory at a time.
 //!
+//! A message lacking `From`, `Message-ID` or `Date` is still imported, with a warning
+//! naming what was missing: its id is then `sha256:` and the 64 lowercase hex digits of
+//! the SHA-256 of its bytes (in a mailbox: without the separator line, `>From ` quoting
+//! undone), so the same message always gets the same id and importing it again adds
+//! nothing; its date is the separator line's (`From alice@example.com Thu Jan  1
+//! 00:00:00 2024`, asctime taken as UTC unless it carries a `+hhmm` offset), else the
+//! file's modification time; its sender is the separator line's address. Only what is no
+//! message at all is rejected: an empty entry, binary data, text without a header.
+//!
 //! Limits ([`ImportLimits`]): a message larger than `max_email_bytes` is rejected; in a
 //! mailbox it is streamed past line by line (a line is never held past the limit either)
 //! and the next message is read as usual. MIME parts nested deeper than `max_mime_depth`
@@ -23,6 +32,7 @@ use switchyard_contracts::{AnyOfficeEvent, Email, Mailbox};
 
 use crate::item::{EventStamp, ImportItem};
 use crate::limits::{ImportLimits, human_bytes};
+use crate::mbox_separator::Separator;
 
 /// Bytes of an oversized message's lines kept to find the next separator.
 const SKIPPED_LINE_BYTES: usize = 8;
@@ -33,8 +43,9 @@ pub(crate) struct MboxReader<R> {
     limits: ImportLimits,
     /// Bytes consumed from `reader`.
     offset: u64,
-    /// Offset of a separator line already consumed, which opens the next message.
-    next_separator: Option<u64>,
+    /// Offset and content of a separator line already consumed, which opens the next
+    /// message.
+    next_separator: Option<(u64, Separator)>,
     previous_line_blank: bool,
     messages_read: usize,
     finished: bool,
@@ -48,6 +59,8 @@ struct RawMessage {
     offset: u64,
     /// The message, or `None` when it was larger than the limit and skipped.
     bytes: Option<Vec<u8>>,
+    /// What its separator line says, when it has one.
+    separator: Option<Separator>,
 }
 
 impl<R: BufRead> MboxReader<R> {
@@ -73,7 +86,13 @@ impl<R: BufRead> MboxReader<R> {
             Ok(Some(message)) => {
                 let location = format!("message {} at byte {}", message.index, message.offset);
                 Some(match message.bytes {
-                    Some(bytes) => convert_message(&bytes, &location, stamp, &self.limits),
+                    Some(bytes) => convert_message(
+                        &bytes,
+                        &location,
+                        stamp,
+                        &self.limits,
+                        message.separator.as_ref(),
+                    ),
                     None => Err(stamp.reject(location, too_large(&self.limits))),
                 })
             }
@@ -87,10 +106,10 @@ impl<R: BufRead> MboxReader<R> {
     }
 
     fn next_message(&mut self) -> std::io::Result<Option<RawMessage>> {
-        let (mut offset, mut after_separator) = match self.next_separator.take() {
-            Some(offset) => (offset, true),
+        let (mut offset, mut separator) = match self.next_separator.take() {
+            Some((offset, separator)) => (offset, Some(separator)),
             None if self.finished => return Ok(None),
-            None => (self.offset, false),
+            None => (self.offset, None),
         };
         let max_bytes = usize::try_from(self.limits.max_email_bytes).unwrap_or(usize::MAX);
         let mut bytes = Vec::new();
@@ -117,14 +136,14 @@ impl<R: BufRead> MboxReader<R> {
             let is_separator = self.previous_line_blank && line.starts_with(b"From ");
             self.previous_line_blank = matches!(line.as_slice(), b"\n" | b"\r\n");
             if is_separator {
-                if after_separator || !is_blank(&bytes) {
-                    self.next_separator = Some(line_offset);
+                if separator.is_some() || !is_blank(&bytes) {
+                    self.next_separator = Some((line_offset, Separator::parse(&line)));
                     break;
                 }
                 // Blank lines before the first separator belong to no message.
                 bytes.clear();
                 offset = line_offset;
-                after_separator = true;
+                separator = Some(Separator::parse(&line));
                 continue;
             }
             if oversized {
@@ -142,7 +161,7 @@ impl<R: BufRead> MboxReader<R> {
                 bytes = Vec::new();
             }
         }
-        if !oversized && !after_separator && is_blank(&bytes) {
+        if !oversized && separator.is_none() && is_blank(&bytes) {
             return Ok(None);
         }
         self.messages_read += 1;
@@ -150,6 +169,7 @@ impl<R: BufRead> MboxReader<R> {
             index: self.messages_read,
             offset,
             bytes: (!oversized).then_some(bytes),
+            separator,
         }))
     }
 }
@@ -199,18 +219,20 @@ fn is_blank(bytes: &[u8]) -> bool {
 
 /// Reads a whole `.eml` file as one message.
 pub(crate) fn read_eml(bytes: &[u8], stamp: &EventStamp, limits: &ImportLimits) -> ImportItem {
-    convert_message(bytes, "message", stamp, limits)
+    convert_message(bytes, "message", stamp, limits, None)
 }
 
 /// How Outlook's binary `.msg` files (OLE compound documents) begin.
 const OLE_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
-/// Parses one raw message into an email event, or rejects it at `location`.
-fn convert_message(
+/// Parses one raw message into an email event, or rejects it at `location`. What its
+/// headers lack comes from its mailbox `separator` line or is derived, with a warning.
+pub(crate) fn convert_message(
     raw: &[u8],
     location: &str,
     stamp: &EventStamp,
     limits: &ImportLimits,
+    separator: Option<&Separator>,
 ) -> ImportItem {
     if is_blank(raw) {
         return Err(stamp.reject(location, "empty message"));
@@ -239,21 +261,60 @@ fn convert_message(
     let Some(message) = MessageParser::default().parse(raw) else {
         return Err(stamp.reject(location, "not a parsable email message"));
     };
-    let date = message
+    if message.headers().is_empty() {
+        return Err(stamp.reject(location, "no header: not an email message"));
+    }
+    let mut missing = Vec::new();
+    let mut derived = Vec::new();
+    let separator_sender = separator.and_then(|separator| separator.sender.clone());
+    let from = match message.from().and_then(|from| mailboxes(from).next()) {
+        Some(from) => Some(from),
+        None => {
+            missing.push("From");
+            derived.push(match &separator_sender {
+                Some(_) => "sender from the separator line",
+                None => "no sender",
+            });
+            separator_sender.map(|address| Mailbox {
+                name: None,
+                address,
+            })
+        }
+    };
+    let id = match message.message_id() {
+        Some(id) => format!("<{id}>"),
+        None => {
+            missing.push("Message-ID");
+            derived.push("id from the message's SHA-256");
+            format!("sha256:{}", hex::encode(Sha256::digest(raw)))
+        }
+    };
+    let header_date = message
         .date()
         .filter(|date| date.is_valid())
         .and_then(|date| DateTime::<Utc>::from_timestamp(date.to_timestamp(), 0));
-    let from = message.from().and_then(|from| mailboxes(from).next());
-    if message.message_id().is_none() && from.is_none() && date.is_none() {
-        return Err(stamp.reject(
-            location,
-            "no From, Message-ID or Date header: not an email message",
-        ));
-    }
-    let id = match message.message_id() {
-        Some(id) => format!("<{id}>"),
-        None => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
+    let date = match header_date {
+        Some(date) => date,
+        None => {
+            missing.push("Date");
+            match separator.and_then(|separator| separator.date) {
+                Some(date) => {
+                    derived.push("date from the separator line");
+                    date
+                }
+                None => {
+                    derived.push("date from the file's time");
+                    stamp.file_modified
+                }
+            }
+        }
     };
+    if !missing.is_empty() {
+        stamp.warn(
+            location,
+            format!("missing {}: {}", missing.join(", "), derived.join(", ")),
+        );
+    }
     let thread_id =
         first_message_id(message.references()).or_else(|| first_message_id(message.in_reply_to()));
     let email = Email {
@@ -264,15 +325,16 @@ fn convert_message(
         cc: message.all_cc().flat_map(mailboxes).collect(),
         bcc: message.all_bcc().flat_map(mailboxes).collect(),
         subject: message.subject().unwrap_or_default().to_string(),
-        date,
+        date: Some(date),
         body_text: message.body_text(0).unwrap_or_default().into_owned(),
         attachment_names: message
             .attachments()
             .filter_map(|part| part.attachment_name())
             .map(str::to_string)
             .collect(),
+        ..Email::default()
     };
-    Ok(AnyOfficeEvent::Email(stamp.event(email, date)))
+    Ok(AnyOfficeEvent::Email(stamp.event(email, Some(date))))
 }
 
 /// Whether the start of `raw`, where the headers are, holds control bytes text never has
@@ -502,6 +564,7 @@ mod tests {
             "message",
             &test_stamp("eml"),
             &ImportLimits::default(),
+            None,
         )
     }
 
@@ -571,6 +634,106 @@ mod tests {
         assert_eq!(event.last_updated, test_stamp("eml").file_modified);
     }
 
+    #[test]
+    fn messages_missing_headers_import_with_warnings() {
+        // Issue 14: messages without these headers were rejected as not email messages.
+        let mbox = concat!(
+            "From alice@example.com Thu Jan  4 10:00:00 2024\n",
+            "Message-ID: <1@x>\nDate: Tue, 2 Jan 2024 09:00:00 +0000\nSubject: no from\n\nbody\n\n",
+            "From bob@example.com Fri Jan  5 11:30:00 2024\n",
+            "From: Bob <bob@example.com>\nDate: Tue, 2 Jan 2024 09:00:00 +0000\nSubject: no id\n\nbody\n\n",
+            "From carol@example.com Sat Jan  6 12:00:00 2024\n",
+            "From: carol@example.com\nMessage-ID: <3@x>\nSubject: no date\n\nbody\n\n",
+            "From dan@example.com Sun Jan  7 13:00:00 +0200 2024\n",
+            "Subject: nothing\n\nbody\n\n",
+            "From MAILER-DAEMON Mon Jan  8 14:00:00 2024\n",
+            "Subject: no sender anywhere\n\nbody\n\n",
+            "From nobody\n",
+            "Subject: no separator date\n\nbody\n",
+        );
+        let read = || {
+            let stamp = test_stamp("mbox");
+            let mut reader = MboxReader::new(mbox.as_bytes(), &ImportLimits::default());
+            let items: Vec<ImportItem> = std::iter::from_fn(|| reader.next_item(&stamp)).collect();
+            (items, stamp.take_warnings())
+        };
+        let (items, warnings) = read();
+        let emails: Vec<&Email> = items.iter().map(email).collect();
+        let summary: Vec<(String, Option<String>, String)> = emails
+            .iter()
+            .map(|email| {
+                let id = if email.id.starts_with("sha256:") {
+                    "sha256:…".to_string()
+                } else {
+                    email.id.clone()
+                };
+                let from = email.from.as_ref().map(Mailbox::display);
+                (id, from, email.date.expect("always a date").to_rfc3339())
+            })
+            .collect();
+        let owned = |id: &str, from: Option<&str>, date: &str| {
+            (id.to_string(), from.map(str::to_string), date.to_string())
+        };
+        assert_eq!(
+            summary,
+            [
+                owned(
+                    "<1@x>",
+                    Some("alice@example.com"),
+                    "2024-01-02T09:00:00+00:00"
+                ),
+                owned(
+                    "sha256:…",
+                    Some("Bob <bob@example.com>"),
+                    "2024-01-02T09:00:00+00:00"
+                ),
+                owned(
+                    "<3@x>",
+                    Some("carol@example.com"),
+                    "2024-01-06T12:00:00+00:00"
+                ),
+                owned(
+                    "sha256:…",
+                    Some("dan@example.com"),
+                    "2024-01-07T11:00:00+00:00"
+                ),
+                owned("sha256:…", None, "2024-01-08T14:00:00+00:00"),
+                owned("sha256:…", None, "2023-11-14T22:13:20+00:00"),
+            ]
+        );
+        let reasons: Vec<String> = warnings
+            .iter()
+            .map(|warning| {
+                assert_eq!(warning.kind, crate::WarningKind::Derived);
+                let index = warning.location.split(' ').nth(1).unwrap_or_default();
+                format!("{index}: {}", warning.reason)
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "1: missing From: sender from the separator line",
+                "2: missing Message-ID: id from the message's SHA-256",
+                "3: missing Date: date from the separator line",
+                "4: missing From, Message-ID, Date: sender from the separator line, \
+                 id from the message's SHA-256, date from the separator line",
+                "5: missing From, Message-ID, Date: no sender, \
+                 id from the message's SHA-256, date from the separator line",
+                "6: missing From, Message-ID, Date: no sender, \
+                 id from the message's SHA-256, date from the file's time",
+            ]
+        );
+        // The same bytes give the same ids: importing again adds nothing.
+        let ids = |items: &[ImportItem]| -> Vec<String> {
+            items.iter().map(|item| email(item).id.clone()).collect()
+        };
+        assert_eq!(ids(&items), ids(&read().0));
+        let mut distinct = ids(&items);
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 6);
+    }
+
     fn check_rejected(raw: &str, reason: &str) {
         match convert(raw) {
             Err(rejection) => {
@@ -589,8 +752,8 @@ mod tests {
     fn rejects_what_is_not_an_email() {
         check_rejected("", "empty message");
         check_rejected(" \r\n\r\n", "empty message");
-        check_rejected("just some text\n", "not a parsable email message");
-        check_rejected("Subject: hi\n\nbody\n", "no From, Message-ID or Date");
+        check_rejected("just some text\n", "not");
+        check_rejected("\0\0\0\x01binary\0\0\0\0", "binary data");
         let mut outlook_msg = OLE_MAGIC.to_vec();
         outlook_msg.extend_from_slice(&[0; 32]);
         match convert_message(
@@ -598,6 +761,7 @@ mod tests {
             "message",
             &test_stamp("eml"),
             &ImportLimits::default(),
+            None,
         ) {
             Err(rejection) => assert!(rejection.reason.contains("Outlook .msg")),
             Ok(event) => panic!("{event:?}"),

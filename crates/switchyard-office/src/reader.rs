@@ -1,33 +1,37 @@
 //! Reading one file: [`read_file`] picks the importer by [`SourceKind`] and returns a
-//! [`FileReader`] that yields events and [`Rejection`]s and tracks the bytes consumed.
+//! [`FileReader`] that yields events and [`Rejection`]s, tracks the bytes consumed and
+//! hands out the [`ImportWarning`]s of what it read.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 
 use chrono::{DateTime, Utc};
 
-use crate::item::{EventStamp, ImportItem, ImportOptions, Rejection};
+use crate::item::{EventStamp, ImportItem, ImportOptions, ImportWarning, Rejection};
 use crate::jsonl::JsonlReader;
 use crate::limits::{ImportLimits, human_bytes};
 use crate::mail::{MboxReader, read_eml, too_large};
+use crate::maildir::read_maildir_message;
 use crate::source::{SourceFile, SourceKind};
 use crate::{calendar, contact, document};
 
 /// Streams the items of one file. See [`read_file`].
 pub struct FileReader {
     state: State,
+    /// `None` when the file could not be opened.
+    stamp: Option<EventStamp>,
     bytes_read: u64,
     size_bytes: u64,
 }
 
 enum State {
     /// Mailboxes are split message by message, never held whole in memory.
-    Mbox(Box<MboxReader<BufReader<File>>>, EventStamp),
+    Mbox(Box<MboxReader<BufReader<File>>>),
     /// JSON Lines are read line by line.
-    Jsonl(Box<JsonlReader<BufReader<File>>>, EventStamp),
+    Jsonl(Box<JsonlReader<BufReader<File>>>),
     /// Files parsed whole at the first `next` (one message, a calendar, vCards, one
     /// office document, which is streamed from its zip package rather than loaded).
-    Whole(Option<(File, EventStamp, SourceKind)>, ImportLimits),
+    Whole(Option<(File, SourceFile)>, ImportLimits),
     Items(std::vec::IntoIter<ImportItem>),
 }
 
@@ -37,6 +41,17 @@ impl FileReader {
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read.min(self.size_bytes)
     }
+
+    /// The warnings about what was read since the last call: items imported with
+    /// derived values (an id hashed from the content, a date from the file's time) and,
+    /// once the reader is done, a file skipped for having nothing to import. Call it
+    /// after each `next()`; a file read whole has all its warnings after the first.
+    pub fn take_warnings(&mut self) -> Vec<ImportWarning> {
+        self.stamp
+            .as_ref()
+            .map(EventStamp::take_warnings)
+            .unwrap_or_default()
+    }
 }
 
 impl Iterator for FileReader {
@@ -44,8 +59,13 @@ impl Iterator for FileReader {
 
     fn next(&mut self) -> Option<ImportItem> {
         loop {
+            let stamp = match (&mut self.state, &self.stamp) {
+                (State::Items(items), _) => return items.next(),
+                (_, Some(stamp)) => stamp,
+                (_, None) => return None,
+            };
             match &mut self.state {
-                State::Mbox(reader, stamp) => {
+                State::Mbox(reader) => {
                     let item = reader.next_item(stamp);
                     self.bytes_read = if item.is_some() {
                         reader.bytes_read()
@@ -54,7 +74,7 @@ impl Iterator for FileReader {
                     };
                     return item;
                 }
-                State::Jsonl(reader, stamp) => {
+                State::Jsonl(reader) => {
                     let item = reader.next_item(stamp);
                     self.bytes_read = if item.is_some() {
                         reader.bytes_read()
@@ -65,8 +85,8 @@ impl Iterator for FileReader {
                 }
                 State::Whole(pending, limits) => {
                     let items = match pending.take() {
-                        Some((handle, stamp, kind)) => {
-                            read_whole(handle, &stamp, kind, self.size_bytes, limits)
+                        Some((handle, file)) => {
+                            read_whole(handle, stamp, &file, self.size_bytes, limits)
                         }
                         None => Vec::new(),
                     };
@@ -108,6 +128,7 @@ pub fn read_file_with_limits(
             let rejection = Rejection::new(&file.path, "file", format!("failed to open: {err}"));
             return FileReader {
                 state: State::Items(vec![Err(rejection)].into_iter()),
+                stamp: None,
                 bytes_read: 0,
                 size_bytes,
             };
@@ -120,17 +141,13 @@ pub fn read_file_with_limits(
         .unwrap_or_else(|_| Utc::now());
     let stamp = EventStamp::new(file, options, file_modified);
     let state = match file.kind {
-        SourceKind::Mbox => State::Mbox(
-            Box::new(MboxReader::new(BufReader::new(handle), limits)),
-            stamp,
-        ),
-        SourceKind::Jsonl => {
-            State::Jsonl(Box::new(JsonlReader::new(BufReader::new(handle))), stamp)
-        }
-        kind => State::Whole(Some((handle, stamp, kind)), limits.clone()),
+        SourceKind::Mbox => State::Mbox(Box::new(MboxReader::new(BufReader::new(handle), limits))),
+        SourceKind::Jsonl => State::Jsonl(Box::new(JsonlReader::new(BufReader::new(handle)))),
+        _ => State::Whole(Some((handle, file.clone())), limits.clone()),
     };
     FileReader {
         state,
+        stamp: Some(stamp),
         bytes_read: 0,
         size_bytes,
     }
@@ -139,10 +156,11 @@ pub fn read_file_with_limits(
 fn read_whole(
     handle: File,
     stamp: &EventStamp,
-    kind: SourceKind,
+    file: &SourceFile,
     discovered_size: u64,
     limits: &ImportLimits,
 ) -> Vec<ImportItem> {
+    let kind = file.kind;
     let size_bytes = handle
         .metadata()
         .map(|metadata| metadata.len())
@@ -169,7 +187,7 @@ fn read_whole(
         ),
         _ => (limits.max_email_bytes, too_large(limits)),
     };
-    let location = if matches!(kind, SourceKind::Eml) {
+    let location = if matches!(kind, SourceKind::Eml | SourceKind::Maildir) {
         "message"
     } else {
         "file"
@@ -190,6 +208,7 @@ fn read_whole(
     }
     match kind {
         SourceKind::Mbox | SourceKind::Eml => vec![read_eml(&bytes, stamp, limits)],
+        SourceKind::Maildir => read_maildir_message(&bytes, stamp, limits, file),
         SourceKind::Ics => calendar::read_calendar(&bytes, stamp),
         SourceKind::Vcf => contact::read_contacts(&bytes, stamp),
         // Streamed and document kinds are read above or by their own state.

@@ -1,16 +1,20 @@
 //! What is imported: [`SourceKind`], the file formats the importers read (chosen by
-//! extension), and [`SourceFile`], one file found by `discover` with its format and size.
-//! Knows names and extensions only; reads nothing.
+//! extension, or by place for Maildir messages), and [`SourceFile`], one file found by
+//! `discover` with its format and size. Knows names and extensions only; reads nothing.
 
 use std::path::{Path, PathBuf};
 
-/// The file formats the importers read, chosen by file extension only.
+/// The file formats the importers read, chosen by file extension, except Maildir
+/// messages, which `discover` knows by the folder they are in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceKind {
     /// `.mbox`: a mailbox of `From `-separated messages (or one bare message).
     Mbox,
     /// `.eml`: one RFC 5322 message.
     Eml,
+    /// A message file in the `cur/` or `new/` folder of a Maildir (any name; its
+    /// `:2,` suffix holds its flags).
+    Maildir,
     /// `.ics`: iCalendar; VEVENTs become calendar events.
     Ics,
     /// `.vcf`: vCards; each card becomes a contact.
@@ -34,7 +38,8 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
-    /// The kind of a path by its extension, case-insensitive.
+    /// The kind of a path by its extension, case-insensitive (never
+    /// [`SourceKind::Maildir`], which goes by folder).
     pub fn from_path(path: &Path) -> Option<Self> {
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();
         match extension.as_str() {
@@ -56,11 +61,12 @@ impl SourceKind {
 
     /// The `provider` of events read from this kind: the extension in lower case
     /// (`mbox`, `eml`, `ics`, `vcf`, `jsonl`, `docx`, `xlsx`, `xlsm`, `xlsb`, `xls`,
-    /// `ods`, `pptx`).
+    /// `ods`, `pptx`), or `maildir`.
     pub fn provider(self) -> &'static str {
         match self {
             SourceKind::Mbox => "mbox",
             SourceKind::Eml => "eml",
+            SourceKind::Maildir => "maildir",
             SourceKind::Ics => "ics",
             SourceKind::Vcf => "vcf",
             SourceKind::Jsonl => "jsonl",
@@ -99,6 +105,9 @@ pub struct SourceFile {
     pub kind: SourceKind,
     /// Its size when discovered.
     pub size_bytes: u64,
+    /// For a Maildir message, the mail folder it is filed in (`INBOX`, `Work/Projects`;
+    /// see `discover`); `None` for other files.
+    pub mail_folder: Option<String>,
 }
 
 #[cfg(test)]

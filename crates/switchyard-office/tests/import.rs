@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use switchyard_contracts::{AnyOfficeEvent, CalendarItem, Contact, DocumentKind, Email, SyncType};
+use switchyard_contracts::{
+    AnyOfficeEvent, CalendarItem, Contact, DocumentKind, Email, EmailFlags, Registry, SyncType,
+};
 use switchyard_office::{
-    FileReader, ImportItem, ImportOptions, Rejection, SourceFile, SourceKind, discover, read_file,
-    shared_testdata,
+    DiscoverOptions, FileReader, ImportItem, ImportOptions, ImportWarning, Rejection, SourceFile,
+    SourceKind, WarningKind, discover, discover_with, read_file, shared_testdata,
 };
 
 fn fixtures() -> PathBuf {
@@ -21,13 +23,19 @@ fn options() -> ImportOptions {
 }
 
 fn import(relative: &str) -> Vec<ImportItem> {
+    import_with_warnings(relative).0
+}
+
+/// Reads a fixture, with the warnings handed out along the way.
+fn import_with_warnings(relative: &str) -> (Vec<ImportItem>, Vec<ImportWarning>) {
     let path = fixtures().join(relative);
     let file = SourceFile {
         kind: SourceKind::from_path(&path).expect("fixture has a known extension"),
         size_bytes: std::fs::metadata(&path).expect("fixture exists").len(),
         path,
+        mail_folder: None,
     };
-    read_file(&file, &options()).collect()
+    read_with_warnings(&file)
 }
 
 fn emails(items: &[ImportItem]) -> Vec<&Email> {
@@ -195,17 +203,41 @@ fn check_rejections(relative: &str, expected: &[&str]) {
 #[test]
 fn broken_calendars_are_reported_per_vevent() {
     check_rejections(
-        "icalendar-py-7.3.0/small_bad_calendar.ics",
-        &["VEVENT 1: missing UID"],
-    );
-    check_rejections(
         "icalendar-py-7.3.0/broken_dtstart.ics",
         &["VEVENT 1: unparsable DTSTART `INVALID-DATE`"],
     );
-    check_rejections(
+}
+
+#[test]
+fn vevents_without_uid_import_with_stable_ids_and_a_warning() {
+    // Issue 14: each VEVENT without a UID was rejected.
+    for relative in [
+        "icalendar-py-7.3.0/small_bad_calendar.ics",
         "icalendar-py-7.3.0/event_with_rsvp.ics",
-        &["VEVENT 1: missing UID"],
-    );
+    ] {
+        let (items, warnings) = import_with_warnings(relative);
+        assert!(rejections(&items).is_empty(), "{relative}: {items:?}");
+        let ids: Vec<String> = calendar_items(&items)
+            .iter()
+            .map(|item| item.id.clone())
+            .collect();
+        assert_eq!(ids.len(), 1, "{relative}: {items:?}");
+        assert!(ids[0].starts_with("sha256:"), "{}", ids[0]);
+        let again: Vec<String> = calendar_items(&import(relative))
+            .iter()
+            .map(|item| item.id.clone())
+            .collect();
+        assert_eq!(ids, again, "{relative}: the same file gives the same ids");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].kind, WarningKind::Derived);
+        assert_eq!(warnings[0].location, "VEVENT 1");
+        assert!(
+            warnings[0].reason.starts_with("missing UID: id sha256:"),
+            "{}",
+            warnings[0].reason
+        );
+        assert!(warnings[0].file.ends_with(relative));
+    }
 }
 
 #[test]
@@ -258,8 +290,15 @@ fn vcards_of_every_version_import() {
 
 /// Reads a whole file, checking that progress only grows and ends at the file's size.
 fn read_with_progress(file: &SourceFile) -> Vec<ImportItem> {
+    read_with_warnings(file).0
+}
+
+/// Reads a whole file as [`read_with_progress`] does, with the warnings handed out
+/// along the way.
+fn read_with_warnings(file: &SourceFile) -> (Vec<ImportItem>, Vec<ImportWarning>) {
     let mut reader: FileReader = read_file(file, &options());
     let mut items = Vec::new();
+    let mut warnings = Vec::new();
     let mut last_bytes_read = 0;
     while let Some(item) = reader.next() {
         assert!(
@@ -269,14 +308,16 @@ fn read_with_progress(file: &SourceFile) -> Vec<ImportItem> {
         );
         last_bytes_read = reader.bytes_read();
         items.push(item);
+        warnings.extend(reader.take_warnings());
     }
+    warnings.extend(reader.take_warnings());
     assert_eq!(
         reader.bytes_read(),
         file.size_bytes,
         "{}",
         file.path.display()
     );
-    items
+    (items, warnings)
 }
 
 #[test]
@@ -320,9 +361,9 @@ fn a_folder_import_finds_files_recursively() {
         .flat_map(read_with_progress)
         .collect();
     assert_eq!(emails(&items).len(), 9);
-    assert_eq!(calendar_items(&items).len(), 2);
+    assert_eq!(calendar_items(&items).len(), 4);
     assert_eq!(contacts(&items).len(), 4);
-    assert_eq!(rejections(&items).len(), 3);
+    assert_eq!(rejections(&items).len(), 1);
 }
 
 #[test]
@@ -337,8 +378,11 @@ fn every_shared_test_file_imports_without_panic() {
     );
     assert!(discovery.files.len() > 300, "{}", discovery.files.len());
     let mut counts = [0usize; 5];
+    let mut warnings = Vec::new();
     for file in &discovery.files {
-        for item in read_with_progress(file) {
+        let (items, file_warnings) = read_with_warnings(file);
+        warnings.extend(file_warnings);
+        for item in items {
             let slot = match item {
                 Ok(AnyOfficeEvent::Email(_)) => 0,
                 Ok(AnyOfficeEvent::Calendar(_)) => 1,
@@ -353,17 +397,55 @@ fn every_shared_test_file_imports_without_panic() {
             counts[slot] += 1;
         }
     }
+    for warning in &warnings {
+        println!("{warning}");
+        assert!(!warning.location.is_empty() && !warning.reason.is_empty());
+    }
     let [emails, events, cards, todos, rejected] = counts;
     println!(
         "{emails} emails, {events} events, {cards} contacts, {todos} todos, \
-         {rejected} rejections"
+         {rejected} rejections, {} warnings",
+        warnings.len()
     );
-    // Counts as of this writing; most rejections are VEVENT snippets without UID.
-    assert!(emails >= 65, "{emails}");
-    assert!(events >= 120, "{events}");
+    // Counts as of this writing. VEVENT snippets without UID, once most of the
+    // rejections, are imported with a warning since issue 14.
+    assert!(emails >= 67, "{emails}");
+    assert!(events >= 180, "{events}");
     assert!(cards >= 145, "{cards}");
-    assert!(todos >= 5, "{todos}");
-    assert!(rejected <= 80, "{rejected}");
+    assert!(todos >= 6, "{todos}");
+    assert!(rejected <= 15, "{rejected}");
+    assert!(warnings.len() >= 90, "{}", warnings.len());
+}
+
+#[test]
+fn a_shared_message_without_message_id_imports_under_a_stable_id() {
+    // Issue 14: the id of a message without Message-ID is the SHA-256 of its bytes.
+    let path = shared_testdata().join("email/patchew-mbox/0037-foo-patch-for-git-am.mbox");
+    let file = SourceFile {
+        kind: SourceKind::Mbox,
+        size_bytes: std::fs::metadata(&path).unwrap().len(),
+        path,
+        mail_folder: None,
+    };
+    let (items, warnings) = read_with_warnings(&file);
+    assert!(rejections(&items).is_empty(), "{items:?}");
+    let ids: Vec<String> = emails(&items)
+        .iter()
+        .map(|email| email.id.clone())
+        .collect();
+    assert!(ids.iter().any(|id| id.starts_with("sha256:")), "{ids:?}");
+    let again: Vec<String> = emails(&read_with_warnings(&file).0)
+        .iter()
+        .map(|email| email.id.clone())
+        .collect();
+    assert_eq!(ids, again);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].kind, WarningKind::Derived);
+    assert_eq!(warnings[0].location, "message 1 at byte 0");
+    assert_eq!(
+        warnings[0].reason,
+        "missing Message-ID: id from the message's SHA-256"
+    );
 }
 
 #[test]
@@ -415,4 +497,140 @@ fn every_shared_office_file_is_one_document_or_one_rejection() {
         );
     }
     assert!(rejected.len() <= 8, "{rejected:?}");
+}
+
+/// Writes a message with `subject` at `relative` under `root`.
+fn write_message(root: &Path, relative: &str, subject: &str) {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let message = format!(
+        "From: Alice <alice@example.com>\r\nMessage-ID: <{subject}@example.com>\r\n\
+         Date: Tue, 2 Jan 2024 09:00:00 +0000\r\nSubject: {subject}\r\n\r\nHello\r\n"
+    );
+    std::fs::write(path, message).unwrap();
+}
+
+/// A Maildir++ tree as Dovecot writes it: the INBOX at the top, `.Work` and
+/// `.Work.Projects` beside its `cur`, `new` and `tmp`.
+fn maildir_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for folder in ["", ".Work/", ".Work.Projects/"] {
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(root.join(format!("{folder}{sub}"))).unwrap();
+        }
+    }
+    std::fs::write(root.join("dovecot-uidlist"), "3 V1 N1\n").unwrap();
+    std::fs::write(root.join(".Work/maildirfolder"), "").unwrap();
+    write_message(root, "cur/1700000001.M1P1.host,S=200:2,S", "seen");
+    write_message(root, "new/1700000002.M2P1.host", "fresh");
+    write_message(root, "tmp/1700000003.M3P1.host", "delivering");
+    write_message(root, ".Work/cur/1700000004.M4P1.host:2,RS", "replied");
+    write_message(
+        root,
+        ".Work.Projects/cur/1700000005.M5P1.host:2,FS",
+        "flagged",
+    );
+    write_message(
+        root,
+        ".Work.Projects/cur/1700000006.M6P1.host:2,DS",
+        "draft",
+    );
+    write_message(
+        root,
+        ".Work.Projects/cur/1700000007.M7P1.host:2,ST",
+        "trashed",
+    );
+    // A folder named `new` outside any maildir holds ordinary files.
+    write_message(root, "notes/new/saved.eml", "saved");
+    dir
+}
+
+/// An imported email as the Maildir test sees it: folder, subject, flags.
+type FiledEmail = (Option<String>, String, EmailFlags);
+
+/// Imports what `discover_with` finds under `root`: (folder, subject, flags) per email.
+fn import_maildir(root: &Path, options: &DiscoverOptions) -> (Vec<FiledEmail>, Vec<ImportWarning>) {
+    let discovery = discover_with(&[root.to_path_buf()], options).unwrap();
+    assert!(
+        discovery.rejections.is_empty(),
+        "{:?}",
+        discovery.rejections
+    );
+    let registry = Registry::standard();
+    let mut emails = Vec::new();
+    for file in &discovery.files {
+        for item in read_with_progress(file) {
+            let Ok(AnyOfficeEvent::Email(event)) = item else {
+                panic!("{}: {item:?}", file.path.display());
+            };
+            assert_eq!(event.provider, file.kind.provider());
+            // Folder and flags pass the published contract.
+            let mut published = AnyOfficeEvent::Email(event.clone());
+            published.set_batch_id("maildir");
+            let envelope = published.to_envelope("/test", "maildir").unwrap();
+            registry.prepare(&envelope).unwrap();
+            emails.push((event.item.folder, event.item.subject, event.item.flags));
+        }
+    }
+    emails.sort_by(|a, b| a.1.cmp(&b.1));
+    (emails, discovery.warnings)
+}
+
+#[test]
+fn maildir_trees_import_with_folders_and_flags() {
+    // Issue 14: a Maildir imported nothing, its message files having no extension.
+    let tree = maildir_tree();
+    let flags = |letters: &str| EmailFlags {
+        read: letters.contains('S'),
+        answered: letters.contains('R'),
+        flagged: letters.contains('F'),
+        trashed: letters.contains('T'),
+        draft: letters.contains('D'),
+    };
+    let email = |folder: Option<&str>, subject: &str, letters: &str| {
+        (
+            folder.map(str::to_string),
+            subject.to_string(),
+            flags(letters),
+        )
+    };
+    let (emails, warnings) = import_maildir(tree.path(), &DiscoverOptions::default());
+    assert_eq!(
+        emails,
+        [
+            email(Some("Work/Projects"), "draft", "DS"),
+            email(Some("Work/Projects"), "flagged", "FS"),
+            email(Some("INBOX"), "fresh", ""),
+            email(Some("Work"), "replied", "RS"),
+            email(None, "saved", ""),
+            email(Some("INBOX"), "seen", "S"),
+        ]
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].kind, WarningKind::Skipped);
+    assert!(warnings[0].file.ends_with("1700000007.M7P1.host:2,ST"));
+    assert_eq!(
+        warnings[0].reason,
+        "trashed (Maildir flag T); --include-trashed imports it"
+    );
+
+    let include_trashed = DiscoverOptions {
+        include_trashed: true,
+        ..DiscoverOptions::default()
+    };
+    let (emails, warnings) = import_maildir(tree.path(), &include_trashed);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(emails.len(), 7);
+    assert!(emails.contains(&email(Some("Work/Projects"), "trashed", "ST")));
+
+    // A subfolder imported by itself keeps its name; a message named by itself too.
+    let (emails, _) = import_maildir(&tree.path().join(".Work.Projects"), &include_trashed);
+    let folders: Vec<Option<String>> = emails.into_iter().map(|email| email.0).collect();
+    assert_eq!(folders, vec![Some("Work/Projects".to_string()); 3]);
+    let message = tree.path().join(".Work/cur/1700000004.M4P1.host:2,RS");
+    let discovery = discover(&[message]).unwrap();
+    assert_eq!(discovery.files.len(), 1, "{:?}", discovery.rejections);
+    assert_eq!(discovery.files[0].kind, SourceKind::Maildir);
+    assert_eq!(discovery.files[0].mail_folder.as_deref(), Some("Work"));
 }

@@ -26,6 +26,7 @@ fn import(path: &Path) -> Vec<ImportItem> {
         kind: SourceKind::from_path(path).expect("sample has a known extension"),
         size_bytes: std::fs::metadata(path).expect("sample exists").len(),
         path: path.to_path_buf(),
+        mail_folder: None,
     };
     let options = ImportOptions {
         user_id: "alice".into(),

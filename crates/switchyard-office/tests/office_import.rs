@@ -23,6 +23,7 @@ fn import_path(path: &Path) -> Vec<ImportItem> {
         kind: SourceKind::from_path(path).expect("known extension"),
         size_bytes: std::fs::metadata(path).expect("file exists").len(),
         path: path.to_path_buf(),
+        mail_folder: None,
     };
     let options = ImportOptions {
         user_id: "alice".into(),
@@ -225,7 +226,11 @@ fn vtodos_become_todos() {
         [
             Ok("Todo 20070313T123432Z-456553@example.com".to_string()),
             Ok("Calendar event-1".to_string()),
-            Err("VTODO 2: missing UID".to_string()),
+            // Issue 14: a VTODO without UID was rejected; its id is now derived.
+            Ok(
+                "Todo sha256:504ea61d8da131cdcb641c017402f6382fc1521e3695ed3c043ad1e604acde1b"
+                    .to_string()
+            ),
             Ok("Todo todo-done".to_string()),
         ]
     );

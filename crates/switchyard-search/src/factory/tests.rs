@@ -3,8 +3,9 @@
 use chrono::TimeZone;
 use chrono::{DateTime, Utc};
 use switchyard_contracts::{
-    Attendee, CalendarItem, ChatMessage, Contact, DataKind, DocumentKind, Email, LlmChat,
-    MeetingBooking, MeetingPoll, Operation, Sheet, ShipmentUpdate, Slide, SyncType, Task, Todo,
+    Attendee, CalendarItem, ChatMessage, Contact, DataKind, DocumentKind, Email, EmailFlags,
+    LlmChat, MeetingBooking, MeetingPoll, Operation, Sheet, ShipmentUpdate, Slide, SyncType, Task,
+    Todo,
 };
 
 use super::*;
@@ -79,6 +80,12 @@ fn maps_an_email() {
         date: Some(at(9)),
         body_text: "See attached.".into(),
         attachment_names: strings(&["budget.xlsx"]),
+        // FIXME(#14): the folder and flags are not searchable yet.
+        folder: Some("Work".into()),
+        flags: EmailFlags {
+            read: true,
+            ..EmailFlags::default()
+        },
     };
     let expected = SearchDocument {
         content: "See attached.\nbudget.xlsx".into(),
