@@ -118,8 +118,28 @@ impl RabbitBroker {
         if self.inner.declared_for.load(Ordering::Acquire) != open.generation {
             let _declaring = self.inner.declaring.lock().await;
             if self.inner.declared_for.load(Ordering::Acquire) != open.generation {
-                let channel = self.inner.admin.get(&open.connection).await?;
-                self.declare_topology(&channel).await?;
+                // Bounded: a declaration without an answer (seen after a node restart, on a
+                // connection whose socket stayed open) would hold every caller here.
+                let link = &self.inner.link;
+                let declared = tokio::time::timeout(link.answer_timeout(), async {
+                    let channel = self.inner.admin.get(&open.connection).await?;
+                    self.declare_topology(&channel).await
+                })
+                .await;
+                match declared {
+                    Ok(result) => result?,
+                    Err(_) => {
+                        link.discard(open.generation);
+                        return Err(BusError::new(
+                            BusErrorKind::Unavailable,
+                            format!(
+                                "RabbitMQ did not answer the declarations within {:?}; \
+                                 connecting again",
+                                link.answer_timeout()
+                            ),
+                        ));
+                    }
+                }
                 self.inner
                     .declared_for
                     .store(open.generation, Ordering::Release);
@@ -434,9 +454,26 @@ impl Broker for RabbitBroker {
         let state = self.subscription(subscription)?;
         let prefetch = self.inner.options.prefetch;
         let (connection, generation) = self.generation().await?;
-        state
-            .ensure_consumer(&connection, generation, prefetch)
-            .await?;
+        let link = &self.inner.link;
+        let started = tokio::time::timeout(
+            link.answer_timeout(),
+            state.ensure_consumer(&connection, generation, prefetch),
+        )
+        .await;
+        match started {
+            Ok(result) => result?,
+            Err(_) => {
+                link.discard(generation);
+                return Err(BusError::new(
+                    BusErrorKind::Unavailable,
+                    format!(
+                        "RabbitMQ did not start the consumer of `{subscription}` within {:?}; \
+                         connecting again",
+                        link.answer_timeout()
+                    ),
+                ));
+            }
+        }
         let deliveries = state
             .fetch(
                 max_messages.min(usize::from(prefetch)),

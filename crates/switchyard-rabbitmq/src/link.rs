@@ -187,6 +187,25 @@ impl Link {
         Ok(connection)
     }
 
+    /// Forgets the connection of `generation` when it is still the current one, so that
+    /// the next call opens a new one: for a connection that stopped answering although
+    /// its socket is open.
+    pub(crate) fn discard(&self, generation: u64) {
+        let mut current = self.current();
+        if current
+            .as_ref()
+            .is_some_and(|open| open.generation == generation)
+        {
+            tracing::warn!(server = %self.shown, generation, "RabbitMQ connection stopped answering, opening a new one");
+            *current = None;
+        }
+    }
+
+    /// The longest a connection may take to answer a declaration.
+    pub(crate) fn answer_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
     /// Closes the connection for good.
     pub(crate) async fn close(&self) -> Result<(), BusError> {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
