@@ -49,8 +49,8 @@ pub use idempotency::{Idempotency, IdempotencyKey, KeyClass};
 pub use local_time::local_to_utc;
 pub use office::{AnyOfficeEvent, DataKind, OfficeEvent, Operation, SyncType, decode_office_event};
 pub use office_items::{
-    Attendee, CalendarEvent, CalendarItem, ChatMessage, Contact, ContactEvent, Document,
-    DocumentBody, DocumentEvent, DocumentKind, Email, EmailEvent, EmailFlags, Fragment,
+    Attendee, CalendarEvent, CalendarItem, CalendarStatus, ChatMessage, Contact, ContactEvent,
+    Document, DocumentBody, DocumentEvent, DocumentKind, Email, EmailEvent, EmailFlags, Fragment,
     FragmentEvent, LlmChat, LlmChatEvent, Mailbox, MeetingBooking, MeetingBookingEvent,
     MeetingPoll, MeetingPollEvent, OfficeItem, Sheet, ShipmentEvent, ShipmentUpdate, Slide, Task,
     TaskEvent, TimeSlot, Todo, TodoEvent, WordBlock,

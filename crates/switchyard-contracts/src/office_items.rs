@@ -156,6 +156,47 @@ pub struct CalendarItem {
     /// Recurrence rule (`RRULE` value), when the event repeats.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recurrence: Option<String>,
+    /// Further recurrence rules of the same series: an iCalendar event may have several
+    /// `RRULE`s, and its occurrences are the union of all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more_recurrences: Vec<String>,
+    /// Occurrences removed from the series (`EXDATE`), each named like an overridden
+    /// occurrence's `RECURRENCE-ID`: `YYYYMMDD` (that day's occurrence),
+    /// `YYYYMMDDTHHMMSS` in the series' `time_zone`, or `YYYYMMDDTHHMMSSZ` in UTC.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub excluded_dates: Vec<String>,
+    /// Occurrences added to the series (`RDATE`), in UTC: a date or date-time lasts as
+    /// long as the event, a period as written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub added_occurrences: Vec<TimeSlot>,
+    /// Whether the event takes place (`STATUS`), when the source says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<CalendarStatus>,
+    /// The event does not take its attendees' time (`TRANSP:TRANSPARENT`, "show as
+    /// free").
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub transparent: bool,
+    /// For an overridden occurrence: it also replaces every later occurrence of the
+    /// series (`RANGE=THISANDFUTURE`), shifted by as much as it moved this one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub this_and_future: bool,
+    /// The definition of `time_zone` as an iCalendar `VTIMEZONE` component, when its
+    /// name is not a zone every reader knows (a custom `TZID`): recurrences repeat in
+    /// the local time it defines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone_definition: Option<String>,
+}
+
+/// Whether a calendar event takes place (iCalendar `STATUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarStatus {
+    /// It takes place.
+    Confirmed,
+    /// It may take place.
+    Tentative,
+    /// The organizer cancelled it.
+    Cancelled,
 }
 
 impl OfficeItem for CalendarItem {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Days, NaiveTime, TimeDelta, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
-use switchyard_contracts::local_to_utc;
+use switchyard_timezone::Zone;
 
-use crate::recurrence::{self, resolve_time_zone};
+use crate::recurrence;
 use crate::{MeetingContext, MeetingStore, MeetingsError};
 
 /// A `[start, end)` stretch of time in UTC.
@@ -70,7 +70,7 @@ impl WorkingHours {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Interval>, MeetingsError> {
-        let tz = resolve_time_zone(&self.time_zone).ok_or_else(|| {
+        let zone = Zone::named(&self.time_zone).ok_or_else(|| {
             MeetingsError::invalid(format!(
                 "invalid working hours: unknown time zone `{}`",
                 self.time_zone
@@ -83,14 +83,14 @@ impl WorkingHours {
             )));
         }
         let mut intervals = Vec::new();
-        let first_day = from.with_timezone(&tz).date_naive() - Days::new(1);
-        let last_day = to.with_timezone(&tz).date_naive() + Days::new(1);
+        let first_day = zone.to_local(from).date() - Days::new(1);
+        let last_day = zone.to_local(to).date() + Days::new(1);
         for day in first_day.iter_days().take_while(|day| *day <= last_day) {
             if !self.days.contains(&chrono::Datelike::weekday(&day)) {
                 continue;
             }
-            let start = local_to_utc(&tz, day.and_time(self.start));
-            let end = local_to_utc(&tz, day.and_time(self.end));
+            let start = zone.to_utc(day.and_time(self.start));
+            let end = zone.to_utc(day.and_time(self.end));
             let (start, end) = (start.max(from), end.min(to));
             if start < end {
                 intervals.push((start, end));
@@ -177,14 +177,14 @@ pub fn compute_availability(
         .map(|hours| hours.intervals(from, to))
         .transpose()?;
 
-    // Overridden occurrences replace the series occurrence they name, busy or not.
-    let mut overrides: HashMap<(crate::MeetingSource, &str), Vec<&str>> = HashMap::new();
+    // Overridden occurrences replace the series occurrences they name, busy or not.
+    let mut overrides: HashMap<(crate::MeetingSource, &str), Vec<&MeetingContext>> = HashMap::new();
     for meeting in meetings {
-        if let Some(recurrence_id) = &meeting.recurrence_id {
+        if meeting.recurrence_id.is_some() {
             overrides
                 .entry((meeting.source, meeting.series_id.as_str()))
                 .or_default()
-                .push(recurrence_id);
+                .push(meeting);
         }
     }
 
@@ -196,22 +196,15 @@ pub fn compute_availability(
         let Some(start) = meeting.start else { continue };
         let end = meeting.end.unwrap_or(start);
         if meeting.is_recurring() {
-            match recurrence::expand(meeting, from, to) {
+            let replacements = overrides
+                .get(&(meeting.source, meeting.series_id.as_str()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            match recurrence::series_occurrences(meeting, replacements, from, to) {
                 Ok(occurrences) => {
-                    let replaced = overrides
-                        .get(&(meeting.source, meeting.series_id.as_str()))
-                        .map(Vec::as_slice)
-                        .unwrap_or_default();
-                    spans.extend(
-                        occurrences
-                            .into_iter()
-                            .filter(|occurrence| {
-                                !replaced.iter().any(|id| occurrence.is_named_by(id))
-                            })
-                            .map(|occurrence| {
-                                (occurrence.start, occurrence.end, meeting.item_id.as_str())
-                            }),
-                    );
+                    spans.extend(occurrences.into_iter().map(|occurrence| {
+                        (occurrence.start, occurrence.end, meeting.item_id.as_str())
+                    }));
                     continue;
                 }
                 Err(reason) => {

@@ -2,15 +2,16 @@
 //! booked slot) of one user, read from an office event, and the [`MeetingChange`] an
 //! event turns into.
 //!
-//! The calendar contract carries no status, no `TRANSP` and no online-meeting field, so
-//! this module reads them from what it does carry: a cancellation from the title prefix
-//! Outlook and Exchange write (`Canceled: …`), a decline from the user's own attendee
-//! status, and the online-meeting link from URLs in the location or description.
+//! A meeting is cancelled when its `STATUS` says so or its title has the prefix Outlook
+//! and Exchange write (`Canceled: …`), declined by the user's own attendee status, and
+//! free when marked transparent; the calendar contract carries no online-meeting field,
+//! so the link is found among URLs in the location or description.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchyard_contracts::{
-    Attendee, CalendarEvent, Mailbox, MeetingBookingEvent, OfficeEvent, OfficeItem, Operation,
+    Attendee, CalendarEvent, CalendarStatus, Mailbox, MeetingBookingEvent, OfficeEvent, OfficeItem,
+    Operation, TimeSlot,
 };
 
 /// Where a meeting context comes from; part of its identity.
@@ -49,6 +50,8 @@ pub enum MeetingStatus {
     Cancelled,
     /// The user declined it: not busy.
     Declined,
+    /// It takes place but is marked as free time (`TRANSP:TRANSPARENT`): not busy.
+    Free,
 }
 
 /// The video-conferencing service of an online meeting link.
@@ -108,6 +111,22 @@ pub struct MeetingContext {
     pub online_meeting: Option<OnlineMeeting>,
     /// The `RRULE` value when the meeting repeats (never set on an overridden occurrence).
     pub recurrence: Option<String>,
+    /// Further `RRULE`s of the series; its occurrences are the union of all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_recurrences: Vec<String>,
+    /// Occurrences removed from the series (`EXDATE`), named like a `recurrence_id`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_dates: Vec<String>,
+    /// Occurrences added to the series (`RDATE`), in UTC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added_occurrences: Vec<TimeSlot>,
+    /// For an overridden occurrence: it also replaces every later occurrence, shifted by
+    /// as much as it moved this one (`RANGE=THISANDFUTURE`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub this_and_future: bool,
+    /// The `VTIMEZONE` text of `time_zone` when its name alone is not a known zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone_definition: Option<String>,
     /// Whether it takes the user's time.
     pub status: MeetingStatus,
     /// When it last changed at the provider; the newest version wins.
@@ -121,13 +140,25 @@ impl MeetingContext {
     pub fn from_calendar_event(event: &CalendarEvent) -> Self {
         let item = &event.item;
         let (series_id, recurrence_id) = split_recurrence_id(&item.id);
-        let status = if is_cancelled_title(&item.title) {
-            MeetingStatus::Cancelled
-        } else if user_declined(&event.user_id, &item.attendees) {
-            MeetingStatus::Declined
-        } else {
-            MeetingStatus::Confirmed
-        };
+        let status =
+            if item.status == Some(CalendarStatus::Cancelled) || is_cancelled_title(&item.title) {
+                MeetingStatus::Cancelled
+            } else if user_declined(&event.user_id, &item.attendees) {
+                MeetingStatus::Declined
+            } else if item.transparent {
+                MeetingStatus::Free
+            } else {
+                MeetingStatus::Confirmed
+            };
+        // What shapes a series means nothing on one overridden occurrence.
+        let is_series = recurrence_id.is_none();
+        fn series_only<T: Clone>(is_series: bool, values: &[T]) -> Vec<T> {
+            if is_series {
+                values.to_vec()
+            } else {
+                Vec::new()
+            }
+        }
         let online_meeting = [item.location.as_deref(), Some(item.description.as_str())]
             .into_iter()
             .flatten()
@@ -141,8 +172,13 @@ impl MeetingContext {
                 .recurrence
                 .as_deref()
                 .map(str::trim)
-                .filter(|rule| !rule.is_empty() && recurrence_id.is_none())
+                .filter(|rule| !rule.is_empty() && is_series)
                 .map(str::to_string),
+            more_recurrences: series_only(is_series, &item.more_recurrences),
+            excluded_dates: series_only(is_series, &item.excluded_dates),
+            added_occurrences: series_only(is_series, &item.added_occurrences),
+            this_and_future: item.this_and_future && !is_series,
+            time_zone_definition: item.time_zone_definition.clone(),
             recurrence_id,
             title: item.title.clone(),
             organizer: item.organizer.clone(),
@@ -181,6 +217,11 @@ impl MeetingContext {
             location: None,
             online_meeting: None,
             recurrence: None,
+            more_recurrences: Vec::new(),
+            excluded_dates: Vec::new(),
+            added_occurrences: Vec::new(),
+            this_and_future: false,
+            time_zone_definition: None,
             status: MeetingStatus::Confirmed,
             last_updated: event.last_updated,
             provider: event.provider.clone(),
@@ -192,9 +233,12 @@ impl MeetingContext {
         self.status == MeetingStatus::Confirmed && self.start.is_some()
     }
 
-    /// Whether it is the master of a recurring series.
+    /// Whether it is the master of a recurring series: it has a rule or added dates.
     pub fn is_recurring(&self) -> bool {
-        self.recurrence.is_some()
+        self.recurrence_id.is_none()
+            && (self.recurrence.is_some()
+                || !self.more_recurrences.is_empty()
+                || !self.added_occurrences.is_empty())
     }
 
     pub(crate) fn storage_key(&self) -> String {

@@ -2,24 +2,29 @@
 //! time zone, so that a weekly 09:00 Europe/Berlin meeting stays at 09:00 local time
 //! across daylight-saving changes.
 //!
-//! The rule engine is calcard's (already in the workspace for the ics importer; its
-//! `datecalc` is a port of the `rrule` crate): the meeting is written back as a one-event
-//! iCalendar with `DTSTART;TZID=…` in local time, and `ICalendar::expand_dates` evaluates
-//! it. A daily or weekly rule without `COUNT` first has its `DTSTART` moved forward by
-//! whole periods to just before the window, which keeps the same occurrences but saves
-//! walking years of history; every expansion stops after [`MAX_OCCURRENCES`].
+//! The occurrences of a series are those of each of its `RRULE`s plus its added dates
+//! (`RDATE`), minus its excluded dates (`EXDATE`), as RFC 5545 gathers them. The rule
+//! engine is calcard's (already in the workspace for the ics importer; its `datecalc` is
+//! a port of the `rrule` crate): each rule is written back as a one-event iCalendar with
+//! a floating `DTSTART` in the series' local time, `ICalendar::expand_dates` evaluates it,
+//! and each local occurrence is converted to UTC through the series' zone, which may be
+//! one the calendar file defined itself ([`switchyard_timezone::Zone`]). An `UNTIL` in
+//! UTC is first converted to that local time, as calcard compares it with floating
+//! times as written. A daily or weekly rule without `COUNT` first has its `DTSTART`
+//! moved forward by whole periods to just before the window, which keeps the same
+//! occurrences but saves walking years of history; a rule whose `UNTIL` ends before the
+//! window yields nothing; every expansion stops after [`MAX_OCCURRENCES`].
 //!
-//! Time zones resolve like calcard resolves a `TZID` (IANA, Windows and other well-known
-//! names); a zone nobody can resolve is taken as UTC.
-
-use std::str::FromStr;
+//! [`series_occurrences`] then puts overridden occurrences in place: each replaces the
+//! occurrence its `RECURRENCE-ID` names, and one with `RANGE=THISANDFUTURE` also moves
+//! (or, when it takes no time, removes) every later occurrence.
 
 use calcard::common::timezone::Tz;
-use calcard::icalendar::dates::TimeOrDelta;
 use calcard::icalendar::{ICalendar, ICalendarProperty, ICalendarValue};
-use chrono::{DateTime, Days, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 
 use switchyard_contracts::TimeSlot;
+use switchyard_timezone::Zone;
 
 use crate::{MeetingContext, MeetingsError};
 
@@ -38,7 +43,8 @@ pub(crate) struct Occurrence {
 }
 
 impl Occurrence {
-    /// Whether an overridden occurrence's `RECURRENCE-ID` names this occurrence.
+    /// Whether an overridden occurrence's `RECURRENCE-ID` (or an excluded date) names
+    /// this occurrence.
     pub(crate) fn is_named_by(&self, recurrence_id: &str) -> bool {
         let date = self.local_start.format("%Y%m%d").to_string();
         match recurrence_id.split_once('T') {
@@ -57,26 +63,95 @@ impl Occurrence {
             }
         }
     }
+
+    fn overlaps(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        self.start < to && (self.end > from || (self.start >= from && self.start == self.end))
+    }
 }
 
-/// Resolves a time-zone name the way calcard resolves a `TZID`.
-pub(crate) fn resolve_time_zone(name: &str) -> Option<Tz> {
-    Tz::from_str(name.trim())
-        .ok()
-        .filter(|tz| !tz.is_floating())
+/// The local time a series repeats in: its zone's wall clock, or UTC for all-day series,
+/// floating times and zones nobody can resolve.
+struct SeriesClock {
+    zone: Option<Zone>,
+}
+
+impl SeriesClock {
+    fn of(meeting: &MeetingContext) -> Self {
+        let zone = if meeting.all_day {
+            None
+        } else {
+            meeting.time_zone.as_deref().and_then(|name| {
+                meeting
+                    .time_zone_definition
+                    .as_deref()
+                    .and_then(|definition| Zone::defined(name, definition))
+                    .or_else(|| Zone::named(name))
+            })
+        };
+        SeriesClock {
+            zone: zone.filter(|zone| !zone.is_utc()),
+        }
+    }
+
+    fn to_local(&self, instant: DateTime<Utc>) -> NaiveDateTime {
+        match &self.zone {
+            Some(zone) => zone.to_local(instant),
+            None => instant.naive_utc(),
+        }
+    }
+
+    fn to_utc(&self, local: NaiveDateTime) -> DateTime<Utc> {
+        match &self.zone {
+            Some(zone) => zone.to_utc(local),
+            None => local.and_utc(),
+        }
+    }
 }
 
 /// The occurrences of the recurring `meeting` that overlap `[from, to)`, sorted by start,
-/// or why its rule cannot be evaluated.
+/// or why one of its rules cannot be evaluated.
 pub(crate) fn expand(
     meeting: &MeetingContext,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Occurrence>, String> {
-    let rule = meeting
-        .recurrence
-        .as_deref()
-        .ok_or("the meeting does not repeat")?;
+    let start = meeting.start.ok_or("the meeting has no start")?;
+    let duration = meeting.end.unwrap_or(start).max(start) - start;
+    let clock = SeriesClock::of(meeting);
+    let mut occurrences = Vec::new();
+    for rule in meeting.recurrence.iter().chain(&meeting.more_recurrences) {
+        occurrences.extend(expand_rule(
+            meeting, rule, &clock, start, duration, from, to,
+        )?);
+    }
+    occurrences.extend(meeting.added_occurrences.iter().map(|slot| Occurrence {
+        start: slot.start,
+        end: slot.end.max(slot.start),
+        local_start: clock.to_local(slot.start),
+    }));
+    occurrences.retain(|occurrence| {
+        occurrence.overlaps(from, to)
+            && !meeting
+                .excluded_dates
+                .iter()
+                .any(|excluded| occurrence.is_named_by(excluded))
+    });
+    occurrences.sort_by_key(|occurrence| occurrence.start);
+    // An instant several rules (or a rule and an added date) produce counts once.
+    occurrences.dedup_by_key(|occurrence| occurrence.start);
+    Ok(occurrences)
+}
+
+/// The occurrences of one `RRULE` of `meeting` that overlap `[from, to)`.
+fn expand_rule(
+    meeting: &MeetingContext,
+    rule: &str,
+    clock: &SeriesClock,
+    start: DateTime<Utc>,
+    duration: TimeDelta,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Occurrence>, String> {
     let rule = rule.trim();
     let rule = rule
         .strip_prefix("RRULE:")
@@ -85,40 +160,22 @@ pub(crate) fn expand(
     if rule.is_empty() || rule.contains(['\r', '\n']) {
         return Err(format!("unreadable RRULE `{rule}`"));
     }
-    let start = meeting.start.ok_or("the meeting has no start")?;
-    let end = meeting.end.unwrap_or(start).max(start);
-    let duration = end - start;
+    let local_start = clock.to_local(start);
+    let (rule, until) = until_in_local_time(rule, clock, meeting.all_day);
+    let target = fast_forward_target(from, duration);
+    if until.is_some_and(|until| until < target) {
+        // Every occurrence ended before the window.
+        return Ok(Vec::new());
+    }
+    let local_start = fast_forward(&rule, local_start, target);
 
-    // All-day meetings repeat on dates; others in their zone's local time.
-    let zone = if meeting.all_day {
-        None
+    let dtstart = if meeting.all_day {
+        format!("DTSTART;VALUE=DATE:{}", local_start.format("%Y%m%d"))
     } else {
-        meeting
-            .time_zone
-            .as_deref()
-            .and_then(resolve_time_zone)
-            .filter(|tz| matches!(tz, Tz::Tz(_)) && !tz.is_utc())
-    };
-    let local_start = match &zone {
-        Some(tz) => start.with_timezone(tz).naive_local(),
-        None => start.naive_utc(),
-    };
-    let local_start = fast_forward(rule, local_start, from, duration);
-    let local_end = local_start + duration;
-
-    let property = |name: &str, local: NaiveDateTime| match (&zone, meeting.all_day) {
-        (_, true) => format!("{name};VALUE=DATE:{}", local.format("%Y%m%d")),
-        (Some(tz), false) => format!(
-            "{name};TZID={}:{}",
-            tz.name().unwrap_or_default(),
-            local.format("%Y%m%dT%H%M%S")
-        ),
-        (None, false) => format!("{name}:{}", local.format("%Y%m%dT%H%M%SZ")),
+        format!("DTSTART:{}", local_start.format("%Y%m%dT%H%M%S"))
     };
     let calendar_text = format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:expand\r\n{}\r\n{}\r\nRRULE:{rule}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
-        property("DTSTART", local_start),
-        property("DTEND", local_end),
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:expand\r\n{dtstart}\r\nRRULE:{rule}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
     );
     let calendar = ICalendar::parse(&calendar_text)
         .map_err(|entry| format!("unreadable RRULE `{rule}`: {entry:?}"))?;
@@ -135,31 +192,77 @@ pub(crate) fn expand(
     if !rule_parsed {
         return Err(format!("unreadable RRULE `{rule}`"));
     }
-    let expansion = calendar.expand_dates(Tz::UTC, MAX_OCCURRENCES);
+    let expansion = calendar.expand_dates(Tz::Floating, MAX_OCCURRENCES);
     if let Some(error) = expansion.errors.first() {
         return Err(format!("invalid RRULE `{rule}`: {:?}", error.error));
     }
-    let mut occurrences: Vec<Occurrence> = expansion
+    Ok(expansion
         .events
         .into_iter()
-        .filter_map(|event| {
-            let occurrence_start = event.start.with_timezone(&Utc);
-            let occurrence_end = match event.end {
-                TimeOrDelta::Time(end) => end.with_timezone(&Utc),
-                TimeOrDelta::Delta(delta) => occurrence_start + delta,
+        .map(|event| {
+            let local_start = event.start.naive_local();
+            let start = clock.to_utc(local_start);
+            Occurrence {
+                start,
+                end: start + duration,
+                local_start,
+            }
+        })
+        .filter(|occurrence| occurrence.overlaps(from, to))
+        .collect())
+}
+
+/// `rule` with an `UNTIL` given in UTC rewritten in the series' local time (a date for
+/// an all-day series), as calcard compares `UNTIL` with the floating occurrences as
+/// written; and the last local time the rule may start an occurrence at, when bounded.
+fn until_in_local_time(
+    rule: &str,
+    clock: &SeriesClock,
+    all_day: bool,
+) -> (String, Option<NaiveDateTime>) {
+    let mut until = None;
+    let parts: Vec<String> = rule
+        .split(';')
+        .map(|part| {
+            let Some((name, value)) = part.split_once('=') else {
+                return part.to_string();
             };
-            let overlaps = occurrence_start < to
-                && (occurrence_end > from || (occurrence_start >= from && duration.is_zero()));
-            overlaps.then(|| Occurrence {
-                start: occurrence_start,
-                end: occurrence_end.max(occurrence_start),
-                local_start: event.start.naive_local(),
-            })
+            if !name.trim().eq_ignore_ascii_case("UNTIL") {
+                return part.to_string();
+            }
+            let value = value.trim();
+            let local = if let Some(utc) = value.strip_suffix(['Z', 'z']) {
+                NaiveDateTime::parse_from_str(utc, "%Y%m%dT%H%M%S")
+                    .ok()
+                    .map(|utc| clock.to_local(utc.and_utc()))
+            } else {
+                NaiveDateTime::parse_from_str(value, "%Y%m%dT%H%M%S")
+                    .ok()
+                    .or_else(|| {
+                        NaiveDate::parse_from_str(value, "%Y%m%d")
+                            .ok()
+                            .map(|date| date.and_time(NaiveTime::MIN) + TimeDelta::days(1))
+                    })
+            };
+            until = local;
+            match local {
+                Some(local) if value.ends_with(['Z', 'z']) && all_day => {
+                    format!("{name}={}", local.format("%Y%m%d"))
+                }
+                Some(local) if value.ends_with(['Z', 'z']) => {
+                    format!("{name}={}", local.format("%Y%m%dT%H%M%S"))
+                }
+                _ => part.to_string(),
+            }
         })
         .collect();
-    occurrences.sort_by_key(|occurrence| occurrence.start);
-    occurrences.dedup();
-    Ok(occurrences)
+    (parts.join(";"), until)
+}
+
+/// Where fast-forwarding may move a series' local start: one day of slack before the
+/// window's start less the occurrence's duration, which covers any zone offset.
+fn fast_forward_target(from: DateTime<Utc>, duration: TimeDelta) -> NaiveDateTime {
+    from.naive_utc() - duration - TimeDelta::days(1)
 }
 
 impl MeetingContext {
@@ -203,15 +306,100 @@ impl MeetingContext {
     }
 }
 
-/// Moves the local start of a daily or weekly rule without `COUNT` forward by whole
-/// periods to just before `from` (one day of slack for zone offsets), which leaves every
-/// occurrence from there on unchanged.
-fn fast_forward(
-    rule: &str,
-    local_start: NaiveDateTime,
+/// The occurrences of `series` overlapping `[from, to)` that its `overrides` (its
+/// overridden occurrences, which stand as meetings of their own) leave to it: those an
+/// override names are left out; those after a this-and-future override move by as much
+/// as it moved its own occurrence and take its length, or are left out when it takes no
+/// time.
+pub(crate) fn series_occurrences(
+    series: &MeetingContext,
+    overrides: &[&MeetingContext],
     from: DateTime<Utc>,
-    duration: TimeDelta,
-) -> NaiveDateTime {
+    to: DateTime<Utc>,
+) -> Result<Vec<Occurrence>, String> {
+    let clock = SeriesClock::of(series);
+    // (anchor, shift, length or None when not busy), by anchor.
+    let mut futures: Vec<(DateTime<Utc>, TimeDelta, Option<TimeDelta>)> = overrides
+        .iter()
+        .filter(|replacement| replacement.this_and_future)
+        .filter_map(|replacement| {
+            let anchor = named_start(series, &clock, replacement.recurrence_id.as_deref()?)?;
+            let start = replacement.start?;
+            let length = replacement.end.unwrap_or(start).max(start) - start;
+            Some((
+                anchor,
+                start - anchor,
+                replacement.is_busy().then_some(length),
+            ))
+        })
+        .collect();
+    futures.sort_by_key(|(anchor, _, _)| *anchor);
+    // Moved occurrences may come from outside the window.
+    let reach = futures
+        .iter()
+        .map(|(_, shift, length)| shift.abs() + length.unwrap_or_default())
+        .max()
+        .unwrap_or_default();
+    let occurrences = expand(series, from - reach, to + reach)?;
+    Ok(occurrences
+        .into_iter()
+        .filter(|occurrence| {
+            !overrides
+                .iter()
+                .filter_map(|replacement| replacement.recurrence_id.as_deref())
+                .any(|id| occurrence.is_named_by(id))
+        })
+        .filter_map(|occurrence| {
+            match futures
+                .iter()
+                .rev()
+                .find(|(anchor, _, _)| *anchor < occurrence.start)
+            {
+                None => Some(occurrence),
+                Some((_, _, None)) => None,
+                Some((_, shift, Some(length))) => {
+                    let start = occurrence.start + *shift;
+                    Some(Occurrence {
+                        start,
+                        end: start + *length,
+                        local_start: occurrence.local_start + *shift,
+                    })
+                }
+            }
+        })
+        .filter(|occurrence| occurrence.overlaps(from, to))
+        .collect())
+}
+
+/// The start, in UTC, of the occurrence of `series` that `recurrence_id` names.
+fn named_start(
+    series: &MeetingContext,
+    clock: &SeriesClock,
+    recurrence_id: &str,
+) -> Option<DateTime<Utc>> {
+    if let Some(utc) = recurrence_id.strip_suffix('Z') {
+        return NaiveDateTime::parse_from_str(utc, "%Y%m%dT%H%M%S")
+            .ok()
+            .map(|utc| utc.and_utc());
+    }
+    let local = match recurrence_id.get(..15) {
+        Some(local) => NaiveDateTime::parse_from_str(local, "%Y%m%dT%H%M%S").ok()?,
+        None => {
+            let date = NaiveDate::parse_from_str(recurrence_id, "%Y%m%d").ok()?;
+            let time = series
+                .start
+                .map(|start| clock.to_local(start).time())
+                .unwrap_or(NaiveTime::MIN);
+            date.and_time(time)
+        }
+    };
+    Some(clock.to_utc(local))
+}
+
+/// Moves the local start of a daily or weekly rule without `COUNT` forward by whole
+/// periods to just before `target`, which leaves every occurrence from there on
+/// unchanged.
+fn fast_forward(rule: &str, local_start: NaiveDateTime, target: NaiveDateTime) -> NaiveDateTime {
     let mut frequency = None;
     let mut interval: u64 = 1;
     for part in rule.split(';') {
@@ -231,7 +419,6 @@ fn fast_forward(
         Some("WEEKLY") => interval.saturating_mul(7),
         _ => return local_start,
     };
-    let target = from.naive_utc() - duration - TimeDelta::days(1);
     if target <= local_start {
         return local_start;
     }
@@ -268,6 +455,11 @@ mod tests {
             location: None,
             online_meeting: None,
             recurrence: Some(rule.into()),
+            more_recurrences: Vec::new(),
+            excluded_dates: Vec::new(),
+            added_occurrences: Vec::new(),
+            this_and_future: false,
+            time_zone_definition: None,
             status: MeetingStatus::Confirmed,
             last_updated: utc("2024-01-01T00:00:00Z"),
             provider: "ics".into(),
@@ -392,6 +584,139 @@ mod tests {
         assert!(occurrence.is_named_by("20240108"));
         assert!(!occurrence.is_named_by("20240108T090000"));
         assert!(!occurrence.is_named_by("20240109"));
+    }
+
+    #[test]
+    fn until_in_utc_is_compared_in_utc() {
+        // Daily 09:00 Tokyo (00:00Z); UNTIL is the third occurrence's instant in UTC.
+        // Read as Tokyo wall time (00:00), it would drop that occurrence.
+        let tokyo = series(
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T01:00:00Z",
+            Some("Asia/Tokyo"),
+            "FREQ=DAILY;UNTIL=20240103T000000Z",
+        );
+        check(
+            &tokyo,
+            "2023-12-01T00:00:00Z",
+            "2024-02-01T00:00:00Z",
+            &[
+                "2024-01-01T00:00:00Z",
+                "2024-01-02T00:00:00Z",
+                "2024-01-03T00:00:00Z",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_window_after_until_has_no_occurrences_and_no_error() {
+        let ended = series(
+            "2024-01-01T08:00:00Z",
+            "2024-01-01T09:00:00Z",
+            Some("Europe/Berlin"),
+            "FREQ=WEEKLY;UNTIL=20240201T000000Z",
+        );
+        check(&ended, "2024-06-01T00:00:00Z", "2024-07-01T00:00:00Z", &[]);
+    }
+
+    #[test]
+    fn rules_added_dates_and_excluded_dates_combine() {
+        // Mondays and (second rule) Thursdays 09:00 Berlin, one Monday excluded by local
+        // time, one Thursday by UTC, one Tuesday added.
+        let mut mixed = series(
+            "2024-01-01T08:00:00Z",
+            "2024-01-01T08:30:00Z",
+            Some("Europe/Berlin"),
+            "FREQ=WEEKLY;BYDAY=MO",
+        );
+        mixed.more_recurrences = vec!["FREQ=WEEKLY;BYDAY=TH".into()];
+        mixed.excluded_dates = vec!["20240108T090000".into(), "20240111T080000Z".into()];
+        mixed.added_occurrences = vec![TimeSlot {
+            start: utc("2024-01-09T14:00:00Z"),
+            end: utc("2024-01-09T15:00:00Z"),
+        }];
+        check(
+            &mixed,
+            "2024-01-07T00:00:00Z",
+            "2024-01-16T00:00:00Z",
+            &["2024-01-09T14:00:00Z", "2024-01-15T08:00:00Z"],
+        );
+        // A custom zone travels as its definition: a VTIMEZONE called "Studio" that is
+        // UTC+3 all year.
+        let mut studio = series(
+            "2024-01-01T06:00:00Z",
+            "2024-01-01T07:00:00Z",
+            Some("Studio"),
+            "FREQ=DAILY;COUNT=2",
+        );
+        studio.time_zone_definition = Some(
+            "BEGIN:VTIMEZONE\r\nTZID:Studio\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n\
+             TZOFFSETFROM:+0300\r\nTZOFFSETTO:+0300\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+                .into(),
+        );
+        let occurrences = expand(
+            &studio,
+            utc("2024-01-01T00:00:00Z"),
+            utc("2024-01-03T00:00:00Z"),
+        )
+        .unwrap();
+        let local: Vec<String> = occurrences
+            .iter()
+            .map(|occurrence| occurrence.local_start.to_string())
+            .collect();
+        assert_eq!(local, ["2024-01-01 09:00:00", "2024-01-02 09:00:00"]);
+    }
+
+    #[test]
+    fn this_and_future_overrides_move_or_end_the_rest_of_the_series() {
+        let daily = series(
+            "2024-01-01T08:00:00Z",
+            "2024-01-01T09:00:00Z",
+            None,
+            "FREQ=DAILY",
+        );
+        // From 3 January on, one hour later and half as long.
+        let mut moved = series(
+            "2024-01-03T09:00:00Z",
+            "2024-01-03T09:30:00Z",
+            None,
+            "FREQ=DAILY",
+        );
+        moved.recurrence = None;
+        moved.recurrence_id = Some("20240103T080000Z".into());
+        moved.this_and_future = true;
+        let starts = |overrides: &[&MeetingContext]| -> Vec<String> {
+            series_occurrences(
+                &daily,
+                overrides,
+                utc("2024-01-01T00:00:00Z"),
+                utc("2024-01-06T00:00:00Z"),
+            )
+            .unwrap()
+            .iter()
+            .map(|occurrence| {
+                format!(
+                    "{}-{}",
+                    occurrence.start.format("%d %H:%M"),
+                    occurrence.end.format("%H:%M")
+                )
+            })
+            .collect()
+        };
+        // The override stands for 3 January itself.
+        assert_eq!(
+            starts(&[&moved]),
+            [
+                "01 08:00-09:00",
+                "02 08:00-09:00",
+                "04 09:00-09:30",
+                "05 09:00-09:30"
+            ]
+        );
+        // Cancelled from 3 January on: the series ends there.
+        let mut cancelled = moved.clone();
+        cancelled.status = MeetingStatus::Cancelled;
+        assert_eq!(starts(&[&cancelled]), ["01 08:00-09:00", "02 08:00-09:00"]);
     }
 
     #[test]

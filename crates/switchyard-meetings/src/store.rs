@@ -124,7 +124,13 @@ pub(crate) fn span_of(meeting: &MeetingContext) -> Option<(i64, i64)> {
     }
     let start = meeting.start?;
     if meeting.is_recurring() {
-        return Some((start.timestamp(), i64::MAX));
+        // An added date may come before the series' start.
+        let first = meeting
+            .added_occurrences
+            .iter()
+            .map(|slot| slot.start)
+            .fold(start, DateTime::min);
+        return Some((first.timestamp(), i64::MAX));
     }
     let end = meeting.end.unwrap_or(start).max(start);
     Some((start.timestamp(), end.timestamp()))

@@ -9,20 +9,26 @@
 //! with a warning. A file holding calendars but no event or to-do, or nothing but
 //! blanks, is skipped with the warning `no events or todos`; one with no calendar at all
 //! is rejected.
+//!
+//! What free/busy needs travels with each event: its `STATUS` and `TRANSP`, every
+//! `RRULE`, the `EXDATE`s (named like a `RECURRENCE-ID`) and `RDATE`s (in UTC), an
+//! overridden occurrence's `RANGE=THISANDFUTURE`, and the `VTIMEZONE` text of a zone
+//! whose name alone means nothing, so that its recurrences can be expanded elsewhere.
 
+use calcard::common::PartialDateTime;
 use calcard::icalendar::{
-    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarParameterName,
-    ICalendarProperty,
+    ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarEntry, ICalendarParameterName,
+    ICalendarPeriod, ICalendarProperty, ICalendarStatus, ICalendarTransparency, ICalendarValue,
 };
 use calcard::{Entry, Parser};
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
-use switchyard_contracts::{AnyOfficeEvent, Attendee, CalendarItem};
+use switchyard_contracts::{AnyOfficeEvent, Attendee, CalendarItem, CalendarStatus, TimeSlot};
+use switchyard_timezone::TimeZones;
 
 use crate::calendar_todo::convert_todo;
 use crate::ical::{calendar_user, date_time, duration, text, to_utc, value_text};
 use crate::item::{EventStamp, ImportItem};
-use crate::timezone::TimeZones;
 
 /// Reads every VEVENT of an iCalendar file. Invalid UTF-8 is replaced, not rejected.
 pub(crate) fn read_calendar(bytes: &[u8], stamp: &EventStamp) -> Vec<ImportItem> {
@@ -195,10 +201,50 @@ fn convert_event(
             calendar_user(entry).map(|mailbox| Attendee { mailbox, status })
         })
         .collect();
-    item.recurrence = event
-        .property(&ICalendarProperty::Rrule)
+    let mut rules = event
+        .properties(&ICalendarProperty::Rrule)
         .map(value_text)
         .filter(|rule| !rule.is_empty());
+    item.recurrence = rules.next();
+    item.more_recurrences = rules.collect();
+    let series_zone = event
+        .property(&ICalendarProperty::Dtstart)
+        .and_then(|entry| entry.tz_id());
+    item.excluded_dates = event
+        .properties(&ICalendarProperty::Exdate)
+        .flat_map(|entry| excluded_dates(entry, series_zone, zones))
+        .collect();
+    let duration = match (item.start, item.end) {
+        (Some(start), Some(end)) => end - start,
+        _ => TimeDelta::zero(),
+    };
+    item.added_occurrences = event
+        .properties(&ICalendarProperty::Rdate)
+        .flat_map(|entry| added_occurrences(entry, duration, zones))
+        .collect();
+    item.status = match event.status() {
+        Some(ICalendarStatus::Confirmed) => Some(CalendarStatus::Confirmed),
+        Some(ICalendarStatus::Tentative) => Some(CalendarStatus::Tentative),
+        Some(ICalendarStatus::Cancelled) => Some(CalendarStatus::Cancelled),
+        _ => None,
+    };
+    item.transparent = event
+        .property(&ICalendarProperty::Transp)
+        .and_then(|entry| entry.values.first())
+        .is_some_and(|value| {
+            matches!(
+                value,
+                ICalendarValue::Transparency(ICalendarTransparency::Transparent)
+            )
+        });
+    item.this_and_future = event
+        .property(&ICalendarProperty::RecurrenceId)
+        .is_some_and(|entry| entry.parameter(&ICalendarParameterName::Range).is_some());
+    item.time_zone_definition = item
+        .time_zone
+        .as_deref()
+        .and_then(|tzid| zones.definition(tzid))
+        .map(str::to_string);
 
     let last_updated = [ICalendarProperty::LastModified, ICalendarProperty::Dtstamp]
         .iter()
@@ -207,6 +253,64 @@ fn convert_event(
             date_time(entry).map(|(value, has_time)| to_utc(&value, has_time, entry, zones))
         });
     Ok((item, last_updated))
+}
+
+/// The occurrences an `EXDATE` names, as the contract's `excluded_dates` write them: a
+/// date as `YYYYMMDD`; a date-time in the series' own zone (or floating, like a floating
+/// series) as local `YYYYMMDDTHHMMSS`; any other in UTC with `Z`.
+fn excluded_dates<'a>(
+    entry: &'a ICalendarEntry,
+    series_zone: Option<&'a str>,
+    zones: &'a TimeZones,
+) -> impl Iterator<Item = String> + 'a {
+    entry.values.iter().filter_map(move |value| {
+        let ICalendarValue::PartialDateTime(value) = value else {
+            return None;
+        };
+        let date_time = value.to_date_time()?;
+        let local = date_time.date_time;
+        Some(if !value.has_time() {
+            local.format("%Y%m%d").to_string()
+        } else if date_time.offset.is_none() && entry.tz_id() == series_zone {
+            local.format("%Y%m%dT%H%M%S").to_string()
+        } else {
+            zones
+                .to_utc(&date_time, entry.tz_id())
+                .format("%Y%m%dT%H%M%SZ")
+                .to_string()
+        })
+    })
+}
+
+/// The occurrences an `RDATE` adds, in UTC: a date or date-time lasting `duration`, a
+/// period from its start to its end (or for its duration).
+fn added_occurrences<'a>(
+    entry: &'a ICalendarEntry,
+    duration: TimeDelta,
+    zones: &'a TimeZones,
+) -> impl Iterator<Item = TimeSlot> + 'a {
+    let at = move |value: &PartialDateTime| {
+        let date_time = value.to_date_time()?;
+        Some(to_utc(&date_time, value.has_time(), entry, zones))
+    };
+    entry.values.iter().filter_map(move |value| {
+        let (start, end) = match value {
+            ICalendarValue::PartialDateTime(value) => {
+                let start = at(value)?;
+                (start, start.checked_add_signed(duration)?)
+            }
+            ICalendarValue::Period(ICalendarPeriod::Range { start, end }) => (at(start)?, at(end)?),
+            ICalendarValue::Period(ICalendarPeriod::Duration { start, duration }) => {
+                let start = at(start)?;
+                (start, start.checked_add_signed(duration.to_time_delta()?)?)
+            }
+            _ => return None,
+        };
+        Some(TimeSlot {
+            start,
+            end: end.max(start),
+        })
+    })
 }
 
 #[cfg(test)]
@@ -237,6 +341,95 @@ mod tests {
 
     fn utc(text: &str) -> Option<DateTime<Utc>> {
         Some(text.parse().expect("test times parse"))
+    }
+
+    #[test]
+    fn carries_what_free_busy_needs() {
+        check(
+            "UID:f\r\nDTSTART;TZID=Europe/Berlin:20240108T100000\r\n\
+             DTEND;TZID=Europe/Berlin:20240108T110000\r\n\
+             RRULE:FREQ=WEEKLY;BYDAY=MO\r\nRRULE:FREQ=MONTHLY;BYMONTHDAY=1\r\n\
+             EXDATE;TZID=Europe/Berlin:20240115T100000,20240122T100000\r\n\
+             EXDATE:20240129T090000Z\r\nEXDATE;TZID=America/New_York:20240205T040000\r\n\
+             EXDATE;VALUE=DATE:20240212\r\n\
+             RDATE;TZID=Europe/Berlin:20240110T150000\r\n\
+             RDATE;VALUE=PERIOD:20240111T120000Z/20240111T140000Z,20240112T120000Z/PT30M\r\n\
+             STATUS:TENTATIVE\r\nTRANSP:TRANSPARENT\r\n",
+            CalendarItem {
+                id: "f".into(),
+                start: utc("2024-01-08T09:00:00Z"),
+                end: utc("2024-01-08T10:00:00Z"),
+                time_zone: Some("Europe/Berlin".into()),
+                recurrence: Some("FREQ=WEEKLY;BYDAY=MO".into()),
+                more_recurrences: vec!["FREQ=MONTHLY;BYMONTHDAY=1".into()],
+                // Dates in the series' zone stay local; others are named in UTC.
+                excluded_dates: vec![
+                    "20240115T100000".into(),
+                    "20240122T100000".into(),
+                    "20240129T090000Z".into(),
+                    "20240205T090000Z".into(),
+                    "20240212".into(),
+                ],
+                added_occurrences: vec![
+                    TimeSlot {
+                        start: utc("2024-01-10T14:00:00Z").unwrap(),
+                        end: utc("2024-01-10T15:00:00Z").unwrap(),
+                    },
+                    TimeSlot {
+                        start: utc("2024-01-11T12:00:00Z").unwrap(),
+                        end: utc("2024-01-11T14:00:00Z").unwrap(),
+                    },
+                    TimeSlot {
+                        start: utc("2024-01-12T12:00:00Z").unwrap(),
+                        end: utc("2024-01-12T12:30:00Z").unwrap(),
+                    },
+                ],
+                status: Some(CalendarStatus::Tentative),
+                transparent: true,
+                ..CalendarItem::default()
+            },
+        );
+        // A cancelled occurrence for this and every later one, in a zone the file
+        // defines under its own name: the definition travels with it.
+        let zone = "BEGIN:VTIMEZONE\r\nTZID:Studio\r\nBEGIN:STANDARD\r\n\
+                    DTSTART:19700101T000000\r\nTZOFFSETFROM:+0300\r\nTZOFFSETTO:+0300\r\n\
+                    END:STANDARD\r\nEND:VTIMEZONE\r\n";
+        let items = read(&format!(
+            "{zone}{}",
+            event(
+                "UID:g\r\nRECURRENCE-ID;RANGE=THISANDFUTURE;TZID=Studio:20240108T100000\r\n\
+                 DTSTART;TZID=Studio:20240108T100000\r\nSTATUS:CANCELLED\r\n"
+            )
+        ));
+        let Some(Ok(AnyOfficeEvent::Calendar(event))) = items.first() else {
+            panic!("expected a calendar event, got {items:?}");
+        };
+        assert_eq!(event.item.id, "g#20240108T100000");
+        assert_eq!(event.item.start, utc("2024-01-08T07:00:00Z"));
+        assert_eq!(event.item.status, Some(CalendarStatus::Cancelled));
+        assert!(event.item.this_and_future);
+        let definition = event
+            .item
+            .time_zone_definition
+            .as_deref()
+            .unwrap_or_default();
+        assert!(
+            definition.starts_with("BEGIN:VTIMEZONE\r\nTZID:Studio\r\n")
+                && definition.contains("TZOFFSETTO:+0300")
+                && definition.ends_with("END:STANDARD\r\nEND:VTIMEZONE\r\n"),
+            "{definition}"
+        );
+        // A zone known by name needs no definition.
+        check(
+            "UID:h\r\nDTSTART;TZID=Europe/Berlin:20240108T100000\r\n",
+            CalendarItem {
+                id: "h".into(),
+                start: utc("2024-01-08T09:00:00Z"),
+                end: utc("2024-01-08T09:00:00Z"),
+                time_zone: Some("Europe/Berlin".into()),
+                ..CalendarItem::default()
+            },
+        );
     }
 
     #[test]

@@ -18,9 +18,9 @@
 use calcard::icalendar::{ICalendarComponent, ICalendarProperty, ICalendarStatus, ICalendarValue};
 use chrono::{DateTime, Utc};
 use switchyard_contracts::Todo;
+use switchyard_timezone::TimeZones;
 
 use crate::ical::{calendar_user, date_time, duration, text, to_utc, value_text};
-use crate::timezone::TimeZones;
 
 /// One VTODO with its `uid` (read or derived) as a todo and its last modification, or
 /// why it cannot be.

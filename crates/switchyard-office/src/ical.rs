@@ -9,8 +9,7 @@ use calcard::icalendar::{
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use switchyard_contracts::Mailbox;
-
-use crate::timezone::TimeZones;
+use switchyard_timezone::TimeZones;
 
 /// The first value of `entry` as a date or date-time, with whether it has a time.
 pub(crate) fn date_time(entry: &ICalendarEntry) -> Option<(DateTimeResult, bool)> {

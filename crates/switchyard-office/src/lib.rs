@@ -169,7 +169,6 @@ mod source;
 mod spreadsheet;
 #[cfg(feature = "testsuite")]
 mod testdata;
-mod timezone;
 
 pub use discover::{DiscoverOptions, Discovery, discover, discover_with};
 pub use document::document_id;

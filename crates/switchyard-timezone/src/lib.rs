@@ -1,11 +1,16 @@
-//! Time zones of iCalendar values: resolves a `TZID` and converts local times to UTC.
+//! Time zones of calendar data, shared by the iCalendar importer and availability.
 //!
 //! A `TZID` is resolved first by name, as calcard does it (IANA names, Windows and other
 //! well-known names, a VTIMEZONE's `X-LIC-LOCATION` or Microsoft CDO id). A VTIMEZONE whose
 //! name means nothing is evaluated from its own STANDARD/DAYLIGHT observances: `DTSTART`,
 //! `RDATE`, and yearly `RRULE`s by month and weekday (or month day), which is what real
-//! VTIMEZONEs contain; other rules count only at their `DTSTART`. Values without zone
-//! (floating) and zones nobody can resolve are taken as UTC.
+//! VTIMEZONEs contain; other rules count only at their `DTSTART`. Such a zone travels in
+//! the calendar contract as its VTIMEZONE text ([`TimeZones::definition`]), and
+//! [`Zone::defined`] reads it back. Values without zone (floating) and zones nobody can
+//! resolve are taken as UTC.
+//!
+//! Hand-written because neither calcard nor chrono-tz evaluates a VTIMEZONE's own rules:
+//! calcard only maps its name to a known zone.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -19,18 +24,102 @@ use calcard::icalendar::{
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, TimeDelta, Utc, Weekday};
 use switchyard_contracts::local_to_utc;
 
+/// One time zone: a known one, or one defined by its VTIMEZONE's observances.
+#[derive(Debug, Clone)]
+pub struct Zone(ZoneKind);
+
+#[derive(Debug, Clone)]
+enum ZoneKind {
+    Known(Tz),
+    Defined(Vec<Observance>),
+}
+
+impl Zone {
+    /// The zone `name` means (IANA, Windows and other well-known names, or a fixed
+    /// offset); `None` for names nobody knows.
+    pub fn named(name: &str) -> Option<Zone> {
+        Tz::from_str(name.trim())
+            .ok()
+            .filter(|tz| !tz.is_floating())
+            .map(|tz| Zone(ZoneKind::Known(tz)))
+    }
+
+    /// The zone `tzid` as defined by `definition`, a `VTIMEZONE` component in iCalendar
+    /// text (as [`TimeZones::definition`] gives it); `None` when the text defines no
+    /// zone of that name.
+    pub fn defined(tzid: &str, definition: &str) -> Option<Zone> {
+        let text = format!(
+            "BEGIN:VCALENDAR\r\n{}\r\nEND:VCALENDAR\r\n",
+            definition.trim()
+        );
+        let calendar = ICalendar::parse(&text).ok()?;
+        TimeZones::new(&calendar).zone(tzid)
+    }
+
+    /// Whether the zone is UTC (or a zero offset) all year.
+    pub fn is_utc(&self) -> bool {
+        match &self.0 {
+            ZoneKind::Known(tz) => tz.is_utc(),
+            ZoneKind::Defined(observances) => observances.iter().all(|observance| {
+                observance.offset_to_secs == 0 && observance.offset_from_secs == 0
+            }),
+        }
+    }
+
+    /// The instant of the wall-clock time `local` in this zone. A time a daylight-saving
+    /// change skips or repeats resolves as [`local_to_utc`] says for known zones.
+    pub fn to_utc(&self, local: NaiveDateTime) -> DateTime<Utc> {
+        match &self.0 {
+            ZoneKind::Known(tz) => local_to_utc(tz, local),
+            ZoneKind::Defined(observances) => {
+                let offset = TimeDelta::seconds(i64::from(offset_at(observances, local)));
+                local.checked_sub_signed(offset).unwrap_or(local).and_utc()
+            }
+        }
+    }
+
+    /// The wall-clock time in this zone at `instant`.
+    pub fn to_local(&self, instant: DateTime<Utc>) -> NaiveDateTime {
+        match &self.0 {
+            ZoneKind::Known(tz) => instant.with_timezone(tz).naive_local(),
+            ZoneKind::Defined(observances) => {
+                // The local time is the instant plus one of the offsets the zone uses:
+                // the one that converts back to the same instant.
+                let utc = instant.naive_utc();
+                observances
+                    .iter()
+                    .flat_map(|observance| [observance.offset_to_secs, observance.offset_from_secs])
+                    .filter_map(|secs| utc.checked_add_signed(TimeDelta::seconds(i64::from(secs))))
+                    .find(|local| self.to_utc(*local) == instant)
+                    .unwrap_or(utc)
+            }
+        }
+    }
+}
+
 /// The time zones one calendar defines or names.
-pub(crate) struct TimeZones {
+pub struct TimeZones {
+    /// VTIMEZONEs whose name (or `X-LIC-LOCATION`, CDO id) is a known zone.
     named: HashMap<String, Tz>,
-    custom: HashMap<String, Vec<Observance>>,
+    /// VTIMEZONEs evaluated from their observances, with their iCalendar text.
+    defined: HashMap<String, (Zone, String)>,
 }
 
 impl TimeZones {
-    pub(crate) fn new(calendar: &ICalendar) -> Self {
+    /// The zones `calendar` defines in its VTIMEZONEs.
+    pub fn new(calendar: &ICalendar) -> Self {
         let mut named = HashMap::new();
-        let mut custom = HashMap::new();
+        let mut defined = HashMap::new();
         for zone in calendar.timezones() {
             if let Some((name, tz)) = zone.timezone() {
+                if Tz::from_str(name).is_err() {
+                    // Known only through this definition: keep its text for readers of
+                    // the contract.
+                    defined.insert(
+                        name.to_string(),
+                        (Zone(ZoneKind::Known(tz)), vtimezone_text(calendar, zone)),
+                    );
+                }
                 named.insert(name.to_string(), tz);
                 continue;
             }
@@ -44,37 +133,67 @@ impl TimeZones {
                 .filter_map(Observance::new)
                 .collect();
             if !observances.is_empty() {
-                custom.insert(name.to_string(), observances);
+                defined.insert(
+                    name.to_string(),
+                    (
+                        Zone(ZoneKind::Defined(observances)),
+                        vtimezone_text(calendar, zone),
+                    ),
+                );
             }
         }
-        TimeZones { named, custom }
+        TimeZones { named, defined }
+    }
+
+    /// The zone `tzid` names: the calendar's own definition first, then the name alone.
+    pub fn zone(&self, tzid: &str) -> Option<Zone> {
+        if let Some(tz) = self.named.get(tzid) {
+            return Some(Zone(ZoneKind::Known(*tz)));
+        }
+        Zone::named(tzid).or_else(|| self.defined.get(tzid).map(|(zone, _)| zone.clone()))
+    }
+
+    /// The VTIMEZONE text defining `tzid`, when the name alone does not say which zone it
+    /// is (a custom `TZID`): what a reader needs beside the name.
+    pub fn definition(&self, tzid: &str) -> Option<&str> {
+        self.defined.get(tzid).map(|(_, text)| text.as_str())
     }
 
     /// `value` in UTC: its own offset wins, then `tzid`, else it is taken as UTC.
-    pub(crate) fn to_utc(&self, value: &DateTimeResult, tzid: Option<&str>) -> DateTime<Utc> {
+    pub fn to_utc(&self, value: &DateTimeResult, tzid: Option<&str>) -> DateTime<Utc> {
         let local = value.date_time;
         if let Some(offset) = value.offset {
             return local_to_utc(&offset, local);
         }
-        let Some(tzid) = tzid else {
-            return local.and_utc();
-        };
-        if let Some(tz) = self
-            .named
-            .get(tzid)
-            .copied()
-            .or_else(|| Tz::from_str(tzid).ok())
-        {
-            return local_to_utc(&tz, local);
-        }
-        match self.custom.get(tzid) {
-            Some(observances) => {
-                let offset = TimeDelta::seconds(i64::from(offset_at(observances, local)));
-                local.checked_sub_signed(offset).unwrap_or(local).and_utc()
-            }
+        match tzid.and_then(|tzid| self.zone(tzid)) {
+            Some(zone) => zone.to_utc(local),
             None => local.and_utc(),
         }
     }
+}
+
+/// `zone` (a VTIMEZONE of `calendar`) and its observances as iCalendar text.
+fn vtimezone_text(calendar: &ICalendar, zone: &ICalendarComponent) -> String {
+    let mut text = String::new();
+    write_component(calendar, zone, &mut text);
+    text
+}
+
+fn write_component(calendar: &ICalendar, component: &ICalendarComponent, text: &mut String) {
+    let name = component.component_type.as_str();
+    text.push_str(&format!("BEGIN:{name}\r\n"));
+    for entry in &component.entries {
+        // Writing to a String cannot fail.
+        let _ = entry.write_to(text);
+    }
+    for child in component
+        .component_ids
+        .iter()
+        .filter_map(|id| calendar.components.get(*id as usize))
+    {
+        write_component(calendar, child, text);
+    }
+    text.push_str(&format!("END:{name}\r\n"));
 }
 
 fn text_of<'a>(component: &'a ICalendarComponent, property: &ICalendarProperty) -> Option<&'a str> {
@@ -85,6 +204,7 @@ fn text_of<'a>(component: &'a ICalendarComponent, property: &ICalendarProperty) 
 }
 
 /// One STANDARD or DAYLIGHT part of a VTIMEZONE.
+#[derive(Debug, Clone)]
 struct Observance {
     start: NaiveDateTime,
     offset_from_secs: i32,
@@ -94,6 +214,7 @@ struct Observance {
 }
 
 /// A yearly onset rule: month plus nth weekday or month day, bounded by UNTIL or COUNT.
+#[derive(Debug, Clone)]
 struct YearlyRule {
     month: u32,
     day: RuleDay,
@@ -101,6 +222,7 @@ struct YearlyRule {
     last_year: Option<i32>,
 }
 
+#[derive(Debug, Clone, Copy)]
 enum RuleDay {
     NthWeekday(i16, Weekday),
     MonthDay(i8),
@@ -388,6 +510,36 @@ END:VCALENDAR\r\n";
             "2024-01-01T10:00:00",
             "2024-01-01T10:00:00",
         );
+    }
+
+    #[test]
+    fn a_definition_travels_as_text_and_converts_both_ways() {
+        let calendar = ICalendar::parse(CUSTOM_NEW_YORK).expect("test calendar parses");
+        let zones = TimeZones::new(&calendar);
+        // Known names need no definition; "Office Time" is known only through its own.
+        assert!(zones.definition("Europe/Berlin").is_none());
+        assert!(zones.definition("Office Time").is_some());
+        let text = zones
+            .definition("custom_America/New_York")
+            .expect("the custom zone has a definition");
+        let zone = Zone::defined("custom_America/New_York", text).expect("the text defines it");
+        assert!(Zone::defined("Elsewhere", text).is_none());
+        for (local, utc) in [
+            ("2014-08-29T08:00:00", "2014-08-29T12:00:00Z"),
+            ("2014-01-15T08:00:00", "2014-01-15T13:00:00Z"),
+            ("2007-03-12T12:00:00", "2007-03-12T16:00:00Z"),
+        ] {
+            let local: NaiveDateTime = local.parse().unwrap();
+            let utc: DateTime<Utc> = utc.parse().unwrap();
+            assert_eq!(zone.to_utc(local), utc);
+            assert_eq!(zone.to_local(utc), local);
+        }
+        assert!(!zone.is_utc());
+        let berlin = Zone::named("Europe/Berlin").unwrap();
+        let summer: DateTime<Utc> = "2024-07-01T08:00:00Z".parse().unwrap();
+        assert_eq!(berlin.to_local(summer).to_string(), "2024-07-01 10:00:00");
+        assert!(Zone::named("UTC").unwrap().is_utc());
+        assert!(Zone::named("Mars/Olympus_Mons").is_none());
     }
 
     #[test]
