@@ -4,7 +4,8 @@
 //! Layout of the data directory: `bus/` (the broker, dead-letter topics included),
 //! `state/` (idempotency keys, claim-check blobs, the outbox, shipments), `index/` (the
 //! search index), `meetings.redb` (meeting contexts), `contacts.redb` (discovered contacts),
-//! `notifier.redb` (the change-signal journal).
+//! `notifier.redb` (the change-signal journal), and while `serve` runs `serve.json` (where
+//! it listens: `serve_record.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
