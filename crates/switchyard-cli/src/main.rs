@@ -324,6 +324,7 @@ const READINESS_PERIOD: Duration = Duration::from_secs(5);
 
 async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<()> {
     let mut node = Node::open(settings).await?;
+    node.create_subscriptions().await?;
     node.start_consumers(roles).await?;
     node.start_maintenance(roles);
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -452,6 +453,8 @@ async fn import(
     };
     let report = match local {
         Some(mut node) => {
+            // Every role gets what is imported, whenever it first runs.
+            node.create_subscriptions().await?;
             // On a distributed bus the indexers are `serve --roles indexer` processes:
             // an import that indexed too would take their work into its own index.
             let distributed = settings.engines.bus.is_some();

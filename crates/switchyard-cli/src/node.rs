@@ -111,6 +111,23 @@ impl Node {
         })
     }
 
+    /// Creates the subscriptions of every role, whatever roles this process runs, when
+    /// `auto_create` is on (with it off, `switchyard topics setup` does): called before
+    /// anything is published into the bus, so that each role gets every event, even one
+    /// published before that role first runs (an embedded topic keeps a message until
+    /// every subscription has it).
+    pub async fn create_subscriptions(&self) -> anyhow::Result<()> {
+        if !self.settings.auto_create {
+            return Ok(());
+        }
+        for planned in topology::plan(&self.settings) {
+            self.broker
+                .ensure_subscription(planned.subscription())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Starts the consumers of `roles` on the pipeline's subscriptions. Missing
     /// subscriptions are created when `auto_create` is on, else reported as an error.
     pub async fn start_consumers(&mut self, roles: &[Role]) -> anyhow::Result<()> {

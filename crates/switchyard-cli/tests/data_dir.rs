@@ -1,7 +1,9 @@
 //! What a data directory tells the commands run on it (issue 14): `serve` records where it
 //! listens (`serve.json`), so `import`, `status` and `dlq` find it on any port without
 //! being told, and a record left by a killed server misleads neither a later `serve` nor
-//! a client.
+//! a client; and the subscriptions of every role exist before the first event is
+//! published, so importing then serving gives the contacts, availability and shipments
+//! that serving then importing gives.
 
 mod support;
 
@@ -227,4 +229,132 @@ fn a_record_left_by_a_killed_server_misleads_neither_serve_nor_a_client() {
         "{}",
         stderr(&status)
     );
+}
+
+const SHIPPING_EMAIL: &str = "From: Shop <orders@shop.example>\r\n\
+To: Dora <dora@example.com>\r\n\
+Message-ID: <ship-1@shop.example>\r\n\
+Date: Tue, 05 Mar 2024 09:00:00 +0000\r\n\
+Subject: Your order has shipped\r\n\
+\r\n\
+Good news: your parcel is on its way. UPS tracking number 1Z879E930346834440.\r\n";
+
+const WEEKLY_MEETING: &str = "BEGIN:VCALENDAR\r\n\
+VERSION:2.0\r\n\
+PRODID:-//switchyard//test//EN\r\n\
+BEGIN:VEVENT\r\n\
+UID:standup-1\r\n\
+DTSTAMP:20240301T000000Z\r\n\
+DTSTART:20240304T090000Z\r\n\
+DTEND:20240304T093000Z\r\n\
+RRULE:FREQ=WEEKLY;BYDAY=MO,WE\r\n\
+SUMMARY:Standup\r\n\
+ORGANIZER;CN=Olga Organizer:mailto:olga@example.org\r\n\
+ATTENDEE;CN=Dora:mailto:dora@example.com\r\n\
+ATTENDEE;CN=Arno Attendee:mailto:arno@example.org\r\n\
+END:VEVENT\r\n\
+END:VCALENDAR\r\n";
+
+/// Waits until every subscription of `server` has finished all it was given: twice in a
+/// row, nothing published, in backlog or unacked that was not before.
+fn wait_until_settled(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut previous = Value::Null;
+    loop {
+        let subscriptions = server.status()["subscriptions"].clone();
+        let idle = subscriptions
+            .as_array()
+            .is_some_and(|all| all.iter().all(|s| s["backlog"] == 0 && s["unacked"] == 0));
+        if idle && subscriptions == previous {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still busy: {subscriptions}");
+        previous = subscriptions;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// What the domain roles answer for `user`: contacts (without their score, which decays
+/// with the time of the request), availability over the standup's week and over the
+/// samples' holidays, shipments.
+fn domain_answers(server: &Server, user: &str) -> Vec<(&'static str, Value)> {
+    let mut contacts = server
+        .get(&format!("/v1/contacts?user={user}&limit=1000"))
+        .1;
+    for contact in contacts["contacts"].as_array_mut().unwrap() {
+        contact.as_object_mut().unwrap().remove("score");
+    }
+    let week =
+        format!("/v1/availability?user={user}&from=2024-03-11T00:00:00Z&to=2024-03-16T00:00:00Z");
+    let holidays =
+        format!("/v1/availability?user={user}&from=2022-01-01T00:00:00Z&to=2022-03-31T00:00:00Z");
+    vec![
+        ("contacts", contacts),
+        ("availability of the standup's week", server.get(&week).1),
+        ("availability of the holidays", server.get(&holidays).1),
+        (
+            "shipments",
+            server.get(&format!("/v1/shipments?user={user}")).1,
+        ),
+    ]
+}
+
+#[test]
+fn import_then_serve_gives_what_serve_then_import_gives() {
+    let inputs = tempfile::tempdir().unwrap();
+    std::fs::write(inputs.path().join("shipping.eml"), SHIPPING_EMAIL).unwrap();
+    std::fs::write(inputs.path().join("standup.ics"), WEEKLY_MEETING).unwrap();
+    let good = fixtures().join("good");
+    let import_args = [
+        "import",
+        good.to_str().unwrap(),
+        inputs.path().to_str().unwrap(),
+        "--user",
+        "dora",
+    ];
+
+    // Imported before any server ran: only the pipeline's consumers ran then.
+    let imported_first = tempfile::tempdir().unwrap();
+    assert_success(&run(imported_first.path(), &import_args), "import");
+    let late_server = Server::start(imported_first.path());
+    wait_until_settled(&late_server);
+    let late = domain_answers(&late_server, "dora");
+
+    // Imported into a running server.
+    let served_first = tempfile::tempdir().unwrap();
+    let early_server = Server::start(served_first.path());
+    assert_success(&run(served_first.path(), &import_args), "import");
+    wait_until_settled(&early_server);
+    let early = domain_answers(&early_server, "dora");
+
+    // What is compared is there at all.
+    let (_, contacts) = &early[0];
+    let addresses: Vec<&str> = contacts["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "orders@shop.example",
+        "olga@example.org",
+        "berrange@redhat.com",
+    ] {
+        assert!(addresses.contains(&expected), "{expected}: {contacts}");
+    }
+    let (_, week) = &early[1];
+    assert_eq!(week["busy"].as_array().unwrap().len(), 2, "{week}");
+    let (_, shipments) = &early[3];
+    assert_eq!(
+        shipments["shipments"].as_array().unwrap().len(),
+        1,
+        "{shipments}"
+    );
+
+    for ((what, served_then_imported), (_, imported_then_served)) in early.iter().zip(&late) {
+        assert_eq!(
+            imported_then_served, served_then_imported,
+            "{what}: import then serve differs from serve then import"
+        );
+    }
 }
