@@ -10,6 +10,7 @@ use crate::backends::OpenError;
 use crate::config::Settings;
 use crate::import::RemoteServer;
 use crate::node::Node;
+use crate::serve_record::find_server;
 
 /// The dead-letter commands.
 #[derive(Subcommand)]
@@ -96,7 +97,7 @@ enum Target {
 async fn target(settings: &Settings) -> anyhow::Result<Target> {
     match Node::open(settings).await {
         Ok(node) => Ok(Target::Local(Box::new(node))),
-        Err(OpenError::InUse(_)) => Ok(Target::Remote(RemoteServer::for_settings(settings, None)?)),
+        Err(OpenError::InUse(_)) => Ok(Target::Remote(find_server(settings, None).await?)),
         Err(OpenError::Other(err)) => Err(err),
     }
 }

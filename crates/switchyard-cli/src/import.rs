@@ -25,7 +25,6 @@ use switchyard_office::{
 };
 use switchyard_runtime::Publisher;
 
-use crate::config::Settings;
 pub use retry::OutageRetry;
 use retry::SendError;
 use tokio::sync::mpsc;
@@ -308,15 +307,6 @@ impl RemoteServer {
             credential,
             client: reqwest::Client::new(),
         }
-    }
-
-    /// The server of `settings` (at `url`, else at its `listen` address), with the
-    /// CLI's credential.
-    pub fn for_settings(settings: &Settings, url: Option<String>) -> anyhow::Result<Self> {
-        let url = url.unwrap_or_else(|| format!("http://{}", settings.listen));
-        let credential =
-            crate::token::client_credential(&settings.data_dir, settings.client_token.as_deref())?;
-        Ok(RemoteServer::new(&url, credential))
     }
 
     /// Where the server is.

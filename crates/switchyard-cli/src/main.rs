@@ -12,6 +12,7 @@ mod import;
 mod node;
 mod readiness;
 mod search;
+mod serve_record;
 mod token;
 mod topology;
 
@@ -33,8 +34,9 @@ use switchyard_notifier::TokenSigner;
 use crate::backends::OpenError;
 use crate::backends::{EngineCaFiles, EngineUrls};
 use crate::config::Settings;
-use crate::import::{Destination, RemoteServer};
+use crate::import::Destination;
 use crate::node::Node;
+use crate::serve_record::{HeldServeRecord, find_server};
 
 /// Switchyard: office data in, typed events through, unified search out.
 #[derive(Parser)]
@@ -46,8 +48,10 @@ struct Cli {
     /// Data directory of the embedded engines [default: switchyard-data].
     #[arg(long, global = true, env = env_vars::DATA_DIR)]
     data_dir: Option<PathBuf>,
-    /// Address of the HTTP API: where `serve` listens, and where `import` and `status`
-    /// find a running server [default: 127.0.0.1:8080].
+    /// Address of the HTTP API: where `serve` listens (port 0: any free port), and where
+    /// `import`, `status`, `dlq`, `forget` and `state` look for the server holding the
+    /// data directory when its record (`serve.json` there) names none [default:
+    /// 127.0.0.1:8080].
     #[arg(long, global = true, env = env_vars::LISTEN)]
     listen: Option<SocketAddr>,
     /// Bus URL: `nats://host:4222` or `amqp://user:pass@host:5672/%2f` [default: embedded].
@@ -97,8 +101,9 @@ enum Command {
         /// The user the data belongs to.
         #[arg(long, value_parser = user_id)]
         user: String,
-        /// Send to this running server instead of opening the data directory
-        /// (used anyway when a server holds the data directory).
+        /// Send to this running server instead of opening the data directory [default:
+        /// when a server holds the data directory, the one its record `serve.json` names,
+        /// else the one at --listen].
         #[arg(long, env = env_vars::SERVER)]
         server: Option<String>,
         /// Follow symlinks that lead out of the imported folders (by default they are
@@ -274,7 +279,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .await?
                 }
                 Err(OpenError::InUse(_)) => {
-                    let server = RemoteServer::for_settings(&settings, None)?;
+                    let server = find_server(&settings, None).await?;
                     let mut query = vec![("user", user.clone())];
                     query.extend(contact.clone().map(|c| ("contact", c)));
                     let body = server.delete_json("/v1/contacts", &query).await?;
@@ -289,7 +294,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let status = match Node::open(&settings).await {
                 Ok(node) => serde_json::to_value(node.broker.stats().await?)?,
                 Err(OpenError::InUse(_)) => {
-                    let server = RemoteServer::for_settings(&settings, None)?;
+                    let server = find_server(&settings, None).await?;
                     server.status().await?["subscriptions"].clone()
                 }
                 Err(OpenError::Other(err)) => return Err(err),
@@ -319,12 +324,18 @@ const READINESS_PERIOD: Duration = Duration::from_secs(5);
 
 async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<()> {
     let mut node = Node::open(settings).await?;
+    node.create_subscriptions().await?;
     node.start_consumers(roles).await?;
     node.start_maintenance(roles);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
-    tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "switchyard serving");
+    let address = listener
+        .local_addr()
+        .with_context(|| format!("failed to read the address bound for {}", settings.listen))?;
+    // Removed when `serve` returns: the commands run beside it find it while it serves.
+    let record = HeldServeRecord::write(&settings.data_dir, address)?;
+    tracing::info!(address = %address, data_dir = %settings.data_dir.display(), "switchyard serving");
     let control = Arc::new(access_control(settings).await?);
     // Checked in the background too: keeps the readiness gauge current and brings back
     // an idle engine connection without waiting for a request.
@@ -358,6 +369,7 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
         }
     }
     probe.abort();
+    drop(record);
     tracing::info!("shutting down: finishing in-flight batches");
     node.shutdown(node::SHUTDOWN_DEADLINE).await;
     Ok(())
@@ -441,6 +453,8 @@ async fn import(
     };
     let report = match local {
         Some(mut node) => {
+            // Every role gets what is imported, whenever it first runs.
+            node.create_subscriptions().await?;
             // On a distributed bus the indexers are `serve --roles indexer` processes:
             // an import that indexed too would take their work into its own index.
             let distributed = settings.engines.bus.is_some();
@@ -461,13 +475,7 @@ async fn import(
             report?
         }
         None => {
-            let remote = RemoteServer::for_settings(settings, server.clone())?;
-            let url = remote.base_url().to_string();
-            anyhow::ensure!(
-                remote.is_up().await,
-                "the data directory {} is in use, but no server answers at {url} (pass --server)",
-                settings.data_dir.display()
-            );
+            let remote = find_server(settings, server).await?;
             let destination = Destination::Remote(remote);
             let report =
                 import::import(paths, user, &read_settings, &destination, retry, &progress).await?;

@@ -4,7 +4,8 @@
 //! Layout of the data directory: `bus/` (the broker, dead-letter topics included),
 //! `state/` (idempotency keys, claim-check blobs, the outbox, shipments), `index/` (the
 //! search index), `meetings.redb` (meeting contexts), `contacts.redb` (discovered contacts),
-//! `notifier.redb` (the change-signal journal).
+//! `notifier.redb` (the change-signal journal), and while `serve` runs `serve.json` (where
+//! it listens: `serve_record.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,6 +109,23 @@ impl Node {
             shutdown: CancellationToken::new(),
             consumers: JoinSet::new(),
         })
+    }
+
+    /// Creates the subscriptions of every role, whatever roles this process runs, when
+    /// `auto_create` is on (with it off, `switchyard topics setup` does): called before
+    /// anything is published into the bus, so that each role gets every event, even one
+    /// published before that role first runs (an embedded topic keeps a message until
+    /// every subscription has it).
+    pub async fn create_subscriptions(&self) -> anyhow::Result<()> {
+        if !self.settings.auto_create {
+            return Ok(());
+        }
+        for planned in topology::plan(&self.settings) {
+            self.broker
+                .ensure_subscription(planned.subscription())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Starts the consumers of `roles` on the pipeline's subscriptions. Missing

@@ -1,8 +1,11 @@
 //! The roles of a `serve` process and the subscriptions of the office pipeline, gathered
 //! from the consumer crates that declare them (one line per role in
 //! [`Role::subscriptions`]), and the `switchyard topics` commands that create (`setup`) or
-//! verify (`check`) them on the bus. No subscription exists without a consumer (an
-//! embedded topic keeps every message until all its subscriptions have it).
+//! verify (`check`) them on the bus. Every subscription has a consumer in its role, and
+//! the subscriptions of all roles exist before anything is published
+//! (`Node::create_subscriptions` when `auto_create` is on, else `topics setup`): an
+//! embedded topic keeps every message until all its subscriptions have it, so a role that
+//! first runs later still gets every event.
 
 use std::process::ExitCode;
 

@@ -13,6 +13,7 @@ pub fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
     for name in [
         "SWITCHYARD_DATA_DIR",
+        "SWITCHYARD_LISTEN",
         "SWITCHYARD_SERVER",
         "SWITCHYARD_BUS",
         "SWITCHYARD_STATE",
