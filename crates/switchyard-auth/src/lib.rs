@@ -12,6 +12,8 @@
 //! [`Authenticator`] turns a bearer credential into a [`Principal`] (a user and a
 //! [`Scope`]); what a principal may do on a route is decided by the HTTP API.
 //! [`AuditLog`] appends JSON lines for admin actions and refused attempts.
+//! [`SecretKeys`] seals the credentials Switchyard holds for others (provider tokens,
+//! client secrets) with AES-256-GCM, so they rest only as [`Sealed`] ciphertexts.
 //!
 //! **Boundary:** knows no HTTP framework, broker or store; reads no environment variable.
 //!
@@ -36,6 +38,7 @@
 
 mod audit;
 mod jwt;
+mod sealed;
 mod tokens;
 
 use std::fmt;
@@ -45,6 +48,7 @@ use serde::{Deserialize, Serialize};
 
 pub use audit::{AuditEntry, AuditLog};
 pub use jwt::{JwtConfig, JwtVerifier};
+pub use sealed::{MAX_SECRET_BYTES, SealError, Sealed, SecretKeys, SecretString};
 pub use tokens::{TOKEN_PREFIX, TokenInfo, TokenStore};
 
 /// What a principal may do, each level including the ones below.
