@@ -1,0 +1,63 @@
+//! Connected accounts: what Switchyard needs to read a user's office data from a
+//! provider, the same for every provider.
+//!
+//! - [`oauth`]: the OAuth2 token endpoint ([`TokenEndpoint`]): an authorization code or a
+//!   refresh token becomes a short-lived access token ([`TokenGrant`]); `invalid_grant`
+//!   is [`ProviderErrorKind::NeedsReauth`], never retried.
+//! - [`http`]: provider requests that honour throttling ([`Throttle`]): a 429 or 503 waits
+//!   `Retry-After` (capped, with jitter) and tries again, and the wait holds every request
+//!   to the same mailbox, so concurrent jobs on one mailbox do not multiply the throttle.
+//! - [`microsoft`]: Microsoft Graph delta queries ([`GraphClient`]) paged from `nextLink`
+//!   to `deltaLink`, and Graph items mapped onto the office contracts.
+//!
+//! **Boundary:** no broker, store or HTTP server; tokens are [`SecretString`]s, never
+//! logged. Every endpoint is a configured base URL, so tests and private clouds point
+//! elsewhere with the same code path.
+//!
+//! [`SecretString`]: switchyard_auth::SecretString
+
+pub mod http;
+pub mod microsoft;
+pub mod oauth;
+
+pub use http::Throttle;
+pub use microsoft::GraphClient;
+pub use oauth::{TokenEndpoint, TokenGrant};
+
+/// What went wrong talking to a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderErrorKind {
+    /// The user must connect the account again (`invalid_grant`, a revoked consent):
+    /// retrying cannot help.
+    NeedsReauth,
+    /// The sync cursor is no longer valid (HTTP 410): start a full resync.
+    CursorExpired,
+    /// The provider did not answer, or failed, after the retries: try again later.
+    Unavailable,
+    /// The request or the answer is wrong (a 4xx other than the above, an unreadable
+    /// payload, a link to another host): retrying gives the same.
+    Invalid,
+}
+
+/// A provider failure: its kind and a message naming what was asked and what came back.
+/// Never holds a token.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    kind: ProviderErrorKind,
+    message: String,
+}
+
+impl ProviderError {
+    pub(crate) fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
+        ProviderError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ProviderErrorKind {
+        self.kind
+    }
+}
