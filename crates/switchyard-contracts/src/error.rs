@@ -79,6 +79,10 @@ impl ContractError {
             segments.push(name.to_string());
             return ContractError::missing(segments.join("."));
         }
+        if segments.is_empty() {
+            // Not an object at all (`[1]`): there is no field to name.
+            return ContractError::Malformed(reason);
+        }
         ContractError::invalid(segments.join("."), reason)
     }
 

@@ -29,6 +29,7 @@ pub mod education;
 mod envelope;
 mod error;
 pub mod headers;
+mod http_binding;
 mod idempotency;
 pub mod identity;
 mod local_time;
@@ -45,6 +46,10 @@ mod validation;
 
 pub use envelope::{CLOUDEVENTS_CONTENT_TYPE, Envelope, JSON_CONTENT_TYPE, SPEC_VERSION};
 pub use error::ContractError;
+pub use http_binding::{
+    CLOUDEVENTS_BATCH_CONTENT_TYPE, HttpContentMode, has_attribute_headers, is_json_content_type,
+    media_type,
+};
 pub use idempotency::{Idempotency, IdempotencyKey, KeyClass};
 pub use local_time::local_to_utc;
 pub use office::{AnyOfficeEvent, DataKind, OfficeEvent, Operation, SyncType, decode_office_event};

@@ -2,9 +2,12 @@
 //! the access layer resolved from the credential (`?user=` only for admins); the routes
 //! and their auth decisions are the table in `mod.rs`.
 //!
-//! - `POST /v1/events`: CloudEvents in structured (`application/cloudevents+json`,
-//!   `application/json`) or batched (`application/cloudevents-batch+json`, a JSON array)
-//!   mode. Each event is checked (envelope, payload schema, partition key) and its owner
+//! - `POST /v1/events`: CloudEvents in the three modes of the HTTP binding, by
+//!   `Content-Type`: binary (`ce-` headers, the JSON data as the body, decoded into the
+//!   envelope the structured form gives), structured (`application/cloudevents+json`, one
+//!   event) or batched (`application/cloudevents-batch+json`, a JSON array); plain
+//!   `application/json` without `ce-` headers takes one event or an array; anything else
+//!   is 415. Each event is checked (envelope, payload schema, partition key) and its owner
 //!   authorized; large payloads go through the claim check like a local import. The
 //!   valid ones are published: 202 with `accepted`, `ids` and the `rejected` ones (index,
 //!   error, field); 400 when none is valid; 403 for events of another user, or outside
@@ -38,13 +41,14 @@ use serde_json::{Value, json};
 use switchyard_auth::Scope;
 use switchyard_bus::Broker;
 use switchyard_contacts::ContactStore;
-use switchyard_contracts::{ContractError, Envelope, decode_office_event};
+use switchyard_contracts::{ContractError, decode_office_event};
 use switchyard_meetings::{AvailabilityOptions, MeetingStore, WorkingHours};
 use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics_with};
 use switchyard_search::SearchBackend;
 use switchyard_shipments::{Shipment, ShipmentStore, StateShipmentStore};
 use switchyard_state::StateStore;
 
+use super::content_modes::{decode_events, events_body};
 use super::openapi::{AcceptedEvents, ErrorBody, RejectedItem};
 use super::{AccessControl, Caller};
 use crate::node::indexer_lag;
@@ -103,7 +107,7 @@ pub(super) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
+    pub(super) fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
         ApiError {
             status,
             body: ErrorBody::new(message),
@@ -160,22 +164,22 @@ pub(super) async fn health(state: State<ApiState>) -> (StatusCode, Json<Readines
 /// having already retried for its budget (15 s by default).
 const PUBLISH_RETRY_AFTER_SECS: u64 = 5;
 
-/// Content types of CloudEvents in structured or batched mode.
-const EVENT_CONTENT_TYPES: [&str; 3] = [
-    "application/json",
-    "application/cloudevents+json",
-    "application/cloudevents-batch+json",
-];
-
 #[utoipa::path(post, path = "/v1/events", tag = "events",
-    request_body(description = "One CloudEvent (structured mode) or a JSON array of them (batched mode)",
+    params(
+        ("ce-specversion" = Option<String>, Header, description = "Binary mode: `1.0`. With `ce-` headers the body is the event's data (`Content-Type: application/json`)"),
+        ("ce-id" = Option<String>, Header, description = "Binary mode: the event id"),
+        ("ce-source" = Option<String>, Header, description = "Binary mode: the event source"),
+        ("ce-type" = Option<String>, Header, description = "Binary mode: the event type, e.g. `switchyard.office.email`"),
+        ("ce-subject" = Option<String>, Header, description = "Binary mode: the subject (values percent-encoded as the CloudEvents HTTP binding says)"),
+        ("ce-time" = Option<String>, Header, description = "Binary mode: the time of the occurrence, RFC 3339")),
+    request_body(description = "CloudEvents in one of three modes: binary (`ce-` headers, the data as the JSON body), structured (one event, `application/cloudevents+json`) or batched (a JSON array of events, `application/cloudevents-batch+json`); `application/json` without `ce-` headers takes one event or an array",
         content((Object = "application/json"), (Object = "application/cloudevents+json"),
-            (Object = "application/cloudevents-batch+json"))),
+            ([Object] = "application/cloudevents-batch+json"))),
     responses(
         (status = 202, description = "The valid events were published; `rejected` names the others", body = AcceptedEvents),
-        (status = 400, description = "Malformed JSON, or no valid event", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, a body that is not the mode's shape, or no valid event: `index` and `field` name the first refused event and its attribute", body = ErrorBody),
         (status = 413, description = "The body is over `http.max_body_bytes`", body = ErrorBody),
-        (status = 415, description = "Not a CloudEvents JSON content type", body = ErrorBody),
+        (status = 415, description = "Not a content type of the three modes, or binary-mode data that is not JSON", body = ErrorBody),
         (status = 503, description = "The bus is unavailable, after the publisher's retries", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before sending the events again")))))]
 pub(super) async fn accept_events(
@@ -184,34 +188,13 @@ pub(super) async fn accept_events(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<AcceptedEvents>), ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !EVENT_CONTENT_TYPES
-        .iter()
-        .any(|accepted| essence.eq_ignore_ascii_case(accepted))
-    {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "content type {content_type:?} is not accepted: send {}",
-                EVENT_CONTENT_TYPES.join(", ")
-            ),
-        ));
-    }
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {err}")))?;
-    let values = match value {
-        Value::Array(values) => values,
-        single => vec![single],
-    };
+    let mode = events_body(&headers)?;
+    let events = decode_events(mode, &headers, &body)?;
     let registry = state.publisher.registry();
     let mut rejected = Vec::new();
     let (mut envelopes, mut positions) = (Vec::new(), Vec::new());
-    for (index, value) in values.into_iter().enumerate() {
-        let envelope = match Envelope::from_json_value(value) {
+    for (index, event) in events.into_iter().enumerate() {
+        let envelope = match event {
             Ok(envelope) => envelope,
             Err(err) => {
                 rejected.push(rejection(index, &err));

@@ -5,9 +5,11 @@
 //! Around every route: the allowed `Host` names (DNS rebinding), CORS (closed unless
 //! origins are configured), a body limit (413), a request timeout (but the live stream),
 //! JSON bodies for every error, and per-principal rate limits (429 with `Retry-After`).
-//! Handlers are in `handlers.rs`; credentials and the audit log in `access.rs`.
+//! Handlers are in `handlers.rs` (how `POST /v1/events` reads its body in
+//! `content_modes.rs`); credentials and the audit log in `access.rs`.
 
 mod access;
+mod content_modes;
 mod handlers;
 mod metrics;
 mod openapi;
