@@ -1,0 +1,27 @@
+//! Integrations: the provider accounts a user connected, and the access tokens Switchyard
+//! reads them with.
+//!
+//! An [`Integration`] belongs to one user and one provider and names the data types it
+//! reads and its state ([`IntegrationState`]: active, or needing the user to connect
+//! again). Its refresh token rests only sealed ([`switchyard_auth::Sealed`],
+//! bound to the integration's id), in an [`IntegrationStore`] whose every call is scoped
+//! to the owner (`RedbIntegrationStore`: `{data_dir}/integrations.redb`).
+//!
+//! [`Connector`] connects (the grant is redeemed at once, so a bad one is refused at
+//! connect time), hands out access tokens refreshed before they expire (keeping a rotated
+//! refresh token), marks an integration `needs_reauth` when the provider refuses its grant,
+//! and disconnects.
+//!
+//! **Boundary:** no HTTP server or broker; provider calls go through
+//! `switchyard-providers`.
+
+mod connector;
+mod embedded;
+mod store;
+
+pub use connector::{ConnectRequest, Connector, Grant, ProviderEndpoints};
+pub use embedded::RedbIntegrationStore;
+pub use store::{
+    DataType, Integration, IntegrationError, IntegrationErrorKind, IntegrationState,
+    IntegrationStore, Provider, StoredIntegration,
+};

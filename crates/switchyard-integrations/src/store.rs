@@ -1,0 +1,157 @@
+//! The integration model and the store trait: what is kept about a connected account, and
+//! the calls every store answers, each scoped to the integration's owner.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use switchyard_auth::Sealed;
+
+/// A provider accounts can be connected from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Microsoft 365 and Outlook.com, through Microsoft Graph.
+    Microsoft,
+}
+
+impl Provider {
+    /// The provider's name, as in requests (`microsoft`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Microsoft => "microsoft",
+        }
+    }
+}
+
+/// What an integration reads, named like the topics its events go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataType {
+    /// Mail messages (`emails`).
+    Emails,
+    /// Calendar events (`calendars`).
+    Calendars,
+    /// Contacts (`contacts`).
+    Contacts,
+    /// To-do tasks (`todos`).
+    Todos,
+    /// Word, Excel and PowerPoint files (`files`).
+    Files,
+}
+
+impl DataType {
+    /// Its name, as in requests and cursors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataType::Emails => "emails",
+            DataType::Calendars => "calendars",
+            DataType::Contacts => "contacts",
+            DataType::Todos => "todos",
+            DataType::Files => "files",
+        }
+    }
+}
+
+/// Whether an integration can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationState {
+    /// Its grant works.
+    Active,
+    /// The provider refused its grant (expired, revoked): the user must connect again;
+    /// nothing reads it until then.
+    NeedsReauth,
+}
+
+/// A connected account, as shown to its owner (never with its credentials).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    /// Its id.
+    pub id: String,
+    /// Its owner.
+    pub user_id: String,
+    /// Where the account is.
+    pub provider: Provider,
+    /// What it reads.
+    pub data_types: Vec<DataType>,
+    /// Whether it can be read.
+    pub state: IntegrationState,
+    /// Why it is not active, in the provider's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    /// When it was connected.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An integration with its sealed refresh token, as a store keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredIntegration {
+    /// The integration.
+    pub integration: Integration,
+    /// Its refresh token, sealed for `integration/{id}/refresh_token`.
+    pub refresh_token: Sealed,
+}
+
+/// What went wrong with an integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrationErrorKind {
+    /// No such integration for this user.
+    NotFound,
+    /// The request is wrong (an unknown data type, a grant the provider refused).
+    Invalid,
+    /// The integration needs its user to connect again.
+    NeedsReauth,
+    /// The store or the provider is unavailable: try again.
+    Unavailable,
+}
+
+/// An integration failure: its kind and what happened. Never holds a credential.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct IntegrationError {
+    kind: IntegrationErrorKind,
+    message: String,
+}
+
+impl IntegrationError {
+    pub(crate) fn new(kind: IntegrationErrorKind, message: impl Into<String>) -> Self {
+        IntegrationError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(user_id: &str, id: &str) -> Self {
+        Self::new(
+            IntegrationErrorKind::NotFound,
+            format!("no integration {id} for user {user_id}"),
+        )
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> IntegrationErrorKind {
+        self.kind
+    }
+}
+
+impl From<switchyard_state::BlockingTaskFailed> for IntegrationError {
+    fn from(err: switchyard_state::BlockingTaskFailed) -> Self {
+        Self::new(IntegrationErrorKind::Unavailable, err.to_string())
+    }
+}
+
+/// Where integrations are kept. Every call names the owner; an integration of another
+/// user is [`IntegrationErrorKind::NotFound`].
+#[async_trait]
+pub trait IntegrationStore: Send + Sync {
+    /// Stores `stored` (new, or replacing the one with its id).
+    async fn put(&self, stored: StoredIntegration) -> Result<(), IntegrationError>;
+    /// The integration `id` of `user_id`.
+    async fn get(&self, user_id: &str, id: &str) -> Result<StoredIntegration, IntegrationError>;
+    /// The integrations of `user_id`, oldest first.
+    async fn list(&self, user_id: &str) -> Result<Vec<StoredIntegration>, IntegrationError>;
+    /// Forgets the integration `id` of `user_id`; whether it was there.
+    async fn delete(&self, user_id: &str, id: &str) -> Result<bool, IntegrationError>;
+}
