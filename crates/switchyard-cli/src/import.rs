@@ -150,12 +150,7 @@ pub async fn import(
                     }
                     Err(rejection) => ReaderOutput::Rejected(rejection),
                 };
-                let warnings = items.take_warnings();
-                if !warnings.is_empty()
-                    && sender
-                        .blocking_send(ReaderOutput::Warned(warnings))
-                        .is_err()
-                {
+                if !send_warnings(&sender, items.take_warnings()) {
                     return;
                 }
                 let progress = ReaderOutput::Progress(done_bytes + items.bytes_read());
@@ -164,12 +159,7 @@ pub async fn import(
                     return;
                 }
             }
-            let warnings = items.take_warnings();
-            if !warnings.is_empty()
-                && sender
-                    .blocking_send(ReaderOutput::Warned(warnings))
-                    .is_err()
-            {
+            if !send_warnings(&sender, items.take_warnings()) {
                 return;
             }
             done_bytes += file.size_bytes;
@@ -227,6 +217,12 @@ pub async fn import(
     }
     reader.await.context("the file reader failed")?;
     Ok(report)
+}
+
+/// Hands the reader's `warnings` (if any) to the async side; false once it stopped
+/// listening.
+fn send_warnings(sender: &mpsc::Sender<ReaderOutput>, warnings: Vec<ImportWarning>) -> bool {
+    warnings.is_empty() || sender.blocking_send(ReaderOutput::Warned(warnings)).is_ok()
 }
 
 /// Why an import stopped, and how to finish it.
