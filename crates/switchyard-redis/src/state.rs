@@ -255,7 +255,7 @@ impl RedisState {
 
 /// The client of `config.url`: TLS (rustls) for `rediss://`, trusting only the CA of
 /// `config.ca_file` when one is set.
-fn client(config: &RedisStateConfig) -> Result<redis::Client, StateError> {
+pub(crate) fn client(config: &RedisStateConfig) -> Result<redis::Client, StateError> {
     let invalid = |err: redis::RedisError| {
         StateError::new(
             StateErrorKind::Unavailable,
