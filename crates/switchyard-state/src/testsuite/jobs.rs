@@ -5,7 +5,7 @@
 //! Job ids and owners carry a prefix unique to the run, and every check removes the jobs
 //! it made, so the suite runs safely against a shared server and leaves nothing behind
 //! when it passes. Stalling is real time (a backend's clock is not ours to pause): the
-//! stall time is tens of milliseconds and the wait a little longer.
+//! stall time is a quarter of a second and the wait a little longer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +19,11 @@ use crate::{
 
 /// Workers of the concurrent checks, each marking one item.
 const WORKERS: u64 = 1_000;
-/// The stall time of the stalling check.
-const BRIEF_STALL: Duration = Duration::from_millis(50);
+/// The stall time of the stalling check: long enough that a read right after progress
+/// never finds the job stalled on a loaded machine.
+const BRIEF_STALL: Duration = Duration::from_millis(250);
 /// How long the stalling check waits for [`BRIEF_STALL`] to pass.
-const STALL_WAIT: Duration = Duration::from_millis(150);
+const STALL_WAIT: Duration = Duration::from_millis(400);
 /// The stall time of every other check, which must never stall.
 const LONG_STALL: Duration = Duration::from_secs(3600);
 
@@ -338,33 +339,35 @@ impl Answers {
     }
 }
 
-/// Starts [`WORKERS`] tasks, each marking one item of `job`: every tenth failed when
-/// `with_failures`, else ok.
+/// The answers of concurrent calls on one job.
+type Calls = tokio::task::JoinSet<Result<JobUpdate, crate::StateError>>;
+
+/// Starts `workers` tasks in `calls`, each marking one item of `job`: every tenth failed
+/// when `with_failures`, else ok.
 fn spawn_workers(
     store: &Arc<dyn JobProgressStore>,
     job: &JobId,
+    workers: u64,
     with_failures: bool,
-    tasks: &mut tokio::task::JoinSet<Result<JobUpdate, crate::StateError>>,
+    calls: &mut Calls,
 ) {
-    for worker in 0..WORKERS {
+    for worker in 0..workers {
         let (store, job) = (store.clone(), job.clone());
         let outcome = if with_failures && worker % 10 == 0 {
             ItemOutcome::Failed
         } else {
             ItemOutcome::Ok
         };
-        tasks.spawn(async move { store.mark_done(&job, outcome).await });
+        calls.spawn(async move { store.mark_done(&job, outcome).await });
     }
 }
 
-async fn tally(
-    mut tasks: tokio::task::JoinSet<Result<JobUpdate, crate::StateError>>,
-) -> anyhow::Result<Answers> {
-    let mut answers = Answers::default();
-    while let Some(joined) = tasks.join_next().await {
+/// Waits for every call of `calls`, adding their answers to `answers`.
+async fn tally(mut calls: Calls, answers: &mut Answers) -> anyhow::Result<()> {
+    while let Some(joined) = calls.join_next().await {
         answers.add(joined.context("a worker task failed")??);
     }
-    Ok(answers)
+    Ok(())
 }
 
 async fn concurrent_marks_have_exactly_one_finisher(
@@ -377,9 +380,10 @@ async fn concurrent_marks_have_exactly_one_finisher(
         store.set_total(&job, WORKERS).await? == JobUpdate::Applied,
         "set_total"
     );
-    let mut tasks = tokio::task::JoinSet::new();
-    spawn_workers(&store, &job, true, &mut tasks);
-    let answers = tally(tasks).await?;
+    let mut calls = Calls::new();
+    spawn_workers(&store, &job, WORKERS, true, &mut calls);
+    let mut answers = Answers::default();
+    tally(calls, &mut answers).await?;
     ensure!(
         answers.finished == 1 && answers.applied == WORKERS - 1 && answers.not_running == 0,
         "{WORKERS} concurrent marks answered {answers:?}, not exactly one finisher"
@@ -403,30 +407,28 @@ async fn a_total_racing_concurrent_marks_has_exactly_one_finisher(
 ) -> anyhow::Result<()> {
     let job = run.job("racing-total");
     create(store.as_ref(), run, &job, "workers").await?;
-    let mut tasks = tokio::task::JoinSet::new();
-    // Half the workers first, then the total, then the rest: the total lands among the
-    // marks, and whichever call brings the count to it finishes the job.
-    let (first_half, total) = (store.clone(), job.clone());
-    let mut marks = tokio::task::JoinSet::new();
-    spawn_workers(&first_half, &job, false, &mut marks);
-    let mut spawned_total = false;
+    // Half the workers mark first; then the total is set while the other half mark, so
+    // that it lands among calls in flight, and whichever call brings the count to it
+    // finishes the job.
+    let first_half = WORKERS / 2;
     let mut answers = Answers::default();
-    let mut joined = 0;
-    while let Some(result) = marks.join_next().await {
-        answers.add(result.context("a worker task failed")??);
-        joined += 1;
-        if !spawned_total && joined == WORKERS / 2 {
-            let (store, job) = (store.clone(), total.clone());
-            tasks.spawn(async move { store.set_total(&job, WORKERS).await });
-            spawned_total = true;
-        }
-    }
-    let total_answer = tally(tasks).await?;
-    answers.applied += total_answer.applied;
-    answers.finished += total_answer.finished;
-    answers.not_running += total_answer.not_running;
+    let mut calls = Calls::new();
+    spawn_workers(&store, &job, first_half, false, &mut calls);
+    tally(calls, &mut answers).await?;
+    let mut calls = Calls::new();
+    spawn_workers(&store, &job, (WORKERS - first_half) / 2, false, &mut calls);
+    let (total_store, total_job) = (store.clone(), job.clone());
+    calls.spawn(async move { total_store.set_total(&total_job, WORKERS).await });
+    spawn_workers(
+        &store,
+        &job,
+        WORKERS - first_half - (WORKERS - first_half) / 2,
+        false,
+        &mut calls,
+    );
+    tally(calls, &mut answers).await?;
     ensure!(
-        answers.finished == 1 && answers.not_running == 0,
+        answers.finished == 1 && answers.applied == WORKERS && answers.not_running == 0,
         "{WORKERS} marks and a total racing them answered {answers:?}, not exactly one finisher"
     );
     check_counts(
