@@ -30,8 +30,12 @@
 
 mod breaker;
 mod config;
+#[cfg(feature = "bench")]
+mod raw_bench;
 mod state;
 
 pub use breaker::CircuitState;
 pub use config::{DEFAULT_REDIS_URL, RedisStateConfig};
+#[cfg(feature = "bench")]
+pub use raw_bench::raw_hincrby;
 pub use state::{PURGE_CHUNK, RedisState};

@@ -42,7 +42,8 @@
 //!
 //! Retrying is safe for every operation: `SET`, `DEL`, `EXISTS` and the purge script are
 //! idempotent. A retried `delete_many` whose first attempt was applied but whose reply was
-//! lost reports 0 deleted keys.
+//! lost reports 0 deleted keys. Job progress (`state/jobs.rs`) is the one exception: a
+//! `mark_done` counts, so it is tried once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -55,6 +56,8 @@ use switchyard_state::{StateError, StateErrorKind, StateStore};
 
 use crate::breaker::{CircuitBreaker, CircuitState};
 use crate::config::{RedisStateConfig, redact_url};
+
+mod jobs;
 
 /// Index entries a purge script call handles at most, so Redis is never blocked for long.
 pub const PURGE_CHUNK: usize = 500;
@@ -179,6 +182,18 @@ impl RedisState {
         operation: &'static str,
         attempt: impl Fn(ConnectionManager) -> Attempt<'a, T> + Send + Sync + 'a,
     ) -> Result<T, StateError> {
+        self.run_tries(operation, self.inner.retry_attempts, attempt)
+            .await
+    }
+
+    /// Runs `attempt` through the circuit breaker, at most `tries` times while it fails
+    /// with transient errors (once, for an operation that must not be repeated).
+    async fn run_tries<'a, T>(
+        &'a self,
+        operation: &'static str,
+        tries: u32,
+        attempt: impl Fn(ConnectionManager) -> Attempt<'a, T> + Send + Sync + 'a,
+    ) -> Result<T, StateError> {
         let inner = &*self.inner;
         let permit = inner.breaker.admit().map_err(|rejected| {
             StateError::new(
@@ -199,7 +214,7 @@ impl RedisState {
                     permit.succeeded();
                     return Ok(value);
                 }
-                Err(err) if is_transient(&err) && attempts_made < inner.retry_attempts => {
+                Err(err) if is_transient(&err) && attempts_made < tries => {
                     tracing::warn!(
                         operation,
                         attempt = attempts_made,
@@ -240,7 +255,7 @@ impl RedisState {
 
 /// The client of `config.url`: TLS (rustls) for `rediss://`, trusting only the CA of
 /// `config.ca_file` when one is set.
-fn client(config: &RedisStateConfig) -> Result<redis::Client, StateError> {
+pub(crate) fn client(config: &RedisStateConfig) -> Result<redis::Client, StateError> {
     let invalid = |err: redis::RedisError| {
         StateError::new(
             StateErrorKind::Unavailable,

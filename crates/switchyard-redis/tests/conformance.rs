@@ -1,6 +1,7 @@
 //! `RedisState` against the local Redis (`REDIS_URL`, default `redis://127.0.0.1:6379/0`):
-//! the state conformance suite, the runtime conformance suite over it, the expiry index,
-//! two deployments side by side in namespaces of one database, and failure handling.
+//! the state and job progress conformance suites, the runtime conformance suite over it,
+//! the expiry index, two deployments side by side in namespaces of one database, and
+//! failure handling.
 //!
 //! Each test works in a namespace of its own and leaves nothing behind. Redis must be
 //! running; these tests fail, naming the URL, when it is not.
@@ -9,7 +10,9 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use switchyard_redis::{CircuitState, DEFAULT_REDIS_URL, RedisState, RedisStateConfig};
-use switchyard_state::{StateErrorKind, StateStore, state_conformance_suite};
+use switchyard_state::{
+    StateErrorKind, StateStore, job_conformance_suite, state_conformance_suite,
+};
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_string())
@@ -80,6 +83,15 @@ async fn passes_the_conformance_suite_and_leaves_nothing_behind() {
     let namespace = unique_namespace();
     let state = connect(&namespace).await;
     state_conformance_suite(&state).await.unwrap();
+    assert_eq!(keys_under(&namespace).await, Vec::<String>::new());
+    assert_eq!(state.circuit_state(), CircuitState::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_job_conformance_suite_and_leaves_nothing_behind() {
+    let namespace = unique_namespace();
+    let state = std::sync::Arc::new(connect(&namespace).await);
+    job_conformance_suite(state.clone()).await.unwrap();
     assert_eq!(keys_under(&namespace).await, Vec::<String>::new());
     assert_eq!(state.circuit_state(), CircuitState::Closed);
 }

@@ -7,7 +7,8 @@
 //! - table `outbox`: sequence (u64, from 1) → event bytes, opaque to this crate;
 //! - table `outbox_meta`: `next_id` → the next sequence to assign. It only grows, so a
 //!   sequence is never reused even after every entry was marked sent and deleted (a
-//!   stale `mark_sent` can then never delete a newer event).
+//!   stale `mark_sent` can then never delete a newer event);
+//! - tables `jobs` and `jobs_by_owner`: job progress, laid out in `embedded/jobs.rs`.
 //!
 //! # Durability and recovery
 //! Every write is one fsynced transaction; redb's copy-on-write commits keep it whole
@@ -24,6 +25,8 @@ use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
 };
+
+mod jobs;
 
 use crate::outbox::DomainOp;
 use crate::{
@@ -169,6 +172,8 @@ impl EmbeddedState {
             txn.open_table(KV)?;
             txn.open_table(OUTBOX)?;
             txn.open_table(OUTBOX_META)?;
+            txn.open_table(jobs::JOBS)?;
+            txn.open_table(jobs::JOBS_BY_OWNER)?;
             Ok(())
         })?;
         Ok(EmbeddedState { db })

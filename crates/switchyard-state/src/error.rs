@@ -7,6 +7,11 @@ pub enum StateErrorKind {
     Unavailable,
     /// A stored entry could not be read back.
     Corrupt,
+    /// The call was refused for its input (a job id too long, say); the same call will
+    /// always fail.
+    InvalidInput,
+    /// The call names something the store does not hold (a job never created, or removed).
+    NotFound,
 }
 
 /// A state operation failed.

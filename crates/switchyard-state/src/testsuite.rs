@@ -13,6 +13,10 @@ use anyhow::{Context, ensure};
 
 use crate::StateStore;
 
+mod jobs;
+
+pub use jobs::job_conformance_suite;
+
 /// Time to live of the entries meant to expire during a check.
 const BRIEF_TTL: Duration = Duration::from_millis(40);
 /// How long a check waits for [`BRIEF_TTL`] entries to expire.

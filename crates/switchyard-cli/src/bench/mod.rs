@@ -5,8 +5,9 @@
 //! `switchyard import`, waits until every email is searchable and checks the count.
 //! `consume` measures the consumer runtime alone (no-op handler), dedupe on and off.
 //!
-//! `bus` measures one bus against its raw engine (see `bus.rs`); `chunking` and `search`
-//! measure the document side (see `documents.rs`).
+//! `bus` measures one bus against its raw engine (see `bus.rs`), `jobs` job progress on
+//! the embedded state engine and Redis against raw `HINCRBY` (see `jobs.rs`); `chunking`
+//! and `search` measure the document side (see `documents.rs`).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::node::Node;
 
 mod bus;
 mod documents;
+mod jobs;
 
 /// The benchmarks.
 #[derive(Subcommand)]
@@ -66,6 +68,19 @@ pub enum BenchCommand {
         /// Single-message publishes in the latency pass.
         #[arg(long, default_value_t = 2_000)]
         latency_samples: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Job progress `mark_done` calls per second from concurrent workers: embedded, and
+    /// with `--state redis://…` on Redis beside raw `HINCRBY`, with their ratio.
+    Jobs {
+        /// `mark_done` calls, one job's items.
+        #[arg(long, default_value_t = 10_000)]
+        marks: usize,
+        /// Concurrent workers sharing the calls.
+        #[arg(long, default_value_t = 100)]
+        workers: usize,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -126,6 +141,14 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
                 latency_samples,
             };
             bus::bus(settings.engines.bus.as_deref(), &workload, json).await
+        }
+        BenchCommand::Jobs {
+            marks,
+            workers,
+            json,
+        } => {
+            let workload = jobs::JobsWorkload { marks, workers };
+            jobs::jobs(&settings.engines, &workload, json).await
         }
         BenchCommand::Chunking {
             text,
