@@ -10,15 +10,18 @@
 //! [`Connector`] connects (the grant is redeemed at once, so a bad one is refused at
 //! connect time), hands out access tokens refreshed before they expire (keeping a rotated
 //! refresh token), marks an integration `needs_reauth` when the provider refuses its grant,
-//! and disconnects.
+//! and disconnects. [`MailBackfill`] reads a Microsoft integration's mail history as one
+//! resumable job with exact counts.
 //!
 //! **Boundary:** no HTTP server or broker; provider calls go through
 //! `switchyard-providers`.
 
+mod backfill;
 mod connector;
 mod embedded;
 mod store;
 
+pub use backfill::{MAIL_BACKFILL_KIND, MailBackfill};
 pub use connector::{ConnectRequest, Connector, Grant, ProviderEndpoints};
 pub use embedded::RedbIntegrationStore;
 pub use store::{

@@ -4,59 +4,16 @@
 //! integration `needs_reauth` for good, credentials rest sealed, and each user sees only
 //! their own integrations.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod support;
 
-use axum::Router;
-use axum::extract::{Form, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use std::sync::Arc;
+
+use support::Fake;
 use switchyard_auth::{SecretKeys, SecretString};
 use switchyard_integrations::{
     ConnectRequest, Connector, DataType, Grant, IntegrationErrorKind, IntegrationState,
     IntegrationStore, Provider, ProviderEndpoints, RedbIntegrationStore,
 };
-use switchyard_providers::TokenEndpoint;
-
-/// The fake identity platform: each refresh token is good once and rotates; `revoked`
-/// ones are refused.
-#[derive(Default)]
-struct Fake {
-    /// Refresh tokens it was asked to redeem, in order.
-    seen: Mutex<Vec<String>>,
-    /// Refresh tokens it refuses from now on.
-    revoked: Mutex<Vec<String>>,
-    /// `expires_in` of the access tokens it grants.
-    lifetime_secs: Mutex<i64>,
-}
-
-async fn token(
-    State(fake): State<Arc<Fake>>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let presented = form.get("refresh_token").cloned().unwrap_or_default();
-    let count = {
-        let mut seen = fake.seen.lock().unwrap();
-        seen.push(presented.clone());
-        seen.len()
-    };
-    assert!(form["scope"].starts_with("offline_access https://graph.microsoft.com/Mail.Read"));
-    if fake.revoked.lock().unwrap().contains(&presented) {
-        let error = serde_json::json!({
-            "error": "invalid_grant",
-            "error_description": "AADSTS50173: The provided grant has expired due to it being revoked."
-        });
-        return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
-    }
-    axum::Json(serde_json::json!({
-        "access_token": format!("access-{count}"),
-        "token_type": "Bearer",
-        "expires_in": *fake.lifetime_secs.lock().unwrap(),
-        "refresh_token": format!("refresh-{count}"),
-    }))
-    .into_response()
-}
 
 struct Setup {
     fake: Arc<Fake>,
@@ -66,32 +23,9 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let fake = Arc::new(Fake {
-        lifetime_secs: Mutex::new(3599),
-        ..Fake::default()
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/common/oauth2/v2.0/token",
-        listener.local_addr().unwrap()
-    );
-    let app = Router::new()
-        .route("/common/oauth2/v2.0/token", post(token))
-        .with_state(fake.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
+    let fake = support::start(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(RedbIntegrationStore::open(dir.path()).unwrap());
-    let (keys, _) = SecretKeys::in_data_dir(dir.path()).unwrap();
-    let endpoints = ProviderEndpoints {
-        microsoft: Some(TokenEndpoint::new(
-            &url,
-            "client",
-            Some(SecretString::new("secret")),
-        )),
-    };
-    let connector = Connector::new(store.clone(), Arc::new(keys), endpoints);
+    let (connector, store) = support::connector(&fake, dir.path());
     Setup {
         fake,
         connector,

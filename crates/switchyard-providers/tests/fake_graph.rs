@@ -204,7 +204,7 @@ async fn follow(client: &GraphClient, url: &str) -> (Vec<String>, String) {
             .unwrap();
         for item in &page.items {
             ids.push(match mail_change(item).unwrap() {
-                MailChange::Upsert(email) => email.id,
+                MailChange::Upsert { email, .. } => email.id,
                 MailChange::Removed(id) => format!("-{id}"),
             });
         }

@@ -1,7 +1,8 @@
 //! A Graph `message` as an [`Email`]: the Graph id is the item id (removals name only
 //! it), `conversationId` the thread, `from` (else `sender`) and the recipients as
 //! mailboxes, `sentDateTime` (else `receivedDateTime`) the date, the body as text (HTML
-//! bodies turned into text), and `isRead`, `isDraft` and a flagged `flag` as the flags.
+//! bodies turned into text), `isRead`, `isDraft` and a flagged `flag` as the flags, and
+//! `lastModifiedDateTime` as when it last changed.
 //! An item with `@removed` is a deletion. Graph's documented samples write `isRead` once
 //! as the string `"true"`, so booleans are read from strings too.
 
@@ -13,7 +14,12 @@ use switchyard_contracts::{Email, EmailFlags, Mailbox};
 #[derive(Debug, Clone, PartialEq)]
 pub enum MailChange {
     /// The message, new or changed.
-    Upsert(Box<Email>),
+    Upsert {
+        /// The message.
+        email: Box<Email>,
+        /// When it last changed (`lastModifiedDateTime`), if Graph said.
+        last_modified: Option<DateTime<Utc>>,
+    },
     /// The message with this id is gone.
     Removed(String),
 }
@@ -55,7 +61,8 @@ pub fn mail_change(item: &Value) -> Result<MailChange, String> {
         }
         None => text("bodyPreview").unwrap_or_default(),
     };
-    Ok(MailChange::Upsert(Box::new(Email {
+    let last_modified = date("lastModifiedDateTime");
+    let email = Box::new(Email {
         id,
         thread_id: text("conversationId"),
         from: item
@@ -76,7 +83,11 @@ pub fn mail_change(item: &Value) -> Result<MailChange, String> {
             flagged: item["flag"]["flagStatus"].as_str() == Some("flagged"),
             ..EmailFlags::default()
         },
-    })))
+    });
+    Ok(MailChange::Upsert {
+        email,
+        last_modified,
+    })
 }
 
 /// A Graph `recipient` (`{"emailAddress": {"name", "address"}}`).
@@ -118,9 +129,17 @@ mod tests {
 
     #[test]
     fn a_documented_message_becomes_an_email() {
-        let MailChange::Upsert(email) = mail_change(&sample("message-get.json")).unwrap() else {
+        let MailChange::Upsert {
+            email,
+            last_modified,
+        } = mail_change(&sample("message-get.json")).unwrap()
+        else {
             panic!("expected an upsert");
         };
+        assert_eq!(
+            last_modified.map(|date| date.to_rfc3339()).as_deref(),
+            Some("2018-09-09T03:15:08+00:00")
+        );
         assert_eq!(email.id, "AAMkADhMGAAA=");
         assert_eq!(email.thread_id.as_deref(), Some("AAQkADOUpag6yWs="));
         assert_eq!(email.subject, "9/9/2018: concert");
@@ -153,7 +172,7 @@ mod tests {
                 "AAMkADk0MGFkODE3LWE4MmYtNDRhOS0Dh_6qB-pB2Sa2pUum19a6YAAKnLuxoAAA=".into()
             )
         );
-        let MailChange::Upsert(updated) = &changes[1] else {
+        let MailChange::Upsert { email: updated, .. } = &changes[1] else {
             panic!("expected an upsert");
         };
         // The sample's `"isRead": "true"` is a string.

@@ -45,7 +45,7 @@ impl Resource {
     fn path(&self) -> String {
         match self {
             Resource::Mail { folder } => format!(
-                "/v1.0/me/mailFolders/{folder}/messages/delta?$select=subject,from,sender,toRecipients,ccRecipients,bccRecipients,sentDateTime,receivedDateTime,body,conversationId,internetMessageId,isRead,isDraft,flag,parentFolderId,hasAttachments"
+                "/v1.0/me/mailFolders/{folder}/messages/delta?$select=subject,lastModifiedDateTime,from,sender,toRecipients,ccRecipients,bccRecipients,sentDateTime,receivedDateTime,body,conversationId,internetMessageId,isRead,isDraft,flag,parentFolderId,hasAttachments"
             ),
         }
     }
