@@ -10,12 +10,16 @@
 //! - [`microsoft`]: Microsoft Graph delta queries ([`GraphClient`]) paged from `nextLink`
 //!   to `deltaLink`, and Graph items mapped onto the office contracts.
 //!
+//! With the `testsuite` feature, [`fake`] serves a fake of Microsoft's services.
+//!
 //! **Boundary:** no broker, store or HTTP server; tokens are [`SecretString`]s, never
 //! logged. Every endpoint is a configured base URL, so tests and private clouds point
 //! elsewhere with the same code path.
 //!
 //! [`SecretString`]: switchyard_auth::SecretString
 
+#[cfg(feature = "testsuite")]
+pub mod fake;
 pub mod http;
 pub mod microsoft;
 pub mod oauth;

@@ -1,150 +1,23 @@
-//! Local fakes of Microsoft's services for the integration tests, answering as the
-//! Microsoft identity platform and Graph document it: a token endpoint whose refresh
-//! tokens rotate (and can be revoked), and a Graph mail delta query over generated
-//! messages in pages, ending with a delta link.
+//! Shared by the integration tests: the fake Microsoft of `switchyard-providers` and a
+//! connector that asks it for tokens.
 
-#![allow(dead_code)] // Each test file uses part of it.
+use std::path::Path;
+use std::sync::Arc;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use axum::Router;
-use axum::extract::{Form, State};
-use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use switchyard_auth::{SecretKeys, SecretString};
 use switchyard_integrations::{Connector, ProviderEndpoints, RedbIntegrationStore};
 use switchyard_providers::TokenEndpoint;
+pub use switchyard_providers::fake::FakeMicrosoft as Fake;
 
-/// What the fakes have seen, and how they answer.
-#[derive(Default)]
-pub struct Fake {
-    pub base_url: String,
-    /// Refresh tokens the token endpoint was asked to redeem, in order.
-    pub seen: Mutex<Vec<String>>,
-    /// Refresh tokens it refuses from now on.
-    pub revoked: Mutex<Vec<String>>,
-    /// `expires_in` of the access tokens it grants.
-    pub lifetime_secs: Mutex<i64>,
-    /// Messages in the mailbox's inbox.
-    pub messages: usize,
-    /// Messages per delta page.
-    pub page_size: usize,
-    /// How long each delta page takes.
-    pub page_delay: Duration,
-    /// Delta pages served (the same page may be served again after a resume).
-    pub pages_served: Mutex<usize>,
-}
-
-impl Fake {
-    /// The token endpoint's URL.
-    pub fn token_url(&self) -> String {
-        format!("{}/common/oauth2/v2.0/token", self.base_url)
-    }
-}
-
-async fn token(
-    State(fake): State<Arc<Fake>>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let presented = form.get("refresh_token").cloned().unwrap_or_default();
-    let count = {
-        let mut seen = fake.seen.lock().unwrap();
-        seen.push(presented.clone());
-        seen.len()
-    };
-    assert!(form["scope"].starts_with("offline_access https://graph.microsoft.com/Mail.Read"));
-    if fake.revoked.lock().unwrap().contains(&presented) {
-        let error = serde_json::json!({
-            "error": "invalid_grant",
-            "error_description": "AADSTS50173: The provided grant has expired due to it being revoked."
-        });
-        return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
-    }
-    axum::Json(serde_json::json!({
-        "access_token": format!("access-{count}"),
-        "token_type": "Bearer",
-        "expires_in": *fake.lifetime_secs.lock().unwrap(),
-        "refresh_token": format!("refresh-{count}"),
-    }))
-    .into_response()
-}
-
-/// Message `n` as Graph writes it in a delta page.
-fn message(n: usize) -> serde_json::Value {
-    serde_json::json!({
-        "@odata.type": "#microsoft.graph.message",
-        "id": format!("AAMkMessage{n:05}="),
-        "subject": format!("Quarterly update {n}"),
-        "lastModifiedDateTime": "2024-03-01T10:00:00Z",
-        "sentDateTime": "2024-03-01T09:59:00Z",
-        "conversationId": format!("AAQkConversation{}", n / 3),
-        "isRead": n.is_multiple_of(2),
-        "from": {"emailAddress": {"name": "Dana Swope", "address": "danas@contoso.com"}},
-        "toRecipients": [{"emailAddress": {"name": "Adele Vance", "address": "adelev@contoso.com"}}],
-        "body": {"contentType": "text", "content": format!("The figures of update {n} are in.")},
-    })
-}
-
-/// The inbox's delta query: `?$skiptoken=N` starts at message N; the last page links to
-/// `?$deltatoken=latest`, which has no changes.
-async fn delta(State(fake): State<Arc<Fake>>, uri: Uri) -> Response {
-    tokio::time::sleep(fake.page_delay).await;
-    *fake.pages_served.lock().unwrap() += 1;
-    let query = uri.query().unwrap_or_default();
-    let link = |token: String| {
-        format!(
-            "{}/v1.0/me/mailFolders/inbox/messages/delta?{token}",
-            fake.base_url
-        )
-    };
-    if query.contains("deltatoken=latest") {
-        return axum::Json(
-            serde_json::json!({"value": [], "@odata.deltaLink": link("$deltatoken=latest".into())}),
-        )
-        .into_response();
-    }
-    let start: usize = query
-        .split('&')
-        .find_map(|part| part.strip_prefix("$skiptoken="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    let end = (start + fake.page_size).min(fake.messages);
-    let value: Vec<serde_json::Value> = (start..end).map(message).collect();
-    let mut page = serde_json::json!({"value": value});
-    if end < fake.messages {
-        page["@odata.nextLink"] = link(format!("$skiptoken={end}")).into();
-    } else {
-        page["@odata.deltaLink"] = link("$deltatoken=latest".into()).into();
-    }
-    axum::Json(page).into_response()
-}
-
-/// Starts the fakes on a free loopback port, with `configure` setting the mailbox up.
+/// Starts the fake, `configure` setting its mailbox up.
 pub async fn start(configure: impl FnOnce(&mut Fake)) -> Arc<Fake> {
     // The binary installs ring as the process's TLS provider; so does each test.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut fake = Fake {
-        base_url: format!("http://{}", listener.local_addr().unwrap()),
-        lifetime_secs: Mutex::new(3599),
-        page_size: 10,
-        ..Fake::default()
-    };
-    configure(&mut fake);
-    let fake = Arc::new(fake);
-    let app = Router::new()
-        .route("/common/oauth2/v2.0/token", post(token))
-        .route("/v1.0/me/mailFolders/inbox/messages/delta", get(delta))
-        .with_state(fake.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    fake
+    switchyard_providers::fake::start(configure).await
 }
 
 /// A connector keeping integrations in `dir`, asking `fake` for tokens.
-pub fn connector(fake: &Fake, dir: &std::path::Path) -> (Connector, Arc<RedbIntegrationStore>) {
+pub fn connector(fake: &Fake, dir: &Path) -> (Connector, Arc<RedbIntegrationStore>) {
     let store = Arc::new(RedbIntegrationStore::open(dir).unwrap());
     let (keys, _) = SecretKeys::in_data_dir(dir).unwrap();
     let endpoints = ProviderEndpoints {
