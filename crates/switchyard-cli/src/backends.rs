@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use switchyard_bus::{Broker, EmbeddedBroker};
 use switchyard_search::{SearchBackend, SearchErrorKind};
-use switchyard_state::{EmbeddedState, OpenDatabaseError, Outbox, StateStore};
+use switchyard_state::{EmbeddedState, JobProgressStore, OpenDatabaseError, Outbox, StateStore};
 use switchyard_tantivy::SearchIndex;
 
 /// The RabbitMQ exchange of the identity event set.
@@ -33,6 +33,8 @@ pub struct Engines {
     pub broker: Arc<dyn Broker>,
     /// Idempotency keys and claim-check blobs.
     pub state: Arc<dyn StateStore>,
+    /// Job progress, on the same engine as `state`.
+    pub jobs: Arc<dyn JobProgressStore>,
     /// The transactional outbox the relay drains.
     pub outbox: Arc<dyn Outbox>,
 }
@@ -229,29 +231,34 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             "state",
         )?)),
     };
-    let state: Arc<dyn StateStore> = match urls.state.as_deref() {
-        None => embedded_state
-            .clone()
-            .expect("opened when state is embedded"),
-        #[cfg(feature = "redis")]
-        Some(url) if matches!(scheme(url), "redis" | "rediss") => {
-            let mut config = switchyard_redis::RedisStateConfig::new(url);
-            config.ca_file = urls.ca_files.state.clone();
-            if let Some(namespace) = &urls.bus_namespace {
-                config = config.with_namespace(redis_namespace(namespace));
+    let (state, jobs): (Arc<dyn StateStore>, Arc<dyn JobProgressStore>) =
+        match urls.state.as_deref() {
+            None => {
+                let state = embedded_state
+                    .clone()
+                    .expect("opened when state is embedded");
+                (state.clone(), state)
             }
-            Arc::new(
-                switchyard_redis::RedisState::connect(config)
-                    .await
-                    .context("failed to open the redis state store")?,
-            )
-        }
-        #[cfg(not(feature = "redis"))]
-        Some(url) if matches!(scheme(url), "redis" | "rediss") => {
-            bail_without_feature("state", url, "redis")?
-        }
-        Some(url) => bail_unknown("state", url, &["redis", "rediss"])?,
-    };
+            #[cfg(feature = "redis")]
+            Some(url) if matches!(scheme(url), "redis" | "rediss") => {
+                let mut config = switchyard_redis::RedisStateConfig::new(url);
+                config.ca_file = urls.ca_files.state.clone();
+                if let Some(namespace) = &urls.bus_namespace {
+                    config = config.with_namespace(redis_namespace(namespace));
+                }
+                let state = Arc::new(
+                    switchyard_redis::RedisState::connect(config)
+                        .await
+                        .context("failed to open the redis state store")?,
+                );
+                (state.clone(), state)
+            }
+            #[cfg(not(feature = "redis"))]
+            Some(url) if matches!(scheme(url), "redis" | "rediss") => {
+                bail_without_feature("state", url, "redis")?
+            }
+            Some(url) => bail_unknown("state", url, &["redis", "rediss"])?,
+        };
     let outbox: Arc<dyn Outbox> = match urls.outbox.as_deref() {
         None => embedded_state.expect("opened when the outbox is embedded"),
         #[cfg(feature = "postgres")]
@@ -284,6 +291,7 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
     Ok(Engines {
         broker,
         state,
+        jobs,
         outbox,
     })
 }

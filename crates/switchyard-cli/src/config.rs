@@ -57,6 +57,10 @@
 //! [auth]
 //! audit_log = "switchyard-data/audit/audit.jsonl"   # [default: in the data directory]
 //!
+//! [providers.microsoft]              # connected Microsoft 365 accounts
+//! client_id = "00001111-aaaa-2222-bbbb-3333cccc4444"   # or SWITCHYARD_MICROSOFT_CLIENT_ID
+//! # client_secret, graph_url, token_url: better SWITCHYARD_MICROSOFT_* in the environment
+//!
 //! [auth.jwt]                         # JWTs of the product's identity provider
 //! issuer = "https://id.example.com/"
 //! audience = "switchyard"
@@ -134,6 +138,33 @@ pub struct FileConfig {
     /// Credentials and the audit log.
     #[serde(default)]
     pub auth: AuthFileConfig,
+    /// The providers accounts can be connected from.
+    #[serde(default)]
+    pub providers: ProvidersFileConfig,
+}
+
+/// `[providers]` section.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersFileConfig {
+    /// `[providers.microsoft]`.
+    #[serde(default)]
+    pub microsoft: MicrosoftFileConfig,
+}
+
+/// `[providers.microsoft]`: where Microsoft's services are and this application's client
+/// there; each key yields to its `SWITCHYARD_MICROSOFT_*` environment variable.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MicrosoftFileConfig {
+    /// Graph's base URL [default: `https://graph.microsoft.com`].
+    pub graph_url: Option<String>,
+    /// The OAuth2 token endpoint [default: the Microsoft identity platform's].
+    pub token_url: Option<String>,
+    /// The application's client id.
+    pub client_id: Option<String>,
+    /// The application's client secret (better in the environment).
+    pub client_secret: Option<String>,
 }
 
 /// `[import]` section: the retry time beside the limits of `switchyard_office`.
@@ -306,6 +337,8 @@ pub struct Settings {
     pub jwt: Option<JwtConfig>,
     /// The credential the CLI sends to a running server (`--token`).
     pub client_token: Option<String>,
+    /// `[providers]` as the file says (the environment wins, see `integrations.rs`).
+    pub providers: ProvidersFileConfig,
 }
 
 const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -400,6 +433,7 @@ impl Settings {
                 .unwrap_or_else(|| data_dir.join("audit").join("audit.jsonl")),
             jwt: file.auth.jwt,
             client_token: None,
+            providers: file.providers,
             http,
             data_dir,
             listen,

@@ -43,3 +43,21 @@ pub const TOKEN: &str = "SWITCHYARD_TOKEN";
 pub const OUTBOX_CA_FILE: &str = "SWITCHYARD_OUTBOX_CA_FILE";
 /// PEM file of the CA that signed the Vespa endpoint's certificate (`https://`).
 pub const SEARCH_CA_FILE: &str = "SWITCHYARD_SEARCH_CA_FILE";
+/// Microsoft Graph's base URL (`https://graph.microsoft.com`), as
+/// `[providers.microsoft] graph_url`; tests and private clouds point it elsewhere.
+pub const MICROSOFT_GRAPH_URL: &str = "SWITCHYARD_MICROSOFT_GRAPH_URL";
+/// Microsoft's OAuth2 token endpoint, as `[providers.microsoft] token_url`.
+pub const MICROSOFT_TOKEN_URL: &str = "SWITCHYARD_MICROSOFT_TOKEN_URL";
+/// The application's client id at Microsoft, as `[providers.microsoft] client_id`;
+/// without one, Microsoft accounts cannot be connected.
+pub const MICROSOFT_CLIENT_ID: &str = "SWITCHYARD_MICROSOFT_CLIENT_ID";
+/// The application's client secret at Microsoft, as `[providers.microsoft]
+/// client_secret`.
+pub const MICROSOFT_CLIENT_SECRET: &str = "SWITCHYARD_MICROSOFT_CLIENT_SECRET";
+/// The key that seals provider credentials at rest: base64 of 32 random bytes
+/// (`openssl rand -base64 32`). Without it, an embedded server keeps its own key in
+/// `{data_dir}/auth/encryption.key`.
+pub const ENCRYPTION_KEY: &str = "SWITCHYARD_ENCRYPTION_KEY";
+/// Former encryption keys, comma-separated, that still open what they sealed while it
+/// is sealed again with the current key (key rotation).
+pub const PREVIOUS_ENCRYPTION_KEYS: &str = "SWITCHYARD_PREVIOUS_ENCRYPTION_KEYS";

@@ -9,6 +9,7 @@ mod config;
 mod dlq;
 mod env_vars;
 mod import;
+mod integrations;
 mod node;
 mod readiness;
 mod search;
@@ -35,6 +36,7 @@ use crate::backends::OpenError;
 use crate::backends::{EngineCaFiles, EngineUrls};
 use crate::config::Settings;
 use crate::import::Destination;
+use crate::integrations::Integrations;
 use crate::node::Node;
 use crate::serve_record::{HeldServeRecord, find_server};
 
@@ -350,7 +352,9 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
             }
         }
     });
-    let state = api::ApiState::new(&node, control.clone());
+    let integrations = Integrations::open(settings, &node)?;
+    integrations.resume().await?;
+    let state = api::ApiState::new(&node, control.clone(), integrations);
     let router = api::router(state, node.journal.clone(), control, &settings.http)?;
     // Live streams never end on their own: once stopping, give requests a moment, then
     // close what is still open.

@@ -15,6 +15,7 @@ use switchyard_chunking::Chunker;
 use switchyard_contacts::{ContactDiscovery, ContactStore, RedbContactStore, Scoring};
 use switchyard_contracts::Registry;
 use switchyard_indexer::Indexer;
+use switchyard_integrations::{IntegrationStore, RedbIntegrationStore};
 use switchyard_meetings::{MeetingStore, MeetingsHandler, RedbMeetingStore};
 use switchyard_notifier::{Journal, Notifier, RedbJournalStore};
 use switchyard_runtime::{
@@ -22,7 +23,7 @@ use switchyard_runtime::{
 };
 use switchyard_search::SearchBackend;
 use switchyard_shipments::{ShipmentTracker, StateShipmentStore};
-use switchyard_state::{Outbox, StateStore};
+use switchyard_state::{JobProgressStore, Outbox, StateStore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +47,10 @@ pub struct Node {
     pub registry: Arc<Registry>,
     /// Idempotency keys and claim-check blobs.
     pub state: Arc<dyn StateStore>,
+    /// Job progress (backfills), on the state engine.
+    pub jobs: Arc<dyn JobProgressStore>,
+    /// The accounts users connected.
+    pub integrations: Arc<dyn IntegrationStore>,
     /// Meeting contexts, for availability.
     pub meetings: Arc<dyn MeetingStore>,
     /// Discovered contacts.
@@ -67,6 +72,7 @@ impl Node {
         let Engines {
             broker,
             state,
+            jobs,
             outbox,
         } = backends::open(&settings.engines, &settings.data_dir).await?;
         let index = backends::open_search(&settings.engines, &settings.data_dir, false)?;
@@ -90,6 +96,11 @@ impl Node {
             Journal::new(Arc::new(journal_store), settings.notifier.clone()).map_err(|err| {
                 anyhow::Error::new(err).context("failed to open the notifier journal")
             })?;
+        let integrations = opened(
+            RedbIntegrationStore::open(data_dir),
+            data_dir,
+            "the integration store",
+        )?;
         let registry = Arc::new(Registry::standard());
         let claim_check = ClaimCheck::new(state.clone(), settings.key_ttls.clone())
             .with_threshold(settings.claim_check_threshold_bytes);
@@ -100,6 +111,8 @@ impl Node {
             broker,
             index,
             state,
+            jobs,
+            integrations: Arc::new(integrations),
             meetings: Arc::new(meetings),
             contacts: Arc::new(contacts),
             journal,

@@ -174,6 +174,7 @@ impl Connector {
             data_types,
             state: IntegrationState::Active,
             state_reason: None,
+            backfill_job: None,
             created_at: now,
             updated_at: now,
         };
@@ -271,6 +272,39 @@ impl Connector {
         self.keys.seal(secret, context).map_err(|err| {
             IntegrationError::new(IntegrationErrorKind::Unavailable, err.to_string())
         })
+    }
+
+    /// Records `job` as the job reading the history of the integration `id` of `user_id`.
+    pub async fn set_backfill_job(
+        &self,
+        user_id: &str,
+        id: &str,
+        job: &str,
+    ) -> Result<Integration, IntegrationError> {
+        // Under the tokens' lock: a refresh rewrites the same record.
+        let _tokens = self.tokens.lock().await;
+        let mut stored = self.store.get(user_id, id).await?;
+        stored.integration.backfill_job = Some(job.to_string());
+        stored.integration.updated_at = Utc::now();
+        let integration = stored.integration.clone();
+        self.store.put(stored).await?;
+        Ok(integration)
+    }
+
+    /// Every user's integrations with a backfill job, at most `limit` (for a server
+    /// resuming their jobs when it starts).
+    pub async fn with_backfill_jobs(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<Integration>, IntegrationError> {
+        Ok(self
+            .store
+            .all(limit)
+            .await?
+            .into_iter()
+            .map(|stored| stored.integration)
+            .filter(|integration| integration.backfill_job.is_some())
+            .collect())
     }
 
     /// Disconnects the integration `id` of `user_id` and forgets its credentials;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use async_trait::async_trait;
-use redb::{ReadableDatabase, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use switchyard_state::{EmbeddedDatabase, OpenDatabaseError};
 
 use crate::store::{IntegrationError, IntegrationErrorKind, IntegrationStore, StoredIntegration};
@@ -112,6 +112,22 @@ impl IntegrationStore for RedbIntegrationStore {
             .await?;
         found.sort_by_key(|stored| stored.integration.created_at);
         Ok(found)
+    }
+
+    async fn all(&self, limit: usize) -> Result<Vec<StoredIntegration>, IntegrationError> {
+        self.db
+            .run(move |db| {
+                let fail = failed("failed to list integrations");
+                let txn = db.begin_read().map_err(|err| fail(&err))?;
+                let table = txn.open_table(INTEGRATIONS).map_err(|err| fail(&err))?;
+                let mut found = Vec::new();
+                for row in table.iter().map_err(|err| fail(&err))?.take(limit) {
+                    let (_, bytes) = row.map_err(|err| fail(&err))?;
+                    found.push(decode(bytes.value())?);
+                }
+                Ok(found)
+            })
+            .await
     }
 
     async fn delete(&self, user_id: &str, id: &str) -> Result<bool, IntegrationError> {

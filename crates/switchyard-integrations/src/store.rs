@@ -79,6 +79,9 @@ pub struct Integration {
     /// Why it is not active, in the provider's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_reason: Option<String>,
+    /// The job reading its history, once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_job: Option<String>,
     /// When it was connected.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -152,6 +155,8 @@ pub trait IntegrationStore: Send + Sync {
     async fn get(&self, user_id: &str, id: &str) -> Result<StoredIntegration, IntegrationError>;
     /// The integrations of `user_id`, oldest first.
     async fn list(&self, user_id: &str) -> Result<Vec<StoredIntegration>, IntegrationError>;
+    /// Every user's integrations (for a server resuming their jobs), at most `limit`.
+    async fn all(&self, limit: usize) -> Result<Vec<StoredIntegration>, IntegrationError>;
     /// Forgets the integration `id` of `user_id`; whether it was there.
     async fn delete(&self, user_id: &str, id: &str) -> Result<bool, IntegrationError>;
 }

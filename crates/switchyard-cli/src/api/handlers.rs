@@ -51,6 +51,7 @@ use switchyard_state::StateStore;
 use super::content_modes::{decode_events, events_body};
 use super::openapi::{AcceptedEvents, ErrorBody, RejectedItem};
 use super::{AccessControl, Caller};
+use crate::integrations::Integrations;
 use crate::node::indexer_lag;
 use crate::readiness::{Readiness, ReadinessReport};
 use crate::search::SearchFilters;
@@ -78,11 +79,17 @@ pub struct ApiState {
     pub readiness: Readiness,
     /// The subscriptions whose lag `/v1/status` reports as the indexer lag.
     pub pipeline: Arc<[String]>,
+    /// Connected accounts and their backfills.
+    pub integrations: Integrations,
 }
 
 impl ApiState {
     /// What the handlers of `node` share, with `access` checking credentials.
-    pub fn new(node: &crate::node::Node, access: Arc<AccessControl>) -> Self {
+    pub fn new(
+        node: &crate::node::Node,
+        access: Arc<AccessControl>,
+        integrations: Integrations,
+    ) -> Self {
         ApiState {
             publisher: node.publisher.clone(),
             index: node.index.clone(),
@@ -94,6 +101,7 @@ impl ApiState {
             access,
             readiness: node.readiness(),
             pipeline: node.pipeline_subscriptions().into(),
+            integrations,
         }
     }
 }

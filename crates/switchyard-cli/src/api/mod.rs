@@ -6,11 +6,13 @@
 //! origins are configured), a body limit (413), a request timeout (but the live stream),
 //! JSON bodies for every error, and per-principal rate limits (429 with `Retry-After`).
 //! Handlers are in `handlers.rs` (how `POST /v1/events` reads its body in
-//! `content_modes.rs`); credentials and the audit log in `access.rs`.
+//! `content_modes.rs`; connected accounts and their backfills in `integrations.rs`);
+//! credentials and the audit log in `access.rs`.
 
 mod access;
 mod content_modes;
 mod handlers;
+mod integrations;
 mod metrics;
 mod openapi;
 
@@ -93,6 +95,37 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/v1/availability", read, availability),
         route(Method::GET, "/v1/contacts", read, contacts),
         route(Method::DELETE, "/v1/contacts", write, forget_contacts),
+        route(
+            Method::POST,
+            "/v1/integrations",
+            write,
+            integrations::connect,
+        ),
+        route(Method::GET, "/v1/integrations", read, integrations::list),
+        route(
+            Method::GET,
+            "/v1/integrations/{id}",
+            read,
+            integrations::get_one,
+        ),
+        route(
+            Method::DELETE,
+            "/v1/integrations/{id}",
+            write,
+            integrations::disconnect,
+        ),
+        route(
+            Method::GET,
+            "/v1/backfill/{id}",
+            read,
+            integrations::backfill,
+        ),
+        route(
+            Method::POST,
+            "/v1/backfill/{id}/cancel",
+            write,
+            integrations::cancel_backfill,
+        ),
         route(Method::GET, "/v1/status", Access::Admin, status),
         route(Method::GET, "/v1/dlq", Access::Admin, dead_letters),
         route(Method::POST, "/v1/dlq/redrive", Access::Admin, redrive),

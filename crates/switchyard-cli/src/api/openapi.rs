@@ -106,6 +106,12 @@ pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
         super::handlers::availability,
         super::handlers::contacts,
         super::handlers::forget_contacts,
+        super::integrations::connect,
+        super::integrations::list,
+        super::integrations::get_one,
+        super::integrations::disconnect,
+        super::integrations::backfill,
+        super::integrations::cancel_backfill,
         super::handlers::status,
         super::handlers::dead_letters,
         super::handlers::redrive,
@@ -119,7 +125,10 @@ pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
         AcceptedEvents,
         ReadinessReport,
         EngineReadiness,
-        FailingConsumerReport
+        FailingConsumerReport,
+        super::integrations::ConnectBody,
+        super::integrations::IntegrationBody,
+        super::integrations::BackfillBody
     ))
 )]
 struct ApiDoc;

@@ -47,7 +47,8 @@ impl Api {
             AuditLog::open(&audit_log).unwrap(),
             http.rate_limit,
         ));
-        let mut state = ApiState::new(&node, control.clone());
+        let integrations = crate::integrations::Integrations::open(&settings, &node).unwrap();
+        let mut state = ApiState::new(&node, control.clone(), integrations);
         adjust(&mut state);
         let app = router(state, node.journal.clone(), control, &http).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

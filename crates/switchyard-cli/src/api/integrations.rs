@@ -1,0 +1,308 @@
+//! The connected-account routes: `POST/GET /v1/integrations`, `GET/DELETE
+//! /v1/integrations/{id}`, and the backfill jobs they start, `GET /v1/backfill/{id}` and
+//! `POST /v1/backfill/{id}/cancel`. Every one acts on the caller's own user (an admin's
+//! `?user=`); another user's integration or job is 404, never its existence. No answer
+//! holds a credential.
+
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use switchyard_auth::SecretString;
+use switchyard_integrations::{
+    ConnectRequest, DataType, Grant, Integration, IntegrationError, IntegrationErrorKind, Provider,
+};
+use switchyard_state::{JobId, JobProgress, JobUpdate};
+use utoipa::ToSchema;
+
+use super::Caller;
+use super::handlers::{ApiError, ApiState};
+use super::openapi::ErrorBody;
+
+/// The longest grant (refresh token or authorization code) accepted, bytes.
+const MAX_GRANT_BYTES: usize = 16 * 1024;
+
+/// `POST /v1/integrations`: an account to connect, with a refresh token, or an
+/// authorization code and the redirect URI it was issued for.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConnectBody {
+    /// `microsoft`.
+    #[schema(value_type = String, example = "microsoft")]
+    provider: Provider,
+    /// A refresh token the application holds for the account.
+    #[serde(default)]
+    refresh_token: Option<String>,
+    /// An authorization code from the provider's consent page (instead of a refresh token).
+    #[serde(default)]
+    code: Option<String>,
+    /// The redirect URI the code was issued for (with `code`).
+    #[serde(default)]
+    redirect_uri: Option<String>,
+    /// What to read: `emails`, `calendars`, `contacts`, `todos`, `files`.
+    #[schema(value_type = Vec<String>, example = json!(["emails"]))]
+    data_types: Vec<DataType>,
+}
+
+/// A connected account, never with its credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct IntegrationBody {
+    /// Its id.
+    id: String,
+    /// `microsoft`.
+    provider: String,
+    /// What it reads.
+    data_types: Vec<String>,
+    /// `active`, or `needs_reauth` when the user must connect it again.
+    state: String,
+    /// Why it is not active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_reason: Option<String>,
+    /// The job reading its history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backfill_job: Option<String>,
+    /// When it was connected.
+    created_at: String,
+}
+
+impl From<Integration> for IntegrationBody {
+    fn from(integration: Integration) -> Self {
+        let state = serde_json::to_value(integration.state)
+            .ok()
+            .and_then(|state| state.as_str().map(str::to_string))
+            .unwrap_or_default();
+        IntegrationBody {
+            id: integration.id,
+            provider: integration.provider.as_str().to_string(),
+            data_types: integration
+                .data_types
+                .iter()
+                .map(|data_type| data_type.as_str().to_string())
+                .collect(),
+            state,
+            state_reason: integration.state_reason,
+            backfill_job: integration.backfill_job,
+            created_at: integration.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// A backfill job as `GET /v1/backfill/{id}` answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct BackfillBody {
+    /// The job id (the correlation id of every event it published).
+    id: String,
+    /// `running`, `stalled`, `done`, `failed` or `cancelled`.
+    state: String,
+    /// Why it failed or stalled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// Items in all, once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<u64>,
+    /// Items published.
+    done: u64,
+    /// Items that could not be.
+    failed: u64,
+    /// How far, 0 to 100, once the total is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    percent: Option<f64>,
+    /// Items per second since it started.
+    rate: f64,
+}
+
+impl From<JobProgress> for BackfillBody {
+    fn from(progress: JobProgress) -> Self {
+        let end_ms = progress.finished_ms.unwrap_or(progress.progress_ms);
+        let seconds = end_ms.saturating_sub(progress.created_ms) as f64 / 1000.0;
+        let rate = if seconds > 0.0 {
+            progress.counted() as f64 / seconds
+        } else {
+            0.0
+        };
+        BackfillBody {
+            id: progress.id.to_string(),
+            state: progress.state.as_str().to_string(),
+            percent: progress.percent(),
+            reason: progress.reason,
+            total: progress.total,
+            done: progress.done,
+            failed: progress.failed,
+            rate,
+        }
+    }
+}
+
+fn api_error(err: IntegrationError) -> ApiError {
+    let status = match err.kind() {
+        IntegrationErrorKind::NotFound => StatusCode::NOT_FOUND,
+        IntegrationErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        IntegrationErrorKind::NeedsReauth => StatusCode::CONFLICT,
+        IntegrationErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    ApiError::new(status, err)
+}
+
+fn bad_request(message: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message)
+}
+
+/// The grant of `body`, checked.
+fn grant(body: ConnectBody) -> Result<ConnectRequest, ApiError> {
+    let bounded = |name: &str, value: String| {
+        if value.is_empty() || value.len() > MAX_GRANT_BYTES {
+            Err(bad_request(format!(
+                "{name} must be 1 to {MAX_GRANT_BYTES} bytes"
+            )))
+        } else {
+            Ok(SecretString::new(value))
+        }
+    };
+    let grant = match (body.refresh_token, body.code, body.redirect_uri) {
+        (Some(token), None, None) => Grant::RefreshToken(bounded("refresh_token", token)?),
+        (None, Some(code), Some(redirect_uri)) => Grant::Code {
+            code: bounded("code", code)?,
+            redirect_uri,
+        },
+        _ => {
+            return Err(bad_request(
+                "give either refresh_token, or code with redirect_uri",
+            ));
+        }
+    };
+    Ok(ConnectRequest {
+        provider: body.provider,
+        grant,
+        data_types: body.data_types,
+    })
+}
+
+#[utoipa::path(post, path = "/v1/integrations", tag = "integrations", request_body = ConnectBody,
+    responses((status = 201, description = "Connected; its history is being read by `backfill_job`", body = IntegrationBody),
+        (status = 400, description = "A wrong body, a grant the provider refused, or a provider not configured", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field of the wrong type, or an unknown provider or data type", body = ErrorBody),
+        (status = 503, description = "The provider or the store is unavailable", body = ErrorBody)))]
+pub(super) async fn connect(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Json(body): Json<ConnectBody>,
+) -> Result<(StatusCode, Json<IntegrationBody>), ApiError> {
+    let request = grant(body)?;
+    let integration = state
+        .integrations
+        .connect(&caller.user_id, request)
+        .await
+        .map_err(api_error)?;
+    Ok((StatusCode::CREATED, Json(integration.into())))
+}
+
+#[utoipa::path(get, path = "/v1/integrations", tag = "integrations",
+    responses((status = 200, description = "The caller's connected accounts", body = Vec<IntegrationBody>)))]
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<IntegrationBody>>, ApiError> {
+    let integrations = state
+        .integrations
+        .connector
+        .list(&caller.user_id)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(integrations.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(get, path = "/v1/integrations/{id}", tag = "integrations",
+    params(("id" = String, Path, description = "The integration's id")),
+    responses((status = 200, description = "The connected account", body = IntegrationBody),
+        (status = 404, description = "No such integration of the caller's", body = ErrorBody)))]
+pub(super) async fn get_one(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<IntegrationBody>, ApiError> {
+    let integration = state
+        .integrations
+        .connector
+        .get(&caller.user_id, &id)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(integration.into()))
+}
+
+#[utoipa::path(delete, path = "/v1/integrations/{id}", tag = "integrations",
+    params(("id" = String, Path, description = "The integration's id")),
+    responses((status = 200, description = "Disconnected: its credentials are forgotten and its backfill cancelled", body = IntegrationBody),
+        (status = 404, description = "No such integration of the caller's", body = ErrorBody)))]
+pub(super) async fn disconnect(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<IntegrationBody>, ApiError> {
+    let integration = state
+        .integrations
+        .disconnect(&caller.user_id, &id)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(integration.into()))
+}
+
+/// The job `id` of the caller, or 404.
+async fn own_job(
+    state: &ApiState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(JobId, JobProgress), ApiError> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no backfill {id} of user {}", caller.user_id),
+        )
+    };
+    let job = JobId::new(id).map_err(|_| not_found())?;
+    let progress = state
+        .integrations
+        .jobs
+        .progress(&job)
+        .await
+        .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err))?
+        .filter(|progress| progress.owner == caller.user_id)
+        .ok_or_else(not_found)?;
+    Ok((job, progress))
+}
+
+#[utoipa::path(get, path = "/v1/backfill/{id}", tag = "integrations",
+    params(("id" = String, Path, description = "The backfill job's id")),
+    responses((status = 200, description = "How far the backfill is", body = BackfillBody),
+        (status = 404, description = "No such backfill of the caller's", body = ErrorBody)))]
+pub(super) async fn backfill(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<BackfillBody>, ApiError> {
+    let (_, progress) = own_job(&state, &caller, &id).await?;
+    Ok(Json(progress.into()))
+}
+
+#[utoipa::path(post, path = "/v1/backfill/{id}/cancel", tag = "integrations",
+    params(("id" = String, Path, description = "The backfill job's id")),
+    responses((status = 200, description = "Cancelled (or already ended: the state says how)", body = BackfillBody),
+        (status = 404, description = "No such backfill of the caller's", body = ErrorBody)))]
+pub(super) async fn cancel_backfill(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<BackfillBody>, ApiError> {
+    let (job, _) = own_job(&state, &caller, &id).await?;
+    let update = state
+        .integrations
+        .jobs
+        .cancel(&job)
+        .await
+        .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err))?;
+    if let JobUpdate::NotRunning(ended) = update {
+        tracing::info!(%job, state = %ended, "cancel of a backfill that had ended");
+    }
+    let (_, progress) = own_job(&state, &caller, &id).await?;
+    Ok(Json(progress.into()))
+}
