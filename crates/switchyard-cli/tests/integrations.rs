@@ -13,18 +13,6 @@ use support::Server;
 
 const MESSAGES: usize = 45;
 
-/// `DELETE path` with `token`: status and JSON body.
-fn delete_as(server: &Server, token: &str, path: &str) -> (u16, Value) {
-    support::tls_provider();
-    let response = reqwest::blocking::Client::new()
-        .delete(format!("{}{path}", server.base_url))
-        .bearer_auth(token)
-        .send()
-        .expect("server answers");
-    let status = response.status().as_u16();
-    (status, response.json().unwrap_or(Value::Null))
-}
-
 #[test]
 fn a_connected_microsoft_account_is_backfilled_for_its_owner_only() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -115,7 +103,7 @@ fn a_connected_microsoft_account_is_backfilled_for_its_owner_only() {
     assert_eq!(listed, Value::Array(Vec::new()));
     let (_, found) = server.get_as(&bob, "/v1/search?q=figures");
     assert!(found["hits"].as_array().unwrap().is_empty(), "{found}");
-    let (status, _) = delete_as(&server, &bob, &format!("/v1/integrations/{id}"));
+    let (status, _) = server.delete_as(&bob, &format!("/v1/integrations/{id}"));
     assert_eq!(status, 404);
 
     // No answer and no stored byte holds a credential.
@@ -142,7 +130,7 @@ fn a_connected_microsoft_account_is_backfilled_for_its_owner_only() {
     let log = std::fs::read_to_string(Server::log_path(data.path())).unwrap();
     assert!(!log.contains("user-granted-refresh-token") && !log.contains("access-1"));
 
-    let (status, gone) = delete_as(&server, &alice, &format!("/v1/integrations/{id}"));
+    let (status, gone) = server.delete_as(&alice, &format!("/v1/integrations/{id}"));
     assert_eq!(status, 200, "{gone}");
     let (status, _) = server.get_as(&alice, &format!("/v1/integrations/{id}"));
     assert_eq!(status, 404);

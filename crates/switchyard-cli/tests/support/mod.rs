@@ -206,6 +206,18 @@ impl Server {
         (status, response.json().unwrap_or(serde_json::Value::Null))
     }
 
+    /// DELETE `path` with `token`: (status, JSON body).
+    pub fn delete_as(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        tls_provider();
+        let response = reqwest::blocking::Client::new()
+            .delete(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .send()
+            .expect("server answers");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(serde_json::Value::Null))
+    }
+
     /// POST a JSON `body` to `path` as the admin: (status, JSON body).
     pub fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
         self.post_as(&self.admin_token, path, body)
