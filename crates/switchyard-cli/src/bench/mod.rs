@@ -5,6 +5,9 @@
 //! `switchyard import`, waits until every email is searchable and checks the count.
 //! `consume` measures the consumer runtime alone (no-op handler), dedupe on and off.
 //!
+//! `backfill` measures a Microsoft mail backfill from a local fake Graph beside the file
+//! import of the same messages (see `backfill.rs`).
+//!
 //! `bus` measures one bus against its raw engine (see `bus.rs`), `jobs` job progress on
 //! the embedded state engine and Redis against raw `HINCRBY` (see `jobs.rs`); `chunking`
 //! and `search` measure the document side (see `documents.rs`).
@@ -28,6 +31,7 @@ use crate::config::Settings;
 use crate::import::{self, Destination};
 use crate::node::Node;
 
+mod backfill;
 mod bus;
 mod documents;
 mod jobs;
@@ -68,6 +72,16 @@ pub enum BenchCommand {
         /// Single-message publishes in the latency pass.
         #[arg(long, default_value_t = 2_000)]
         latency_samples: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A Microsoft mail backfill of N messages from a local fake Graph until all are
+    /// searchable, beside the file import of the same messages, with their ratio.
+    Backfill {
+        /// How many messages.
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -141,6 +155,9 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
                 latency_samples,
             };
             bus::bus(settings.engines.bus.as_deref(), &workload, json).await
+        }
+        BenchCommand::Backfill { messages, json } => {
+            backfill::backfill(messages, json, settings).await
         }
         BenchCommand::Jobs {
             marks,
@@ -239,21 +256,67 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir().context("failed to create a scratch directory")?;
-    let mbox = dir.path().join("bench.mbox");
-    let mbox_bytes = write_mbox(&mbox, emails)?;
+/// How long a path took to bring N emails into the index.
+struct Measured {
+    /// Until every event was published.
+    published: Duration,
+    /// Until every event was searchable.
+    end_to_end: Duration,
+}
+
+impl Measured {
+    fn publish_per_sec(&self, events: usize) -> f64 {
+        events as f64 / self.published.as_secs_f64()
+    }
+
+    fn end_to_end_per_sec(&self, events: usize) -> f64 {
+        events as f64 / self.end_to_end.as_secs_f64()
+    }
+}
+
+/// A node in a scratch directory of `dir`, tuned as `settings`, with its indexers
+/// running.
+async fn scratch_node(
+    dir: &std::path::Path,
+    settings: &Settings,
+) -> anyhow::Result<(Node, Settings)> {
     let settings = Settings {
-        data_dir: dir.path().join("data"),
+        data_dir: dir.join("data"),
         ..settings.clone()
     };
     let mut node = Node::open(&settings).await?;
     node.start_consumers(&[crate::topology::Role::Indexer])
         .await?;
+    Ok((node, settings))
+}
+
+/// Waits until `node` has indexed `emails` emails of the bench user, checks the count,
+/// and stops it.
+async fn indexed_all(node: Node, emails: usize) -> anyhow::Result<()> {
+    node.wait_until_indexed().await?;
+    let index = node.index.clone();
+    let indexed = tokio::task::spawn_blocking(move || index.count(USER, Some("email"))).await??;
+    node.shutdown(crate::node::SHUTDOWN_DEADLINE).await;
+    ensure!(
+        indexed == emails as u64,
+        "{indexed} of {emails} emails are searchable"
+    );
+    Ok(())
+}
+
+/// Imports the mbox `mbox` of `emails` emails as `switchyard import` does, until all
+/// are searchable.
+async fn measure_file_import(
+    mbox: &std::path::Path,
+    emails: usize,
+    settings: &Settings,
+) -> anyhow::Result<Measured> {
+    let dir = tempfile::tempdir().context("failed to create a scratch directory")?;
+    let (node, _) = scratch_node(dir.path(), settings).await?;
     let started = Instant::now();
     let destination = Destination::Local(node.publisher.clone());
     let report = import::import(
-        &[mbox],
+        &[mbox.to_path_buf()],
         USER,
         &import::ReadSettings::default(),
         &destination,
@@ -265,28 +328,31 @@ async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow
     )
     .await?;
     let published = started.elapsed();
-    node.wait_until_indexed().await?;
-    let end_to_end = started.elapsed();
-    let index = node.index.clone();
-    let indexed = tokio::task::spawn_blocking(move || index.count(USER, Some("email"))).await??;
-    node.shutdown(crate::node::SHUTDOWN_DEADLINE).await;
     ensure!(
         report.rejected == 0,
         "{} synthetic emails were rejected",
         report.rejected
     );
-    ensure!(
-        indexed == emails as u64,
-        "{indexed} of {emails} emails are searchable"
-    );
+    indexed_all(node, emails).await?;
+    Ok(Measured {
+        published,
+        end_to_end: started.elapsed(),
+    })
+}
+
+async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("failed to create a scratch directory")?;
+    let mbox = dir.path().join("bench.mbox");
+    let mbox_bytes = write_mbox(&mbox, emails)?;
+    let measured = measure_file_import(&mbox, emails, settings).await?;
     let result = json!({
         "benchmark": "ingest",
         "emails": emails,
         "input_bytes": mbox_bytes,
-        "publish_secs": published.as_secs_f64(),
-        "publish_events_per_sec": emails as f64 / published.as_secs_f64(),
-        "end_to_end_secs": end_to_end.as_secs_f64(),
-        "end_to_end_events_per_sec": emails as f64 / end_to_end.as_secs_f64(),
+        "publish_secs": measured.published.as_secs_f64(),
+        "publish_events_per_sec": measured.publish_per_sec(emails),
+        "end_to_end_secs": measured.end_to_end.as_secs_f64(),
+        "end_to_end_events_per_sec": measured.end_to_end_per_sec(emails),
         "peak_rss_bytes": peak_rss_bytes(),
         "indexer_batch_size": settings.indexer.batch_size,
     });
@@ -296,12 +362,8 @@ async fn ingest(emails: usize, json_output: bool, settings: &Settings) -> anyhow
         println!(
             "ingest {emails} emails ({:.1} MiB): publish {:.0} events/s, end-to-end {:.0} events/s, peak RSS {} MiB",
             mbox_bytes as f64 / 1048576.0,
-            result["publish_events_per_sec"]
-                .as_f64()
-                .unwrap_or_default(),
-            result["end_to_end_events_per_sec"]
-                .as_f64()
-                .unwrap_or_default(),
+            measured.publish_per_sec(emails),
+            measured.end_to_end_per_sec(emails),
             peak_rss_bytes().unwrap_or_default() / 1048576,
         );
     }
