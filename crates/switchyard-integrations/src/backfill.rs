@@ -249,7 +249,7 @@ impl MailBackfill {
             .map_err(|err| err.to_string())
     }
 
-    /// Marks what `checkpoint` counts and the job has not counted yet.
+    /// Marks what `checkpoint` counts and the job has not counted yet, a page at once.
     async fn settle(
         &self,
         job: &JobId,
@@ -267,15 +267,16 @@ impl MailBackfill {
             ),
         ];
         for (outcome, count) in missing {
-            for _ in 0..count {
-                let update = self
-                    .jobs
-                    .mark_done(job, outcome)
-                    .await
-                    .map_err(state_error)?;
-                if let JobUpdate::NotRunning(_) = update {
-                    return self.progress(job).await;
-                }
+            if count == 0 {
+                continue;
+            }
+            let update = self
+                .jobs
+                .mark_many(job, outcome, count)
+                .await
+                .map_err(state_error)?;
+            if let JobUpdate::NotRunning(_) = update {
+                break;
             }
         }
         self.progress(job).await

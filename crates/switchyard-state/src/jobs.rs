@@ -452,6 +452,16 @@ pub trait JobProgressStore: Send + Sync + 'static {
     /// may have been applied (a lost reply) is returned as is, for the caller to judge.
     async fn mark_done(&self, job: &JobId, outcome: ItemOutcome) -> Result<JobUpdate, StateError>;
 
+    /// Counts `count` items of a running job with the same `outcome` in one step, as
+    /// [`mark_done`](Self::mark_done) would one by one (a batch runner counts a page
+    /// at once); `count` is at most [`MAX_JOB_TOTAL`]. Not idempotent either.
+    async fn mark_many(
+        &self,
+        job: &JobId,
+        outcome: ItemOutcome,
+        count: u64,
+    ) -> Result<JobUpdate, StateError>;
+
     /// Records where the job's runner stands (in any state) and counts as progress.
     async fn checkpoint(&self, job: &JobId, cursor: &JobCursor) -> Result<(), StateError>;
 

@@ -85,14 +85,14 @@ return 1
     ))
 });
 
-/// KEYS: job; ARGV: the field to count, `done` or `failed`.
+/// KEYS: job; ARGV: the field to count, `done` or `failed`, and by how many.
 static MARK_DONE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(job_script!(
         r"
 local refused = refusal(KEYS[1])
 if refused then return refused end
 local now = now_ms()
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HINCRBY', KEYS[1], ARGV[1], tonumber(ARGV[2]))
 redis.call('HSET', KEYS[1], 'progress_ms', now)
 return finish_if_counted(KEYS[1], now)
 "
@@ -328,6 +328,16 @@ impl JobProgressStore for RedisState {
     }
 
     async fn mark_done(&self, job: &JobId, outcome: ItemOutcome) -> Result<JobUpdate, StateError> {
+        self.mark_many(job, outcome, 1).await
+    }
+
+    async fn mark_many(
+        &self,
+        job: &JobId,
+        outcome: ItemOutcome,
+        count: u64,
+    ) -> Result<JobUpdate, StateError> {
+        check_job_total(count)?;
         let field = match outcome {
             ItemOutcome::Ok => "done",
             ItemOutcome::Failed => "failed",
@@ -337,7 +347,7 @@ impl JobProgressStore for RedisState {
             Tries::Once,
             &MARK_DONE,
             job,
-            &[field.to_string()],
+            &[field.to_string(), count.to_string()],
         )
         .await
     }

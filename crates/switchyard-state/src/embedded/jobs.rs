@@ -300,13 +300,23 @@ impl JobProgressStore for EmbeddedState {
     }
 
     async fn mark_done(&self, job: &JobId, outcome: ItemOutcome) -> Result<JobUpdate, StateError> {
+        self.mark_many(job, outcome, 1).await
+    }
+
+    async fn mark_many(
+        &self,
+        job: &JobId,
+        outcome: ItemOutcome,
+        count: u64,
+    ) -> Result<JobUpdate, StateError> {
+        check_job_total(count)?;
         let job = job.clone();
         self.db
             .run(move |db| {
                 change(db, &job, |job, now| {
                     advance(job, now, |job| match outcome {
-                        ItemOutcome::Ok => job.done += 1,
-                        ItemOutcome::Failed => job.failed += 1,
+                        ItemOutcome::Ok => job.done += count,
+                        ItemOutcome::Failed => job.failed += count,
                     })
                 })
             })

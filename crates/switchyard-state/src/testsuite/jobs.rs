@@ -15,7 +15,8 @@ use anyhow::{Context, ensure};
 
 use crate::{
     ItemOutcome, JobCursor, JobFailureReason, JobId, JobOwner, JobProgress, JobProgressStore,
-    JobSpec, JobState, JobUpdate, MAX_JOB_CURSOR_BYTES, MAX_JOB_REASON_BYTES, StateErrorKind,
+    JobSpec, JobState, JobUpdate, MAX_JOB_CURSOR_BYTES, MAX_JOB_REASON_BYTES, MAX_JOB_TOTAL,
+    StateErrorKind,
 };
 
 /// Workers of the concurrent checks, each marking one item.
@@ -44,6 +45,9 @@ pub async fn job_conformance_suite(store: Arc<dyn JobProgressStore>) -> anyhow::
     a_total_set_after_the_marks_finishes(store, &run)
         .await
         .context("a_total_set_after_the_marks_finishes")?;
+    pages_of_marks_count_at_once(store, &run)
+        .await
+        .context("pages_of_marks_count_at_once")?;
     concurrent_marks_have_exactly_one_finisher(shared.clone(), &run)
         .await
         .context("concurrent_marks_have_exactly_one_finisher")?;
@@ -266,6 +270,42 @@ async fn marks_count_until_the_total_finishes(
         done.reason
     );
     remove_all(store, &[&job, &clean]).await
+}
+
+/// `mark_many` counts a page of items in one step, finishing the job exactly when the
+/// count reaches the total, and refuses a count over the largest total.
+async fn pages_of_marks_count_at_once(
+    store: &dyn JobProgressStore,
+    run: &Run,
+) -> anyhow::Result<()> {
+    let job = run.job("pages");
+    create(store, run, &job, "pages").await?;
+    ensure!(
+        store.set_total(&job, 250).await? == JobUpdate::Applied,
+        "set_total"
+    );
+    for (outcome, count, expected) in [
+        (ItemOutcome::Ok, 100, JobUpdate::Applied),
+        (ItemOutcome::Failed, 2, JobUpdate::Applied),
+        (ItemOutcome::Ok, 0, JobUpdate::Applied),
+        (ItemOutcome::Ok, 148, JobUpdate::Finished),
+        (ItemOutcome::Ok, 1, JobUpdate::NotRunning(JobState::Failed)),
+    ] {
+        let update = store.mark_many(&job, outcome, count).await?;
+        ensure!(
+            update == expected,
+            "mark_many({outcome:?}, {count}) answered {update:?}, not {expected:?}"
+        );
+    }
+    check_counts(store, &job, JobState::Failed, Some(250), 248, 2).await?;
+    let too_many = store
+        .mark_many(&job, ItemOutcome::Ok, MAX_JOB_TOTAL + 1)
+        .await;
+    ensure!(
+        matches!(&too_many, Err(err) if err.kind() == StateErrorKind::InvalidInput),
+        "a count over the largest total answered {too_many:?}"
+    );
+    remove_all(store, &[&job]).await
 }
 
 async fn a_total_set_after_the_marks_finishes(
