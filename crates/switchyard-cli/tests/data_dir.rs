@@ -12,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Server, binary, fixtures, run, stdout};
+use support::{SHIPPING_EMAIL, Server, binary, fixtures, run, stdout};
 use switchyard_bus::ReservedPort;
 
 /// The serve record of `data_dir`, as JSON; `None` when there is none.
@@ -230,14 +230,6 @@ fn a_record_left_by_a_killed_server_misleads_neither_serve_nor_a_client() {
         stderr(&status)
     );
 }
-
-const SHIPPING_EMAIL: &str = "From: Shop <orders@shop.example>\r\n\
-To: Dora <dora@example.com>\r\n\
-Message-ID: <ship-1@shop.example>\r\n\
-Date: Tue, 05 Mar 2024 09:00:00 +0000\r\n\
-Subject: Your order has shipped\r\n\
-\r\n\
-Good news: your parcel is on its way. UPS tracking number 1Z879E930346834440.\r\n";
 
 const WEEKLY_MEETING: &str = "BEGIN:VCALENDAR\r\n\
 VERSION:2.0\r\n\

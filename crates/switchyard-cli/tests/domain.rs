@@ -7,15 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::Server;
-
-const SHIPPING_EMAIL: &str = "From: Shop <orders@shop.example>\r\n\
-To: Dora <dora@example.com>\r\n\
-Message-ID: <ship-1@shop.example>\r\n\
-Date: Tue, 05 Mar 2024 09:00:00 +0000\r\n\
-Subject: Your order has shipped\r\n\
-\r\n\
-Good news: your parcel is on its way. UPS tracking number 1Z879E930346834440.\r\n";
+use support::{SHIPPING_EMAIL, Server};
 
 const WEEKLY_MEETING: &str = "BEGIN:VCALENDAR\r\n\
 VERSION:2.0\r\n\

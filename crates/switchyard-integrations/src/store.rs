@@ -63,6 +63,16 @@ pub enum IntegrationState {
     NeedsReauth,
 }
 
+impl IntegrationState {
+    /// Its name, as answered: `active` or `needs_reauth`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationState::Active => "active",
+            IntegrationState::NeedsReauth => "needs_reauth",
+        }
+    }
+}
+
 /// A connected account, as shown to its owner (never with its credentials).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Integration {

@@ -450,7 +450,9 @@ pub trait JobProgressStore: Send + Sync + 'static {
     ///
     /// Not idempotent: an engine never repeats it by itself, so an error after which it
     /// may have been applied (a lost reply) is returned as is, for the caller to judge.
-    async fn mark_done(&self, job: &JobId, outcome: ItemOutcome) -> Result<JobUpdate, StateError>;
+    async fn mark_done(&self, job: &JobId, outcome: ItemOutcome) -> Result<JobUpdate, StateError> {
+        self.mark_many(job, outcome, 1).await
+    }
 
     /// Counts `count` items of a running job with the same `outcome` in one step, as
     /// [`mark_done`](Self::mark_done) would one by one (a batch runner counts a page

@@ -67,10 +67,6 @@ pub(super) struct IntegrationBody {
 
 impl From<Integration> for IntegrationBody {
     fn from(integration: Integration) -> Self {
-        let state = serde_json::to_value(integration.state)
-            .ok()
-            .and_then(|state| state.as_str().map(str::to_string))
-            .unwrap_or_default();
         IntegrationBody {
             id: integration.id,
             provider: integration.provider.as_str().to_string(),
@@ -79,7 +75,7 @@ impl From<Integration> for IntegrationBody {
                 .iter()
                 .map(|data_type| data_type.as_str().to_string())
                 .collect(),
-            state,
+            state: integration.state.as_str().to_string(),
             state_reason: integration.state_reason,
             backfill_job: integration.backfill_job,
             created_at: integration.created_at.to_rfc3339(),

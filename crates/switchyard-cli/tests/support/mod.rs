@@ -59,6 +59,15 @@ pub fn search(data_dir: &Path, user: &str, query: &str, extra: &[&str]) -> Vec<s
         .collect()
 }
 
+/// An email announcing a UPS shipment, which the shipments role tracks.
+pub const SHIPPING_EMAIL: &str = "From: Shop <orders@shop.example>\r\n\
+To: Dora <dora@example.com>\r\n\
+Message-ID: <ship-1@shop.example>\r\n\
+Date: Tue, 05 Mar 2024 09:00:00 +0000\r\n\
+Subject: Your order has shipped\r\n\
+\r\n\
+Good news: your parcel is on its way. UPS tracking number 1Z879E930346834440.\r\n";
+
 /// A running `switchyard serve`, killed on drop, with an admin token of its data
 /// directory for the test's own requests.
 pub struct Server {
@@ -196,26 +205,12 @@ impl Server {
 
     /// GET `path` with `token`: (status, JSON body).
     pub fn get_as(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
-        tls_provider();
-        let response = reqwest::blocking::Client::new()
-            .get(format!("{}{path}", self.base_url))
-            .bearer_auth(token)
-            .send()
-            .expect("server answers");
-        let status = response.status().as_u16();
-        (status, response.json().unwrap_or(serde_json::Value::Null))
+        self.send_as(reqwest::Method::GET, token, path, None)
     }
 
     /// DELETE `path` with `token`: (status, JSON body).
     pub fn delete_as(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
-        tls_provider();
-        let response = reqwest::blocking::Client::new()
-            .delete(format!("{}{path}", self.base_url))
-            .bearer_auth(token)
-            .send()
-            .expect("server answers");
-        let status = response.status().as_u16();
-        (status, response.json().unwrap_or(serde_json::Value::Null))
+        self.send_as(reqwest::Method::DELETE, token, path, None)
     }
 
     /// POST a JSON `body` to `path` as the admin: (status, JSON body).
@@ -225,14 +220,27 @@ impl Server {
 
     /// POST a JSON `body` to `path` with `token`: (status, JSON body).
     pub fn post_as(&self, token: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        self.send_as(reqwest::Method::POST, token, path, Some(body))
+    }
+
+    /// `method path` with `token` (and a JSON `body`): (status, JSON body).
+    fn send_as(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
         tls_provider();
-        let response = reqwest::blocking::Client::new()
-            .post(format!("{}{path}", self.base_url))
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .expect("server answers");
+        let mut request = reqwest::blocking::Client::new()
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().expect("server answers");
         let status = response.status().as_u16();
         (status, response.json().unwrap_or(serde_json::Value::Null))
     }

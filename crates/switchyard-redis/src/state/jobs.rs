@@ -327,10 +327,6 @@ impl JobProgressStore for RedisState {
         .await
     }
 
-    async fn mark_done(&self, job: &JobId, outcome: ItemOutcome) -> Result<JobUpdate, StateError> {
-        self.mark_many(job, outcome, 1).await
-    }
-
     async fn mark_many(
         &self,
         job: &JobId,

@@ -299,10 +299,6 @@ impl JobProgressStore for EmbeddedState {
             .await
     }
 
-    async fn mark_done(&self, job: &JobId, outcome: ItemOutcome) -> Result<JobUpdate, StateError> {
-        self.mark_many(job, outcome, 1).await
-    }
-
     async fn mark_many(
         &self,
         job: &JobId,
