@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchyard_auth::Sealed;
+pub use switchyard_providers::DataType;
 
 /// A provider accounts can be connected from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -19,35 +20,6 @@ impl Provider {
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Microsoft => "microsoft",
-        }
-    }
-}
-
-/// What an integration reads, named like the topics its events go to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DataType {
-    /// Mail messages (`emails`).
-    Emails,
-    /// Calendar events (`calendars`).
-    Calendars,
-    /// Contacts (`contacts`).
-    Contacts,
-    /// To-do tasks (`todos`).
-    Todos,
-    /// Word, Excel and PowerPoint files (`files`).
-    Files,
-}
-
-impl DataType {
-    /// Its name, as in requests and cursors.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DataType::Emails => "emails",
-            DataType::Calendars => "calendars",
-            DataType::Contacts => "contacts",
-            DataType::Todos => "todos",
-            DataType::Files => "files",
         }
     }
 }

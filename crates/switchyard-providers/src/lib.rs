@@ -28,6 +28,37 @@ pub use http::Throttle;
 pub use microsoft::GraphClient;
 pub use oauth::{TokenEndpoint, TokenGrant};
 
+/// What an integration reads, named like the topics its events go to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DataType {
+    /// Mail messages (`emails`).
+    Emails,
+    /// Calendar events (`calendars`).
+    Calendars,
+    /// Contacts (`contacts`).
+    Contacts,
+    /// To-do tasks (`todos`).
+    Todos,
+    /// Word, Excel and PowerPoint files (`files`).
+    Files,
+}
+
+impl DataType {
+    /// Its name, as in requests and cursors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataType::Emails => "emails",
+            DataType::Calendars => "calendars",
+            DataType::Contacts => "contacts",
+            DataType::Todos => "todos",
+            DataType::Files => "files",
+        }
+    }
+}
+
 /// What went wrong talking to a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderErrorKind {
