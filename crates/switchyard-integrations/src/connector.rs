@@ -343,7 +343,8 @@ fn refused(err: &ProviderError, what: &str) -> IntegrationError {
         ProviderErrorKind::Unavailable => IntegrationErrorKind::Unavailable,
         ProviderErrorKind::NeedsReauth
         | ProviderErrorKind::Invalid
-        | ProviderErrorKind::CursorExpired => IntegrationErrorKind::Invalid,
+        | ProviderErrorKind::CursorExpired
+        | ProviderErrorKind::NotFound => IntegrationErrorKind::Invalid,
     };
     IntegrationError::new(kind, format!("{what}: {err}"))
 }

@@ -14,6 +14,9 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+mod subscriptions;
+pub use subscriptions::FakeSubscription;
+
 /// What the fake has seen, and how it answers.
 #[derive(Debug, Default)]
 pub struct FakeMicrosoft {
@@ -34,6 +37,8 @@ pub struct FakeMicrosoft {
     pub page_delay: Duration,
     /// Delta pages served (the same page may be served again after a resume).
     pub pages_served: Mutex<usize>,
+    /// Change-notification subscriptions Graph holds (`fake/subscriptions.rs`).
+    pub subscriptions: Mutex<Vec<FakeSubscription>>,
 }
 
 impl FakeMicrosoft {
@@ -164,6 +169,7 @@ pub async fn start(configure: impl FnOnce(&mut FakeMicrosoft)) -> Arc<FakeMicros
     let app = Router::new()
         .route("/common/oauth2/v2.0/token", post(token))
         .route("/v1.0/me/mailFolders/inbox/messages/delta", get(delta))
+        .merge(subscriptions::routes())
         .with_state(fake.clone());
     tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {

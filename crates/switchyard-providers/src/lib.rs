@@ -72,6 +72,9 @@ pub enum ProviderErrorKind {
     /// The request or the answer is wrong (a 4xx other than the above, an unreadable
     /// payload, a link to another host): retrying gives the same.
     Invalid,
+    /// What the request names is gone (HTTP 404), such as a subscription the provider
+    /// removed: create it again instead of retrying.
+    NotFound,
 }
 
 /// A provider failure: its kind and a message naming what was asked and what came back.

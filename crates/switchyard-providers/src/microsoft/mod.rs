@@ -10,6 +10,7 @@
 //! (`Prefer: outlook.body-content-type="text"`) and a page size.
 
 mod mail;
+mod subscriptions;
 
 use std::time::Duration;
 
@@ -17,6 +18,10 @@ use serde_json::Value;
 use switchyard_auth::SecretString;
 
 pub use mail::{MailChange, mail_change};
+pub use subscriptions::{
+    LifecycleEvent, Notification, Subscription, SubscriptionRequest, client_state_matches,
+    max_subscription_lifetime, new_client_state, parse_notifications,
+};
 
 use crate::oauth::read_at_most;
 use crate::{ProviderError, ProviderErrorKind, Throttle};
