@@ -1,20 +1,33 @@
 //! A local fake of Microsoft's services for tests (feature `testsuite`), answering as the
 //! Microsoft identity platform and Graph document it: a token endpoint whose refresh
-//! tokens rotate (and can be revoked), and a Graph mail delta query over generated
-//! messages in pages, ending with a delta link. Point the production clients at
+//! tokens rotate (and can be revoked), and a small stateful Graph (`graph.rs`) with
+//! generated messages, events, contacts, To Do tasks and drive files. Its delta queries
+//! page through the items and end with a delta link, from which the next round reads the
+//! changes tests make ([`FakeMicrosoft::add`], [`FakeMicrosoft::change`],
+//! [`FakeMicrosoft::remove`]) until [`FakeMicrosoft::expire_delta_links`] makes old links
+//! answer 410. Every Graph route takes only the access tokens the token endpoint issued;
+//! a drive file's content redirects to a pre-authenticated download that refuses any
+//! `Authorization`. Change-notification subscriptions (`subscriptions.rs`) are validated
+//! with Graph's handshake, held, and notified on demand. Point the production clients at
 //! [`FakeMicrosoft::base_url`]; nothing else changes.
+
+mod graph;
+mod subscriptions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Form, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::{Form, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde_json::{Value, json};
 
-mod subscriptions;
+use crate::DataType;
+use graph::{CONTACT_FOLDER, Graph, INBOX, Round};
 pub use subscriptions::FakeSubscription;
 
 /// What the fake has seen, and how it answers.
@@ -29,9 +42,19 @@ pub struct FakeMicrosoft {
     pub revoked: Mutex<Vec<String>>,
     /// `expires_in` of the access tokens it grants.
     pub lifetime_secs: Mutex<i64>,
-    /// Messages in the mailbox's inbox.
+    /// Messages in the mailbox's inbox at the start.
     pub messages: usize,
-    /// Messages per delta page.
+    /// Calendar events at the start.
+    pub events: usize,
+    /// Contacts at the start, every other one in a contact folder besides the default.
+    pub contacts: usize,
+    /// To Do lists (at least one).
+    pub todo_lists: usize,
+    /// To Do tasks per list at the start.
+    pub tasks_per_list: usize,
+    /// Drive files at the start: Word, Excel and PowerPoint files in turn.
+    pub files: usize,
+    /// Items per page, of delta queries and of collections.
     pub page_size: usize,
     /// How long each delta page takes.
     pub page_delay: Duration,
@@ -39,12 +62,53 @@ pub struct FakeMicrosoft {
     pub pages_served: Mutex<usize>,
     /// Change-notification subscriptions Graph holds (`fake/subscriptions.rs`).
     pub subscriptions: Mutex<Vec<FakeSubscription>>,
+    graph: Mutex<Graph>,
 }
 
 impl FakeMicrosoft {
     /// The token endpoint's URL.
     pub fn token_url(&self) -> String {
         format!("{}/common/oauth2/v2.0/token", self.base_url)
+    }
+
+    /// The live items of `data_type`, as Graph writes them in delta pages.
+    pub fn items(&self, data_type: DataType) -> Vec<Value> {
+        self.graph().items(data_type)
+    }
+
+    /// Adds an item of `data_type` (a message to the inbox, a contact to the default
+    /// folder, a task to the first list); returns its id.
+    pub fn add(&self, data_type: DataType) -> String {
+        self.graph().add(data_type)
+    }
+
+    /// Edits the item `id` of `data_type`: its title changes (a file's modification
+    /// time).
+    ///
+    /// # Panics
+    /// When there is no such item.
+    pub fn change(&self, data_type: DataType, id: &str) {
+        self.graph().touch(data_type, id, false);
+    }
+
+    /// Removes the item `id` of `data_type`.
+    ///
+    /// # Panics
+    /// When there is no such item.
+    pub fn remove(&self, data_type: DataType, id: &str) {
+        self.graph().touch(data_type, id, true);
+    }
+
+    /// Makes every delta link issued so far, and the next links of the rounds they
+    /// started, answer 410 `syncStateNotFound`.
+    pub fn expire_delta_links(&self) {
+        self.graph().expire_delta_links();
+    }
+
+    fn graph(&self) -> std::sync::MutexGuard<'_, Graph> {
+        self.graph
+            .lock()
+            .expect("the fake's locks are never poisoned")
     }
 }
 
@@ -90,62 +154,206 @@ async fn token(
     .into_response()
 }
 
-/// Message `n` as Graph writes it in a delta page.
-fn message(n: usize) -> serde_json::Value {
-    serde_json::json!({
-        "@odata.type": "#microsoft.graph.message",
-        "id": format!("AAMkMessage{n:05}="),
-        "subject": format!("Quarterly update {n}"),
-        "lastModifiedDateTime": "2024-03-01T10:00:00Z",
-        "sentDateTime": "2024-03-01T09:59:00Z",
-        "conversationId": format!("AAQkConversation{}", n / 3),
-        "isRead": n.is_multiple_of(2),
-        "from": {"emailAddress": {"name": "Dana Swope", "address": "danas@contoso.com"}},
-        "toRecipients": [{"emailAddress": {"name": "Adele Vance", "address": "adelev@contoso.com"}}],
-        "body": {"contentType": "text", "content": format!("The figures of update {n} are in.")},
+/// Lets a Graph request through when it carries an access token the token endpoint
+/// issued (`Bearer access-N`), else answers 401 as Graph does.
+async fn require_access_token(
+    State(fake): State<Arc<FakeMicrosoft>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let issued = fake
+        .seen
+        .lock()
+        .expect("the fake's locks are never poisoned")
+        .len();
+    let valid = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer access-"))
+        .and_then(|count| count.parse::<usize>().ok())
+        .is_some_and(|count| (1..=issued).contains(&count));
+    if !valid {
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token validation failure.",
+        );
+    }
+    next.run(request).await
+}
+
+/// A Graph error answer.
+fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+/// The value of the query parameter `name` (`$skiptoken`, written `%24skiptoken` too).
+fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
+    uri.query()?.split('&').find_map(|part| {
+        let (key, value) = part.split_once('=')?;
+        (key.replace("%24", "$") == name).then_some(value)
     })
 }
 
-/// The inbox's delta query: `?$skiptoken=N` starts at message N; the last page links to
-/// `?$deltatoken=latest`, which has no changes.
-async fn delta(State(fake): State<Arc<FakeMicrosoft>>, uri: Uri) -> Response {
+/// A page of the delta query of resource `scope` of `data_type` at `uri`.
+async fn delta(fake: &FakeMicrosoft, data_type: DataType, scope: &str, uri: &Uri) -> Response {
     tokio::time::sleep(fake.page_delay).await;
     *fake
         .pages_served
         .lock()
         .expect("the fake's locks are never poisoned") += 1;
-    let query = uri.query().unwrap_or_default();
-    let link = |token: String| {
-        format!(
-            "{}/v1.0/me/mailFolders/inbox/messages/delta?{token}",
-            fake.base_url
-        )
+    let graph = fake.graph();
+    let round = match (
+        query_param(uri, "$deltatoken"),
+        query_param(uri, "$skiptoken"),
+    ) {
+        (Some(token), _) => graph::version(token).map(|since| graph.round(Some(since))),
+        (None, Some(skiptoken)) => Round::from_skiptoken(skiptoken),
+        (None, None) => Some(graph.round(None)),
     };
-    if query.contains("deltatoken=latest") {
-        return axum::Json(
-            serde_json::json!({"value": [], "@odata.deltaLink": link("$deltatoken=latest".into())}),
-        )
-        .into_response();
+    let Some(round) = round else {
+        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Unreadable token.");
+    };
+    if round.since.is_some_and(|since| graph.is_expired(since)) {
+        return graph_error(
+            StatusCode::GONE,
+            "syncStateNotFound",
+            "The sync state generation is not found; start a new sync.",
+        );
     }
-    let start: usize = query
-        .split('&')
-        .find_map(|part| part.strip_prefix("$skiptoken="))
-        .and_then(|n| n.parse().ok())
+    let is_start = round.since.is_none() && round.offset == 0;
+    if data_type == DataType::Calendars
+        && is_start
+        && (query_param(uri, "startDateTime").is_none()
+            || query_param(uri, "endDateTime").is_none())
+    {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidParameter",
+            "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
+        );
+    }
+    let page = graph.page(data_type, scope, round, fake.page_size);
+    let link = |query: String| format!("{}{}?{query}", fake.base_url, uri.path());
+    let mut answer = json!({"value": page.items});
+    match page.next {
+        Some(next) => {
+            answer["@odata.nextLink"] = link(format!("$skiptoken={}", next.skiptoken())).into()
+        }
+        None => {
+            answer["@odata.deltaLink"] =
+                link(format!("$deltatoken={}", graph::token(round.until))).into()
+        }
+    }
+    axum::Json(answer).into_response()
+}
+
+/// A page of the collection `values` at `uri`, `page_size` items a page.
+fn collection(fake: &FakeMicrosoft, uri: &Uri, values: Vec<Value>) -> Response {
+    let start: usize = query_param(uri, "$skiptoken")
+        .and_then(|offset| offset.parse().ok())
         .unwrap_or(0);
-    let end = (start + fake.page_size).min(fake.messages);
-    let value: Vec<serde_json::Value> = (start..end).map(message).collect();
-    let mut page = serde_json::json!({"value": value});
-    if end < fake.messages {
-        page["@odata.nextLink"] = link(format!("$skiptoken={end}")).into();
-    } else {
-        page["@odata.deltaLink"] = link("$deltatoken=latest".into()).into();
+    let end = (start + fake.page_size.max(1)).min(values.len());
+    let mut answer = json!({"value": values.get(start..end).unwrap_or_default()});
+    if end < values.len() {
+        answer["@odata.nextLink"] =
+            format!("{}{}?$skiptoken={end}", fake.base_url, uri.path()).into();
     }
-    axum::Json(page).into_response()
+    axum::Json(answer).into_response()
+}
+
+/// A mail folder of the fake: `inbox` (with the messages and a child folder), `archive`
+/// and the inbox's `receipts`.
+fn mail_folder(id: &str, children: usize) -> Value {
+    json!({"id": id, "displayName": id, "childFolderCount": children})
+}
+
+async fn mail_folders(State(fake): State<Arc<FakeMicrosoft>>, uri: Uri) -> Response {
+    collection(
+        &fake,
+        &uri,
+        vec![mail_folder(INBOX, 1), mail_folder("archive", 0)],
+    )
+}
+
+async fn child_mail_folders(
+    State(fake): State<Arc<FakeMicrosoft>>,
+    Path(folder): Path<String>,
+    uri: Uri,
+) -> Response {
+    let children = if folder == INBOX {
+        vec![mail_folder("receipts", 0)]
+    } else {
+        Vec::new()
+    };
+    collection(&fake, &uri, children)
+}
+
+async fn contact_folders(State(fake): State<Arc<FakeMicrosoft>>, uri: Uri) -> Response {
+    let folder = json!({"id": CONTACT_FOLDER, "displayName": "Friends"});
+    collection(&fake, &uri, vec![folder])
+}
+
+async fn todo_lists(State(fake): State<Arc<FakeMicrosoft>>, uri: Uri) -> Response {
+    let lists = (0..fake.todo_lists.max(1))
+        .map(|index| {
+            json!({"id": graph::todo_list_id(index), "displayName": format!("List {index}"), "wellknownListName": "none"})
+        })
+        .collect();
+    collection(&fake, &uri, lists)
+}
+
+/// The content of a drive file: a redirect to its pre-authenticated download URL.
+async fn file_content(State(fake): State<Arc<FakeMicrosoft>>, Path(id): Path<String>) -> Response {
+    if fake.graph().file(&id).is_none() {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "itemNotFound",
+            "The resource could not be found.",
+        );
+    }
+    let location = format!("{}/download/{id}?sig={}", fake.base_url, signature(&id));
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+/// A pre-authenticated download: the signature is the credential, and a request that
+/// carries a token anyway is refused, as leaking it would be a bug.
+async fn download(
+    State(fake): State<Arc<FakeMicrosoft>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return (
+            StatusCode::BAD_REQUEST,
+            "a pre-authenticated download takes no Authorization",
+        )
+            .into_response();
+    }
+    if query_param(&uri, "sig") != Some(signature(&id).as_str()) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    match fake.graph().file(&id) {
+        Some((_, bytes)) => {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn signature(id: &str) -> String {
+    format!("fake-signature-of-{id}")
 }
 
 /// Starts the fake on a free loopback port of the current tokio runtime, with
-/// `configure` setting the mailbox up (10 messages a page, tokens for an hour, unless it
-/// says otherwise).
+/// `configure` setting the mailbox up (10 items a page, one To Do list, tokens for an
+/// hour, unless it says otherwise).
 ///
 /// # Panics
 /// When no loopback port can be bound.
@@ -162,13 +370,83 @@ pub async fn start(configure: impl FnOnce(&mut FakeMicrosoft)) -> Arc<FakeMicros
         ),
         lifetime_secs: Mutex::new(3599),
         page_size: 10,
+        todo_lists: 1,
         ..FakeMicrosoft::default()
     };
     configure(&mut fake);
+    fake.graph = Mutex::new(Graph::new(
+        &[
+            (DataType::Emails, fake.messages),
+            (DataType::Calendars, fake.events),
+            (DataType::Contacts, fake.contacts),
+            (
+                DataType::Todos,
+                fake.todo_lists.max(1) * fake.tasks_per_list,
+            ),
+            (DataType::Files, fake.files),
+        ],
+        fake.todo_lists,
+    ));
     let fake = Arc::new(fake);
+    let graph_routes = Router::new()
+        .route("/v1.0/me/mailFolders", get(mail_folders))
+        .route(
+            "/v1.0/me/mailFolders/{folder}/childFolders",
+            get(child_mail_folders),
+        )
+        .route(
+            "/v1.0/me/mailFolders/{folder}/messages/delta",
+            get(
+                |State(fake): State<Arc<FakeMicrosoft>>, Path(folder): Path<String>, uri: Uri| async move {
+                    delta(&fake, DataType::Emails, &folder, &uri).await
+                },
+            ),
+        )
+        .route(
+            "/v1.0/me/calendarView/delta",
+            get(|State(fake): State<Arc<FakeMicrosoft>>, uri: Uri| async move {
+                delta(&fake, DataType::Calendars, "", &uri).await
+            }),
+        )
+        .route("/v1.0/me/contactFolders", get(contact_folders))
+        .route(
+            "/v1.0/me/contacts/delta",
+            get(|State(fake): State<Arc<FakeMicrosoft>>, uri: Uri| async move {
+                delta(&fake, DataType::Contacts, "", &uri).await
+            }),
+        )
+        .route(
+            "/v1.0/me/contactFolders/{folder}/contacts/delta",
+            get(
+                |State(fake): State<Arc<FakeMicrosoft>>, Path(folder): Path<String>, uri: Uri| async move {
+                    delta(&fake, DataType::Contacts, &folder, &uri).await
+                },
+            ),
+        )
+        .route("/v1.0/me/todo/lists", get(todo_lists))
+        .route(
+            "/v1.0/me/todo/lists/{list}/tasks/delta",
+            get(
+                |State(fake): State<Arc<FakeMicrosoft>>, Path(list): Path<String>, uri: Uri| async move {
+                    delta(&fake, DataType::Todos, &list, &uri).await
+                },
+            ),
+        )
+        .route(
+            "/v1.0/me/drive/root/delta",
+            get(|State(fake): State<Arc<FakeMicrosoft>>, uri: Uri| async move {
+                delta(&fake, DataType::Files, "", &uri).await
+            }),
+        )
+        .route("/v1.0/me/drive/items/{id}/content", get(file_content))
+        .route_layer(middleware::from_fn_with_state(
+            fake.clone(),
+            require_access_token,
+        ));
     let app = Router::new()
         .route("/common/oauth2/v2.0/token", post(token))
-        .route("/v1.0/me/mailFolders/inbox/messages/delta", get(delta))
+        .route("/download/{id}", get(download))
+        .merge(graph_routes)
         .merge(subscriptions::routes())
         .with_state(fake.clone());
     tokio::spawn(async move {

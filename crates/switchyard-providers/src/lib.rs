@@ -7,8 +7,11 @@
 //! - [`http`]: provider requests that honour throttling ([`Throttle`]): a 429 or 503 waits
 //!   `Retry-After` (capped, with jitter) and tries again, and the wait holds every request
 //!   to the same mailbox, so concurrent jobs on one mailbox do not multiply the throttle.
-//! - [`microsoft`]: Microsoft Graph delta queries ([`GraphClient`]) paged from `nextLink`
-//!   to `deltaLink`, and Graph items mapped onto the office contracts.
+//! - [`microsoft`]: Microsoft Graph delta queries ([`GraphClient`]) of mail, calendar,
+//!   contacts, To Do and OneDrive, paged from `nextLink` to `deltaLink`; drive files
+//!   downloaded without the token leaving Graph; and Graph items of every [`DataType`]
+//!   mapped onto the office contracts by one function (`microsoft::change`), drive files
+//!   parsed by the office importers (`switchyard-office`).
 //!
 //! With the `testsuite` feature, [`fake`] serves a fake of Microsoft's services.
 //!

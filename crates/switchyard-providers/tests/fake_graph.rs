@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 use switchyard_auth::SecretString;
-use switchyard_providers::microsoft::{Cursor, MailChange, Resource, mail_change};
-use switchyard_providers::{GraphClient, ProviderErrorKind, Throttle, TokenEndpoint};
+use switchyard_providers::microsoft::{Change, Cursor, Item, Resource, change};
+use switchyard_providers::{DataType, GraphClient, ProviderErrorKind, Throttle, TokenEndpoint};
 
 const ACCESS_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsIng1dCI6Ik5HVEZ2ZEstZnl0aEV1Q...";
 
@@ -203,9 +203,13 @@ async fn follow(client: &GraphClient, url: &str) -> (Vec<String>, String) {
             .await
             .unwrap();
         for item in &page.items {
-            ids.push(match mail_change(item).unwrap() {
-                MailChange::Upsert { email, .. } => email.id,
-                MailChange::Removed(id) => format!("-{id}"),
+            ids.push(match change(DataType::Emails, item).unwrap() {
+                Change::Upsert {
+                    item: Item::Email(email),
+                    ..
+                } => email.id,
+                Change::Removed { id, .. } => format!("-{id}"),
+                other => panic!("not a message change: {other:?}"),
             });
         }
         match page.cursor {

@@ -3,12 +3,16 @@
 //! mailboxes, `sentDateTime` (else `receivedDateTime`) the date, the body as text (HTML
 //! bodies turned into text), `isRead`, `isDraft` and a flagged `flag` as the flags, and
 //! `lastModifiedDateTime` as when it last changed.
-//! An item with `@removed` is a deletion. Graph's documented samples write `isRead` once
-//! as the string `"true"`, so booleans are read from strings too.
+//! Graph's documented samples write `isRead` once as the string `"true"`, so booleans are
+//! read from strings too. [`mail_change`] is the mail-only reading of [`change`], kept
+//! until its last caller moves to [`change`].
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use switchyard_contracts::{Email, EmailFlags, Mailbox};
+
+use super::change::{Change, Item, body_text, change, date, flag, mailbox, text};
+use crate::DataType;
 
 /// What one delta item says about a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,23 +28,24 @@ pub enum MailChange {
     Removed(String),
 }
 
-/// The change a Graph delta item describes, or why it cannot be read.
+/// The change a Graph delta item describes, or why it cannot be read: [`change`] of
+/// [`DataType::Emails`], kept until its last caller moves to [`change`].
 pub fn mail_change(item: &Value) -> Result<MailChange, String> {
-    let id = item
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|id| !id.is_empty())
-        .ok_or("message without `id`")?
-        .to_string();
-    if item.get("@removed").is_some() {
-        return Ok(MailChange::Removed(id));
+    match change(DataType::Emails, item)? {
+        Change::Upsert {
+            item: Item::Email(email),
+            last_modified,
+        } => Ok(MailChange::Upsert {
+            email: Box::new(email),
+            last_modified,
+        }),
+        Change::Removed { id, .. } => Ok(MailChange::Removed(id)),
+        other => Err(format!("not a message change: {other:?}")),
     }
-    let text = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_string);
-    let date = |name: &str| {
-        text(name)
-            .and_then(|value| DateTime::parse_from_rfc3339(&value).ok())
-            .map(|date| date.with_timezone(&Utc))
-    };
+}
+
+/// The message `id` of a Graph `message`.
+pub(super) fn email(id: String, item: &Value) -> Email {
     let recipients = |name: &str| -> Vec<Mailbox> {
         item.get(name)
             .and_then(Value::as_array)
@@ -48,23 +53,12 @@ pub fn mail_change(item: &Value) -> Result<MailChange, String> {
             .unwrap_or_default()
     };
     let body_text = match item.get("body") {
-        Some(body) => {
-            let content = body["content"].as_str().unwrap_or_default();
-            if body["contentType"]
-                .as_str()
-                .is_some_and(|kind| kind.eq_ignore_ascii_case("html"))
-            {
-                mail_parser::decoders::html::html_to_text(content)
-            } else {
-                content.to_string()
-            }
-        }
-        None => text("bodyPreview").unwrap_or_default(),
+        Some(body) => body_text(body),
+        None => text(item, "bodyPreview").unwrap_or_default(),
     };
-    let last_modified = date("lastModifiedDateTime");
-    let email = Box::new(Email {
+    Email {
         id,
-        thread_id: text("conversationId"),
+        thread_id: text(item, "conversationId"),
         from: item
             .get("from")
             .and_then(mailbox)
@@ -72,9 +66,13 @@ pub fn mail_change(item: &Value) -> Result<MailChange, String> {
         to: recipients("toRecipients"),
         cc: recipients("ccRecipients"),
         bcc: recipients("bccRecipients"),
-        subject: text("subject").unwrap_or_default(),
-        date: date("sentDateTime").or_else(|| date("receivedDateTime")),
-        body_text: body_text.trim().to_string(),
+        subject: item
+            .get("subject")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        date: date(item, "sentDateTime").or_else(|| date(item, "receivedDateTime")),
+        body_text,
         attachment_names: Vec::new(),
         folder: None,
         flags: EmailFlags {
@@ -83,35 +81,6 @@ pub fn mail_change(item: &Value) -> Result<MailChange, String> {
             flagged: item["flag"]["flagStatus"].as_str() == Some("flagged"),
             ..EmailFlags::default()
         },
-    });
-    Ok(MailChange::Upsert {
-        email,
-        last_modified,
-    })
-}
-
-/// A Graph `recipient` (`{"emailAddress": {"name", "address"}}`).
-fn mailbox(recipient: &Value) -> Option<Mailbox> {
-    let address = &recipient["emailAddress"];
-    let name = address["name"]
-        .as_str()
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(str::to_string);
-    let address = address["address"]
-        .as_str()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    (name.is_some() || !address.is_empty()).then_some(Mailbox { name, address })
-}
-
-/// A boolean, written as one or as the string `"true"`.
-fn flag(value: Option<&Value>) -> bool {
-    match value {
-        Some(Value::Bool(value)) => *value,
-        Some(Value::String(value)) => value.eq_ignore_ascii_case("true"),
-        _ => false,
     }
 }
 
@@ -119,13 +88,7 @@ fn flag(value: Option<&Value>) -> bool {
 mod tests {
     use super::*;
 
-    fn sample(name: &str) -> Value {
-        let path = switchyard_office::shared_testdata()
-            .join("providers/msgraph")
-            .join(name);
-        serde_json::from_slice(&std::fs::read(&path).expect("shared sample is there"))
-            .expect("shared sample is JSON")
-    }
+    use crate::microsoft::change::tests::sample;
 
     #[test]
     fn a_documented_message_becomes_an_email() {
