@@ -165,6 +165,13 @@ pub struct MicrosoftFileConfig {
     pub client_id: Option<String>,
     /// The application's client secret (better in the environment).
     pub client_secret: Option<String>,
+    /// The public URL Graph delivers change notifications to: this server's
+    /// `/v1/webhooks/microsoft` as the internet reaches it (`https://…`). Without it,
+    /// changes arrive by the periodic poll alone.
+    pub webhook_url: Option<String>,
+    /// Seconds between two polls of every integration for changes (and renewals of
+    /// their subscriptions) [default: 300].
+    pub poll_interval_secs: Option<u64>,
 }
 
 /// `[import]` section: the retry time beside the limits of `switchyard_office`.

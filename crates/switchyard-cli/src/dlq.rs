@@ -162,7 +162,7 @@ pub async fn run_dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result
             let redriven = match &target {
                 Target::Local(node) => node.dead_letters().redrive(&filter.to_filter()).await?,
                 Target::Remote(server) => server
-                    .post_json("/v1/dlq/redrive", &filter.to_json())
+                    .post_json("/v1/dlq/redrive", &[], &filter.to_json())
                     .await?["redriven"]
                     .as_u64()
                     .unwrap_or(0) as usize,
@@ -181,7 +181,7 @@ pub async fn run_dlq(settings: &Settings, command: DlqCommand) -> anyhow::Result
                 Target::Remote(server) => {
                     let mut body = filter.to_json();
                     body["confirm"] = json!(true);
-                    server.post_json("/v1/dlq/purge", &body).await?["purged"]
+                    server.post_json("/v1/dlq/purge", &[], &body).await?["purged"]
                         .as_u64()
                         .unwrap_or(0) as usize
                 }
@@ -199,7 +199,7 @@ pub async fn run_state(settings: &Settings, command: StateCommand) -> anyhow::Re
         StateCommand::Cleanup => {
             let purged = match target(settings).await? {
                 Target::Local(node) => node.state.purge_expired().await?,
-                Target::Remote(server) => server.post_json("/v1/state/cleanup", &json!({})).await?
+                Target::Remote(server) => server.post_json("/v1/state/cleanup", &[], &json!({})).await?
                     ["purged"]
                     .as_u64()
                     .unwrap_or(0),

@@ -54,6 +54,12 @@ pub const MICROSOFT_CLIENT_ID: &str = "SWITCHYARD_MICROSOFT_CLIENT_ID";
 /// The application's client secret at Microsoft, as `[providers.microsoft]
 /// client_secret`.
 pub const MICROSOFT_CLIENT_SECRET: &str = "SWITCHYARD_MICROSOFT_CLIENT_SECRET";
+/// The public URL of this server's `/v1/webhooks/microsoft`, where Graph delivers change
+/// notifications, as `[providers.microsoft] webhook_url`.
+pub const MICROSOFT_WEBHOOK_URL: &str = "SWITCHYARD_MICROSOFT_WEBHOOK_URL";
+/// Seconds between two polls of every Microsoft integration for changes, as
+/// `[providers.microsoft] poll_interval_secs` [default: 300].
+pub const MICROSOFT_POLL_SECS: &str = "SWITCHYARD_MICROSOFT_POLL_SECS";
 /// The key that seals provider credentials at rest: base64 of 32 random bytes
 /// (`openssl rand -base64 32`). Without it, an embedded server keeps its own key in
 /// `{data_dir}/auth/encryption.key`.

@@ -465,13 +465,15 @@ impl RemoteServer {
             .await
     }
 
-    /// POST a JSON `body` to `path`, as JSON; a non-2xx answer is an error with its body.
+    /// POST a JSON `body` to `path` with `query`, as JSON; a non-2xx answer is an error
+    /// with its body.
     pub async fn post_json(
         &self,
         path: &str,
+        query: &[(&str, String)],
         body: &serde_json::Value,
     ) -> anyhow::Result<serde_json::Value> {
-        self.send(self.client.post(self.url(path)).json(body), path)
+        self.send(self.client.post(self.url(path)).query(query).json(body), path)
             .await
     }
 

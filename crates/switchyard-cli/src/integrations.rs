@@ -1,8 +1,11 @@
 //! Connected accounts in `serve`: [`Integrations`] puts together the provider endpoints
 //! (`[providers.microsoft]`, each key yielding to its `SWITCHYARD_MICROSOFT_*` variable),
 //! the keys that seal credentials (`SWITCHYARD_ENCRYPTION_KEY`, else the data directory's
-//! own key file), the integration store and job progress of the node, and runs backfills:
-//! one when an account is connected, and every unfinished one when the server starts.
+//! own key file), the integration store and job progress of the node, and runs the syncs:
+//! a backfill when an account is connected (and every unfinished one when the server
+//! starts), then its change-notification subscriptions and a first stream; a stream per
+//! genuine webhook delivery; and a poll of every integration each `poll_interval_secs`
+//! that renews subscriptions and streams what a lost notification missed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +13,8 @@ use std::time::Duration;
 use anyhow::Context;
 use switchyard_auth::{SecretKeys, SecretString};
 use switchyard_integrations::{
-    ConnectRequest, Connector, DataType, Integration, IntegrationError, IntegrationErrorKind,
-    MailBackfill, ProviderEndpoints,
+    ConnectRequest, Connector, DataType, Forged, Integration, IntegrationError, IntegrationErrorKind,
+    IntegrationState, Notifications, ProviderEndpoints, Signal, Sync,
 };
 use switchyard_providers::microsoft::{DEFAULT_GRAPH_URL, DEFAULT_TOKEN_URL};
 use switchyard_providers::{GraphClient, Throttle, TokenEndpoint};
@@ -21,8 +24,10 @@ use crate::config::Settings;
 use crate::env_vars;
 use crate::node::Node;
 
-/// The most integrations whose jobs a starting server looks at.
+/// The most integrations whose jobs a starting server, or a poll, looks at.
 const MAX_RESUMED: usize = 10_000;
+/// How often every integration is polled, unless configured.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Connected accounts and their backfills. Cloning is cheap.
 #[derive(Clone)]
@@ -31,7 +36,9 @@ pub struct Integrations {
     pub connector: Arc<Connector>,
     /// Job progress, which `GET /v1/backfill/{id}` reads.
     pub jobs: Arc<dyn JobProgressStore>,
-    mail: Arc<MailBackfill>,
+    sync: Arc<Sync>,
+    notifications: Arc<Notifications>,
+    poll_interval: Duration,
 }
 
 /// `name` from the environment, else `configured`.
@@ -85,17 +92,29 @@ impl Integrations {
             Arc::new(keys),
             endpoints,
         ));
+        let webhook_url = env_or(env_vars::MICROSOFT_WEBHOOK_URL, microsoft.webhook_url.as_ref());
+        let poll_interval = match std::env::var(env_vars::MICROSOFT_POLL_SECS) {
+            Ok(secs) => Some(secs.trim().parse::<u64>().with_context(|| {
+                format!("{} must be a number of seconds", env_vars::MICROSOFT_POLL_SECS)
+            })?),
+            Err(_) => microsoft.poll_interval_secs,
+        }
+        .map_or(DEFAULT_POLL_INTERVAL, Duration::from_secs)
+        .max(Duration::from_secs(1));
         let graph = GraphClient::new(&graph_url, Throttle::default());
-        let mail = Arc::new(MailBackfill::new(
+        let sync = Arc::new(Sync::new(
             connector.clone(),
-            graph,
+            graph.clone(),
             node.jobs.clone(),
             node.publisher.clone(),
         ));
+        let notifications = Arc::new(Notifications::new(connector.clone(), graph, webhook_url));
         Ok(Integrations {
             connector,
             jobs: node.jobs.clone(),
-            mail,
+            sync,
+            notifications,
+            poll_interval,
         })
     }
 
@@ -106,12 +125,11 @@ impl Integrations {
         user_id: &str,
         request: ConnectRequest,
     ) -> Result<Integration, IntegrationError> {
-        let reads_mail = request.data_types.contains(&DataType::Emails);
         let integration = self.connector.connect(user_id, request).await?;
-        if !reads_mail {
-            return Ok(integration);
-        }
-        let job = self.mail.create_job(user_id).await?;
+        let job = self
+            .sync
+            .create_job(user_id, &integration.data_types)
+            .await?;
         let integration = self
             .connector
             .set_backfill_job(user_id, &integration.id, job.as_str())
@@ -120,13 +138,73 @@ impl Integrations {
         Ok(integration)
     }
 
-    /// Disconnects the integration `id` of `user_id` and cancels its backfill.
+    /// Starts reading the history of `data_types` (all the integration reads when `None`)
+    /// of the integration `id` of `user_id` again, as a new backfill job (it also deletes
+    /// downstream what the provider no longer has); the job. A backfill of it still
+    /// running is cancelled.
+    pub async fn backfill(
+        &self,
+        user_id: &str,
+        id: &str,
+        data_types: Option<Vec<DataType>>,
+    ) -> Result<JobId, IntegrationError> {
+        let integration = self.connector.get(user_id, id).await?;
+        let data_types = data_types.unwrap_or_else(|| integration.data_types.clone());
+        if let Some(other) = data_types
+            .iter()
+            .find(|data_type| !integration.data_types.contains(data_type))
+        {
+            return Err(IntegrationError::new(
+                IntegrationErrorKind::Invalid,
+                format!(
+                    "integration {id} does not read {}: it reads {}",
+                    other.as_str(),
+                    integration
+                        .data_types
+                        .iter()
+                        .map(|data_type| data_type.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if data_types.is_empty() {
+            return Err(IntegrationError::new(
+                IntegrationErrorKind::Invalid,
+                "data_types is empty",
+            ));
+        }
+        if let Some(previous) = integration.backfill_job.as_deref()
+            && let Ok(previous) = JobId::new(previous)
+        {
+            let update = self.jobs.cancel(&previous).await.map_err(|err| {
+                IntegrationError::new(IntegrationErrorKind::Unavailable, err.to_string())
+            })?;
+            tracing::info!(job = %previous, ?update, "the previous backfill gives way to a new one");
+        }
+        let job = self.sync.create_job(user_id, &data_types).await?;
+        self.connector
+            .set_backfill_job(user_id, id, job.as_str())
+            .await?;
+        self.spawn(user_id, id, job.clone());
+        Ok(job)
+    }
+
+    /// Disconnects the integration `id` of `user_id`: cancels its backfill, deletes its
+    /// subscriptions, and with `purge` first publishes a delete event for every item it
+    /// delivered (so that every consumer forgets them).
     pub async fn disconnect(
         &self,
         user_id: &str,
         id: &str,
+        purge: bool,
     ) -> Result<Integration, IntegrationError> {
-        let integration = self.connector.disconnect(user_id, id).await?;
+        let integration = self.connector.get(user_id, id).await?;
+        if purge {
+            self.sync.purge(user_id, id).await?;
+        }
+        self.notifications.unsubscribe(user_id, id).await;
+        let integration = self.connector.disconnect(user_id, &integration.id).await?;
         if let Some(job) = integration.backfill_job.as_deref()
             && let Ok(job) = JobId::new(job)
         {
@@ -163,19 +241,94 @@ impl Integrations {
         Ok(())
     }
 
-    /// Runs `job` in the background, logging how it ended; a failure that leaves it
-    /// running (the bus down) is tried again a minute later.
+    /// Checks a webhook delivery and starts what it asks for in the background; a forged
+    /// one changes nothing.
+    pub async fn receive(&self, body: &[u8]) -> Result<Result<usize, Forged>, IntegrationError> {
+        let signals = match self.notifications.receive(body).await? {
+            Ok(signals) => signals,
+            Err(forged) => return Ok(Err(forged)),
+        };
+        let count = signals.len();
+        for signal in signals {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let outcome = match &signal {
+                    Signal::Stream {
+                        user_id,
+                        integration_id,
+                    } => this.sync.stream(user_id, integration_id).await.map(drop),
+                    Signal::Subscribe {
+                        user_id,
+                        integration_id,
+                    } => this
+                        .notifications
+                        .subscribe(user_id, integration_id, true)
+                        .await
+                        .map(drop),
+                };
+                if let Err(err) = outcome {
+                    tracing::warn!(?signal, error = %err, "a change notification's sync failed; the next poll tries again");
+                }
+            });
+        }
+        Ok(Ok(count))
+    }
+
+    /// Polls every integration whose history is read, every poll interval, until the
+    /// process ends: renews subscriptions about to expire and streams changes.
+    pub fn spawn_poll(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(this.poll_interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if let Err(err) = this.poll().await {
+                    tracing::warn!(error = %err, "integration poll failed");
+                }
+            }
+        });
+    }
+
+    async fn poll(&self) -> anyhow::Result<()> {
+        for integration in self.connector.with_backfill_jobs(MAX_RESUMED).await? {
+            if integration.state != IntegrationState::Active {
+                continue;
+            }
+            self.follow(&integration.user_id, &integration.id).await;
+        }
+        Ok(())
+    }
+
+    /// Subscribes an integration whose history is read and streams its changes.
+    async fn follow(&self, user_id: &str, integration_id: &str) {
+        if let Err(err) = self
+            .notifications
+            .subscribe(user_id, integration_id, false)
+            .await
+        {
+            tracing::warn!(integration = integration_id, error = %err, "failed to subscribe to change notifications; polling covers it");
+        }
+        if let Err(err) = self.sync.stream(user_id, integration_id).await {
+            tracing::warn!(integration = integration_id, error = %err, "failed to stream changes; the next poll tries again");
+        }
+    }
+
+    /// Runs `job` in the background, logging how it ended, and once the history is read
+    /// follows the integration's changes; a failure that leaves the job running (the bus
+    /// down) is tried again a minute later.
     fn spawn(&self, user_id: &str, integration_id: &str, job: JobId) {
-        let (mail, user_id, integration_id) = (
-            self.mail.clone(),
-            user_id.to_string(),
-            integration_id.to_string(),
-        );
+        let (this, user_id, integration_id) =
+            (self.clone(), user_id.to_string(), integration_id.to_string());
         tokio::spawn(async move {
             loop {
-                match mail.run(&user_id, &integration_id, &job).await {
+                match this.sync.backfill(&user_id, &integration_id, &job).await {
                     Ok(progress) => {
                         tracing::info!(%job, state = %progress.state, done = progress.done, failed = progress.failed, reason = ?progress.reason, "backfill ended");
+                        if progress.state == switchyard_state::JobState::Done {
+                            this.follow(&user_id, &integration_id).await;
+                        }
                         return;
                     }
                     Err(err) if err.kind() == IntegrationErrorKind::Unavailable => {

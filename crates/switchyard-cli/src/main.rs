@@ -3,6 +3,7 @@
 
 mod api;
 mod backends;
+mod backfill;
 mod bench;
 mod catalog;
 mod config;
@@ -155,6 +156,11 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         dlq: dlq::DlqCommand,
+    },
+    /// Backfills of connected accounts: start, status (--watch), cancel, list.
+    Backfill {
+        #[command(subcommand)]
+        backfill: backfill::BackfillCommand,
     },
     /// The state store: expired-key cleanup.
     State {
@@ -312,6 +318,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq { dlq } => dlq::run_dlq(&settings, dlq)
             .await
             .map(|()| ExitCode::SUCCESS),
+        Command::Backfill { backfill } => backfill::run(&settings, backfill)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::State { state } => dlq::run_state(&settings, state)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -354,6 +363,7 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
     });
     let integrations = Integrations::open(settings, &node)?;
     integrations.resume().await?;
+    integrations.spawn_poll();
     let state = api::ApiState::new(&node, control.clone(), integrations);
     let router = api::router(state, node.journal.clone(), control, &settings.http)?;
     // Live streams never end on their own: once stopping, give requests a moment, then

@@ -182,6 +182,8 @@ impl Connector {
             .put(StoredIntegration {
                 integration: integration.clone(),
                 refresh_token: sealed,
+                client_state: None,
+                feeds: Vec::new(),
             })
             .await?;
         self.tokens.lock().await.insert(id, grant);
@@ -224,12 +226,7 @@ impl Connector {
             return Ok(grant.access_token.clone());
         }
         let context = seal_context(id);
-        let refresh_token = self
-            .keys
-            .open(&stored.refresh_token, &context)
-            .map_err(|err| {
-                IntegrationError::new(IntegrationErrorKind::Unavailable, err.to_string())
-            })?;
+        let refresh_token = self.open_secret(&stored.refresh_token, &context)?;
         let endpoint = self.endpoints.of(stored.integration.provider)?;
         let scope = scope(stored.integration.provider, &stored.integration.data_types);
         let grant = match endpoint.refresh(&refresh_token, &scope).await {
@@ -264,7 +261,8 @@ impl Connector {
         Ok(access_token)
     }
 
-    fn seal(
+    /// Seals `secret` for `context` with the current key.
+    pub(crate) fn seal(
         &self,
         secret: &SecretString,
         context: &str,
@@ -281,14 +279,54 @@ impl Connector {
         id: &str,
         job: &str,
     ) -> Result<Integration, IntegrationError> {
-        // Under the tokens' lock: a refresh rewrites the same record.
+        let stored = self
+            .update(user_id, id, |stored| {
+                stored.integration.backfill_job = Some(job.to_string());
+            })
+            .await?;
+        Ok(stored.integration)
+    }
+
+    /// The integration `id` of `user_id` as stored, with its sealed secrets and feeds.
+    pub(crate) async fn stored(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<StoredIntegration, IntegrationError> {
+        self.store.get(user_id, id).await
+    }
+
+    /// Changes the stored integration `id` of `user_id` with `change`, under the lock
+    /// every writer of the record takes (a token refresh rewrites it too); what it is
+    /// now.
+    pub(crate) async fn update(
+        &self,
+        user_id: &str,
+        id: &str,
+        change: impl FnOnce(&mut StoredIntegration),
+    ) -> Result<StoredIntegration, IntegrationError> {
         let _tokens = self.tokens.lock().await;
         let mut stored = self.store.get(user_id, id).await?;
-        stored.integration.backfill_job = Some(job.to_string());
+        change(&mut stored);
         stored.integration.updated_at = Utc::now();
-        let integration = stored.integration.clone();
-        self.store.put(stored).await?;
-        Ok(integration)
+        self.store.put(stored.clone()).await?;
+        Ok(stored)
+    }
+
+    /// The store the integrations are kept in.
+    pub(crate) fn store(&self) -> &Arc<dyn IntegrationStore> {
+        &self.store
+    }
+
+    /// Opens `sealed`, sealed for `context`.
+    pub(crate) fn open_secret(
+        &self,
+        sealed: &switchyard_auth::Sealed,
+        context: &str,
+    ) -> Result<SecretString, IntegrationError> {
+        self.keys.open(sealed, context).map_err(|err| {
+            IntegrationError::new(IntegrationErrorKind::Unavailable, err.to_string())
+        })
     }
 
     /// Every user's integrations with a backfill job, at most `limit` (for a server

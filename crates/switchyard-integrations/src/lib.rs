@@ -10,21 +10,26 @@
 //! [`Connector`] connects (the grant is redeemed at once, so a bad one is refused at
 //! connect time), hands out access tokens refreshed before they expire (keeping a rotated
 //! refresh token), marks an integration `needs_reauth` when the provider refuses its grant,
-//! and disconnects. [`MailBackfill`] reads a Microsoft integration's mail history as one
-//! resumable job with exact counts.
+//! and disconnects. [`Sync`] reads a Microsoft integration feed by feed (a mail folder, a
+//! to-do list, the calendar, the contacts, the drive): its history as one resumable job
+//! with exact counts, then its changes as they stream, reconciling deletions after an
+//! expired cursor through each feed's ledger of items. [`Notifications`] keeps each
+//! feed's change-notification subscription and checks webhook deliveries.
 //!
 //! **Boundary:** no HTTP server or broker; provider calls go through
 //! `switchyard-providers`.
 
-mod backfill;
 mod connector;
 mod embedded;
+mod notifications;
 mod store;
+mod sync;
 
-pub use backfill::{MAIL_BACKFILL_KIND, MailBackfill};
+pub use notifications::{Forged, Notifications, Signal};
+pub use sync::{BACKFILL_KIND, PageCounts, Sync};
 pub use connector::{ConnectRequest, Connector, Grant, ProviderEndpoints};
 pub use embedded::RedbIntegrationStore;
 pub use store::{
-    DataType, Integration, IntegrationError, IntegrationErrorKind, IntegrationState,
-    IntegrationStore, Provider, StoredIntegration,
+    DataType, Feed, FeedSubscription, Integration, IntegrationError, IntegrationErrorKind,
+    IntegrationState, IntegrationStore, LedgerItem, Provider, StoredIntegration,
 };

@@ -3,16 +3,24 @@
 //! `POST /v1/backfill/{id}/cancel`. Every one acts on the caller's own user (an admin's
 //! `?user=`); another user's integration or job is 404, never its existence. No answer
 //! holds a credential.
+//!
+//! `POST /v1/webhooks/microsoft` is where Graph delivers change notifications. It takes
+//! no bearer credential (Graph cannot present one): it answers the `validationToken`
+//! handshake, and a delivery is believed only when every notification names a known
+//! subscription and carries its `clientState`; a forged one is 403, changes nothing and
+//! goes to the audit log.
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use switchyard_auth::SecretString;
 use switchyard_integrations::{
     ConnectRequest, DataType, Grant, Integration, IntegrationError, IntegrationErrorKind, Provider,
 };
-use switchyard_state::{JobId, JobProgress, JobUpdate};
+use switchyard_state::{JobId, JobOwner, JobProgress, JobUpdate};
 use utoipa::ToSchema;
 
 use super::Caller;
@@ -21,6 +29,10 @@ use super::openapi::ErrorBody;
 
 /// The longest grant (refresh token or authorization code) accepted, bytes.
 const MAX_GRANT_BYTES: usize = 16 * 1024;
+/// The largest webhook delivery read, bytes.
+const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
+/// The longest `validationToken` echoed, bytes.
+const MAX_VALIDATION_TOKEN_BYTES: usize = 1024;
 
 /// `POST /v1/integrations`: an account to connect, with a refresh token, or an
 /// authorization code and the redirect URI it was issued for.
@@ -226,21 +238,159 @@ pub(super) async fn get_one(
     Ok(Json(integration.into()))
 }
 
+/// `DELETE /v1/integrations/{id}` options.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct DisconnectQuery {
+    /// Also forget every item the integration delivered: a delete event for each, so
+    /// that search and every other consumer drop them.
+    #[serde(default)]
+    purge: bool,
+}
+
 #[utoipa::path(delete, path = "/v1/integrations/{id}", tag = "integrations",
-    params(("id" = String, Path, description = "The integration's id")),
-    responses((status = 200, description = "Disconnected: its credentials are forgotten and its backfill cancelled", body = IntegrationBody),
-        (status = 404, description = "No such integration of the caller's", body = ErrorBody)))]
+    params(("id" = String, Path, description = "The integration's id"), DisconnectQuery),
+    responses((status = 200, description = "Disconnected: its credentials are forgotten, its backfill cancelled and its subscriptions deleted (with `purge=true`, its items deleted downstream)", body = IntegrationBody),
+        (status = 400, description = "A wrong query", body = ErrorBody),
+        (status = 404, description = "No such integration of the caller's", body = ErrorBody),
+        (status = 503, description = "The store or the bus is unavailable: nothing was disconnected", body = ErrorBody)))]
 pub(super) async fn disconnect(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    Query(query): Query<DisconnectQuery>,
 ) -> Result<Json<IntegrationBody>, ApiError> {
     let integration = state
         .integrations
-        .disconnect(&caller.user_id, &id)
+        .disconnect(&caller.user_id, &id, query.purge)
         .await
         .map_err(api_error)?;
     Ok(Json(integration.into()))
+}
+
+/// `POST /v1/webhooks/microsoft` query: Graph's handshake.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct WebhookQuery {
+    /// The token Graph sends when a subscription is created, to be echoed as text.
+    #[serde(default, rename = "validationToken")]
+    validation_token: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/webhooks/microsoft", tag = "integrations", params(WebhookQuery),
+    request_body(content = String, description = "Graph change or lifecycle notifications (`{\"value\": [...]}`); empty for the handshake"),
+    responses((status = 200, description = "The handshake: the `validationToken`, URL-decoded, as text/plain", body = String, content_type = "text/plain"),
+        (status = 202, description = "Genuine notifications: their integrations sync in the background"),
+        (status = 400, description = "An unreadable delivery or a token too long", body = ErrorBody),
+        (status = 403, description = "A notification of an unknown subscription or with the wrong clientState: nothing is done, and it is audited", body = ErrorBody),
+        (status = 413, description = "Over 1 MiB", body = ErrorBody),
+        (status = 503, description = "The store is unavailable: Graph delivers again", body = ErrorBody)))]
+pub(super) async fn microsoft_webhook(
+    State(state): State<ApiState>,
+    Query(query): Query<WebhookQuery>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if let Some(token) = query.validation_token {
+        if token.len() > MAX_VALIDATION_TOKEN_BYTES {
+            return Err(bad_request(format!(
+                "validationToken is over {MAX_VALIDATION_TOKEN_BYTES} bytes"
+            )));
+        }
+        return Ok((
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            token,
+        )
+            .into_response());
+    }
+    let body = axum::body::to_bytes(body, MAX_WEBHOOK_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a webhook delivery is at most {MAX_WEBHOOK_BYTES} bytes"),
+            )
+        })?;
+    match state.integrations.receive(&body).await.map_err(api_error)? {
+        Ok(signals) => {
+            tracing::debug!(signals, "change notifications received");
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        Err(forged) => {
+            tracing::warn!(subscription = %forged.subscription_id, reason = forged.reason, "forged change notification refused");
+            state.access.audit(
+                None,
+                "POST /v1/webhooks/microsoft",
+                None,
+                StatusCode::FORBIDDEN,
+                Some(forged.to_string()),
+            );
+            Err(ApiError::new(StatusCode::FORBIDDEN, forged))
+        }
+    }
+}
+
+/// `POST /v1/backfill`: read an integration's history again.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BackfillRequest {
+    /// The integration's id.
+    integration: String,
+    /// What to read again [default: everything the integration reads].
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["emails"]))]
+    data_types: Option<Vec<DataType>>,
+}
+
+#[utoipa::path(post, path = "/v1/backfill", tag = "integrations", request_body = BackfillRequest,
+    responses((status = 202, description = "Started: the new job (a running backfill of the integration is cancelled)", body = BackfillBody),
+        (status = 400, description = "A data type the integration does not read", body = ErrorBody),
+        (status = 404, description = "No such integration of the caller's", body = ErrorBody),
+        (status = 409, description = "The integration needs its user to connect again", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field of the wrong type or an unknown data type", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody)))]
+pub(super) async fn start_backfill(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Json(body): Json<BackfillRequest>,
+) -> Result<(StatusCode, Json<BackfillBody>), ApiError> {
+    let job = state
+        .integrations
+        .backfill(&caller.user_id, &body.integration, body.data_types)
+        .await
+        .map_err(api_error)?;
+    let (_, progress) = own_job(&state, &caller, job.as_str()).await?;
+    Ok((StatusCode::ACCEPTED, Json(progress.into())))
+}
+
+/// How many backfills `GET /v1/backfill` lists.
+const LISTED_BACKFILLS: usize = 100;
+
+#[utoipa::path(get, path = "/v1/backfill", tag = "integrations",
+    responses((status = 200, description = "The caller's backfills, newest first (at most 100)", body = Vec<BackfillBody>),
+        (status = 503, description = "The store is unavailable", body = ErrorBody)))]
+pub(super) async fn list_backfills(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<BackfillBody>>, ApiError> {
+    let owner = JobOwner::new(&caller.user_id)
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, err))?;
+    let jobs = state
+        .integrations
+        .jobs
+        .jobs_of(&owner, LISTED_BACKFILLS)
+        .await
+        .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err))?;
+    Ok(Json(
+        jobs.into_iter()
+            .filter(|job| job.kind.starts_with("backfill."))
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 /// The job `id` of the caller, or 404.

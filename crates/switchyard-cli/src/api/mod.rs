@@ -115,6 +115,13 @@ pub fn routes() -> Vec<Route> {
             integrations::disconnect,
         ),
         route(
+            Method::POST,
+            "/v1/backfill",
+            write,
+            integrations::start_backfill,
+        ),
+        route(Method::GET, "/v1/backfill", read, integrations::list_backfills),
+        route(
             Method::GET,
             "/v1/backfill/{id}",
             read,
@@ -125,6 +132,13 @@ pub fn routes() -> Vec<Route> {
             "/v1/backfill/{id}/cancel",
             write,
             integrations::cancel_backfill,
+        ),
+        // Graph cannot present a credential: a delivery is believed by its clientState.
+        route(
+            Method::POST,
+            "/v1/webhooks/microsoft",
+            Access::Public,
+            integrations::microsoft_webhook,
         ),
         route(Method::GET, "/v1/status", Access::Admin, status),
         route(Method::GET, "/v1/dlq", Access::Admin, dead_letters),

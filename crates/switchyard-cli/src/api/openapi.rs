@@ -110,8 +110,11 @@ pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
         super::integrations::list,
         super::integrations::get_one,
         super::integrations::disconnect,
+        super::integrations::start_backfill,
+        super::integrations::list_backfills,
         super::integrations::backfill,
         super::integrations::cancel_backfill,
+        super::integrations::microsoft_webhook,
         super::handlers::status,
         super::handlers::dead_letters,
         super::handlers::redrive,
@@ -128,7 +131,8 @@ pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
         FailingConsumerReport,
         super::integrations::ConnectBody,
         super::integrations::IntegrationBody,
-        super::integrations::BackfillBody
+        super::integrations::BackfillBody,
+        super::integrations::BackfillRequest
     ))
 )]
 struct ApiDoc;

@@ -42,6 +42,7 @@ pub async fn backfill(
         token_url: Some(fake.token_url()),
         client_id: Some("bench-client".into()),
         client_secret: Some("bench-secret".into()),
+        ..MicrosoftFileConfig::default()
     };
     let (node, settings) = scratch_node(dir.path(), &settings).await?;
     let integrations = Integrations::open(&settings, &node)?;

@@ -108,15 +108,19 @@ impl Server {
 
     /// A server with extra global flags and environment variables, on a port reserved for
     /// it ([`ReservedPort`]), so that no other process can take the port before `serve`
-    /// binds it. The server counts as up once its log says it serves and `/health`
-    /// answers.
+    /// binds it. `{base_url}` in a variable's value is the server's own URL. The server
+    /// counts as up once its log says it serves and `/health` answers.
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let admin_token = create_token(data_dir, "ops", "admin");
         let port = ReservedPort::new().expect("a free loopback port");
+        let base_url = format!("http://127.0.0.1:{}", port.port());
         let log = std::fs::File::create(Server::log_path(data_dir)).expect("server log");
         let child = binary()
             .env("SWITCHYARD_LOG", "info")
-            .envs(env.iter().copied())
+            .envs(
+                env.iter()
+                    .map(|(name, value)| (*name, value.replace("{base_url}", &base_url))),
+            )
             .args([
                 "serve",
                 "--listen",
@@ -131,7 +135,7 @@ impl Server {
             .expect("serve starts");
         let mut server = Server {
             child,
-            base_url: format!("http://127.0.0.1:{}", port.port()),
+            base_url,
             admin_token,
             data_dir: data_dir.to_path_buf(),
             _port: port,

@@ -4,45 +4,12 @@
 //! bodies turned into text), `isRead`, `isDraft` and a flagged `flag` as the flags, and
 //! `lastModifiedDateTime` as when it last changed.
 //! Graph's documented samples write `isRead` once as the string `"true"`, so booleans are
-//! read from strings too. [`mail_change`] is the mail-only reading of [`change`], kept
-//! until its last caller moves to [`change`].
+//! read from strings too.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use switchyard_contracts::{Email, EmailFlags, Mailbox};
 
-use super::change::{Change, Item, body_text, change, date, flag, mailbox, text};
-use crate::DataType;
-
-/// What one delta item says about a message.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MailChange {
-    /// The message, new or changed.
-    Upsert {
-        /// The message.
-        email: Box<Email>,
-        /// When it last changed (`lastModifiedDateTime`), if Graph said.
-        last_modified: Option<DateTime<Utc>>,
-    },
-    /// The message with this id is gone.
-    Removed(String),
-}
-
-/// The change a Graph delta item describes, or why it cannot be read: [`change`] of
-/// [`DataType::Emails`], kept until its last caller moves to [`change`].
-pub fn mail_change(item: &Value) -> Result<MailChange, String> {
-    match change(DataType::Emails, item)? {
-        Change::Upsert {
-            item: Item::Email(email),
-            last_modified,
-        } => Ok(MailChange::Upsert {
-            email: Box::new(email),
-            last_modified,
-        }),
-        Change::Removed { id, .. } => Ok(MailChange::Removed(id)),
-        other => Err(format!("not a message change: {other:?}")),
-    }
-}
+use super::change::{body_text, date, flag, mailbox, text};
 
 /// The message `id` of a Graph `message`.
 pub(super) fn email(id: String, item: &Value) -> Email {
@@ -88,14 +55,16 @@ pub(super) fn email(id: String, item: &Value) -> Email {
 mod tests {
     use super::*;
 
+    use crate::DataType;
     use crate::microsoft::change::tests::sample;
+    use crate::microsoft::{Change, Item, change};
 
     #[test]
     fn a_documented_message_becomes_an_email() {
-        let MailChange::Upsert {
-            email,
+        let Change::Upsert {
+            item: Item::Email(email),
             last_modified,
-        } = mail_change(&sample("message-get.json")).unwrap()
+        } = change(DataType::Emails, &sample("message-get.json")).unwrap()
         else {
             panic!("expected an upsert");
         };
@@ -123,26 +92,31 @@ mod tests {
     #[test]
     fn delta_pages_give_upserts_and_removals() {
         let page = sample("messages-delta-round2-removed-and-updated.json");
-        let changes: Vec<MailChange> = page["value"]
+        let changes: Vec<Change> = page["value"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|item| mail_change(item).unwrap())
+            .map(|item| change(DataType::Emails, item).unwrap())
             .collect();
         assert_eq!(
             changes[0],
-            MailChange::Removed(
-                "AAMkADk0MGFkODE3LWE4MmYtNDRhOS0Dh_6qB-pB2Sa2pUum19a6YAAKnLuxoAAA=".into()
-            )
+            Change::Removed {
+                kind: switchyard_contracts::DataKind::Email,
+                id: "AAMkADk0MGFkODE3LWE4MmYtNDRhOS0Dh_6qB-pB2Sa2pUum19a6YAAKnLuxoAAA=".into()
+            }
         );
-        let MailChange::Upsert { email: updated, .. } = &changes[1] else {
+        let Change::Upsert {
+            item: Item::Email(updated),
+            ..
+        } = &changes[1]
+        else {
             panic!("expected an upsert");
         };
         // The sample's `"isRead": "true"` is a string.
         assert!(updated.flags.read);
         assert_eq!(updated.from.as_ref().unwrap().address, "danas@contoso.com");
         assert_eq!(
-            mail_change(&serde_json::json!({"subject": "x"})).unwrap_err(),
+            change(DataType::Emails, &serde_json::json!({"subject": "x"})).unwrap_err(),
             "message without `id`"
         );
     }

@@ -30,7 +30,6 @@ use switchyard_auth::SecretString;
 
 pub use change::{Change, Item, change};
 pub use drive::{DriveFile, document};
-pub use mail::{MailChange, mail_change};
 pub use subscriptions::{
     LifecycleEvent, Notification, Subscription, SubscriptionRequest, client_state_matches,
     max_subscription_lifetime, new_client_state, parse_notifications,

@@ -1,0 +1,800 @@
+//! [`Sync`]: reads a Microsoft integration through Graph's delta queries — its history
+//! as one backfill job whose progress any process can read
+//! ([`switchyard_state::JobProgressStore`]), then every later change as it streams — and
+//! publishes what it reads as office events.
+//!
+//! An integration reads one **feed** per delta query ([`Feed`]: a mail folder, a to-do
+//! list, the calendar, the contacts, the drive). Every page of a feed goes the same way,
+//! backfill or streaming: map each item ([`change`]; a drive file is downloaded and read
+//! by the office importers) → publish → record in the feed's **ledger** which items it
+//! holds → advance the feed's cursor. An unreadable item counts as failed and the rest go
+//! on.
+//!
+//! **Backfill.** The job's checkpoint holds every feed's cursor *and* the counts the job
+//! must reach once the last page is counted, so a runner killed at any point resumes
+//! exactly: a page published but not checkpointed is read and published again
+//! (consumers deduplicate), and counts a checkpoint promised but were not marked yet are
+//! marked on resume. When every feed reached its delta link, the feeds are stored on the
+//! integration and the job's total is set, which finishes it. Backfill events carry the
+//! job id as their correlation id and one batch id per page.
+//!
+//! **Streaming** ([`Sync::stream`]) goes on from each feed's delta link until the next
+//! one, one single-item event per change (`sync_type` `streaming`), saving the cursor
+//! after each page. A change notification, a `missed` lifecycle event and the periodic
+//! poll all just call it: the delta is the truth, so duplicate or reordered signals
+//! cannot corrupt anything. One sync of an integration runs at a time.
+//!
+//! **Expired cursors.** A 410 starts a full read of that feed at a new generation; when
+//! it reaches the delta link, the items of the ledger still at an older generation are
+//! gone from the provider, and each gets a delete event. (Items a resync reads again are
+//! counted again by a backfill job: its counts are exact except across a resync.)
+//!
+//! A refused grant fails the job (the integration reads `needs_reauth`); a bus or
+//! provider that stays down leaves the job running, to be resumed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use switchyard_contracts::{
+    AnyOfficeEvent, CalendarItem, Contact, DataKind, Document, DocumentKind, Email, Envelope,
+    OfficeEvent, Operation, SyncType, Todo,
+};
+use switchyard_providers::microsoft::{Change, Cursor, Item, Resource, change, document};
+use switchyard_providers::{DataType, GraphClient, ProviderError, ProviderErrorKind};
+use switchyard_runtime::Publisher;
+use switchyard_state::{
+    ItemOutcome, JobCursor, JobFailureReason, JobId, JobOwner, JobProgress, JobProgressStore,
+    JobSpec, JobUpdate, StateError, StateErrorKind,
+};
+use tokio::sync::Mutex;
+
+use crate::Connector;
+use crate::store::{Feed, IntegrationError, IntegrationErrorKind, LedgerItem};
+
+/// The job kind of a backfill from Microsoft Graph.
+pub const BACKFILL_KIND: &str = "backfill.microsoft";
+/// The CloudEvents `source` of its events.
+const SOURCE: &str = "switchyard://integrations/microsoft";
+/// The provider its events name.
+const PROVIDER: &str = "msgraph";
+/// How long a backfill may go without progress before it reads as stalled.
+const STALL_AFTER: Duration = Duration::from_secs(600);
+/// The most bytes of one drive file downloaded and read.
+const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+/// How far back and ahead of now calendar events are read.
+const CALENDAR_WINDOW: TimeDelta = TimeDelta::days(365);
+
+/// Where a backfill stands after a page: what it reads, every feed's cursor (once listed),
+/// and the counts the job reaches once that page is counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Checkpoint {
+    data_types: Vec<DataType>,
+    feeds: Option<Vec<Feed>>,
+    done: u64,
+    failed: u64,
+}
+
+impl Checkpoint {
+    fn cursor(&self) -> Result<JobCursor, IntegrationError> {
+        JobCursor::new(serde_json::to_string(self).expect("checkpoints serialize")).map_err(state_error)
+    }
+}
+
+/// What one page of a feed gave.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PageCounts {
+    /// Items published (changed, added or deleted).
+    pub done: u64,
+    /// Items that could not be read or were refused.
+    pub failed: u64,
+}
+
+/// Why a feed stops.
+enum Stop {
+    /// The job fails with this reason (a refused grant, a provider error retrying cannot
+    /// fix).
+    Fail(String),
+    /// Try again later.
+    Retry(IntegrationError),
+}
+
+/// Reads Microsoft integrations: their backfills and their streams.
+pub struct Sync {
+    connector: Arc<Connector>,
+    graph: GraphClient,
+    jobs: Arc<dyn JobProgressStore>,
+    publisher: Publisher,
+    /// One lock per integration: one sync of it at a time.
+    running: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl Sync {
+    /// A reader going through `graph` with the tokens of `connector`, counting backfills
+    /// in `jobs` and publishing with `publisher`.
+    pub fn new(
+        connector: Arc<Connector>,
+        graph: GraphClient,
+        jobs: Arc<dyn JobProgressStore>,
+        publisher: Publisher,
+    ) -> Self {
+        Sync {
+            connector,
+            graph,
+            jobs,
+            publisher,
+            running: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The Graph client it reads with.
+    pub fn graph(&self) -> &GraphClient {
+        &self.graph
+    }
+
+    /// Creates the job of a backfill of `data_types` of `user_id`'s integration;
+    /// [`backfill`](Self::backfill) runs it.
+    pub async fn create_job(
+        &self,
+        user_id: &str,
+        data_types: &[DataType],
+    ) -> Result<JobId, IntegrationError> {
+        let job = JobId::new(uuid::Uuid::now_v7().to_string()).map_err(state_error)?;
+        let owner = JobOwner::new(user_id).map_err(state_error)?;
+        let spec = JobSpec::new(owner, BACKFILL_KIND, STALL_AFTER).map_err(state_error)?;
+        self.jobs.init(&job, &spec).await.map_err(state_error)?;
+        let checkpoint = Checkpoint {
+            data_types: data_types.to_vec(),
+            feeds: None,
+            done: 0,
+            failed: 0,
+        };
+        self.jobs
+            .checkpoint(&job, &checkpoint.cursor()?)
+            .await
+            .map_err(state_error)?;
+        Ok(job)
+    }
+
+    /// Runs (or resumes) the backfill `job` of the integration `integration_id` of
+    /// `user_id` until the history is read, the job ends, or a failure stops it; returns
+    /// the job's progress then.
+    pub async fn backfill(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+        job: &JobId,
+    ) -> Result<JobProgress, IntegrationError> {
+        let _running = self.lock(integration_id).await;
+        let progress = self.progress(job).await?;
+        if progress.state.is_final() {
+            return Ok(progress);
+        }
+        let mut checkpoint: Checkpoint =
+            serde_json::from_str(progress.cursor.as_deref().unwrap_or_default()).map_err(|err| {
+                IntegrationError::new(
+                    IntegrationErrorKind::Unavailable,
+                    format!("job {job}: unreadable checkpoint: {err}"),
+                )
+            })?;
+        let mut feeds = match checkpoint.feeds.clone() {
+            Some(feeds) => feeds,
+            None => match self
+                .first_feeds(user_id, integration_id, &checkpoint.data_types)
+                .await
+            {
+                Ok(feeds) => feeds,
+                Err(Stop::Fail(reason)) => return self.fail(job, &reason).await,
+                Err(Stop::Retry(err)) => return Err(err),
+            },
+        };
+        loop {
+            // Counts a killed runner promised but did not mark.
+            let progress = self.settle(job, &checkpoint).await?;
+            if progress.state.is_final() {
+                return Ok(progress);
+            }
+            let Some(at) = feeds.iter().position(|feed| !feed.synced) else {
+                self.connector
+                    .update(user_id, integration_id, |stored| merge_feeds(&mut stored.feeds, feeds))
+                    .await?;
+                let total = checkpoint.done + checkpoint.failed;
+                let update = self.jobs.set_total(job, total).await.map_err(state_error)?;
+                tracing::info!(%job, total, finished = update.finished(), "history read");
+                return self.progress(job).await;
+            };
+            let (feed, counts) = match self
+                .page(
+                    user_id,
+                    integration_id,
+                    &feeds[at],
+                    SyncType::Backfill,
+                    job.as_str(),
+                )
+                .await
+            {
+                Ok(next) => next,
+                Err(Stop::Fail(reason)) => return self.fail(job, &reason).await,
+                Err(Stop::Retry(err)) => return Err(err),
+            };
+            feeds[at] = feed;
+            checkpoint.done += counts.done;
+            checkpoint.failed += counts.failed;
+            checkpoint.feeds = Some(feeds.clone());
+            self.jobs
+                .checkpoint(job, &checkpoint.cursor()?)
+                .await
+                .map_err(state_error)?;
+        }
+    }
+
+    /// Reads every change of the integration `integration_id` of `user_id` since its
+    /// feeds' delta links and publishes each as a streaming event; what it published.
+    /// Nothing until its backfill has read the history (the backfill's delta links catch
+    /// what changed meanwhile).
+    pub async fn stream(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+    ) -> Result<PageCounts, IntegrationError> {
+        let _running = self.lock(integration_id).await;
+        let stored = self.connector.stored(user_id, integration_id).await?;
+        let correlation_id = uuid::Uuid::now_v7().to_string();
+        let mut total = PageCounts::default();
+        for mut feed in stored.feeds {
+            loop {
+                let (next, counts) = match self
+                    .page(
+                        user_id,
+                        integration_id,
+                        &feed,
+                        SyncType::Streaming,
+                        &correlation_id,
+                    )
+                    .await
+                {
+                    Ok(next) => next,
+                    Err(Stop::Fail(reason)) => {
+                        return Err(IntegrationError::new(
+                            IntegrationErrorKind::Invalid,
+                            reason,
+                        ));
+                    }
+                    Err(Stop::Retry(err)) => return Err(err),
+                };
+                total.done += counts.done;
+                total.failed += counts.failed;
+                let moved = next.clone();
+                self.connector
+                    .update(user_id, integration_id, |stored| {
+                        if let Some(kept) = stored.feeds.iter_mut().find(|kept| kept.key == moved.key)
+                        {
+                            kept.cursor = moved.cursor;
+                            kept.synced = moved.synced;
+                            kept.generation = moved.generation;
+                            kept.resyncing = moved.resyncing;
+                        }
+                    })
+                    .await?;
+                feed = next;
+                if feed.synced {
+                    break;
+                }
+            }
+        }
+        if total.done + total.failed > 0 {
+            tracing::info!(integration = integration_id, done = total.done, failed = total.failed, "changes streamed");
+        }
+        Ok(total)
+    }
+
+    /// Publishes a delete event for every item the integration `integration_id` of
+    /// `user_id` delivered (before it is disconnected with `purge`); how many.
+    pub async fn purge(&self, user_id: &str, integration_id: &str) -> Result<u64, IntegrationError> {
+        let _running = self.lock(integration_id).await;
+        let items = self.connector.store().items(integration_id).await?;
+        let correlation_id = uuid::Uuid::now_v7().to_string();
+        let mut envelopes = Vec::with_capacity(items.len());
+        for (_, item) in &items {
+            let batch_id = uuid::Uuid::now_v7().to_string();
+            envelopes.push(
+                removal(user_id, &batch_id, &correlation_id, SyncType::Streaming, item)
+                    .map_err(|reason| IntegrationError::new(IntegrationErrorKind::Invalid, reason))?,
+            );
+        }
+        for chunk in envelopes.chunks(500) {
+            self.publish(chunk, &correlation_id)
+                .await
+                .map_err(|stop| match stop {
+                    Stop::Retry(err) => err,
+                    Stop::Fail(reason) => IntegrationError::new(IntegrationErrorKind::Invalid, reason),
+                })?;
+        }
+        tracing::info!(user_id, integration = integration_id, items = items.len(), "integration's data purged");
+        Ok(items.len() as u64)
+    }
+
+    /// The lock of one integration's syncs.
+    async fn lock(&self, integration_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .running
+            .lock()
+            .expect("the sync locks are never poisoned")
+            .entry(integration_id.to_string())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    /// The feeds of an integration about to read the history of `data_types`: one per
+    /// delta query of each. A feed the integration already has is read at its next
+    /// generation, as a resync: what the provider no longer has is deleted at the end.
+    async fn first_feeds(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+        data_types: &[DataType],
+    ) -> Result<Vec<Feed>, Stop> {
+        let token = self.token(user_id, integration_id).await?;
+        let kept = self
+            .connector
+            .stored(user_id, integration_id)
+            .await
+            .map_err(Stop::Retry)?
+            .feeds;
+        let now = Utc::now();
+        let window = (now - CALENDAR_WINDOW, now + CALENDAR_WINDOW);
+        let mut feeds = Vec::new();
+        for &data_type in data_types {
+            let resources = self
+                .graph
+                .resources(integration_id, data_type, window, &token)
+                .await
+                .map_err(provider_stop)?;
+            feeds.extend(resources.iter().map(|resource| {
+                let mut feed = self.feed(resource);
+                if let Some(old) = kept.iter().find(|old| old.key == feed.key) {
+                    feed.generation = old.generation + 1;
+                    feed.resyncing = true;
+                }
+                feed
+            }));
+        }
+        Ok(feeds)
+    }
+
+    fn feed(&self, resource: &Resource) -> Feed {
+        let start = self.graph.delta_url(resource);
+        let key = match resource {
+            Resource::Mail { folder } => format!("emails/{folder}"),
+            Resource::TodoTasks { list } => format!("todos/{list}"),
+            Resource::Contacts { folder: Some(folder) } => format!("contacts/{folder}"),
+            other => other.data_type().as_str().to_string(),
+        };
+        Feed {
+            key,
+            data_type: resource.data_type(),
+            cursor: start.clone(),
+            start,
+            synced: false,
+            generation: 0,
+            resyncing: false,
+            subscription_resource: resource.subscription_resource(),
+            subscription: None,
+        }
+    }
+
+    async fn token(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+    ) -> Result<switchyard_auth::SecretString, Stop> {
+        match self.connector.access_token(user_id, integration_id).await {
+            Ok(token) => Ok(token),
+            Err(err) if err.kind() == IntegrationErrorKind::NeedsReauth => {
+                Err(Stop::Fail(err.to_string()))
+            }
+            Err(err) => Err(Stop::Retry(err)),
+        }
+    }
+
+    /// Reads, publishes and records the page `feed` points at; the feed after it.
+    async fn page(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+        feed: &Feed,
+        sync_type: SyncType,
+        correlation_id: &str,
+    ) -> Result<(Feed, PageCounts), Stop> {
+        let token = self.token(user_id, integration_id).await?;
+        let page = match self.graph.page(integration_id, &feed.cursor, &token).await {
+            Ok(page) => page,
+            Err(err) if err.kind() == ProviderErrorKind::CursorExpired => {
+                tracing::warn!(integration = integration_id, feed = %feed.key, reason = %err, "delta link expired: reading the feed again to reconcile deletions");
+                return Ok((
+                    Feed {
+                        cursor: feed.start.clone(),
+                        synced: false,
+                        generation: feed.generation + 1,
+                        resyncing: true,
+                        ..feed.clone()
+                    },
+                    PageCounts::default(),
+                ));
+            }
+            Err(err) => return Err(provider_stop(err)),
+        };
+        let page_batch = uuid::Uuid::now_v7().to_string();
+        let mut envelopes: Vec<Envelope> = Vec::with_capacity(page.items.len());
+        let (mut seen, mut gone) = (Vec::new(), Vec::new());
+        let mut failed = 0;
+        for (index, value) in page.items.iter().enumerate() {
+            let batch_id = match sync_type {
+                SyncType::Streaming => uuid::Uuid::now_v7().to_string(),
+                _ => page_batch.clone(),
+            };
+            let built = match change(feed.data_type, value) {
+                Ok(Change::Upsert {
+                    item,
+                    last_modified,
+                }) => {
+                    self.upsert(
+                        user_id,
+                        integration_id,
+                        &token,
+                        (&batch_id, correlation_id, sync_type),
+                        item,
+                        last_modified,
+                    )
+                    .await
+                }
+                Ok(Change::Removed { kind, id }) => {
+                    let item = LedgerItem { id, kind };
+                    let envelope = removal(user_id, &batch_id, correlation_id, sync_type, &item);
+                    gone.push(item.id);
+                    envelope.map(|envelope| (envelope, None))
+                }
+                Ok(Change::Ignored(reason)) => {
+                    tracing::debug!(feed = %feed.key, index, reason, "Graph item skipped");
+                    continue;
+                }
+                Err(reason) => Err(reason),
+            };
+            match built {
+                Ok((envelope, item)) => {
+                    envelopes.push(envelope);
+                    seen.extend(item);
+                }
+                Err(reason) => {
+                    tracing::warn!(integration = integration_id, feed = %feed.key, index, reason = %reason, "Graph item not imported");
+                    failed += 1;
+                }
+            }
+        }
+        let refused = self.publish(&envelopes, correlation_id).await?;
+        seen.retain(|item| !refused.contains(&item.id));
+        let mut done = envelopes.len() as u64 - refused.len() as u64;
+        self.connector
+            .store()
+            .record_items(integration_id, &feed.key, feed.generation, seen, gone)
+            .await
+            .map_err(Stop::Retry)?;
+        let (cursor, synced) = match page.cursor {
+            Cursor::Next(next) => (next, false),
+            Cursor::Delta(delta) => (delta, true),
+        };
+        let mut next = Feed {
+            cursor,
+            synced,
+            ..feed.clone()
+        };
+        if synced && feed.resyncing {
+            done += self
+                .reconcile(user_id, integration_id, feed, sync_type, correlation_id)
+                .await?;
+            next.resyncing = false;
+        }
+        Ok((
+            next,
+            PageCounts {
+                done,
+                failed: failed + refused.len() as u64,
+            },
+        ))
+    }
+
+    /// After a full read of `feed`: a delete event for each item it no longer holds.
+    async fn reconcile(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+        feed: &Feed,
+        sync_type: SyncType,
+        correlation_id: &str,
+    ) -> Result<u64, Stop> {
+        let store = self.connector.store();
+        let stale = store
+            .items_before(integration_id, &feed.key, feed.generation)
+            .await
+            .map_err(Stop::Retry)?;
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let batch_id = uuid::Uuid::now_v7().to_string();
+        let envelopes = stale
+            .iter()
+            .map(|item| removal(user_id, &batch_id, correlation_id, sync_type, item))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Stop::Fail)?;
+        self.publish(&envelopes, correlation_id).await?;
+        let gone: Vec<String> = stale.into_iter().map(|item| item.id).collect();
+        tracing::info!(integration = integration_id, feed = %feed.key, deleted = gone.len(), "resync reconciled deletions");
+        let deleted = gone.len() as u64;
+        store
+            .record_items(integration_id, &feed.key, feed.generation, Vec::new(), gone)
+            .await
+            .map_err(Stop::Retry)?;
+        Ok(deleted)
+    }
+
+    /// The event of a new or changed item (a drive file downloaded and read), with the
+    /// ledger entry it makes.
+    async fn upsert(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+        token: &switchyard_auth::SecretString,
+        (batch_id, correlation_id, sync_type): (&str, &str, SyncType),
+        item: Item,
+        last_modified: Option<DateTime<Utc>>,
+    ) -> Result<(Envelope, Option<LedgerItem>), String> {
+        let item = match item {
+            Item::Email(email) => AnyItem::Email(email),
+            Item::Calendar(event) => AnyItem::Calendar(event),
+            Item::Contact(contact) => AnyItem::Contact(contact),
+            Item::Todo(todo) => AnyItem::Todo(todo),
+            Item::File(file) => {
+                let bytes = self
+                    .graph
+                    .download(integration_id, &file, token, MAX_FILE_BYTES)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                // Reading a document is CPU and file work: off the async threads.
+                let parsed = tokio::task::spawn_blocking(move || document(&file, &bytes))
+                    .await
+                    .map_err(|err| format!("reading a drive file failed: {err}"))??;
+                AnyItem::Document(parsed)
+            }
+        };
+        let ledger = LedgerItem {
+            id: item.id().to_string(),
+            kind: item.kind(),
+        };
+        let event = item.event(Operation::Create, sync_type, user_id, batch_id, last_modified);
+        let envelope = event
+            .to_envelope(SOURCE, correlation_id)
+            .map_err(|err| err.to_string())?;
+        Ok((envelope, Some(ledger)))
+    }
+
+    /// Publishes `envelopes`; the ids of those the registry refused (each logged).
+    async fn publish(&self, envelopes: &[Envelope], correlation_id: &str) -> Result<Vec<String>, Stop> {
+        let report = self.publisher.publish(envelopes).await.map_err(|err| {
+            Stop::Retry(IntegrationError::new(
+                IntegrationErrorKind::Unavailable,
+                format!("{correlation_id}: failed to publish a page: {err}"),
+            ))
+        })?;
+        Ok(report
+            .rejected
+            .iter()
+            .map(|rejected| {
+                tracing::warn!(correlation_id, event_id = %rejected.event_id, reason = %rejected.error, "Graph item refused");
+                envelopes[rejected.index]
+                    .subject
+                    .clone()
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+
+    /// Marks what `checkpoint` counts and the job has not counted yet, a page at once.
+    async fn settle(
+        &self,
+        job: &JobId,
+        checkpoint: &Checkpoint,
+    ) -> Result<JobProgress, IntegrationError> {
+        let progress = self.progress(job).await?;
+        let missing = [
+            (
+                ItemOutcome::Ok,
+                checkpoint.done.saturating_sub(progress.done),
+            ),
+            (
+                ItemOutcome::Failed,
+                checkpoint.failed.saturating_sub(progress.failed),
+            ),
+        ];
+        for (outcome, count) in missing {
+            if count == 0 {
+                continue;
+            }
+            let update = self
+                .jobs
+                .mark_many(job, outcome, count)
+                .await
+                .map_err(state_error)?;
+            if let JobUpdate::NotRunning(_) = update {
+                break;
+            }
+        }
+        self.progress(job).await
+    }
+
+    async fn fail(&self, job: &JobId, reason: &str) -> Result<JobProgress, IntegrationError> {
+        tracing::warn!(%job, reason, "backfill failed");
+        let update = self
+            .jobs
+            .fail(job, &JobFailureReason::new(reason))
+            .await
+            .map_err(state_error)?;
+        if let JobUpdate::NotRunning(state) = update {
+            tracing::info!(%job, %state, "the backfill had already ended");
+        }
+        self.progress(job).await
+    }
+
+    async fn progress(&self, job: &JobId) -> Result<JobProgress, IntegrationError> {
+        self.jobs
+            .progress(job)
+            .await
+            .map_err(state_error)?
+            .ok_or_else(|| {
+                IntegrationError::new(IntegrationErrorKind::NotFound, format!("no job {job}"))
+            })
+    }
+}
+
+/// `read` (the feeds a backfill read to their delta links) into an integration's `kept`
+/// feeds: a feed read again keeps its subscription and takes the new cursor; a feed of a
+/// data type read again that the provider no longer lists (a deleted folder) goes.
+fn merge_feeds(kept: &mut Vec<Feed>, read: Vec<Feed>) {
+    let types: Vec<DataType> = read.iter().map(|feed| feed.data_type).collect();
+    kept.retain(|old| !types.contains(&old.data_type) || read.iter().any(|new| new.key == old.key));
+    for mut new in read {
+        match kept.iter_mut().find(|old| old.key == new.key) {
+            Some(old) => {
+                new.subscription = old.subscription.take();
+                *old = new;
+            }
+            None => kept.push(new),
+        }
+    }
+}
+
+/// An item read from a provider, ready to become an event.
+enum AnyItem {
+    Email(Email),
+    Calendar(CalendarItem),
+    Contact(Contact),
+    Todo(Todo),
+    Document(Document),
+}
+
+impl AnyItem {
+    fn id(&self) -> &str {
+        match self {
+            AnyItem::Email(item) => &item.id,
+            AnyItem::Calendar(item) => &item.id,
+            AnyItem::Contact(item) => &item.id,
+            AnyItem::Todo(item) => &item.id,
+            AnyItem::Document(item) => &item.id,
+        }
+    }
+
+    fn kind(&self) -> DataKind {
+        match self {
+            AnyItem::Email(_) => DataKind::Email,
+            AnyItem::Calendar(_) => DataKind::Calendar,
+            AnyItem::Contact(_) => DataKind::Contact,
+            AnyItem::Todo(_) => DataKind::Todo,
+            AnyItem::Document(document) => document.kind.document(),
+        }
+    }
+
+    /// The item with only its id, as a deletion carries it.
+    fn removed(kind: DataKind, id: String) -> Result<AnyItem, String> {
+        let document = |kind: DocumentKind| {
+            AnyItem::Document(Document {
+                id: id.clone(),
+                kind,
+                ..Document::default()
+            })
+        };
+        Ok(match kind {
+            DataKind::Email => AnyItem::Email(Email {
+                id,
+                ..Email::default()
+            }),
+            DataKind::Calendar => AnyItem::Calendar(CalendarItem {
+                id,
+                ..CalendarItem::default()
+            }),
+            DataKind::Contact => AnyItem::Contact(Contact {
+                id,
+                ..Contact::default()
+            }),
+            DataKind::Todo => AnyItem::Todo(Todo {
+                id,
+                ..Todo::default()
+            }),
+            DataKind::WordDocument => document(DocumentKind::Word),
+            DataKind::SheetDocument => document(DocumentKind::Sheet),
+            DataKind::PresentationDocument => document(DocumentKind::Presentation),
+            other => return Err(format!("a {} cannot be deleted by a feed", other.doc_type())),
+        })
+    }
+
+    fn event(
+        self,
+        operation: Operation,
+        sync_type: SyncType,
+        user_id: &str,
+        batch_id: &str,
+        last_modified: Option<DateTime<Utc>>,
+    ) -> AnyOfficeEvent {
+        macro_rules! event {
+            ($variant:ident, $item:expr) => {{
+                let mut event =
+                    OfficeEvent::new(operation, sync_type, PROVIDER, user_id, batch_id, $item);
+                event.last_updated = last_modified.unwrap_or_else(Utc::now);
+                AnyOfficeEvent::$variant(event)
+            }};
+        }
+        match self {
+            AnyItem::Email(item) => event!(Email, item),
+            AnyItem::Calendar(item) => event!(Calendar, item),
+            AnyItem::Contact(item) => event!(Contact, item),
+            AnyItem::Todo(item) => event!(Todo, item),
+            AnyItem::Document(item) => event!(Document, item),
+        }
+    }
+}
+
+/// The delete event of `item`.
+fn removal(
+    user_id: &str,
+    batch_id: &str,
+    correlation_id: &str,
+    sync_type: SyncType,
+    item: &LedgerItem,
+) -> Result<Envelope, String> {
+    AnyItem::removed(item.kind, item.id.clone())?
+        .event(Operation::Delete, sync_type, user_id, batch_id, None)
+        .to_envelope(SOURCE, correlation_id)
+        .map_err(|err| err.to_string())
+}
+
+/// How a provider failure stops a feed: a refused grant or an invalid request fails it,
+/// anything else is tried again later.
+fn provider_stop(err: ProviderError) -> Stop {
+    match err.kind() {
+        ProviderErrorKind::Unavailable => Stop::Retry(IntegrationError::new(
+            IntegrationErrorKind::Unavailable,
+            err.to_string(),
+        )),
+        _ => Stop::Fail(err.to_string()),
+    }
+}
+
+fn state_error(err: StateError) -> IntegrationError {
+    let kind = match err.kind() {
+        StateErrorKind::InvalidInput => IntegrationErrorKind::Invalid,
+        StateErrorKind::NotFound => IntegrationErrorKind::NotFound,
+        _ => IntegrationErrorKind::Unavailable,
+    };
+    IntegrationError::new(kind, err.to_string())
+}

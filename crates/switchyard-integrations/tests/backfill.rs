@@ -1,0 +1,121 @@
+//! A backfill of every data type from a fake Graph account onto the embedded bus, counted
+//! in the embedded job store: runners killed at arbitrary points (their tasks aborted
+//! mid-page) resume from the last checkpoint, and the job ends with exact counts, every
+//! item published (at least once, the same event each time) on its topic, and every
+//! feed's delta link kept on the integration for streaming; a grant revoked mid-way fails
+//! the job with the provider's reason.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use support::{USER, published, setup};
+use switchyard_integrations::{BACKFILL_KIND, IntegrationStore};
+use switchyard_state::JobState;
+
+#[tokio::test]
+async fn a_killed_backfill_of_every_data_type_resumes_with_exact_counts() {
+    let setup = setup(|fake| {
+        fake.messages = 35;
+        fake.events = 12;
+        fake.contacts = 9;
+        fake.todo_lists = 2;
+        fake.tasks_per_list = 7;
+        fake.files = 3;
+        fake.page_size = 5;
+        fake.page_delay = Duration::from_millis(10);
+    })
+    .await;
+    let expected = 35 + 12 + 9 + 2 * 7 + 3;
+    let job = setup.backfill.create_job(USER, support::ALL).await.unwrap();
+
+    // Kill the runner at different points of its pages, again and again.
+    for kill_after_ms in [10, 40, 55, 90, 125, 170] {
+        let runner = {
+            let (backfill, id, job) = (
+                setup.backfill.clone(),
+                setup.integration_id.clone(),
+                job.clone(),
+            );
+            tokio::spawn(async move { backfill.backfill(USER, &id, &job).await })
+        };
+        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        runner.abort();
+        let _ = runner.await;
+    }
+    let progress = setup
+        .backfill
+        .backfill(USER, &setup.integration_id, &job)
+        .await
+        .unwrap();
+    assert_eq!(progress.state, JobState::Done, "{progress:?}");
+    assert_eq!(progress.kind, BACKFILL_KIND);
+    assert_eq!(progress.owner, USER);
+    assert_eq!(
+        (progress.total, progress.done, progress.failed),
+        (Some(expected), expected, 0)
+    );
+
+    let (ids, correlations) = published(&setup.broker).await;
+    let per_topic = |topic: &str| {
+        ids.keys()
+            .filter(|key| key.starts_with(&format!("{topic}/")))
+            .count()
+    };
+    assert_eq!(per_topic("emails"), 35);
+    assert_eq!(per_topic("calendars"), 12);
+    assert_eq!(per_topic("contacts"), 9);
+    assert_eq!(per_topic("todos"), 14);
+    assert_eq!(
+        per_topic("word_documents") + per_topic("sheet_documents") + per_topic("presentation_documents"),
+        3
+    );
+    assert_eq!(ids.len() as u64, expected, "every item is published");
+    assert_eq!(correlations, BTreeSet::from([job.to_string()]));
+    // Resuming re-reads at most the page each kill interrupted.
+    let republished: usize = ids.values().map(|count| count - 1).sum();
+    assert!(republished <= 6 * 5, "{republished} events published again");
+
+    // Every feed is kept on the integration at its delta link, and the ledger holds
+    // every item.
+    let stored = setup.store.get(USER, &setup.integration_id).await.unwrap();
+    assert!(stored.feeds.len() >= 6, "{:?}", stored.feeds);
+    assert!(stored.feeds.iter().all(|feed| feed.synced), "{:?}", stored.feeds);
+    assert_eq!(
+        setup.store.items(&setup.integration_id).await.unwrap().len() as u64,
+        expected
+    );
+
+    // A finished job stays finished.
+    let again = setup
+        .backfill
+        .backfill(USER, &setup.integration_id, &job)
+        .await
+        .unwrap();
+    assert_eq!((again.state, again.done), (JobState::Done, expected));
+}
+
+#[tokio::test]
+async fn a_revoked_grant_fails_the_backfill_with_the_providers_reason() {
+    // Tokens that must be refreshed before each use; the next refresh is refused.
+    let setup = setup(|fake| {
+        fake.messages = 30;
+        fake.page_size = 10;
+        *fake.lifetime_secs.get_mut().unwrap() = 1;
+    })
+    .await;
+    let job = setup.backfill.create_job(USER, support::ALL).await.unwrap();
+    setup.fake.revoked.lock().unwrap().push("refresh-1".into());
+    let progress = setup
+        .backfill
+        .backfill(USER, &setup.integration_id, &job)
+        .await
+        .unwrap();
+    assert_eq!(progress.state, JobState::Failed, "{progress:?}");
+    let reason = progress.reason.unwrap_or_default();
+    assert!(
+        reason.contains("needs its user to connect again") && reason.contains("invalid_grant"),
+        "{reason}"
+    );
+}
