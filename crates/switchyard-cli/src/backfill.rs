@@ -66,13 +66,21 @@ pub struct Target {
 
 impl Target {
     fn query(&self) -> Vec<(&'static str, String)> {
-        self.user.iter().map(|user| ("user", user.clone())).collect()
+        self.user
+            .iter()
+            .map(|user| ("user", user.clone()))
+            .collect()
     }
 }
 
 /// Runs one backfill command; prints JSON.
 pub async fn run(settings: &Settings, command: BackfillCommand) -> anyhow::Result<()> {
-    let print = |value: &Value| println!("{}", serde_json::to_string_pretty(value).expect("JSON prints"));
+    let print = |value: &Value| {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("JSON prints")
+        )
+    };
     match command {
         BackfillCommand::Start {
             integration,
@@ -84,7 +92,11 @@ pub async fn run(settings: &Settings, command: BackfillCommand) -> anyhow::Resul
             if !data_types.is_empty() {
                 body["data_types"] = json!(data_types);
             }
-            print(&server.post_json("/v1/backfill", &target.query(), &body).await?);
+            print(
+                &server
+                    .post_json("/v1/backfill", &target.query(), &body)
+                    .await?,
+            );
         }
         BackfillCommand::Status { job, watch, target } => {
             let server = find_server(settings, target.server.clone()).await?;
@@ -107,8 +119,8 @@ pub async fn run(settings: &Settings, command: BackfillCommand) -> anyhow::Resul
             });
             let last = loop {
                 let progress = server.get_json(&path, &query).await?;
-                let counted =
-                    progress["done"].as_u64().unwrap_or(0) + progress["failed"].as_u64().unwrap_or(0);
+                let counted = progress["done"].as_u64().unwrap_or(0)
+                    + progress["failed"].as_u64().unwrap_or(0);
                 match &bar {
                     Some(bar) => {
                         if let Some(total) = progress["total"].as_u64() {

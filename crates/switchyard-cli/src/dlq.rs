@@ -199,8 +199,9 @@ pub async fn run_state(settings: &Settings, command: StateCommand) -> anyhow::Re
         StateCommand::Cleanup => {
             let purged = match target(settings).await? {
                 Target::Local(node) => node.state.purge_expired().await?,
-                Target::Remote(server) => server.post_json("/v1/state/cleanup", &[], &json!({})).await?
-                    ["purged"]
+                Target::Remote(server) => server
+                    .post_json("/v1/state/cleanup", &[], &json!({}))
+                    .await?["purged"]
                     .as_u64()
                     .unwrap_or(0),
             };

@@ -473,8 +473,11 @@ impl RemoteServer {
         query: &[(&str, String)],
         body: &serde_json::Value,
     ) -> anyhow::Result<serde_json::Value> {
-        self.send(self.client.post(self.url(path)).query(query).json(body), path)
-            .await
+        self.send(
+            self.client.post(self.url(path)).query(query).json(body),
+            path,
+        )
+        .await
     }
 
     /// DELETE `path` with `query`, as JSON; a non-2xx answer is an error with its body.

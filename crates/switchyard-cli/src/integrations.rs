@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::Context;
 use switchyard_auth::{SecretKeys, SecretString};
 use switchyard_integrations::{
-    ConnectRequest, Connector, DataType, Forged, Integration, IntegrationError, IntegrationErrorKind,
-    IntegrationState, Notifications, ProviderEndpoints, Signal, Sync,
+    ConnectRequest, Connector, DataType, Forged, Integration, IntegrationError,
+    IntegrationErrorKind, IntegrationState, Notifications, ProviderEndpoints, Signal, Sync,
 };
 use switchyard_providers::microsoft::{DEFAULT_GRAPH_URL, DEFAULT_TOKEN_URL};
 use switchyard_providers::{GraphClient, Throttle, TokenEndpoint};
@@ -92,10 +92,16 @@ impl Integrations {
             Arc::new(keys),
             endpoints,
         ));
-        let webhook_url = env_or(env_vars::MICROSOFT_WEBHOOK_URL, microsoft.webhook_url.as_ref());
+        let webhook_url = env_or(
+            env_vars::MICROSOFT_WEBHOOK_URL,
+            microsoft.webhook_url.as_ref(),
+        );
         let poll_interval = match std::env::var(env_vars::MICROSOFT_POLL_SECS) {
             Ok(secs) => Some(secs.trim().parse::<u64>().with_context(|| {
-                format!("{} must be a number of seconds", env_vars::MICROSOFT_POLL_SECS)
+                format!(
+                    "{} must be a number of seconds",
+                    env_vars::MICROSOFT_POLL_SECS
+                )
             })?),
             Err(_) => microsoft.poll_interval_secs,
         }
@@ -319,8 +325,11 @@ impl Integrations {
     /// follows the integration's changes; a failure that leaves the job running (the bus
     /// down) is tried again a minute later.
     fn spawn(&self, user_id: &str, integration_id: &str, job: JobId) {
-        let (this, user_id, integration_id) =
-            (self.clone(), user_id.to_string(), integration_id.to_string());
+        let (this, user_id, integration_id) = (
+            self.clone(),
+            user_id.to_string(),
+            integration_id.to_string(),
+        );
         tokio::spawn(async move {
             loop {
                 match this.sync.backfill(&user_id, &integration_id, &job).await {

@@ -172,9 +172,10 @@ impl IntegrationStore for RedbIntegrationStore {
                     }
                     let mut ledger = txn.open_table(LEDGER).map_err(|err| fail(&err))?;
                     ledger
-                        .retain_in((id.as_str(), "", "")..(id.as_str(), "\u{10FFFF}", ""), |_, _| {
-                            false
-                        })
+                        .retain_in(
+                            (id.as_str(), "", "")..(id.as_str(), "\u{10FFFF}", ""),
+                            |_, _| false,
+                        )
                         .map_err(|err| fail(&err))?;
                     removed.is_some()
                 };

@@ -25,11 +25,11 @@ mod notifications;
 mod store;
 mod sync;
 
-pub use notifications::{Forged, Notifications, Signal};
-pub use sync::{BACKFILL_KIND, PageCounts, Sync};
 pub use connector::{ConnectRequest, Connector, Grant, ProviderEndpoints};
 pub use embedded::RedbIntegrationStore;
+pub use notifications::{Forged, Notifications, Signal};
 pub use store::{
     DataType, Feed, FeedSubscription, Integration, IntegrationError, IntegrationErrorKind,
     IntegrationState, IntegrationStore, LedgerItem, Provider, StoredIntegration,
 };
+pub use sync::{BACKFILL_KIND, PageCounts, Sync};

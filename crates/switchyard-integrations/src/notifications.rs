@@ -116,7 +116,9 @@ impl Notifications {
             let lifetime = max_subscription_lifetime(&feed.subscription_resource);
             let expiration = now + lifetime - TimeDelta::minutes(5);
             let renewed = match &feed.subscription {
-                Some(subscription) if !renew_all && subscription.expiration - RENEW_MARGIN > now => {
+                Some(subscription)
+                    if !renew_all && subscription.expiration - RENEW_MARGIN > now =>
+                {
                     continue;
                 }
                 Some(subscription) => match self
@@ -166,7 +168,11 @@ impl Notifications {
             made += 1;
         }
         if made > 0 {
-            tracing::info!(integration = integration_id, subscriptions = made, "change notifications subscribed");
+            tracing::info!(
+                integration = integration_id,
+                subscriptions = made,
+                "change notifications subscribed"
+            );
         }
         Ok(made)
     }
@@ -235,7 +241,10 @@ impl Notifications {
     /// Checks a webhook delivery and answers what it asks for; a delivery with any
     /// notification not from the provider is refused whole. An unreadable body is
     /// [`IntegrationErrorKind::Invalid`].
-    pub async fn receive(&self, body: &[u8]) -> Result<Result<Vec<Signal>, Forged>, IntegrationError> {
+    pub async fn receive(
+        &self,
+        body: &[u8],
+    ) -> Result<Result<Vec<Signal>, Forged>, IntegrationError> {
         let notifications = parse_notifications(body)
             .map_err(|reason| IntegrationError::new(IntegrationErrorKind::Invalid, reason))?;
         let mut signals = BTreeSet::new();
@@ -296,7 +305,8 @@ impl Notifications {
             }
         }
         for (user_id, integration_id, subscription_id) in forget {
-            self.forget(&user_id, &integration_id, &subscription_id).await?;
+            self.forget(&user_id, &integration_id, &subscription_id)
+                .await?;
         }
         Ok(Ok(signals.into_iter().collect()))
     }
@@ -311,7 +321,9 @@ impl Notifications {
         if let Some(sealed) = &stored.client_state {
             return self.connector.open_secret(sealed, &seal_context(id));
         }
-        let sealed = self.connector.seal(&new_client_state(), &seal_context(id))?;
+        let sealed = self
+            .connector
+            .seal(&new_client_state(), &seal_context(id))?;
         // Set only if no concurrent call set one first: every subscription must carry
         // the same.
         let stored = self
@@ -320,9 +332,7 @@ impl Notifications {
                 stored.client_state.get_or_insert(sealed);
             })
             .await?;
-        let sealed = stored
-            .client_state
-            .expect("the client state was just set");
+        let sealed = stored.client_state.expect("the client state was just set");
         self.connector.open_secret(&sealed, &seal_context(id))
     }
 }

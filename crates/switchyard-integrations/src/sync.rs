@@ -79,7 +79,8 @@ struct Checkpoint {
 
 impl Checkpoint {
     fn cursor(&self) -> Result<JobCursor, IntegrationError> {
-        JobCursor::new(serde_json::to_string(self).expect("checkpoints serialize")).map_err(state_error)
+        JobCursor::new(serde_json::to_string(self).expect("checkpoints serialize"))
+            .map_err(state_error)
     }
 }
 
@@ -172,13 +173,15 @@ impl Sync {
         if progress.state.is_final() {
             return Ok(progress);
         }
-        let mut checkpoint: Checkpoint =
-            serde_json::from_str(progress.cursor.as_deref().unwrap_or_default()).map_err(|err| {
-                IntegrationError::new(
-                    IntegrationErrorKind::Unavailable,
-                    format!("job {job}: unreadable checkpoint: {err}"),
-                )
-            })?;
+        let mut checkpoint: Checkpoint = serde_json::from_str(
+            progress.cursor.as_deref().unwrap_or_default(),
+        )
+        .map_err(|err| {
+            IntegrationError::new(
+                IntegrationErrorKind::Unavailable,
+                format!("job {job}: unreadable checkpoint: {err}"),
+            )
+        })?;
         let mut feeds = match checkpoint.feeds.clone() {
             Some(feeds) => feeds,
             None => match self
@@ -198,7 +201,9 @@ impl Sync {
             }
             let Some(at) = feeds.iter().position(|feed| !feed.synced) else {
                 self.connector
-                    .update(user_id, integration_id, |stored| merge_feeds(&mut stored.feeds, feeds))
+                    .update(user_id, integration_id, |stored| {
+                        merge_feeds(&mut stored.feeds, feeds)
+                    })
                     .await?;
                 let total = checkpoint.done + checkpoint.failed;
                 let update = self.jobs.set_total(job, total).await.map_err(state_error)?;
@@ -257,10 +262,7 @@ impl Sync {
                 {
                     Ok(next) => next,
                     Err(Stop::Fail(reason)) => {
-                        return Err(IntegrationError::new(
-                            IntegrationErrorKind::Invalid,
-                            reason,
-                        ));
+                        return Err(IntegrationError::new(IntegrationErrorKind::Invalid, reason));
                     }
                     Err(Stop::Retry(err)) => return Err(err),
                 };
@@ -269,7 +271,8 @@ impl Sync {
                 let moved = next.clone();
                 self.connector
                     .update(user_id, integration_id, |stored| {
-                        if let Some(kept) = stored.feeds.iter_mut().find(|kept| kept.key == moved.key)
+                        if let Some(kept) =
+                            stored.feeds.iter_mut().find(|kept| kept.key == moved.key)
                         {
                             kept.cursor = moved.cursor;
                             kept.synced = moved.synced;
@@ -285,14 +288,23 @@ impl Sync {
             }
         }
         if total.done + total.failed > 0 {
-            tracing::info!(integration = integration_id, done = total.done, failed = total.failed, "changes streamed");
+            tracing::info!(
+                integration = integration_id,
+                done = total.done,
+                failed = total.failed,
+                "changes streamed"
+            );
         }
         Ok(total)
     }
 
     /// Publishes a delete event for every item the integration `integration_id` of
     /// `user_id` delivered (before it is disconnected with `purge`); how many.
-    pub async fn purge(&self, user_id: &str, integration_id: &str) -> Result<u64, IntegrationError> {
+    pub async fn purge(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+    ) -> Result<u64, IntegrationError> {
         let _running = self.lock(integration_id).await;
         let items = self.connector.store().items(integration_id).await?;
         let correlation_id = uuid::Uuid::now_v7().to_string();
@@ -300,8 +312,14 @@ impl Sync {
         for (_, item) in &items {
             let batch_id = uuid::Uuid::now_v7().to_string();
             envelopes.push(
-                removal(user_id, &batch_id, &correlation_id, SyncType::Streaming, item)
-                    .map_err(|reason| IntegrationError::new(IntegrationErrorKind::Invalid, reason))?,
+                removal(
+                    user_id,
+                    &batch_id,
+                    &correlation_id,
+                    SyncType::Streaming,
+                    item,
+                )
+                .map_err(|reason| IntegrationError::new(IntegrationErrorKind::Invalid, reason))?,
             );
         }
         for chunk in envelopes.chunks(500) {
@@ -309,10 +327,17 @@ impl Sync {
                 .await
                 .map_err(|stop| match stop {
                     Stop::Retry(err) => err,
-                    Stop::Fail(reason) => IntegrationError::new(IntegrationErrorKind::Invalid, reason),
+                    Stop::Fail(reason) => {
+                        IntegrationError::new(IntegrationErrorKind::Invalid, reason)
+                    }
                 })?;
         }
-        tracing::info!(user_id, integration = integration_id, items = items.len(), "integration's data purged");
+        tracing::info!(
+            user_id,
+            integration = integration_id,
+            items = items.len(),
+            "integration's data purged"
+        );
         Ok(items.len() as u64)
     }
 
@@ -370,7 +395,9 @@ impl Sync {
         let key = match resource {
             Resource::Mail { folder } => format!("emails/{folder}"),
             Resource::TodoTasks { list } => format!("todos/{list}"),
-            Resource::Contacts { folder: Some(folder) } => format!("contacts/{folder}"),
+            Resource::Contacts {
+                folder: Some(folder),
+            } => format!("contacts/{folder}"),
             other => other.data_type().as_str().to_string(),
         };
         Feed {
@@ -573,7 +600,13 @@ impl Sync {
             id: item.id().to_string(),
             kind: item.kind(),
         };
-        let event = item.event(Operation::Create, sync_type, user_id, batch_id, last_modified);
+        let event = item.event(
+            Operation::Create,
+            sync_type,
+            user_id,
+            batch_id,
+            last_modified,
+        );
         let envelope = event
             .to_envelope(SOURCE, correlation_id)
             .map_err(|err| err.to_string())?;
@@ -581,7 +614,11 @@ impl Sync {
     }
 
     /// Publishes `envelopes`; the ids of those the registry refused (each logged).
-    async fn publish(&self, envelopes: &[Envelope], correlation_id: &str) -> Result<Vec<String>, Stop> {
+    async fn publish(
+        &self,
+        envelopes: &[Envelope],
+        correlation_id: &str,
+    ) -> Result<Vec<String>, Stop> {
         let report = self.publisher.publish(envelopes).await.map_err(|err| {
             Stop::Retry(IntegrationError::new(
                 IntegrationErrorKind::Unavailable,
@@ -734,7 +771,12 @@ impl AnyItem {
             DataKind::WordDocument => document(DocumentKind::Word),
             DataKind::SheetDocument => document(DocumentKind::Sheet),
             DataKind::PresentationDocument => document(DocumentKind::Presentation),
-            other => return Err(format!("a {} cannot be deleted by a feed", other.doc_type())),
+            other => {
+                return Err(format!(
+                    "a {} cannot be deleted by a feed",
+                    other.doc_type()
+                ));
+            }
         })
     }
 

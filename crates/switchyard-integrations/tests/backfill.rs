@@ -68,7 +68,9 @@ async fn a_killed_backfill_of_every_data_type_resumes_with_exact_counts() {
     assert_eq!(per_topic("contacts"), 9);
     assert_eq!(per_topic("todos"), 14);
     assert_eq!(
-        per_topic("word_documents") + per_topic("sheet_documents") + per_topic("presentation_documents"),
+        per_topic("word_documents")
+            + per_topic("sheet_documents")
+            + per_topic("presentation_documents"),
         3
     );
     assert_eq!(ids.len() as u64, expected, "every item is published");
@@ -81,9 +83,18 @@ async fn a_killed_backfill_of_every_data_type_resumes_with_exact_counts() {
     // every item.
     let stored = setup.store.get(USER, &setup.integration_id).await.unwrap();
     assert!(stored.feeds.len() >= 6, "{:?}", stored.feeds);
-    assert!(stored.feeds.iter().all(|feed| feed.synced), "{:?}", stored.feeds);
+    assert!(
+        stored.feeds.iter().all(|feed| feed.synced),
+        "{:?}",
+        stored.feeds
+    );
     assert_eq!(
-        setup.store.items(&setup.integration_id).await.unwrap().len() as u64,
+        setup
+            .store
+            .items(&setup.integration_id)
+            .await
+            .unwrap()
+            .len() as u64,
         expected
     );
 

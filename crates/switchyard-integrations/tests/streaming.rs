@@ -87,11 +87,17 @@ async fn changes_stream_and_an_expired_cursor_reconciles_deletions() {
     assert_eq!((streamed.done, streamed.failed), (3, 0));
     assert_eq!(
         history(&setup, "emails", &changed).await,
-        [("create".into(), "backfill".into()), ("create".into(), "streaming".into())]
+        [
+            ("create".into(), "backfill".into()),
+            ("create".into(), "streaming".into())
+        ]
     );
     assert_eq!(
         history(&setup, "contacts", &removed).await,
-        [("create".into(), "backfill".into()), ("delete".into(), "streaming".into())]
+        [
+            ("create".into(), "backfill".into()),
+            ("delete".into(), "streaming".into())
+        ]
     );
     assert_eq!(
         history(&setup, "todos", &added).await,
@@ -116,10 +122,17 @@ async fn changes_stream_and_an_expired_cursor_reconciles_deletions() {
     assert_eq!(resynced.failed, 0);
     assert_eq!(
         history(&setup, "emails", &gone).await,
-        [("create".into(), "backfill".into()), ("delete".into(), "streaming".into())]
+        [
+            ("create".into(), "backfill".into()),
+            ("delete".into(), "streaming".into())
+        ]
     );
     let ledger = setup.store.items(id).await.unwrap();
-    assert!(ledger.iter().all(|(_, item)| item.id != gone && item.id != removed));
+    assert!(
+        ledger
+            .iter()
+            .all(|(_, item)| item.id != gone && item.id != removed)
+    );
     assert_eq!(ledger.len(), 12 - 1 + 4 + 3 - 1 + 3 + 1 + 2);
     // In sync again.
     assert_eq!(sync.stream(USER, id).await.unwrap().done, 0);
@@ -152,7 +165,10 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
     }
     let received = Arc::new(Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/webhooks/microsoft", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/v1/webhooks/microsoft",
+        listener.local_addr().unwrap()
+    );
     let app = axum::Router::new()
         .route("/v1/webhooks/microsoft", axum::routing::post(receive))
         .with_state(received.clone());
@@ -171,7 +187,10 @@ async fn notifications_are_checked_and_each_lifecycle_event_is_handled() {
     // Every feed gets a subscription, all with one clientState; subscribing again
     // changes nothing until they near their expiry.
     let feeds = setup.store.get(USER, &id).await.unwrap().feeds.len();
-    assert_eq!(notifications.subscribe(USER, &id, false).await.unwrap(), feeds);
+    assert_eq!(
+        notifications.subscribe(USER, &id, false).await.unwrap(),
+        feeds
+    );
     assert_eq!(notifications.subscribe(USER, &id, false).await.unwrap(), 0);
     let subscriptions = setup.fake.subscriptions.lock().unwrap().clone();
     assert_eq!(subscriptions.len(), feeds);
@@ -202,27 +221,47 @@ async fn notifications_are_checked_and_each_lifecycle_event_is_handled() {
 
     // A genuine change notification asks for a stream; a forged one is refused.
     let body = deliver(setup.fake.notify(&first.id).await);
-    assert_eq!(notifications.receive(&body).await.unwrap().unwrap(), [stream.clone()]);
+    assert_eq!(
+        notifications.receive(&body).await.unwrap().unwrap(),
+        std::slice::from_ref(&stream)
+    );
     let body = deliver(setup.fake.notify_forged(&first.id).await);
     let forged = notifications.receive(&body).await.unwrap().unwrap_err();
     assert_eq!(forged.subscription_id, first.id);
     // A subscription nobody made is refused too, and garbage is an error.
-    let unknown = String::from_utf8(body).unwrap().replace(&first.id, "not-ours");
-    assert!(notifications.receive(unknown.as_bytes()).await.unwrap().is_err());
+    let unknown = String::from_utf8(body)
+        .unwrap()
+        .replace(&first.id, "not-ours");
+    assert!(
+        notifications
+            .receive(unknown.as_bytes())
+            .await
+            .unwrap()
+            .is_err()
+    );
     assert!(notifications.receive(b"{\"value\": 3}").await.is_err());
 
     // Lifecycle: missed → stream; reauthorizationRequired → renew; subscriptionRemoved
     // → forget it and subscribe again (then stream what was missed).
     let body = deliver(setup.fake.send_lifecycle(&first.id, "missed").await);
-    assert_eq!(notifications.receive(&body).await.unwrap().unwrap(), [stream.clone()]);
+    assert_eq!(
+        notifications.receive(&body).await.unwrap().unwrap(),
+        std::slice::from_ref(&stream)
+    );
     let body = deliver(
         setup
             .fake
             .send_lifecycle(&first.id, "reauthorizationRequired")
             .await,
     );
-    assert_eq!(notifications.receive(&body).await.unwrap().unwrap(), [subscribe.clone()]);
-    assert_eq!(notifications.subscribe(USER, &id, true).await.unwrap(), feeds);
+    assert_eq!(
+        notifications.receive(&body).await.unwrap().unwrap(),
+        std::slice::from_ref(&subscribe)
+    );
+    assert_eq!(
+        notifications.subscribe(USER, &id, true).await.unwrap(),
+        feeds
+    );
     let renewed = setup.store.get(USER, &id).await.unwrap().feeds[0]
         .subscription
         .clone()
@@ -239,7 +278,11 @@ async fn notifications_are_checked_and_each_lifecycle_event_is_handled() {
         notifications.receive(&body).await.unwrap().unwrap(),
         [stream, subscribe]
     );
-    assert!(setup.store.get(USER, &id).await.unwrap().feeds[0].subscription.is_none());
+    assert!(
+        setup.store.get(USER, &id).await.unwrap().feeds[0]
+            .subscription
+            .is_none()
+    );
     assert_eq!(notifications.subscribe(USER, &id, false).await.unwrap(), 1);
     let recreated = setup.store.get(USER, &id).await.unwrap().feeds[0]
         .subscription

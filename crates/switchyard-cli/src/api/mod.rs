@@ -120,7 +120,12 @@ pub fn routes() -> Vec<Route> {
             write,
             integrations::start_backfill,
         ),
-        route(Method::GET, "/v1/backfill", read, integrations::list_backfills),
+        route(
+            Method::GET,
+            "/v1/backfill",
+            read,
+            integrations::list_backfills,
+        ),
         route(
             Method::GET,
             "/v1/backfill/{id}",

@@ -15,10 +15,10 @@ use switchyard_integrations::{
     ConnectRequest, Connector, DataType, Grant, Provider, ProviderEndpoints, RedbIntegrationStore,
     Sync,
 };
+pub use switchyard_providers::fake::FakeMicrosoft as Fake;
 use switchyard_providers::{GraphClient, Throttle, TokenEndpoint};
 use switchyard_runtime::Publisher;
 use switchyard_state::EmbeddedState;
-pub use switchyard_providers::fake::FakeMicrosoft as Fake;
 
 /// Starts the fake, `configure` setting its mailbox up.
 pub async fn start(configure: impl FnOnce(&mut Fake)) -> Arc<Fake> {
@@ -88,12 +88,7 @@ pub async fn setup(configure: impl FnOnce(&mut Fake)) -> Setup {
         Throttle::new(Duration::from_secs(5), 3, Duration::from_millis(20)),
     );
     let connector = Arc::new(connector);
-    let backfill = Arc::new(Sync::new(
-        connector.clone(),
-        graph,
-        jobs,
-        publisher,
-    ));
+    let backfill = Arc::new(Sync::new(connector.clone(), graph, jobs, publisher));
     Setup {
         fake,
         backfill,
@@ -135,4 +130,3 @@ pub async fn published(broker: &EmbeddedBroker) -> (BTreeMap<String, usize>, BTr
     }
     (ids, correlations)
 }
-
