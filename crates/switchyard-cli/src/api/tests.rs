@@ -165,7 +165,13 @@ async fn every_route_refuses_another_users_data_and_the_audit_log_says_so() {
         };
         match route.access {
             Access::Public => {
-                let (status, _) = call(None, "").await;
+                // The webhook answers Graph's handshake without a credential.
+                let query = if route.path == "/v1/webhooks/microsoft" {
+                    "validationToken=ping"
+                } else {
+                    ""
+                };
+                let (status, _) = call(None, query).await;
                 assert!(status.is_success(), "{what}: {status}");
                 continue;
             }
