@@ -29,6 +29,11 @@
 //! gone from the provider, and each gets a delete event. (Items a resync reads again are
 //! counted again by a backfill job: its counts are exact except across a resync.)
 //!
+//! **Fairness.** At most [`CONCURRENT_PAGES`] pages are read and published at once across
+//! every integration, and waiting pages take turns first come, first served (a fair
+//! semaphore): a user with a large history delays another by a page at a time, never by
+//! a whole backfill. Requests to one mailbox also share its throttle (`Throttle`).
+//!
 //! A refused grant fails the job (the integration reads `needs_reauth`); a bus or
 //! provider that stays down leaves the job running, to be resumed.
 
@@ -49,7 +54,7 @@ use switchyard_state::{
     ItemOutcome, JobCursor, JobFailureReason, JobId, JobOwner, JobProgress, JobProgressStore,
     JobSpec, JobUpdate, StateError, StateErrorKind,
 };
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 
 use crate::Connector;
 use crate::store::{Feed, IntegrationError, IntegrationErrorKind, LedgerItem};
@@ -64,6 +69,8 @@ const PROVIDER: &str = "msgraph";
 const STALL_AFTER: Duration = Duration::from_secs(600);
 /// The most bytes of one drive file downloaded and read.
 const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+/// The most pages read and published at once, across every integration.
+pub const CONCURRENT_PAGES: usize = 4;
 /// How far back and ahead of now calendar events are read.
 const CALENDAR_WINDOW: TimeDelta = TimeDelta::days(365);
 
@@ -110,6 +117,8 @@ pub struct Sync {
     publisher: Publisher,
     /// One lock per integration: one sync of it at a time.
     running: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Turns to read a page, shared fairly by every integration.
+    pages: Semaphore,
 }
 
 impl Sync {
@@ -127,6 +136,7 @@ impl Sync {
             jobs,
             publisher,
             running: std::sync::Mutex::default(),
+            pages: Semaphore::new(CONCURRENT_PAGES),
         }
     }
 
@@ -436,6 +446,11 @@ impl Sync {
         sync_type: SyncType,
         correlation_id: &str,
     ) -> Result<(Feed, PageCounts), Stop> {
+        let _turn = self
+            .pages
+            .acquire()
+            .await
+            .expect("the page semaphore is never closed");
         let token = self.token(user_id, integration_id).await?;
         let page = match self.graph.page(integration_id, &feed.cursor, &token).await {
             Ok(page) => page,
