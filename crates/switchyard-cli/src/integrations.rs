@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use switchyard_auth::{SecretKeys, SecretString};
 use switchyard_integrations::{
-    ConnectRequest, Connector, DataType, Forged, Integration, IntegrationError,
+    BackfillOptions, ConnectRequest, Connector, Forged, Integration, IntegrationError,
     IntegrationErrorKind, IntegrationState, Notifications, ProviderEndpoints, Signal, Sync,
 };
 use switchyard_providers::microsoft::{DEFAULT_GRAPH_URL, DEFAULT_TOKEN_URL};
@@ -134,7 +134,7 @@ impl Integrations {
         let integration = self.connector.connect(user_id, request).await?;
         let job = self
             .sync
-            .create_job(user_id, &integration.data_types)
+            .create_job(user_id, &BackfillOptions::of(&integration.data_types))
             .await?;
         let integration = self
             .connector
@@ -144,18 +144,21 @@ impl Integrations {
         Ok(integration)
     }
 
-    /// Starts reading the history of `data_types` (all the integration reads when `None`)
-    /// of the integration `id` of `user_id` again, as a new backfill job (it also deletes
-    /// downstream what the provider no longer has); the job. A backfill of it still
-    /// running is cancelled.
+    /// Starts reading the history the integration `id` of `user_id` again as `options`
+    /// say (an empty `data_types`: everything it reads), as a new backfill job that also
+    /// deletes downstream what the provider no longer has; the job. A backfill of it
+    /// still running is cancelled.
     pub async fn backfill(
         &self,
         user_id: &str,
         id: &str,
-        data_types: Option<Vec<DataType>>,
+        mut options: BackfillOptions,
     ) -> Result<JobId, IntegrationError> {
         let integration = self.connector.get(user_id, id).await?;
-        let data_types = data_types.unwrap_or_else(|| integration.data_types.clone());
+        if options.data_types.is_empty() {
+            options.data_types = integration.data_types.clone();
+        }
+        let data_types = &options.data_types;
         if let Some(other) = data_types
             .iter()
             .find(|data_type| !integration.data_types.contains(data_type))
@@ -174,12 +177,6 @@ impl Integrations {
                 ),
             ));
         }
-        if data_types.is_empty() {
-            return Err(IntegrationError::new(
-                IntegrationErrorKind::Invalid,
-                "data_types is empty",
-            ));
-        }
         if let Some(previous) = integration.backfill_job.as_deref()
             && let Ok(previous) = JobId::new(previous)
         {
@@ -188,7 +185,7 @@ impl Integrations {
             })?;
             tracing::info!(job = %previous, ?update, "the previous backfill gives way to a new one");
         }
-        let job = self.sync.create_job(user_id, &data_types).await?;
+        let job = self.sync.create_job(user_id, &options).await?;
         self.connector
             .set_backfill_job(user_id, id, job.as_str())
             .await?;

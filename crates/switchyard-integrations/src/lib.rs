@@ -32,4 +32,4 @@ pub use store::{
     DataType, Feed, FeedSubscription, Integration, IntegrationError, IntegrationErrorKind,
     IntegrationState, IntegrationStore, LedgerItem, Provider, StoredIntegration,
 };
-pub use sync::{BACKFILL_KIND, CONCURRENT_PAGES, PageCounts, Sync};
+pub use sync::{BACKFILL_KIND, BackfillOptions, CONCURRENT_PAGES, PageCounts, Sync};

@@ -74,11 +74,37 @@ pub const CONCURRENT_PAGES: usize = 4;
 /// How far back and ahead of now calendar events are read.
 const CALENDAR_WINDOW: TimeDelta = TimeDelta::days(365);
 
+/// What a backfill reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillOptions {
+    /// The data types.
+    pub data_types: Vec<DataType>,
+    /// The window of calendar events read [default: a year back to a year ahead]; the
+    /// other data types are read whole (their delta queries take no dates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Items asked per page [default: 100; Graph takes it as a hint].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
+}
+
+impl BackfillOptions {
+    /// Everything of `data_types`, in pages of the default size.
+    pub fn of(data_types: &[DataType]) -> Self {
+        BackfillOptions {
+            data_types: data_types.to_vec(),
+            window: None,
+            page_size: None,
+        }
+    }
+}
+
 /// Where a backfill stands after a page: what it reads, every feed's cursor (once listed),
 /// and the counts the job reaches once that page is counted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Checkpoint {
-    data_types: Vec<DataType>,
+    #[serde(flatten)]
+    options: BackfillOptions,
     feeds: Option<Vec<Feed>>,
     done: u64,
     failed: u64,
@@ -145,19 +171,19 @@ impl Sync {
         &self.graph
     }
 
-    /// Creates the job of a backfill of `data_types` of `user_id`'s integration;
+    /// Creates the job of a backfill of `user_id`'s integration as `options` say;
     /// [`backfill`](Self::backfill) runs it.
     pub async fn create_job(
         &self,
         user_id: &str,
-        data_types: &[DataType],
+        options: &BackfillOptions,
     ) -> Result<JobId, IntegrationError> {
         let job = JobId::new(uuid::Uuid::now_v7().to_string()).map_err(state_error)?;
         let owner = JobOwner::new(user_id).map_err(state_error)?;
         let spec = JobSpec::new(owner, BACKFILL_KIND, STALL_AFTER).map_err(state_error)?;
         self.jobs.init(&job, &spec).await.map_err(state_error)?;
         let checkpoint = Checkpoint {
-            data_types: data_types.to_vec(),
+            options: options.clone(),
             feeds: None,
             done: 0,
             failed: 0,
@@ -192,10 +218,14 @@ impl Sync {
                 format!("job {job}: unreadable checkpoint: {err}"),
             )
         })?;
+        let graph = match checkpoint.options.page_size {
+            Some(size) => self.graph.with_page_size(size),
+            None => self.graph.clone(),
+        };
         let mut feeds = match checkpoint.feeds.clone() {
             Some(feeds) => feeds,
             None => match self
-                .first_feeds(user_id, integration_id, &checkpoint.data_types)
+                .first_feeds(user_id, integration_id, &checkpoint.options)
                 .await
             {
                 Ok(feeds) => feeds,
@@ -222,6 +252,7 @@ impl Sync {
             };
             let (feed, counts) = match self
                 .page(
+                    &graph,
                     user_id,
                     integration_id,
                     &feeds[at],
@@ -262,6 +293,7 @@ impl Sync {
             loop {
                 let (next, counts) = match self
                     .page(
+                        &self.graph,
                         user_id,
                         integration_id,
                         &feed,
@@ -363,14 +395,15 @@ impl Sync {
         lock.lock_owned().await
     }
 
-    /// The feeds of an integration about to read the history of `data_types`: one per
-    /// delta query of each. A feed the integration already has is read at its next
-    /// generation, as a resync: what the provider no longer has is deleted at the end.
+    /// The feeds of an integration about to read the history `options` name: one per
+    /// delta query of each data type. A feed the integration already has is read at its
+    /// next generation, as a resync: what the provider no longer has is deleted at the
+    /// end.
     async fn first_feeds(
         &self,
         user_id: &str,
         integration_id: &str,
-        data_types: &[DataType],
+        options: &BackfillOptions,
     ) -> Result<Vec<Feed>, Stop> {
         let token = self.token(user_id, integration_id).await?;
         let kept = self
@@ -380,9 +413,11 @@ impl Sync {
             .map_err(Stop::Retry)?
             .feeds;
         let now = Utc::now();
-        let window = (now - CALENDAR_WINDOW, now + CALENDAR_WINDOW);
+        let window = options
+            .window
+            .unwrap_or((now - CALENDAR_WINDOW, now + CALENDAR_WINDOW));
         let mut feeds = Vec::new();
-        for &data_type in data_types {
+        for &data_type in &options.data_types {
             let resources = self
                 .graph
                 .resources(integration_id, data_type, window, &token)
@@ -437,9 +472,11 @@ impl Sync {
         }
     }
 
-    /// Reads, publishes and records the page `feed` points at; the feed after it.
+    /// Reads (through `graph`), publishes and records the page `feed` points at; the
+    /// feed after it.
     async fn page(
         &self,
+        graph: &GraphClient,
         user_id: &str,
         integration_id: &str,
         feed: &Feed,
@@ -452,7 +489,7 @@ impl Sync {
             .await
             .expect("the page semaphore is never closed");
         let token = self.token(user_id, integration_id).await?;
-        let page = match self.graph.page(integration_id, &feed.cursor, &token).await {
+        let page = match graph.page(integration_id, &feed.cursor, &token).await {
             Ok(page) => page,
             Err(err) if err.kind() == ProviderErrorKind::CursorExpired => {
                 tracing::warn!(integration = integration_id, feed = %feed.key, reason = %err, "delta link expired: reading the feed again to reconcile deletions");

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use support::{USER, published, setup};
-use switchyard_integrations::{BACKFILL_KIND, IntegrationStore};
+use switchyard_integrations::{BACKFILL_KIND, BackfillOptions, IntegrationStore};
 use switchyard_state::JobState;
 
 #[tokio::test]
@@ -28,7 +28,11 @@ async fn a_killed_backfill_of_every_data_type_resumes_with_exact_counts() {
     })
     .await;
     let expected = 35 + 12 + 9 + 2 * 7 + 3;
-    let job = setup.backfill.create_job(USER, support::ALL).await.unwrap();
+    let job = setup
+        .backfill
+        .create_job(USER, &BackfillOptions::of(support::ALL))
+        .await
+        .unwrap();
 
     // Kill the runner at different points of its pages, again and again.
     for kill_after_ms in [10, 40, 55, 90, 125, 170] {
@@ -116,7 +120,11 @@ async fn a_revoked_grant_fails_the_backfill_with_the_providers_reason() {
         *fake.lifetime_secs.get_mut().unwrap() = 1;
     })
     .await;
-    let job = setup.backfill.create_job(USER, support::ALL).await.unwrap();
+    let job = setup
+        .backfill
+        .create_job(USER, &BackfillOptions::of(support::ALL))
+        .await
+        .unwrap();
     setup.fake.revoked.lock().unwrap().push("refresh-1".into());
     let progress = setup
         .backfill

@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use serde_json::Value;
 use support::{USER, setup};
 use switchyard_bus::Broker;
-use switchyard_integrations::{IntegrationStore, Notifications, Signal};
+use switchyard_integrations::{BackfillOptions, IntegrationStore, Notifications, Signal};
 use switchyard_providers::{DataType, GraphClient, Throttle};
 use switchyard_state::JobState;
 
@@ -50,7 +50,11 @@ fn id_of(item: &Value) -> String {
 
 async fn backfilled(configure: impl FnOnce(&mut support::Fake)) -> support::Setup {
     let setup = setup(configure).await;
-    let job = setup.backfill.create_job(USER, support::ALL).await.unwrap();
+    let job = setup
+        .backfill
+        .create_job(USER, &BackfillOptions::of(support::ALL))
+        .await
+        .unwrap();
     let progress = setup
         .backfill
         .backfill(USER, &setup.integration_id, &job)

@@ -54,7 +54,8 @@ pub struct FakeMicrosoft {
     pub tasks_per_list: usize,
     /// Drive files at the start: Word, Excel and PowerPoint files in turn.
     pub files: usize,
-    /// Items per page, of delta queries and of collections.
+    /// Items per page, of delta queries (fewer when the request's `Prefer:
+    /// odata.maxpagesize` asks) and of collections.
     pub page_size: usize,
     /// How long each delta page takes.
     pub page_delay: Duration,
@@ -201,7 +202,13 @@ fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
 }
 
 /// A page of the delta query of resource `scope` of `data_type` at `uri`.
-async fn delta(fake: &FakeMicrosoft, data_type: DataType, scope: &str, uri: &Uri) -> Response {
+async fn delta(
+    fake: &FakeMicrosoft,
+    data_type: DataType,
+    scope: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Response {
     tokio::time::sleep(fake.page_delay).await;
     *fake
         .pages_served
@@ -238,7 +245,16 @@ async fn delta(fake: &FakeMicrosoft, data_type: DataType, scope: &str, uri: &Uri
             "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
         );
     }
-    let page = graph.page(data_type, scope, round, fake.page_size);
+    // `Prefer: odata.maxpagesize=N` asks for smaller pages, never larger ones.
+    let asked = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|part| part.trim().strip_prefix("odata.maxpagesize="))
+        .and_then(|size| size.trim().parse::<usize>().ok());
+    let page_size = asked.map_or(fake.page_size, |asked| asked.min(fake.page_size));
+    let page = graph.page(data_type, scope, round, page_size);
     let link = |query: String| format!("{}{}?{query}", fake.base_url, uri.path());
     let mut answer = json!({"value": page.items});
     match page.next {
@@ -397,29 +413,39 @@ pub async fn start(configure: impl FnOnce(&mut FakeMicrosoft)) -> Arc<FakeMicros
         .route(
             "/v1.0/me/mailFolders/{folder}/messages/delta",
             get(
-                |State(fake): State<Arc<FakeMicrosoft>>, Path(folder): Path<String>, uri: Uri| async move {
-                    delta(&fake, DataType::Emails, &folder, &uri).await
+                |State(fake): State<Arc<FakeMicrosoft>>,
+                 Path(folder): Path<String>,
+                 headers: HeaderMap,
+                 uri: Uri| async move {
+                    delta(&fake, DataType::Emails, &folder, &headers, &uri).await
                 },
             ),
         )
         .route(
             "/v1.0/me/calendarView/delta",
-            get(|State(fake): State<Arc<FakeMicrosoft>>, uri: Uri| async move {
-                delta(&fake, DataType::Calendars, "", &uri).await
-            }),
+            get(
+                |State(fake): State<Arc<FakeMicrosoft>>, headers: HeaderMap, uri: Uri| async move {
+                    delta(&fake, DataType::Calendars, "", &headers, &uri).await
+                },
+            ),
         )
         .route("/v1.0/me/contactFolders", get(contact_folders))
         .route(
             "/v1.0/me/contacts/delta",
-            get(|State(fake): State<Arc<FakeMicrosoft>>, uri: Uri| async move {
-                delta(&fake, DataType::Contacts, "", &uri).await
-            }),
+            get(
+                |State(fake): State<Arc<FakeMicrosoft>>, headers: HeaderMap, uri: Uri| async move {
+                    delta(&fake, DataType::Contacts, "", &headers, &uri).await
+                },
+            ),
         )
         .route(
             "/v1.0/me/contactFolders/{folder}/contacts/delta",
             get(
-                |State(fake): State<Arc<FakeMicrosoft>>, Path(folder): Path<String>, uri: Uri| async move {
-                    delta(&fake, DataType::Contacts, &folder, &uri).await
+                |State(fake): State<Arc<FakeMicrosoft>>,
+                 Path(folder): Path<String>,
+                 headers: HeaderMap,
+                 uri: Uri| async move {
+                    delta(&fake, DataType::Contacts, &folder, &headers, &uri).await
                 },
             ),
         )
@@ -427,16 +453,21 @@ pub async fn start(configure: impl FnOnce(&mut FakeMicrosoft)) -> Arc<FakeMicros
         .route(
             "/v1.0/me/todo/lists/{list}/tasks/delta",
             get(
-                |State(fake): State<Arc<FakeMicrosoft>>, Path(list): Path<String>, uri: Uri| async move {
-                    delta(&fake, DataType::Todos, &list, &uri).await
+                |State(fake): State<Arc<FakeMicrosoft>>,
+                 Path(list): Path<String>,
+                 headers: HeaderMap,
+                 uri: Uri| async move {
+                    delta(&fake, DataType::Todos, &list, &headers, &uri).await
                 },
             ),
         )
         .route(
             "/v1.0/me/drive/root/delta",
-            get(|State(fake): State<Arc<FakeMicrosoft>>, uri: Uri| async move {
-                delta(&fake, DataType::Files, "", &uri).await
-            }),
+            get(
+                |State(fake): State<Arc<FakeMicrosoft>>, headers: HeaderMap, uri: Uri| async move {
+                    delta(&fake, DataType::Files, "", &headers, &uri).await
+                },
+            ),
         )
         .route("/v1.0/me/drive/items/{id}/content", get(file_content))
         .route_layer(middleware::from_fn_with_state(

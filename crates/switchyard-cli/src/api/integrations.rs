@@ -15,11 +15,14 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use switchyard_auth::SecretString;
 use switchyard_integrations::{
-    ConnectRequest, DataType, Grant, Integration, IntegrationError, IntegrationErrorKind, Provider,
+    BackfillOptions, ConnectRequest, DataType, Grant, Integration, IntegrationError,
+    IntegrationErrorKind, Provider,
 };
+use switchyard_providers::microsoft::MAX_PAGE_SIZE;
 use switchyard_state::{JobId, JobOwner, JobProgress, JobUpdate};
 use utoipa::ToSchema;
 
@@ -343,11 +346,40 @@ pub(super) struct BackfillRequest {
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>, example = json!(["emails"]))]
     data_types: Option<Vec<DataType>>,
+    /// The start of the calendar window read (RFC 3339) [default: a year ago]; the other
+    /// data types are read whole.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    from: Option<DateTime<Utc>>,
+    /// The end of the calendar window read [default: a year ahead].
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    to: Option<DateTime<Utc>>,
+    /// Items asked per page, 1 to 1000 [default: 100].
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    batch_size: Option<u32>,
+}
+
+/// The window of calendar events `body` asks for: both ends default a year away.
+fn window(body: &BackfillRequest) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, ApiError> {
+    if body.from.is_none() && body.to.is_none() {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    let from = body.from.unwrap_or(now - TimeDelta::days(365));
+    let to = body.to.unwrap_or(now + TimeDelta::days(365));
+    if from >= to {
+        return Err(bad_request(format!(
+            "from ({from}) must be before to ({to})"
+        )));
+    }
+    Ok(Some((from, to)))
 }
 
 #[utoipa::path(post, path = "/v1/backfill", tag = "integrations", request_body = BackfillRequest,
     responses((status = 202, description = "Started: the new job (a running backfill of the integration is cancelled)", body = BackfillBody),
-        (status = 400, description = "A data type the integration does not read", body = ErrorBody),
+        (status = 400, description = "A data type the integration does not read, `from` not before `to`, or a `batch_size` out of range", body = ErrorBody),
         (status = 404, description = "No such integration of the caller's", body = ErrorBody),
         (status = 409, description = "The integration needs its user to connect again", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -358,9 +390,22 @@ pub(super) async fn start_backfill(
     Extension(caller): Extension<Caller>,
     Json(body): Json<BackfillRequest>,
 ) -> Result<(StatusCode, Json<BackfillBody>), ApiError> {
+    if body
+        .batch_size
+        .is_some_and(|size| !(1..=MAX_PAGE_SIZE).contains(&size))
+    {
+        return Err(bad_request(format!(
+            "batch_size must be 1 to {MAX_PAGE_SIZE}"
+        )));
+    }
+    let options = BackfillOptions {
+        window: window(&body)?,
+        page_size: body.batch_size,
+        data_types: body.data_types.unwrap_or_default(),
+    };
     let job = state
         .integrations
-        .backfill(&caller.user_id, &body.integration, body.data_types)
+        .backfill(&caller.user_id, &body.integration, options)
         .await
         .map_err(api_error)?;
     let (_, progress) = own_job(&state, &caller, job.as_str()).await?;

@@ -45,8 +45,10 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 pub const DEFAULT_TOKEN_URL: &str = "https://login.microsoftonline.com/common/oauth2/v2.0/token";
 /// The most bytes read of one page.
 const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
-/// Items asked per page (`Prefer: odata.maxpagesize`).
+/// Items asked per page (`Prefer: odata.maxpagesize`) unless a client says otherwise.
 const PAGE_SIZE: u32 = 100;
+/// The most items a client may ask per page.
+pub const MAX_PAGE_SIZE: u32 = 1000;
 
 /// Redirects a download follows at most.
 const MAX_REDIRECTS: usize = 5;
@@ -155,6 +157,8 @@ pub struct GraphClient {
     base_url: String,
     http: reqwest::Client,
     throttle: Throttle,
+    /// Items asked per delta page.
+    page_size: u32,
 }
 
 impl GraphClient {
@@ -169,6 +173,16 @@ impl GraphClient {
                 .build()
                 .expect("an HTTP client with a timeout builds"),
             throttle,
+            page_size: PAGE_SIZE,
+        }
+    }
+
+    /// This client asking `page_size` items per delta page (1 to [`MAX_PAGE_SIZE`]; Graph
+    /// takes it as a hint), sharing its connections and throttling.
+    pub fn with_page_size(&self, page_size: u32) -> Self {
+        GraphClient {
+            page_size: page_size.clamp(1, MAX_PAGE_SIZE),
+            ..self.clone()
         }
     }
 
@@ -374,7 +388,8 @@ impl GraphClient {
                     .header(
                         "Prefer",
                         format!(
-                            "outlook.body-content-type=\"text\", odata.maxpagesize={PAGE_SIZE}"
+                            "outlook.body-content-type=\"text\", odata.maxpagesize={}",
+                            self.page_size
                         ),
                     )
             })
