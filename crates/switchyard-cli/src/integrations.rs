@@ -18,7 +18,7 @@ use switchyard_integrations::{
 };
 use switchyard_providers::microsoft::{DEFAULT_GRAPH_URL, DEFAULT_TOKEN_URL};
 use switchyard_providers::{GraphClient, Throttle, TokenEndpoint};
-use switchyard_state::{JobId, JobProgressStore};
+use switchyard_state::{JobId, JobProgressStore, JobState};
 
 use crate::config::Settings;
 use crate::env_vars;
@@ -110,11 +110,15 @@ impl Integrations {
         let graph = GraphClient::new(&graph_url, Throttle::default());
         let sync = Arc::new(Sync::new(
             connector.clone(),
-            graph.clone(),
+            graph,
             node.jobs.clone(),
             node.publisher.clone(),
         ));
-        let notifications = Arc::new(Notifications::new(connector.clone(), graph, webhook_url));
+        let notifications = Arc::new(Notifications::new(
+            connector.clone(),
+            sync.clone(),
+            webhook_url,
+        ));
         Ok(Integrations {
             connector,
             jobs: node.jobs.clone(),
@@ -158,6 +162,8 @@ impl Integrations {
         if options.data_types.is_empty() {
             options.data_types = integration.data_types.clone();
         }
+        options.data_types.sort();
+        options.data_types.dedup();
         let data_types = &options.data_types;
         if let Some(other) = data_types
             .iter()
@@ -203,24 +209,22 @@ impl Integrations {
         purge: bool,
     ) -> Result<Integration, IntegrationError> {
         let integration = self.connector.get(user_id, id).await?;
+        // The backfill first, so that it gives way at its next page; then nothing else
+        // syncs the integration until it is gone, so nothing comes back after a purge.
+        if let Some(job) = integration.backfill_job.as_deref()
+            && let Ok(job) = JobId::new(job)
+        {
+            let update = self.jobs.cancel(&job).await.map_err(|err| {
+                IntegrationError::new(IntegrationErrorKind::Unavailable, err.to_string())
+            })?;
+            tracing::info!(%job, ?update, "backfill cancelled with its integration");
+        }
+        let _held = self.sync.hold(id).await;
         if purge {
             self.sync.purge(user_id, id).await?;
         }
         self.notifications.unsubscribe(user_id, id).await;
-        let integration = self.connector.disconnect(user_id, &integration.id).await?;
-        if let Some(job) = integration.backfill_job.as_deref()
-            && let Ok(job) = JobId::new(job)
-        {
-            match self.jobs.cancel(&job).await {
-                Ok(update) => {
-                    tracing::info!(%job, ?update, "backfill cancelled with its integration")
-                }
-                Err(err) => {
-                    tracing::warn!(%job, error = %err, "failed to cancel the backfill of a disconnected integration")
-                }
-            }
-        }
-        Ok(integration)
+        self.connector.disconnect(user_id, id).await
     }
 
     /// Resumes the backfill of every integration whose job has not ended (a server
@@ -294,12 +298,25 @@ impl Integrations {
         });
     }
 
+    /// Follows every active integration whose backfill is done, each in its own task
+    /// (so that one slow account holds back no other).
     async fn poll(&self) -> anyhow::Result<()> {
         for integration in self.connector.with_backfill_jobs(MAX_RESUMED).await? {
-            if integration.state != IntegrationState::Active {
+            let Some(job) = integration.backfill_job.as_deref() else {
+                continue;
+            };
+            let backfilled = self
+                .jobs
+                .progress(&JobId::new(job)?)
+                .await?
+                .is_some_and(|progress| progress.state == JobState::Done);
+            if integration.state != IntegrationState::Active || !backfilled {
                 continue;
             }
-            self.follow(&integration.user_id, &integration.id).await;
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.follow(&integration.user_id, &integration.id).await;
+            });
         }
         Ok(())
     }
@@ -332,7 +349,7 @@ impl Integrations {
                 match this.sync.backfill(&user_id, &integration_id, &job).await {
                     Ok(progress) => {
                         tracing::info!(%job, state = %progress.state, done = progress.done, failed = progress.failed, reason = ?progress.reason, "backfill ended");
-                        if progress.state == switchyard_state::JobState::Done {
+                        if progress.state == JobState::Done {
                             this.follow(&user_id, &integration_id).await;
                         }
                         return;

@@ -184,6 +184,7 @@ impl Connector {
                 refresh_token: sealed,
                 client_state: None,
                 feeds: Vec::new(),
+                backfill_feeds: None,
             })
             .await?;
         self.tokens.lock().await.insert(id, grant);

@@ -225,11 +225,15 @@ impl IntegrationStore for RedbIntegrationStore {
                 {
                     let mut ledger = txn.open_table(LEDGER).map_err(|err| fail(&err))?;
                     for item in &seen {
+                        let key = (id.as_str(), feed.as_str(), item.id.as_str());
+                        // Never lower: a stream of the stored feed may record an item a
+                        // resync of a newer generation has read already.
+                        let seen_at = ledger
+                            .get(key)
+                            .map_err(|err| fail(&err))?
+                            .map_or(generation, |row| row.value().0.max(generation));
                         ledger
-                            .insert(
-                                (id.as_str(), feed.as_str(), item.id.as_str()),
-                                (generation, item.kind.doc_type()),
-                            )
+                            .insert(key, (seen_at, item.kind.doc_type()))
                             .map_err(|err| fail(&err))?;
                     }
                     for item in &gone {

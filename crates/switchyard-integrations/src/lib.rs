@@ -30,6 +30,6 @@ pub use embedded::RedbIntegrationStore;
 pub use notifications::{Forged, Notifications, Signal};
 pub use store::{
     DataType, Feed, FeedSubscription, Integration, IntegrationError, IntegrationErrorKind,
-    IntegrationState, IntegrationStore, LedgerItem, Provider, StoredIntegration,
+    IntegrationState, IntegrationStore, JobFeeds, LedgerItem, Provider, StoredIntegration,
 };
-pub use sync::{BACKFILL_KIND, BackfillOptions, CONCURRENT_PAGES, PageCounts, Sync};
+pub use sync::{BACKFILL_KIND, BackfillOptions, CONCURRENT_PAGES, PageCounts, Sync, Window};

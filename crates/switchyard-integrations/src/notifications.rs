@@ -20,14 +20,14 @@ use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
 use switchyard_auth::SecretString;
+use switchyard_providers::ProviderErrorKind;
 use switchyard_providers::microsoft::{
     LifecycleEvent, Notification, SubscriptionRequest, client_state_matches,
     max_subscription_lifetime, new_client_state, parse_notifications,
 };
-use switchyard_providers::{GraphClient, ProviderErrorKind};
 
-use crate::Connector;
 use crate::store::{FeedSubscription, IntegrationError, IntegrationErrorKind, StoredIntegration};
+use crate::{Connector, Sync};
 
 /// The change types every subscription asks for.
 const CHANGE_TYPES: &str = "created,updated,deleted";
@@ -67,7 +67,9 @@ pub struct Forged {
 /// Subscriptions and deliveries of Microsoft integrations.
 pub struct Notifications {
     connector: Arc<Connector>,
-    graph: GraphClient,
+    /// Its Graph client, and the lock that makes one sync of an integration run at a
+    /// time (subscribing included).
+    sync: Arc<Sync>,
     /// The public URL of `/v1/webhooks/microsoft`; without it nothing subscribes and the
     /// poll alone streams changes.
     webhook_url: Option<String>,
@@ -79,12 +81,12 @@ fn seal_context(id: &str) -> String {
 }
 
 impl Notifications {
-    /// Subscriptions made through `graph` with the tokens of `connector`, delivered to
-    /// `webhook_url`.
-    pub fn new(connector: Arc<Connector>, graph: GraphClient, webhook_url: Option<String>) -> Self {
+    /// Subscriptions made through the Graph client of `sync` with the tokens of
+    /// `connector`, delivered to `webhook_url`.
+    pub fn new(connector: Arc<Connector>, sync: Arc<Sync>, webhook_url: Option<String>) -> Self {
         Notifications {
             connector,
-            graph,
+            sync,
             webhook_url,
         }
     }
@@ -107,6 +109,9 @@ impl Notifications {
         let Some(webhook_url) = &self.webhook_url else {
             return Ok(0);
         };
+        // Two calls at once would both create a subscription for a feed without one.
+        let _held = self.sync.hold(integration_id).await;
+        let graph = self.sync.graph();
         let stored = self.connector.stored(user_id, integration_id).await?;
         let client_state = self.client_state(user_id, &stored).await?;
         let token = self.connector.access_token(user_id, integration_id).await?;
@@ -121,8 +126,7 @@ impl Notifications {
                 {
                     continue;
                 }
-                Some(subscription) => match self
-                    .graph
+                Some(subscription) => match graph
                     .renew_subscription(integration_id, &subscription.id, expiration, &token)
                     .await
                 {
@@ -137,8 +141,7 @@ impl Notifications {
             };
             let subscription = match renewed {
                 Some(renewed) => renewed,
-                None => self
-                    .graph
+                None => graph
                     .create_subscription(
                         integration_id,
                         &SubscriptionRequest {
@@ -229,7 +232,8 @@ impl Notifications {
         };
         for subscription in subscriptions {
             if let Err(err) = self
-                .graph
+                .sync
+                .graph()
                 .delete_subscription(id, &subscription.id, &token)
                 .await
             {

@@ -86,6 +86,19 @@ pub struct StoredIntegration {
     /// streaming goes on from there.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feeds: Vec<Feed>,
+    /// The feeds the running backfill reads, as far as each is read: replaces `feeds`
+    /// (keeping their subscriptions) when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_feeds: Option<JobFeeds>,
+}
+
+/// The feeds of one backfill job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFeeds {
+    /// The job.
+    pub job: String,
+    /// Its feeds, in the order it reads them.
+    pub feeds: Vec<Feed>,
 }
 
 /// One delta query of an integration (a mail folder, a to-do list, the calendar, the
@@ -207,7 +220,8 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<Option<(String, String)>, IntegrationError>;
 
     /// Records in the ledger of the feed `feed` of integration `id` that `seen` items are
-    /// there at `generation`, and that `gone` ids are not any more.
+    /// there at `generation` (an item already recorded at a later one keeps it), and that
+    /// `gone` ids are not any more.
     async fn record_items(
         &self,
         id: &str,

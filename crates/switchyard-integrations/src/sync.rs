@@ -10,23 +10,31 @@
 //! holds → advance the feed's cursor. An unreadable item counts as failed and the rest go
 //! on.
 //!
-//! **Backfill.** The job's checkpoint holds every feed's cursor *and* the counts the job
-//! must reach once the last page is counted, so a runner killed at any point resumes
-//! exactly: a page published but not checkpointed is read and published again
-//! (consumers deduplicate), and counts a checkpoint promised but were not marked yet are
-//! marked on resume. When every feed reached its delta link, the feeds are stored on the
-//! integration and the job's total is set, which finishes it. Backfill events carry the
-//! job id as their correlation id and one batch id per page.
+//! **Backfill.** The feeds a job reads are listed once and kept on the integration
+//! (`backfill_feeds`); they read one after the other. The job's checkpoint holds which
+//! feed it is at, that feed's next link, *and* the counts the job must reach once the
+//! page is counted — a few hundred bytes whatever the number of folders — so a runner
+//! killed at any point resumes exactly: a page published but not checkpointed is read and
+//! published again (consumers deduplicate), and counts a checkpoint promised but were not
+//! marked yet are marked on resume. A feed reaching its delta link, or starting a resync,
+//! is written on the integration before the checkpoint moves past it. When every feed is
+//! read, they replace the integration's feeds (keeping their subscriptions) and the job's
+//! total is set, which finishes it. A feed the integration already had is read at a new
+//! generation, so a second backfill also deletes what the account lost. Backfill events
+//! carry the job id as their correlation id and one batch id per page.
 //!
 //! **Streaming** ([`Sync::stream`]) goes on from each feed's delta link until the next
 //! one, one single-item event per change (`sync_type` `streaming`), saving the cursor
 //! after each page. A change notification, a `missed` lifecycle event and the periodic
 //! poll all just call it: the delta is the truth, so duplicate or reordered signals
-//! cannot corrupt anything. One sync of an integration runs at a time.
+//! cannot corrupt anything, and a stream asked for while another waits is that one. One
+//! sync of an integration runs at a time ([`Sync::hold`]); a feed that fails holds back
+//! only itself.
 //!
-//! **Expired cursors.** A 410 starts a full read of that feed at a new generation; when
-//! it reaches the delta link, the items of the ledger still at an older generation are
-//! gone from the provider, and each gets a delete event. (Items a resync reads again are
+//! **Expired cursors.** A 410 starts a full read of that feed at a new generation
+//! (generations only grow, and the ledger never lowers one); when it reaches the delta
+//! link, the items of the ledger still at an older generation are gone from the provider,
+//! and each gets a delete event. (Items a resync reads again are
 //! counted again by a backfill job: its counts are exact except across a resync.)
 //!
 //! **Fairness.** At most [`CONCURRENT_PAGES`] pages are read and published at once across
@@ -37,7 +45,7 @@
 //! A refused grant fails the job (the integration reads `needs_reauth`); a bus or
 //! provider that stays down leaves the job running, to be resumed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +65,7 @@ use switchyard_state::{
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::Connector;
-use crate::store::{Feed, IntegrationError, IntegrationErrorKind, LedgerItem};
+use crate::store::{Feed, IntegrationError, IntegrationErrorKind, JobFeeds, LedgerItem};
 
 /// The job kind of a backfill from Microsoft Graph.
 pub const BACKFILL_KIND: &str = "backfill.microsoft";
@@ -74,6 +82,9 @@ pub const CONCURRENT_PAGES: usize = 4;
 /// How far back and ahead of now calendar events are read.
 const CALENDAR_WINDOW: TimeDelta = TimeDelta::days(365);
 
+/// A span of time: from, to.
+pub type Window = (DateTime<Utc>, DateTime<Utc>);
+
 /// What a backfill reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackfillOptions {
@@ -82,7 +93,7 @@ pub struct BackfillOptions {
     /// The window of calendar events read [default: a year back to a year ahead]; the
     /// other data types are read whole (their delta queries take no dates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub window: Option<Window>,
     /// Items asked per page [default: 100; Graph takes it as a hint].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u32>,
@@ -99,19 +110,27 @@ impl BackfillOptions {
     }
 }
 
-/// Where a backfill stands after a page: what it reads, every feed's cursor (once listed),
-/// and the counts the job reaches once that page is counted.
+/// Where a backfill stands after a page: what it reads, which feed it is at and that
+/// feed's next link, and the counts the job reaches once that page is counted. The feeds
+/// themselves (many, with long links) live on the integration (`backfill_feeds`), written
+/// when one is listed, reaches its delta link or starts a resync, so that the checkpoint
+/// stays small whatever the number of folders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Checkpoint {
     #[serde(flatten)]
     options: BackfillOptions,
-    feeds: Option<Vec<Feed>>,
+    /// The feeds are listed on the integration.
+    listed: bool,
+    /// The feed being read.
+    at: usize,
+    /// Its next link, once a page of it is read.
+    next: Option<String>,
     done: u64,
     failed: u64,
 }
 
 impl Checkpoint {
-    fn cursor(&self) -> Result<JobCursor, IntegrationError> {
+    fn to_job_cursor(&self) -> Result<JobCursor, IntegrationError> {
         JobCursor::new(serde_json::to_string(self).expect("checkpoints serialize"))
             .map_err(state_error)
     }
@@ -143,6 +162,8 @@ pub struct Sync {
     publisher: Publisher,
     /// One lock per integration: one sync of it at a time.
     running: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Integrations a stream is waiting for.
+    waiting: std::sync::Mutex<HashSet<String>>,
     /// Turns to read a page, shared fairly by every integration.
     pages: Semaphore,
 }
@@ -162,6 +183,7 @@ impl Sync {
             jobs,
             publisher,
             running: std::sync::Mutex::default(),
+            waiting: std::sync::Mutex::default(),
             pages: Semaphore::new(CONCURRENT_PAGES),
         }
     }
@@ -184,12 +206,14 @@ impl Sync {
         self.jobs.init(&job, &spec).await.map_err(state_error)?;
         let checkpoint = Checkpoint {
             options: options.clone(),
-            feeds: None,
+            listed: false,
+            at: 0,
+            next: None,
             done: 0,
             failed: 0,
         };
         self.jobs
-            .checkpoint(&job, &checkpoint.cursor()?)
+            .checkpoint(&job, &checkpoint.to_job_cursor()?)
             .await
             .map_err(state_error)?;
         Ok(job)
@@ -204,7 +228,7 @@ impl Sync {
         integration_id: &str,
         job: &JobId,
     ) -> Result<JobProgress, IntegrationError> {
-        let _running = self.lock(integration_id).await;
+        let _running = self.hold(integration_id).await;
         let progress = self.progress(job).await?;
         if progress.state.is_final() {
             return Ok(progress);
@@ -222,16 +246,45 @@ impl Sync {
             Some(size) => self.graph.with_page_size(size),
             None => self.graph.clone(),
         };
-        let mut feeds = match checkpoint.feeds.clone() {
-            Some(feeds) => feeds,
-            None => match self
+        let mut feeds = if checkpoint.listed {
+            self.connector
+                .stored(user_id, integration_id)
+                .await?
+                .backfill_feeds
+                .filter(|listed| listed.job == job.as_str())
+                .ok_or_else(|| {
+                    IntegrationError::new(
+                        IntegrationErrorKind::Invalid,
+                        format!(
+                            "job {job}: its feeds are no longer on integration {integration_id}"
+                        ),
+                    )
+                })?
+                .feeds
+        } else {
+            let feeds = match self
                 .first_feeds(user_id, integration_id, &checkpoint.options)
                 .await
             {
                 Ok(feeds) => feeds,
                 Err(Stop::Fail(reason)) => return self.fail(job, &reason).await,
                 Err(Stop::Retry(err)) => return Err(err),
-            },
+            };
+            let listed = JobFeeds {
+                job: job.to_string(),
+                feeds: feeds.clone(),
+            };
+            self.connector
+                .update(user_id, integration_id, |stored| {
+                    stored.backfill_feeds = Some(listed)
+                })
+                .await?;
+            checkpoint.listed = true;
+            self.jobs
+                .checkpoint(job, &checkpoint.to_job_cursor()?)
+                .await
+                .map_err(state_error)?;
+            feeds
         };
         loop {
             // Counts a killed runner promised but did not mark.
@@ -239,10 +292,17 @@ impl Sync {
             if progress.state.is_final() {
                 return Ok(progress);
             }
-            let Some(at) = feeds.iter().position(|feed| !feed.synced) else {
+            let Some(current) = feeds.get(checkpoint.at) else {
                 self.connector
                     .update(user_id, integration_id, |stored| {
-                        merge_feeds(&mut stored.feeds, feeds)
+                        if stored
+                            .backfill_feeds
+                            .as_ref()
+                            .is_some_and(|listed| listed.job == job.as_str())
+                        {
+                            stored.backfill_feeds = None;
+                            merge_feeds(&mut stored.feeds, feeds);
+                        }
                     })
                     .await?;
                 let total = checkpoint.done + checkpoint.failed;
@@ -250,12 +310,16 @@ impl Sync {
                 tracing::info!(%job, total, finished = update.finished(), "history read");
                 return self.progress(job).await;
             };
-            let (feed, counts) = match self
+            let mut feed = current.clone();
+            if let Some(next) = &checkpoint.next {
+                feed.cursor = next.clone();
+            }
+            let (next, counts) = match self
                 .page(
                     &graph,
                     user_id,
                     integration_id,
-                    &feeds[at],
+                    &feed,
                     SyncType::Backfill,
                     job.as_str(),
                 )
@@ -265,12 +329,34 @@ impl Sync {
                 Err(Stop::Fail(reason)) => return self.fail(job, &reason).await,
                 Err(Stop::Retry(err)) => return Err(err),
             };
-            feeds[at] = feed;
             checkpoint.done += counts.done;
             checkpoint.failed += counts.failed;
-            checkpoint.feeds = Some(feeds.clone());
+            let restarted = next.generation != feed.generation;
+            if next.synced || restarted {
+                // The feed's delta link, or its resync: kept on the integration before
+                // the checkpoint moves past it.
+                let (at, kept) = (checkpoint.at, next.clone());
+                self.connector
+                    .update(user_id, integration_id, |stored| {
+                        if let Some(listed) = stored
+                            .backfill_feeds
+                            .as_mut()
+                            .filter(|listed| listed.job == job.as_str())
+                        {
+                            listed.feeds[at] = kept;
+                        }
+                    })
+                    .await?;
+                feeds[checkpoint.at] = next.clone();
+            }
+            if next.synced {
+                checkpoint.at += 1;
+                checkpoint.next = None;
+            } else {
+                checkpoint.next = Some(next.cursor);
+            }
             self.jobs
-                .checkpoint(job, &checkpoint.cursor()?)
+                .checkpoint(job, &checkpoint.to_job_cursor()?)
                 .await
                 .map_err(state_error)?;
         }
@@ -285,10 +371,25 @@ impl Sync {
         user_id: &str,
         integration_id: &str,
     ) -> Result<PageCounts, IntegrationError> {
-        let _running = self.lock(integration_id).await;
+        // Signals coalesce: one stream waiting for the integration is enough, since it
+        // reads everything up to when it runs.
+        if !self
+            .waiting
+            .lock()
+            .expect("the sync locks are never poisoned")
+            .insert(integration_id.to_string())
+        {
+            return Ok(PageCounts::default());
+        }
+        let _running = self.hold(integration_id).await;
+        self.waiting
+            .lock()
+            .expect("the sync locks are never poisoned")
+            .remove(integration_id);
         let stored = self.connector.stored(user_id, integration_id).await?;
         let correlation_id = uuid::Uuid::now_v7().to_string();
         let mut total = PageCounts::default();
+        let mut failure = None;
         for mut feed in stored.feeds {
             loop {
                 let (next, counts) = match self
@@ -303,10 +404,19 @@ impl Sync {
                     .await
                 {
                     Ok(next) => next,
-                    Err(Stop::Fail(reason)) => {
-                        return Err(IntegrationError::new(IntegrationErrorKind::Invalid, reason));
+                    // One feed failing (a folder deleted, the bus down) holds back only
+                    // itself: the others are read, and it is tried again next time.
+                    Err(stop) => {
+                        let err = match stop {
+                            Stop::Fail(reason) => {
+                                IntegrationError::new(IntegrationErrorKind::Invalid, reason)
+                            }
+                            Stop::Retry(err) => err,
+                        };
+                        tracing::warn!(integration = integration_id, feed = %feed.key, error = %err, "a feed could not be streamed");
+                        failure = Some(err);
+                        break;
                     }
-                    Err(Stop::Retry(err)) => return Err(err),
                 };
                 total.done += counts.done;
                 total.failed += counts.failed;
@@ -337,17 +447,21 @@ impl Sync {
                 "changes streamed"
             );
         }
-        Ok(total)
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(total),
+        }
     }
 
     /// Publishes a delete event for every item the integration `integration_id` of
-    /// `user_id` delivered (before it is disconnected with `purge`); how many.
+    /// `user_id` delivered (before it is disconnected with `purge`); how many. The caller
+    /// holds the integration ([`hold`](Self::hold)) until it is disconnected, so that no
+    /// stream publishes anything after the purge.
     pub async fn purge(
         &self,
         user_id: &str,
         integration_id: &str,
     ) -> Result<u64, IntegrationError> {
-        let _running = self.lock(integration_id).await;
         let items = self.connector.store().items(integration_id).await?;
         let correlation_id = uuid::Uuid::now_v7().to_string();
         let mut envelopes = Vec::with_capacity(items.len());
@@ -383,8 +497,9 @@ impl Sync {
         Ok(items.len() as u64)
     }
 
-    /// The lock of one integration's syncs.
-    async fn lock(&self, integration_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    /// Holds off every other sync of the integration `integration_id` (backfill,
+    /// stream, subscription) until the guard is dropped: one runs at a time.
+    pub async fn hold(&self, integration_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = self
             .running
             .lock()
@@ -426,7 +541,7 @@ impl Sync {
             feeds.extend(resources.iter().map(|resource| {
                 let mut feed = self.feed(resource);
                 if let Some(old) = kept.iter().find(|old| old.key == feed.key) {
-                    feed.generation = old.generation + 1;
+                    feed.generation = next_generation(old.generation);
                     feed.resyncing = true;
                 }
                 feed
@@ -497,7 +612,7 @@ impl Sync {
                     Feed {
                         cursor: feed.start.clone(),
                         synced: false,
-                        generation: feed.generation + 1,
+                        generation: next_generation(feed.generation),
                         resyncing: true,
                         ..feed.clone()
                     },
@@ -532,9 +647,10 @@ impl Sync {
                 }
                 Ok(Change::Removed { kind, id }) => {
                     let item = LedgerItem { id, kind };
-                    let envelope = removal(user_id, &batch_id, correlation_id, sync_type, &item);
-                    gone.push(item.id);
-                    envelope.map(|envelope| (envelope, None))
+                    removal(user_id, &batch_id, correlation_id, sync_type, &item).map(|envelope| {
+                        gone.push(item.id);
+                        (envelope, None)
+                    })
                 }
                 Ok(Change::Ignored(reason)) => {
                     tracing::debug!(feed = %feed.key, index, reason, "Graph item skipped");
@@ -555,6 +671,7 @@ impl Sync {
         }
         let refused = self.publish(&envelopes, correlation_id).await?;
         seen.retain(|item| !refused.contains(&item.id));
+        gone.retain(|id| !refused.contains(id));
         let mut done = envelopes.len() as u64 - refused.len() as u64;
         self.connector
             .store()
@@ -745,6 +862,14 @@ impl Sync {
                 IntegrationError::new(IntegrationErrorKind::NotFound, format!("no job {job}"))
             })
     }
+}
+
+/// The generation after `generation`: above it and above every generation handed out
+/// before now (the milliseconds since the epoch), so that two full reads of one feed —
+/// a resync and a backfill started again, one cancelled mid-way — never share one.
+fn next_generation(generation: u64) -> u64 {
+    let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    (generation + 1).max(now)
 }
 
 /// `read` (the feeds a backfill read to their delta links) into an integration's `kept`

@@ -87,6 +87,13 @@ async fn a_killed_backfill_of_every_data_type_resumes_with_exact_counts() {
     // every item.
     let stored = setup.store.get(USER, &setup.integration_id).await.unwrap();
     assert!(stored.feeds.len() >= 6, "{:?}", stored.feeds);
+    assert_eq!(stored.backfill_feeds, None);
+    // The checkpoint names the feed it is at, not every feed's links.
+    let checkpoint = progress.cursor.as_deref().unwrap_or_default();
+    assert!(
+        checkpoint.len() < 512 && !checkpoint.contains("delta"),
+        "{checkpoint}"
+    );
     assert!(
         stored.feeds.iter().all(|feed| feed.synced),
         "{:?}",

@@ -1,7 +1,9 @@
 //! After the backfill of a fake Graph account: changes stream from every feed's delta
 //! link as single-item `streaming` events (an update, a deletion, an addition); an
 //! expired delta link (410) reads the feed again and deletes downstream what the provider
-//! no longer has; a purge deletes everything the integration delivered. Change
+//! no longer has; a purge deletes everything the integration delivered; a second backfill
+//! (mail only, small pages) deletes what the account lost and leaves the other feeds be;
+//! the ledger never lowers a generation. Change
 //! notifications: each feed is subscribed with one clientState, a genuine notification
 //! asks for a stream, a forged one is refused, and every lifecycle event is handled.
 
@@ -14,7 +16,7 @@ use serde_json::Value;
 use support::{USER, setup};
 use switchyard_bus::Broker;
 use switchyard_integrations::{BackfillOptions, IntegrationStore, Notifications, Signal};
-use switchyard_providers::{DataType, GraphClient, Throttle};
+use switchyard_providers::DataType;
 use switchyard_state::JobState;
 
 /// Every event on `topic`, as JSON envelopes in publish order.
@@ -185,8 +187,8 @@ async fn notifications_are_checked_and_each_lifecycle_event_is_handled() {
     let setup = backfilled(small).await;
     let id = setup.integration_id.clone();
     let (url, received) = receiver().await;
-    let graph = GraphClient::new(&setup.fake.base_url, Throttle::default());
-    let notifications = Notifications::new(setup.connector.clone(), graph, Some(url));
+    let notifications =
+        Notifications::new(setup.connector.clone(), setup.backfill.clone(), Some(url));
 
     // Every feed gets a subscription, all with one clientState; subscribing again
     // changes nothing until they near their expiry.
@@ -302,4 +304,88 @@ async fn notifications_are_checked_and_each_lifecycle_event_is_handled() {
     // Disconnecting deletes them at the provider.
     notifications.unsubscribe(USER, &id).await;
     assert!(setup.fake.subscriptions.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_second_backfill_reconciles_what_the_account_lost() {
+    let setup = backfilled(small).await;
+    let id = setup.integration_id.as_str();
+    let feeds_before = setup.store.get(USER, id).await.unwrap().feeds;
+    let gone = id_of(&setup.fake.items(DataType::Emails)[3]);
+    setup.fake.remove(DataType::Emails, &gone);
+    let pages_before = *setup.fake.pages_served.lock().unwrap();
+
+    // Mail only, two items a page.
+    let options = BackfillOptions {
+        page_size: Some(2),
+        ..BackfillOptions::of(&[DataType::Emails])
+    };
+    let job = setup.backfill.create_job(USER, &options).await.unwrap();
+    let progress = setup.backfill.backfill(USER, id, &job).await.unwrap();
+    assert_eq!(progress.state, JobState::Done, "{progress:?}");
+    // 11 messages read again, and the one the account lost deleted.
+    assert_eq!((progress.total, progress.done), (Some(12), 12));
+    assert_eq!(
+        history(&setup, "emails", &gone).await,
+        [
+            ("create".into(), "backfill".into()),
+            ("delete".into(), "backfill".into())
+        ]
+    );
+    assert!(*setup.fake.pages_served.lock().unwrap() - pages_before >= 6);
+    // The other feeds are as they were; the mail feed is at a later generation.
+    let feeds_after = setup.store.get(USER, id).await.unwrap().feeds;
+    assert_eq!(feeds_after.len(), feeds_before.len());
+    for (before, after) in feeds_before.iter().zip(&feeds_after) {
+        assert_eq!(before.key, after.key);
+        if before.data_type == DataType::Emails {
+            assert!(after.generation > before.generation && after.synced);
+        } else {
+            assert_eq!(before, after);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_ledger_never_lowers_a_generation() {
+    let setup = setup(small).await;
+    let store = &setup.store;
+    let item = |id: &str| switchyard_integrations::LedgerItem {
+        id: id.into(),
+        kind: switchyard_contracts::DataKind::Email,
+    };
+    store
+        .record_items(
+            "i",
+            "emails/inbox",
+            7,
+            vec![item("a"), item("b")],
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    // A stream of the stored feed (generation 3) records "a" after a resync read it.
+    store
+        .record_items(
+            "i",
+            "emails/inbox",
+            3,
+            vec![item("a"), item("c")],
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let stale: Vec<String> = store
+        .items_before("i", "emails/inbox", 7)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|item| item.id)
+        .collect();
+    assert_eq!(stale, ["c"]);
+    store
+        .record_items("i", "emails/inbox", 8, Vec::new(), vec!["b".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.items("i").await.unwrap().len(), 2);
 }

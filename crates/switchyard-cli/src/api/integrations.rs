@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_auth::SecretString;
 use switchyard_integrations::{
     BackfillOptions, ConnectRequest, DataType, Grant, Integration, IntegrationError,
-    IntegrationErrorKind, Provider,
+    IntegrationErrorKind, Provider, Window,
 };
 use switchyard_providers::microsoft::MAX_PAGE_SIZE;
 use switchyard_state::{JobId, JobOwner, JobProgress, JobUpdate};
@@ -362,7 +362,7 @@ pub(super) struct BackfillRequest {
 }
 
 /// The window of calendar events `body` asks for: both ends default a year away.
-fn window(body: &BackfillRequest) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, ApiError> {
+fn window(body: &BackfillRequest) -> Result<Option<Window>, ApiError> {
     if body.from.is_none() && body.to.is_none() {
         return Ok(None);
     }
