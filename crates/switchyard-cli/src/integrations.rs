@@ -321,8 +321,12 @@ impl Integrations {
         Ok(())
     }
 
-    /// Subscribes an integration whose history is read and streams its changes.
+    /// Lists the feeds of an integration whose history is read again (folders and lists
+    /// made or deleted since), subscribes them, and streams their changes.
     async fn follow(&self, user_id: &str, integration_id: &str) {
+        if let Err(err) = self.sync.refresh_feeds(user_id, integration_id).await {
+            tracing::warn!(integration = integration_id, error = %err, "failed to list the feeds again; the next poll tries again");
+        }
         if let Err(err) = self
             .notifications
             .subscribe(user_id, integration_id, false)

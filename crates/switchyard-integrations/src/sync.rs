@@ -31,6 +31,10 @@
 //! sync of an integration runs at a time ([`Sync::hold`]); a feed that fails holds back
 //! only itself.
 //!
+//! **New and deleted folders.** [`Sync::refresh_feeds`] (each poll) lists the feeds
+//! again: a folder or list made since is read whole by the next stream; one deleted has
+//! every item it delivered deleted downstream.
+//!
 //! **Expired cursors.** A 410 starts a full read of that feed at a new generation
 //! (generations only grow, and the ledger never lowers one); when it reaches the delta
 //! link, the items of the ledger still at an older generation are gone from the provider,
@@ -45,12 +49,13 @@
 //! A refused grant fails the job (the integration reads `needs_reauth`); a bus or
 //! provider that stays down leaves the job running, to be resumed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use switchyard_auth::SecretString;
 use switchyard_contracts::{
     AnyOfficeEvent, CalendarItem, Contact, DataKind, Document, DocumentKind, Email, Envelope,
     OfficeEvent, Operation, SyncType, Todo,
@@ -75,6 +80,8 @@ const SOURCE: &str = "switchyard://integrations/microsoft";
 const PROVIDER: &str = "msgraph";
 /// How long a backfill may go without progress before it reads as stalled.
 const STALL_AFTER: Duration = Duration::from_secs(600);
+/// Delete events per batch when many are published at once (a purge, a resync).
+const DELETE_BATCH: usize = 500;
 /// The most bytes of one drive file downloaded and read.
 const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 /// The most pages read and published at once, across every integration.
@@ -146,6 +153,7 @@ pub struct PageCounts {
 }
 
 /// Why a feed stops.
+#[derive(Debug)]
 enum Stop {
     /// The job fails with this reason (a refused grant, a provider error retrying cannot
     /// fix).
@@ -407,12 +415,7 @@ impl Sync {
                     // One feed failing (a folder deleted, the bus down) holds back only
                     // itself: the others are read, and it is tried again next time.
                     Err(stop) => {
-                        let err = match stop {
-                            Stop::Fail(reason) => {
-                                IntegrationError::new(IntegrationErrorKind::Invalid, reason)
-                            }
-                            Stop::Retry(err) => err,
-                        };
+                        let err = stop.into_error();
                         tracing::warn!(integration = integration_id, feed = %feed.key, error = %err, "a feed could not be streamed");
                         failure = Some(err);
                         break;
@@ -453,6 +456,88 @@ impl Sync {
         }
     }
 
+    /// Lists the integration's feeds again, once its history is read: a mail folder,
+    /// contact folder or to-do list made since is added (the next stream reads it
+    /// whole), and one gone from the account is dropped, with a delete event for every
+    /// item it had delivered and its subscription deleted. How many were added and
+    /// dropped. A listing that fails changes nothing.
+    pub async fn refresh_feeds(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+    ) -> Result<(usize, usize), IntegrationError> {
+        let _running = self.hold(integration_id).await;
+        let stored = self.connector.stored(user_id, integration_id).await?;
+        if stored.feeds.is_empty() {
+            return Ok((0, 0));
+        }
+        let options = BackfillOptions::of(&stored.integration.data_types);
+        let (listed, token) = self
+            .list_feeds(user_id, integration_id, &options)
+            .await
+            .map_err(Stop::into_error)?;
+        let added: Vec<Feed> = listed
+            .iter()
+            .filter(|feed| !stored.feeds.iter().any(|kept| kept.key == feed.key))
+            .cloned()
+            .collect();
+        let dropped: Vec<&Feed> = stored
+            .feeds
+            .iter()
+            .filter(|kept| !listed.iter().any(|feed| feed.key == kept.key))
+            .collect();
+        if added.is_empty() && dropped.is_empty() {
+            return Ok((0, 0));
+        }
+        let correlation_id = uuid::Uuid::now_v7().to_string();
+        for feed in &dropped {
+            let items = self
+                .connector
+                .store()
+                .items_before(integration_id, &feed.key, u64::MAX)
+                .await?
+                .into_iter()
+                .map(|item| (feed.key.clone(), item))
+                .collect();
+            let deleted = self
+                .delete_items(
+                    user_id,
+                    integration_id,
+                    items,
+                    SyncType::Streaming,
+                    &correlation_id,
+                )
+                .await
+                .map_err(Stop::into_error)?;
+            tracing::info!(integration = integration_id, feed = %feed.key, deleted, "a feed gone from the account: its items are deleted");
+            if let Some(subscription) = &feed.subscription
+                && let Err(err) = self
+                    .graph
+                    .delete_subscription(integration_id, &subscription.id, &token)
+                    .await
+            {
+                tracing::warn!(integration = integration_id, subscription = %subscription.id, error = %err, "failed to delete a subscription; it expires on its own");
+            }
+        }
+        let dropped_keys: Vec<String> = dropped.iter().map(|feed| feed.key.clone()).collect();
+        let counts = (added.len(), dropped_keys.len());
+        self.connector
+            .update(user_id, integration_id, |stored| {
+                stored
+                    .feeds
+                    .retain(|feed| !dropped_keys.contains(&feed.key));
+                stored.feeds.extend(added);
+            })
+            .await?;
+        tracing::info!(
+            integration = integration_id,
+            added = counts.0,
+            dropped = counts.1,
+            "feeds listed again"
+        );
+        Ok(counts)
+    }
+
     /// Publishes a delete event for every item the integration `integration_id` of
     /// `user_id` delivered (before it is disconnected with `purge`); how many. The caller
     /// holds the integration ([`hold`](Self::hold)) until it is disconnected, so that no
@@ -464,37 +549,23 @@ impl Sync {
     ) -> Result<u64, IntegrationError> {
         let items = self.connector.store().items(integration_id).await?;
         let correlation_id = uuid::Uuid::now_v7().to_string();
-        let mut envelopes = Vec::with_capacity(items.len());
-        for (_, item) in &items {
-            let batch_id = uuid::Uuid::now_v7().to_string();
-            envelopes.push(
-                removal(
-                    user_id,
-                    &batch_id,
-                    &correlation_id,
-                    SyncType::Streaming,
-                    item,
-                )
-                .map_err(|reason| IntegrationError::new(IntegrationErrorKind::Invalid, reason))?,
-            );
-        }
-        for chunk in envelopes.chunks(500) {
-            self.publish(chunk, &correlation_id)
-                .await
-                .map_err(|stop| match stop {
-                    Stop::Retry(err) => err,
-                    Stop::Fail(reason) => {
-                        IntegrationError::new(IntegrationErrorKind::Invalid, reason)
-                    }
-                })?;
-        }
+        let deleted = self
+            .delete_items(
+                user_id,
+                integration_id,
+                items,
+                SyncType::Streaming,
+                &correlation_id,
+            )
+            .await
+            .map_err(Stop::into_error)?;
         tracing::info!(
             user_id,
             integration = integration_id,
-            items = items.len(),
+            deleted,
             "integration's data purged"
         );
-        Ok(items.len() as u64)
+        Ok(deleted)
     }
 
     /// Holds off every other sync of the integration `integration_id` (backfill,
@@ -520,13 +591,31 @@ impl Sync {
         integration_id: &str,
         options: &BackfillOptions,
     ) -> Result<Vec<Feed>, Stop> {
-        let token = self.token(user_id, integration_id).await?;
         let kept = self
             .connector
             .stored(user_id, integration_id)
             .await
             .map_err(Stop::Retry)?
             .feeds;
+        let (mut feeds, _) = self.list_feeds(user_id, integration_id, options).await?;
+        for feed in &mut feeds {
+            if let Some(old) = kept.iter().find(|old| old.key == feed.key) {
+                feed.generation = next_generation(old.generation);
+                feed.resyncing = true;
+            }
+        }
+        Ok(feeds)
+    }
+
+    /// The feeds `options` name as the provider lists them now, from their start, and
+    /// the access token it took.
+    async fn list_feeds(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+        options: &BackfillOptions,
+    ) -> Result<(Vec<Feed>, SecretString), Stop> {
+        let token = self.token(user_id, integration_id).await?;
         let now = Utc::now();
         let window = options
             .window
@@ -538,16 +627,9 @@ impl Sync {
                 .resources(integration_id, data_type, window, &token)
                 .await
                 .map_err(provider_stop)?;
-            feeds.extend(resources.iter().map(|resource| {
-                let mut feed = self.feed(resource);
-                if let Some(old) = kept.iter().find(|old| old.key == feed.key) {
-                    feed.generation = next_generation(old.generation);
-                    feed.resyncing = true;
-                }
-                feed
-            }));
+            feeds.extend(resources.iter().map(|resource| self.feed(resource)));
         }
-        Ok(feeds)
+        Ok((feeds, token))
     }
 
     fn feed(&self, resource: &Resource) -> Feed {
@@ -573,11 +655,7 @@ impl Sync {
         }
     }
 
-    async fn token(
-        &self,
-        user_id: &str,
-        integration_id: &str,
-    ) -> Result<switchyard_auth::SecretString, Stop> {
+    async fn token(&self, user_id: &str, integration_id: &str) -> Result<SecretString, Stop> {
         match self.connector.access_token(user_id, integration_id).await {
             Ok(token) => Ok(token),
             Err(err) if err.kind() == IntegrationErrorKind::NeedsReauth => {
@@ -719,21 +797,48 @@ impl Sync {
         if stale.is_empty() {
             return Ok(0);
         }
-        let batch_id = uuid::Uuid::now_v7().to_string();
-        let envelopes = stale
-            .iter()
-            .map(|item| removal(user_id, &batch_id, correlation_id, sync_type, item))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Stop::Fail)?;
-        self.publish(&envelopes, correlation_id).await?;
-        let gone: Vec<String> = stale.into_iter().map(|item| item.id).collect();
-        tracing::info!(integration = integration_id, feed = %feed.key, deleted = gone.len(), "resync reconciled deletions");
-        let deleted = gone.len() as u64;
-        store
-            .record_items(integration_id, &feed.key, feed.generation, Vec::new(), gone)
-            .await
-            .map_err(Stop::Retry)?;
+        let stale = stale
+            .into_iter()
+            .map(|item| (feed.key.clone(), item))
+            .collect();
+        let deleted = self
+            .delete_items(user_id, integration_id, stale, sync_type, correlation_id)
+            .await?;
+        tracing::info!(integration = integration_id, feed = %feed.key, deleted, "resync reconciled deletions");
         Ok(deleted)
+    }
+
+    /// Publishes a delete event for each of `items` (feed key, item), a batch of 500 at a
+    /// time, then takes them out of their feeds' ledgers; how many.
+    async fn delete_items(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+        items: Vec<(String, LedgerItem)>,
+        sync_type: SyncType,
+        correlation_id: &str,
+    ) -> Result<u64, Stop> {
+        for chunk in items.chunks(DELETE_BATCH) {
+            let batch_id = uuid::Uuid::now_v7().to_string();
+            let envelopes = chunk
+                .iter()
+                .map(|(_, item)| removal(user_id, &batch_id, correlation_id, sync_type, item))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(Stop::Fail)?;
+            self.publish(&envelopes, correlation_id).await?;
+            let mut by_feed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for (feed, item) in chunk {
+                by_feed.entry(feed).or_default().push(item.id.clone());
+            }
+            for (feed, gone) in by_feed {
+                self.connector
+                    .store()
+                    .record_items(integration_id, feed, 0, Vec::new(), gone)
+                    .await
+                    .map_err(Stop::Retry)?;
+            }
+        }
+        Ok(items.len() as u64)
     }
 
     /// The event of a new or changed item (a drive file downloaded and read), with the
@@ -742,7 +847,7 @@ impl Sync {
         &self,
         user_id: &str,
         integration_id: &str,
-        token: &switchyard_auth::SecretString,
+        token: &SecretString,
         (batch_id, correlation_id, sync_type): (&str, &str, SyncType),
         item: Item,
         last_modified: Option<DateTime<Utc>>,
@@ -995,6 +1100,16 @@ fn removal(
         .event(Operation::Delete, sync_type, user_id, batch_id, None)
         .to_envelope(SOURCE, correlation_id)
         .map_err(|err| err.to_string())
+}
+
+impl Stop {
+    /// The error of a call that stops here.
+    fn into_error(self) -> IntegrationError {
+        match self {
+            Stop::Fail(reason) => IntegrationError::new(IntegrationErrorKind::Invalid, reason),
+            Stop::Retry(err) => err,
+        }
+    }
 }
 
 /// How a provider failure stops a feed: a refused grant or an invalid request fails it,

@@ -3,7 +3,8 @@
 //! expired delta link (410) reads the feed again and deletes downstream what the provider
 //! no longer has; a purge deletes everything the integration delivered; a second backfill
 //! (mail only, small pages) deletes what the account lost and leaves the other feeds be;
-//! the ledger never lowers a generation. Change
+//! the ledger never lowers a generation; a to-do list made after the backfill is followed
+//! and one deleted has its tasks deleted downstream. Change
 //! notifications: each feed is subscribed with one clientState, a genuine notification
 //! asks for a stream, a forged one is refused, and every lifecycle event is handled.
 
@@ -388,4 +389,58 @@ async fn the_ledger_never_lowers_a_generation() {
         .await
         .unwrap();
     assert_eq!(store.items("i").await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn lists_made_or_deleted_after_the_backfill_are_followed() {
+    let setup = backfilled(small).await;
+    let (sync, id) = (&setup.backfill, setup.integration_id.as_str());
+    let feeds = setup.store.get(USER, id).await.unwrap().feeds.len();
+    assert_eq!(sync.refresh_feeds(USER, id).await.unwrap(), (0, 0));
+
+    // A new list: its feed is added, and the next stream reads its task.
+    let (list, task) = setup.fake.add_todo_list();
+    assert_eq!(sync.refresh_feeds(USER, id).await.unwrap(), (1, 0));
+    let stored = setup.store.get(USER, id).await.unwrap();
+    assert_eq!(stored.feeds.len(), feeds + 1);
+    assert!(
+        stored
+            .feeds
+            .iter()
+            .any(|feed| feed.key == format!("todos/{list}"))
+    );
+    assert_eq!(sync.stream(USER, id).await.unwrap().done, 1);
+    assert_eq!(
+        history(&setup, "todos", &task).await,
+        [("create".into(), "streaming".into())]
+    );
+
+    // The first list deleted: its feed goes, and its three tasks are deleted downstream.
+    let first: Vec<String> = setup
+        .store
+        .get(USER, id)
+        .await
+        .unwrap()
+        .feeds
+        .iter()
+        .filter_map(|feed| feed.key.strip_prefix("todos/").map(str::to_string))
+        .filter(|kept| *kept != list)
+        .collect();
+    assert_eq!(first.len(), 1);
+    setup.fake.remove_todo_list(&first[0]);
+    assert_eq!(sync.refresh_feeds(USER, id).await.unwrap(), (0, 1));
+    let deleted = events(&setup, "todos")
+        .await
+        .iter()
+        .filter(|event| event["data"]["operation"] == "delete")
+        .count();
+    assert_eq!(deleted, 3);
+    let ledger = setup.store.items(id).await.unwrap();
+    assert!(
+        ledger
+            .iter()
+            .all(|(feed, _)| *feed != format!("todos/{}", first[0]))
+    );
+    // Streaming goes on without the deleted list's feed (whose delta query is now 404).
+    assert_eq!(sync.stream(USER, id).await.unwrap().done, 0);
 }

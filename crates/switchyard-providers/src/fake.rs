@@ -100,6 +100,16 @@ impl FakeMicrosoft {
         self.graph().touch(data_type, id, true);
     }
 
+    /// Makes a To Do list holding one task; its id and the task's.
+    pub fn add_todo_list(&self) -> (String, String) {
+        self.graph().add_todo_list()
+    }
+
+    /// Deletes the To Do list `list` with its tasks (its delta query then answers 404).
+    pub fn remove_todo_list(&self, list: &str) {
+        self.graph().remove_todo_list(list);
+    }
+
     /// Makes every delta link issued so far, and the next links of the rounds they
     /// started, answer 410 `syncStateNotFound`.
     pub fn expire_delta_links(&self) {
@@ -316,10 +326,11 @@ async fn contact_folders(State(fake): State<Arc<FakeMicrosoft>>, uri: Uri) -> Re
 }
 
 async fn todo_lists(State(fake): State<Arc<FakeMicrosoft>>, uri: Uri) -> Response {
-    let lists = (0..fake.todo_lists.max(1))
-        .map(|index| {
-            json!({"id": graph::todo_list_id(index), "displayName": format!("List {index}"), "wellknownListName": "none"})
-        })
+    let lists = fake
+        .graph()
+        .todo_lists()
+        .iter()
+        .map(|id| json!({"id": id, "displayName": format!("List {id}"), "wellknownListName": "none"}))
         .collect();
     collection(&fake, &uri, lists)
 }
@@ -457,6 +468,13 @@ pub async fn start(configure: impl FnOnce(&mut FakeMicrosoft)) -> Arc<FakeMicros
                  Path(list): Path<String>,
                  headers: HeaderMap,
                  uri: Uri| async move {
+                    if !fake.graph().todo_lists().contains(&list) {
+                        return graph_error(
+                            StatusCode::NOT_FOUND,
+                            "ErrorItemNotFound",
+                            "The specified object was not found in the store.",
+                        );
+                    }
                     delta(&fake, DataType::Todos, &list, &headers, &uri).await
                 },
             ),

@@ -49,6 +49,10 @@ pub(super) struct Graph {
     /// Delta tokens up to this version answer 410.
     expired_through: Option<u64>,
     items: BTreeMap<DataType, Vec<Entry>>,
+    /// The To Do lists there are.
+    lists: Vec<String>,
+    /// How many lists were ever made (new ones take the next number).
+    lists_made: usize,
 }
 
 /// One item: its number, the resource it belongs to (a folder, a list, or none) and
@@ -83,7 +87,11 @@ impl Graph {
     /// A mailbox of `counts` items per data type; To Do tasks are spread over
     /// `todo_lists` lists.
     pub(super) fn new(counts: &[(DataType, usize)], todo_lists: usize) -> Self {
-        let mut graph = Graph::default();
+        let mut graph = Graph {
+            lists: (0..todo_lists.max(1)).map(todo_list_id).collect(),
+            lists_made: todo_lists.max(1),
+            ..Graph::default()
+        };
         for &(data_type, count) in counts {
             for number in 0..count {
                 let scope = match data_type {
@@ -116,6 +124,34 @@ impl Graph {
         self.version += 1;
         let version = self.version;
         self.push(data_type, default_scope(data_type), version)
+    }
+
+    /// Makes a To Do list holding one task; its id and the task's.
+    pub(super) fn add_todo_list(&mut self) -> (String, String) {
+        self.version += 1;
+        let list = todo_list_id(self.lists_made);
+        self.lists_made += 1;
+        self.lists.push(list.clone());
+        let task = self.push(DataType::Todos, list.clone(), self.version);
+        (list, task)
+    }
+
+    /// Deletes the To Do list `list` with its tasks.
+    pub(super) fn remove_todo_list(&mut self, list: &str) {
+        self.version += 1;
+        self.lists.retain(|kept| kept != list);
+        let version = self.version;
+        for entry in self.items.entry(DataType::Todos).or_default() {
+            if entry.scope == list && !entry.removed {
+                entry.removed = true;
+                entry.version = version;
+            }
+        }
+    }
+
+    /// The To Do lists there are.
+    pub(super) fn todo_lists(&self) -> &[String] {
+        &self.lists
     }
 
     /// Edits the live item `id`, or removes it.
@@ -278,7 +314,7 @@ fn default_scope(data_type: DataType) -> String {
 }
 
 /// The id of To Do list `index`.
-pub(super) fn todo_list_id(index: usize) -> String {
+fn todo_list_id(index: usize) -> String {
     format!("AAMkTaskList{index}")
 }
 
