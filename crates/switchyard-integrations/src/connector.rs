@@ -297,6 +297,13 @@ impl Connector {
         self.store.get(user_id, id).await
     }
 
+    /// Forgets the access token of the integration `id`, so that the next
+    /// [`access_token`](Self::access_token) refreshes it (the provider refused it before
+    /// its time).
+    pub(crate) async fn forget_access_token(&self, id: &str) {
+        self.tokens.lock().await.remove(id);
+    }
+
     /// Changes the stored integration `id` of `user_id` with `change`, under the lock
     /// every writer of the record takes (a token refresh rewrites it too); what it is
     /// now.

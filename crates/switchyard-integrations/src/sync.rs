@@ -155,6 +155,9 @@ pub struct PageCounts {
 /// Why a feed stops.
 #[derive(Debug)]
 enum Stop {
+    /// What the feed reads is gone from the account (a folder or list deleted): stop
+    /// reading it; the next listing drops it and deletes its items downstream.
+    Gone(String),
     /// The job fails with this reason (a refused grant, a provider error retrying cannot
     /// fix).
     Fail(String),
@@ -255,28 +258,23 @@ impl Sync {
             None => self.graph.clone(),
         };
         let mut feeds = if checkpoint.listed {
+            // None when they were read and handed to the integration, and the runner
+            // was killed before the total was set: only that is left to do.
             self.connector
                 .stored(user_id, integration_id)
                 .await?
                 .backfill_feeds
                 .filter(|listed| listed.job == job.as_str())
-                .ok_or_else(|| {
-                    IntegrationError::new(
-                        IntegrationErrorKind::Invalid,
-                        format!(
-                            "job {job}: its feeds are no longer on integration {integration_id}"
-                        ),
-                    )
-                })?
-                .feeds
+                .map(|listed| listed.feeds)
+                .unwrap_or_default()
         } else {
             let feeds = match self
                 .first_feeds(user_id, integration_id, &checkpoint.options)
                 .await
             {
                 Ok(feeds) => feeds,
-                Err(Stop::Fail(reason)) => return self.fail(job, &reason).await,
                 Err(Stop::Retry(err)) => return Err(err),
+                Err(stop) => return self.fail(job, &stop.into_error().to_string()).await,
             };
             let listed = JobFeeds {
                 job: job.to_string(),
@@ -318,10 +316,17 @@ impl Sync {
                 tracing::info!(%job, total, finished = update.finished(), "history read");
                 return self.progress(job).await;
             };
-            let mut feed = current.clone();
-            if let Some(next) = &checkpoint.next {
-                feed.cursor = next.clone();
-            }
+            // Where the checkpoint says, even when the feed on the integration already
+            // reached its delta link (a runner killed before the checkpoint moved past
+            // it: that last page is read and counted again).
+            let feed = Feed {
+                cursor: checkpoint
+                    .next
+                    .clone()
+                    .unwrap_or_else(|| current.start.clone()),
+                synced: false,
+                ..current.clone()
+            };
             let (next, counts) = match self
                 .page(
                     &graph,
@@ -334,6 +339,16 @@ impl Sync {
                 .await
             {
                 Ok(next) => next,
+                Err(Stop::Gone(reason)) => {
+                    // Deleted while the history was read: the rest goes on, and the
+                    // next listing drops the feed with what it delivered.
+                    tracing::info!(%job, feed = %feed.key, reason, "a feed is gone from the account; skipped");
+                    let gone = Feed {
+                        synced: true,
+                        ..feed.clone()
+                    };
+                    (gone, PageCounts::default())
+                }
                 Err(Stop::Fail(reason)) => return self.fail(job, &reason).await,
                 Err(Stop::Retry(err)) => return Err(err),
             };
@@ -681,9 +696,23 @@ impl Sync {
             .acquire()
             .await
             .expect("the page semaphore is never closed");
-        let token = self.token(user_id, integration_id).await?;
-        let page = match graph.page(integration_id, &feed.cursor, &token).await {
+        let mut token = self.token(user_id, integration_id).await?;
+        let mut answer = graph.page(integration_id, &feed.cursor, &token).await;
+        if answer
+            .as_ref()
+            .is_err_and(|err| err.kind() == ProviderErrorKind::NeedsReauth)
+        {
+            // An access token refused before its time (revoked at the provider): once
+            // with a fresh one; refused again, the consent is gone.
+            self.connector.forget_access_token(integration_id).await;
+            token = self.token(user_id, integration_id).await?;
+            answer = graph.page(integration_id, &feed.cursor, &token).await;
+        }
+        let page = match answer {
             Ok(page) => page,
+            Err(err) if err.kind() == ProviderErrorKind::NotFound => {
+                return Err(Stop::Gone(err.to_string()));
+            }
             Err(err) if err.kind() == ProviderErrorKind::CursorExpired => {
                 tracing::warn!(integration = integration_id, feed = %feed.key, reason = %err, "delta link expired: reading the feed again to reconcile deletions");
                 return Ok((
@@ -1107,6 +1136,7 @@ impl Stop {
     fn into_error(self) -> IntegrationError {
         match self {
             Stop::Fail(reason) => IntegrationError::new(IntegrationErrorKind::Invalid, reason),
+            Stop::Gone(reason) => IntegrationError::new(IntegrationErrorKind::NotFound, reason),
             Stop::Retry(err) => err,
         }
     }

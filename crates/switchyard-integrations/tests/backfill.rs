@@ -3,7 +3,7 @@
 //! mid-page) resume from the last checkpoint, and the job ends with exact counts, every
 //! item published (at least once, the same event each time) on its topic, and every
 //! feed's delta link kept on the integration for streaming; a grant revoked mid-way fails
-//! the job with the provider's reason.
+//! the job with the provider's reason; a list deleted mid-way is skipped.
 
 mod support;
 
@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use support::{USER, published, setup};
-use switchyard_integrations::{BACKFILL_KIND, BackfillOptions, IntegrationStore};
+use switchyard_integrations::{BACKFILL_KIND, BackfillOptions, DataType, IntegrationStore};
 use switchyard_state::JobState;
 
 #[tokio::test]
@@ -35,7 +35,8 @@ async fn a_killed_backfill_of_every_data_type_resumes_with_exact_counts() {
         .unwrap();
 
     // Kill the runner at different points of its pages, again and again.
-    for kill_after_ms in [10, 40, 55, 90, 125, 170] {
+    let kills = [10, 25, 40, 55, 70, 90, 110, 125, 150, 170, 200, 230];
+    for kill_after_ms in kills {
         let runner = {
             let (backfill, id, job) = (
                 setup.backfill.clone(),
@@ -81,7 +82,10 @@ async fn a_killed_backfill_of_every_data_type_resumes_with_exact_counts() {
     assert_eq!(correlations, BTreeSet::from([job.to_string()]));
     // Resuming re-reads at most the page each kill interrupted.
     let republished: usize = ids.values().map(|count| count - 1).sum();
-    assert!(republished <= 6 * 5, "{republished} events published again");
+    assert!(
+        republished <= kills.len() * 5,
+        "{republished} events published again"
+    );
 
     // Every feed is kept on the integration at its delta link, and the ledger holds
     // every item.
@@ -143,5 +147,58 @@ async fn a_revoked_grant_fails_the_backfill_with_the_providers_reason() {
     assert!(
         reason.contains("needs its user to connect again") && reason.contains("invalid_grant"),
         "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_list_deleted_mid_backfill_is_skipped_and_the_rest_is_read() {
+    let setup = setup(|fake| {
+        fake.messages = 30;
+        fake.todo_lists = 2;
+        fake.tasks_per_list = 4;
+        fake.page_size = 5;
+        fake.page_delay = Duration::from_millis(10);
+    })
+    .await;
+    let id = setup.integration_id.clone();
+    let job = setup
+        .backfill
+        .create_job(
+            USER,
+            &BackfillOptions::of(&[DataType::Emails, DataType::Todos]),
+        )
+        .await
+        .unwrap();
+    // Stopped while reading the mail, with both lists listed ...
+    let runner = {
+        let (backfill, id, job) = (setup.backfill.clone(), id.clone(), job.clone());
+        tokio::spawn(async move { backfill.backfill(USER, &id, &job).await })
+    };
+    tokio::time::sleep(Duration::from_millis(45)).await;
+    runner.abort();
+    let _ = runner.await;
+    let listed = setup
+        .store
+        .get(USER, &id)
+        .await
+        .unwrap()
+        .backfill_feeds
+        .unwrap();
+    assert!(
+        listed
+            .feeds
+            .iter()
+            .any(|feed| feed.key == "todos/AAMkTaskList1")
+    );
+    // ... the second list is deleted before the backfill reaches it.
+    setup.fake.remove_todo_list("AAMkTaskList1");
+    let progress = setup.backfill.backfill(USER, &id, &job).await.unwrap();
+    assert_eq!(progress.state, JobState::Done, "{progress:?}");
+    assert_eq!((progress.total, progress.done), (Some(30 + 4), 30 + 4));
+    // The next listing drops its feed (and adds the feeds of the data types the
+    // integration reads but this backfill did not: calendar, contacts, drive).
+    assert_eq!(
+        setup.backfill.refresh_feeds(USER, &id).await.unwrap(),
+        (4, 1)
     );
 }

@@ -76,7 +76,8 @@ pub enum ProviderErrorKind {
     /// payload, a link to another host): retrying gives the same.
     Invalid,
     /// What the request names is gone (HTTP 404), such as a subscription the provider
-    /// removed: create it again instead of retrying.
+    /// removed (create it again) or a folder deleted (stop reading it): retrying gives
+    /// the same.
     NotFound,
 }
 

@@ -446,6 +446,7 @@ fn failure(status: reqwest::StatusCode, body: &[u8], what: &str) -> ProviderErro
     let kind = match status.as_u16() {
         410 => ProviderErrorKind::CursorExpired,
         401 => ProviderErrorKind::NeedsReauth,
+        404 => ProviderErrorKind::NotFound,
         _ => ProviderErrorKind::Invalid,
     };
     ProviderError::new(
