@@ -26,6 +26,8 @@ use crate::node::Node;
 
 /// The most integrations whose jobs a starting server, or a poll, looks at.
 const MAX_RESUMED: usize = 10_000;
+/// How many integrations a poll follows at once.
+const POLLED_AT_ONCE: usize = 8;
 /// How often every integration is polled, unless configured.
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -299,8 +301,9 @@ impl Integrations {
     }
 
     /// Follows every active integration whose backfill is done, each in its own task
-    /// (so that one slow account holds back no other).
+    /// (so that one slow account holds back no other), [`POLLED_AT_ONCE`] at a time.
     async fn poll(&self) -> anyhow::Result<()> {
+        let turns = Arc::new(tokio::sync::Semaphore::new(POLLED_AT_ONCE));
         for integration in self.connector.with_backfill_jobs(MAX_RESUMED).await? {
             let Some(job) = integration.backfill_job.as_deref() else {
                 continue;
@@ -313,8 +316,9 @@ impl Integrations {
             if integration.state != IntegrationState::Active || !backfilled {
                 continue;
             }
-            let this = self.clone();
+            let (this, turns) = (self.clone(), turns.clone());
             tokio::spawn(async move {
+                let _turn = turns.acquire_owned().await;
                 this.follow(&integration.user_id, &integration.id).await;
             });
         }

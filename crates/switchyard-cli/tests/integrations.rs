@@ -92,6 +92,73 @@ fn a_connected_microsoft_account_is_backfilled_for_its_owner_only() {
     assert_eq!(progress["done"], MESSAGES);
     assert_eq!(progress["failed"], 0);
     assert_eq!(progress["percent"], 100.0);
+    assert_eq!(
+        progress["cursor"]["data_types"],
+        serde_json::json!(["emails"])
+    );
+
+    // The CLI reads the same through the server holding the data directory, and starts
+    // a second backfill that it watches to its end.
+    // The last JSON document printed (`--watch` off a terminal prints one a second).
+    let json = |output: std::process::Output| -> Value {
+        serde_json::Deserializer::from_slice(&output.stdout)
+            .into_iter::<Value>()
+            .last()
+            .expect("the CLI prints JSON")
+            .expect("the CLI prints JSON")
+    };
+    let status = json(server.run_client(
+        data.path(),
+        &["backfill", "status", &job, "--user", "alice"],
+    ));
+    assert_eq!(
+        (&status["state"], &status["done"]),
+        (&Value::from("done"), &Value::from(MESSAGES))
+    );
+    let again = json(server.run_client(
+        data.path(),
+        &[
+            "backfill",
+            "start",
+            &id,
+            "--data-types",
+            "emails",
+            "--user",
+            "alice",
+        ],
+    ));
+    let second = again["id"].as_str().unwrap().to_string();
+    assert_ne!(second, job);
+    let watched = json(server.run_client(
+        data.path(),
+        &["backfill", "status", &second, "--watch", "--user", "alice"],
+    ));
+    assert_eq!(
+        (&watched["state"], &watched["done"]),
+        (&Value::from("done"), &Value::from(MESSAGES))
+    );
+    let listed = json(server.run_client(data.path(), &["backfill", "list", "--user", "alice"]));
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [second.as_str(), job.as_str()]);
+    // A data type the integration does not read is refused, naming it.
+    let (status, body) = server.post_as(
+        &alice,
+        "/v1/backfill",
+        &format!(r#"{{"integration": "{id}", "data_types": ["files"]}}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not read files"),
+        "{body}"
+    );
 
     server.wait_until_indexed();
     let (_, found) = server.get_as(&alice, "/v1/search?q=figures&type=email&limit=100");
@@ -242,6 +309,11 @@ fn a_killed_server_resumes_the_backfill_then_webhooks_stream_changes() {
     assert_eq!(hits(&server, &alice, "contact", "contact").len(), 4);
     assert_eq!(hits(&server, &alice, "task", "todo").len(), 3);
     assert!(hits(&server, &bob, "figures", "email").is_empty());
+    // The drive's Word file was downloaded and read into a searchable document.
+    let (_, found) = server.get_as(&alice, "/v1/search?q=hyperlinks&limit=50");
+    assert!(!found["hits"].as_array().unwrap().is_empty(), "{found}");
+    let (_, found) = server.get_as(&bob, "/v1/search?q=hyperlinks&limit=50");
+    assert!(found["hits"].as_array().unwrap().is_empty(), "{found}");
 
     // Once the history is read, every feed is subscribed: Graph's handshake reached
     // the webhook through the real route.

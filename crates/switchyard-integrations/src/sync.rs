@@ -41,10 +41,12 @@
 //! and each gets a delete event. (Items a resync reads again are
 //! counted again by a backfill job: its counts are exact except across a resync.)
 //!
-//! **Fairness.** At most [`CONCURRENT_PAGES`] pages are read and published at once across
-//! every integration, and waiting pages take turns first come, first served (a fair
-//! semaphore): a user with a large history delays another by a page at a time, never by
-//! a whole backfill. Requests to one mailbox also share its throttle (`Throttle`).
+//! **Fairness.** At most [`CONCURRENT_PAGES`] pages are mapped (drive files downloaded
+//! and read) and published at once across every integration, and waiting pages take
+//! turns first come, first served (a fair semaphore): a user with a large history delays
+//! another by a page at a time, never by a whole backfill. A page is fetched before its
+//! turn is taken, so a mailbox waiting out its throttle (`Throttle`, shared by every
+//! request to that mailbox) holds no turn.
 //!
 //! A refused grant fails the job (the integration reads `needs_reauth`); a bus or
 //! provider that stays down leaves the job running, to be resumed.
@@ -691,11 +693,6 @@ impl Sync {
         sync_type: SyncType,
         correlation_id: &str,
     ) -> Result<(Feed, PageCounts), Stop> {
-        let _turn = self
-            .pages
-            .acquire()
-            .await
-            .expect("the page semaphore is never closed");
         let mut token = self.token(user_id, integration_id).await?;
         let mut answer = graph.page(integration_id, &feed.cursor, &token).await;
         if answer
@@ -728,6 +725,13 @@ impl Sync {
             }
             Err(err) => return Err(provider_stop(err)),
         };
+        // The turn is taken once the page is here: a mailbox waiting out its throttle
+        // holds no other account back.
+        let _turn = self
+            .pages
+            .acquire()
+            .await
+            .expect("the page semaphore is never closed");
         let page_batch = uuid::Uuid::now_v7().to_string();
         let mut envelopes: Vec<Envelope> = Vec::with_capacity(page.items.len());
         let (mut seen, mut gone) = (Vec::new(), Vec::new());

@@ -23,7 +23,7 @@ use switchyard_integrations::{
     IntegrationErrorKind, Provider, Window,
 };
 use switchyard_providers::microsoft::MAX_PAGE_SIZE;
-use switchyard_state::{JobId, JobOwner, JobProgress, JobUpdate};
+use switchyard_state::{JobId, JobOwner, JobProgress, JobState, JobUpdate};
 use utoipa::ToSchema;
 
 use super::Caller;
@@ -120,6 +120,15 @@ pub(super) struct BackfillBody {
     percent: Option<f64>,
     /// Items per second since it started.
     rate: f64,
+    /// Seconds left at that rate, once the total is known (a delta query tells it only
+    /// at its end, so a running backfill mostly has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eta_secs: Option<f64>,
+    /// Where its runner stands: the data types it reads, the feed it is at (`at`) and
+    /// that feed's next link (`next`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    cursor: Option<serde_json::Value>,
 }
 
 impl From<JobProgress> for BackfillBody {
@@ -131,9 +140,20 @@ impl From<JobProgress> for BackfillBody {
         } else {
             0.0
         };
+        let eta_secs = match (progress.total, progress.state) {
+            (Some(total), JobState::Running | JobState::Stalled) if rate > 0.0 => {
+                Some(total.saturating_sub(progress.counted()) as f64 / rate)
+            }
+            _ => None,
+        };
+        let cursor = progress.cursor.as_deref().map(|cursor| {
+            serde_json::from_str(cursor).unwrap_or_else(|_| serde_json::Value::from(cursor))
+        });
         BackfillBody {
             id: progress.id.to_string(),
             state: progress.state.as_str().to_string(),
+            eta_secs,
+            cursor,
             percent: progress.percent(),
             reason: progress.reason,
             total: progress.total,
