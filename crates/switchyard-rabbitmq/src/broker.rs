@@ -5,6 +5,7 @@
 //! unrouted messages in `topic_queue`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -14,17 +15,17 @@ use lapin::options::{
     BasicAckOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Channel, Confirmation};
 use switchyard_bus::{
     Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
     SubscriptionStats, TopicStats,
 };
 
 use crate::RabbitOptions;
-use crate::channels::{ChannelSlot, in_order};
+use crate::channels::{ChannelSlot, in_order, settle_all};
 use crate::codec::{self, Meta, SeqClock};
 use crate::error::{amqp, is_not_found, unknown_subscription};
-use crate::link::Link;
+use crate::link::{Link, Open};
 use crate::names;
 use crate::subscription::{InFlight, Subscription, reject_all};
 
@@ -113,45 +114,52 @@ impl RabbitBroker {
     /// connection was opened again, the exchanges, every subscription's queue and binding
     /// and the retry queues in use are declared again before anyone uses it (a server that
     /// lost them, a new node, gets them back; on one that kept them, this changes nothing).
-    async fn connection(&self) -> Result<Arc<Connection>, BusError> {
+    async fn connection(&self) -> Result<Open, BusError> {
         let open = self.inner.link.get().await?;
-        if self.inner.declared_for.load(Ordering::Acquire) != open.generation {
+        if self.inner.declared_for.load(Ordering::Acquire) < open.generation {
             let _declaring = self.inner.declaring.lock().await;
-            if self.inner.declared_for.load(Ordering::Acquire) != open.generation {
+            if self.inner.declared_for.load(Ordering::Acquire) < open.generation {
                 // Bounded: a declaration without an answer (seen after a node restart, on a
                 // connection whose socket stayed open) would hold every caller here.
-                let link = &self.inner.link;
-                let declared = tokio::time::timeout(link.answer_timeout(), async {
-                    let channel = self.inner.admin.get(&open.connection).await?;
-                    self.declare_topology(&channel).await
-                })
-                .await;
-                match declared {
-                    Ok(result) => result?,
-                    Err(_) => {
-                        link.discard(open.generation);
-                        return Err(BusError::new(
-                            BusErrorKind::Unavailable,
-                            format!(
-                                "RabbitMQ did not answer the declarations within {:?}; \
-                                 connecting again",
-                                link.answer_timeout()
-                            ),
-                        ));
-                    }
-                }
+                self.inner
+                    .link
+                    .answered(open.generation, "declaring the topology", async {
+                        let channel = self.inner.admin.get(&open).await?;
+                        self.declare_topology(&channel).await
+                    })
+                    .await?;
                 self.inner
                     .declared_for
-                    .store(open.generation, Ordering::Release);
+                    .fetch_max(open.generation, Ordering::AcqRel);
             }
         }
-        Ok(open.connection)
+        Ok(open)
     }
 
-    /// The connection's generation now (0 before the first), for consumers started on it.
-    async fn generation(&self) -> Result<(Arc<Connection>, u64), BusError> {
-        let connection = self.connection().await?;
-        Ok((connection, self.inner.declared_for.load(Ordering::Acquire)))
+    /// Acks every delivery, waiting for the server at most the answer timeout; fails with
+    /// `context` and the first failure.
+    async fn ack_all(&self, entries: &[InFlight], context: &str) -> Result<(), BusError> {
+        let acks = entries
+            .iter()
+            .map(|entry| entry.acker.ack(BasicAckOptions::default()));
+        settle_all(acks, self.inner.link.answer_timeout(), context).await
+    }
+
+    /// Runs `request` on the shared declarations channel, bounded like every request
+    /// (`Link::answered`); `what` names it in the error.
+    async fn on_admin<T, F, Fut>(&self, what: &str, request: F) -> Result<T, BusError>
+    where
+        F: FnOnce(Channel) -> Fut,
+        Fut: Future<Output = Result<T, BusError>>,
+    {
+        let open = self.connection().await?;
+        self.inner
+            .link
+            .answered(open.generation, what, async {
+                let channel = self.inner.admin.get(&open).await?;
+                request(channel).await
+            })
+            .await
     }
 
     /// The options it was connected with, as on the server: exchange names carry the
@@ -206,24 +214,20 @@ impl RabbitBroker {
     }
 
     async fn delete_queue(&self, queue: &str) -> Result<bool, BusError> {
-        let channel = self.admin().await?;
-        match channel
-            .queue_delete(queue.into(), QueueDeleteOptions::default())
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err) if is_not_found(&err) => {
-                self.inner.admin.discard(&channel).await;
-                Ok(false)
+        self.on_admin(&format!("deleting queue `{queue}`"), |channel| async move {
+            match channel
+                .queue_delete(queue.into(), QueueDeleteOptions::default())
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(err) if is_not_found(&err) => {
+                    self.inner.admin.discard(&channel).await;
+                    Ok(false)
+                }
+                Err(err) => Err(amqp(&format!("failed to delete queue `{queue}`"), err)),
             }
-            Err(err) => Err(amqp(&format!("failed to delete queue `{queue}`"), err)),
-        }
-    }
-
-    /// The channel for declarations and passive counts (a missing queue closes it).
-    async fn admin(&self) -> Result<Channel, BusError> {
-        let connection = self.connection().await?;
-        self.inner.admin.get(&connection).await
+        })
+        .await
     }
 
     fn local_topics(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, LocalTopic>> {
@@ -256,29 +260,35 @@ impl RabbitBroker {
 
     /// Ready messages of `queue`, or `None` when it does not exist.
     async fn ready_count(&self, queue: &str) -> Result<Option<u64>, BusError> {
-        let channel = self.admin().await?;
-        match channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-        {
-            Ok(declared) => Ok(Some(declared.message_count().into())),
-            Err(err) if is_not_found(&err) => {
-                self.inner.admin.discard(&channel).await;
-                Ok(None)
+        self.on_admin(&format!("counting queue `{queue}`"), |channel| async move {
+            match channel
+                .queue_declare(
+                    queue.into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+            {
+                Ok(declared) => Ok(Some(declared.message_count().into())),
+                Err(err) if is_not_found(&err) => {
+                    self.inner.admin.discard(&channel).await;
+                    Ok(None)
+                }
+                Err(err) => Err(amqp(&format!("failed to count queue `{queue}`"), err)),
             }
-            Err(err) => Err(amqp(&format!("failed to count queue `{queue}`"), err)),
-        }
+        })
+        .await
     }
 
     async fn declare_queue(&self, queue: &str, arguments: FieldTable) -> Result<(), BusError> {
-        declare_queue(&self.admin().await?, queue, arguments).await
+        self.on_admin(
+            &format!("declaring queue `{queue}`"),
+            |channel| async move { declare_queue(&channel, queue, arguments).await },
+        )
+        .await
     }
 
     /// Publishes on the confirm channel and waits for every confirm. Returns the indexes
@@ -290,60 +300,89 @@ impl RabbitBroker {
         routing_key: &str,
         messages: &[(BasicProperties, &[u8])],
     ) -> Result<Vec<usize>, BusError> {
-        let connection = self.connection().await?;
-        let channel = self.inner.publisher.get(&connection).await?;
-        let exchange = ShortString::from(exchange);
-        let routing_key = ShortString::from(routing_key);
-        let mandatory = BasicPublishOptions {
-            mandatory: true,
-            ..BasicPublishOptions::default()
-        };
-        let mut confirms = Vec::with_capacity(messages.len());
-        // Chunks bound the frames queued in the client at once.
-        for chunk in messages.chunks(1024) {
-            let sends = chunk.iter().map(|(properties, payload)| {
-                channel.basic_publish(
-                    exchange.clone(),
-                    routing_key.clone(),
-                    mandatory,
-                    payload,
-                    properties.clone(),
-                )
-            });
-            for sent in in_order(sends).await {
-                confirms.push(
-                    sent.map_err(|err| {
-                        amqp(&format!("failed to publish to `{routing_key}`"), err)
-                    })?,
-                );
-            }
-        }
+        let open = self.connection().await?;
+        let link = &self.inner.link;
+        let channel = link
+            .answered(
+                open.generation,
+                "opening the publishing channel",
+                self.inner.publisher.get(&open),
+            )
+            .await?;
+        let what = format!("publishing to `{routing_key}`");
         let mut unroutable = Vec::new();
-        for (index, confirm) in confirms.into_iter().enumerate() {
-            let confirmation = confirm
-                .await
-                .map_err(|err| amqp(&format!("failed to publish to `{routing_key}`"), err))?;
-            match confirmation {
-                Confirmation::Ack(None) => {}
-                Confirmation::Ack(Some(_)) => unroutable.push(index),
-                Confirmation::Nack(_) => {
-                    return Err(BusError::new(
-                        BusErrorKind::Unavailable,
-                        format!(
-                            "failed to publish to `{routing_key}`: the server refused to store a message"
-                        ),
-                    ));
-                }
-                Confirmation::NotRequested => {
-                    return Err(BusError::new(
-                        BusErrorKind::Unavailable,
-                        format!("failed to publish to `{routing_key}`: publisher confirms are off"),
-                    ));
-                }
-            }
+        // Chunks bound the frames queued in the client at once; each chunk's confirms
+        // come within the answer timeout or the connection is given up.
+        for (chunk_index, chunk) in messages.chunks(PUBLISH_CHUNK).enumerate() {
+            let bounced = link
+                .answered(
+                    open.generation,
+                    &what,
+                    publish_chunk(&channel, exchange, routing_key, chunk),
+                )
+                .await?;
+            unroutable.extend(bounced.into_iter().map(|i| chunk_index * PUBLISH_CHUNK + i));
         }
         Ok(unroutable)
     }
+}
+
+/// Messages sent before their confirms are awaited.
+const PUBLISH_CHUNK: usize = 1024;
+
+/// Publishes `messages` on the confirm channel and waits for their confirms; returns the
+/// indexes of those the server could not route.
+async fn publish_chunk(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    messages: &[(BasicProperties, &[u8])],
+) -> Result<Vec<usize>, BusError> {
+    let exchange = ShortString::from(exchange);
+    let routing_key = ShortString::from(routing_key);
+    let mandatory = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    let sends = messages.iter().map(|(properties, payload)| {
+        channel.basic_publish(
+            exchange.clone(),
+            routing_key.clone(),
+            mandatory,
+            payload,
+            properties.clone(),
+        )
+    });
+    let mut confirms = Vec::with_capacity(messages.len());
+    for sent in in_order(sends).await {
+        confirms
+            .push(sent.map_err(|err| amqp(&format!("failed to publish to `{routing_key}`"), err))?);
+    }
+    let mut unroutable = Vec::new();
+    for (index, confirm) in confirms.into_iter().enumerate() {
+        let confirmation = confirm
+            .await
+            .map_err(|err| amqp(&format!("failed to publish to `{routing_key}`"), err))?;
+        match confirmation {
+            Confirmation::Ack(None) => {}
+            Confirmation::Ack(Some(_)) => unroutable.push(index),
+            Confirmation::Nack(_) => {
+                return Err(BusError::new(
+                    BusErrorKind::Unavailable,
+                    format!(
+                        "failed to publish to `{routing_key}`: the server refused to store a message"
+                    ),
+                ));
+            }
+            Confirmation::NotRequested => {
+                return Err(BusError::new(
+                    BusErrorKind::Unavailable,
+                    format!("failed to publish to `{routing_key}`: publisher confirms are off"),
+                ));
+            }
+        }
+    }
+    Ok(unroutable)
 }
 
 impl Drop for Inner {
@@ -428,8 +467,11 @@ impl Broker for RabbitBroker {
             existing.set_ack_deadline(config.ack_deadline);
             return Ok(());
         }
-        let channel = self.admin().await?;
-        self.declare_subscription_queue(&channel, config).await?;
+        self.on_admin(
+            &format!("declaring the queue of `{}`", config.name),
+            |channel| async move { self.declare_subscription_queue(&channel, config).await },
+        )
+        .await?;
         self.inner
             .subscriptions
             .write()
@@ -439,6 +481,7 @@ impl Broker for RabbitBroker {
                 Arc::new(Subscription::new(
                     config.clone(),
                     self.inner.options.queue_of(&config.name),
+                    self.inner.link.answer_timeout(),
                 ))
             });
         self.local_topics().entry(config.topic.clone()).or_default();
@@ -453,27 +496,15 @@ impl Broker for RabbitBroker {
     ) -> Result<Vec<Delivery>, BusError> {
         let state = self.subscription(subscription)?;
         let prefetch = self.inner.options.prefetch;
-        let (connection, generation) = self.generation().await?;
-        let link = &self.inner.link;
-        let started = tokio::time::timeout(
-            link.answer_timeout(),
-            state.ensure_consumer(&connection, generation, prefetch),
-        )
-        .await;
-        match started {
-            Ok(result) => result?,
-            Err(_) => {
-                link.discard(generation);
-                return Err(BusError::new(
-                    BusErrorKind::Unavailable,
-                    format!(
-                        "RabbitMQ did not start the consumer of `{subscription}` within {:?}; \
-                         connecting again",
-                        link.answer_timeout()
-                    ),
-                ));
-            }
-        }
+        let open = self.connection().await?;
+        self.inner
+            .link
+            .answered(
+                open.generation,
+                &format!("starting the consumer of `{subscription}`"),
+                state.ensure_consumer(&open, prefetch),
+            )
+            .await?;
         let deliveries = state
             .fetch(
                 max_messages.min(usize::from(prefetch)),
@@ -503,15 +534,11 @@ impl Broker for RabbitBroker {
     async fn ack(&self, subscription: &str, tags: &[DeliveryTag]) -> Result<(), BusError> {
         let state = self.subscription(subscription)?;
         let entries = state.settle(tags);
-        match ack_all(&entries).await {
-            None => Ok(()),
-            Some(err) => Err(amqp(
-                &format!(
-                    "failed to ack deliveries of `{subscription}` (they will be delivered again)"
-                ),
-                err,
-            )),
-        }
+        self.ack_all(
+            &entries,
+            &format!("failed to ack deliveries of `{subscription}` (they will be delivered again)"),
+        )
+        .await
     }
 
     async fn nack(
@@ -525,13 +552,14 @@ impl Broker for RabbitBroker {
 
     async fn release(&self, subscription: &str, tags: &[DeliveryTag]) -> Result<(), BusError> {
         let state = self.subscription(subscription)?;
-        match reject_all(&state.settle(tags), true).await {
-            None => Ok(()),
-            Some(err) => Err(amqp(
-                &format!("failed to release deliveries of `{subscription}`"),
-                err,
-            )),
-        }
+        reject_all(&state.settle(tags), true, self.inner.link.answer_timeout())
+            .await
+            .map_err(|err| {
+                BusError::new(
+                    err.kind(),
+                    format!("failed to release deliveries of `{subscription}`: {err}"),
+                )
+            })
     }
 
     async fn browse(
@@ -602,16 +630,4 @@ impl Broker for RabbitBroker {
         }
         Ok(stats)
     }
-}
-
-/// Acks every delivery; returns the first failure.
-async fn ack_all(entries: &[InFlight]) -> Option<lapin::Error> {
-    in_order(
-        entries
-            .iter()
-            .map(|entry| entry.acker.ack(BasicAckOptions::default())),
-    )
-    .await
-    .into_iter()
-    .find_map(Result::err)
 }

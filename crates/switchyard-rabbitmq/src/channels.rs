@@ -1,21 +1,26 @@
 //! The channels the broker shares ([`ChannelSlot`]) and how it sends many frames at once
-//! ([`in_order`]).
+//! ([`in_order`], [`settle_all`]).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Context;
+use std::time::Duration;
 
 use futures_util::future::{MaybeDone, maybe_done};
+use lapin::Channel;
 use lapin::options::{BasicNackOptions, ConfirmSelectOptions};
-use lapin::{Channel, Connection};
-use switchyard_bus::BusError;
+use switchyard_bus::{BusError, BusErrorKind};
 
 use crate::error::amqp;
+use crate::link::Open;
 
-/// A channel opened on first use and again after the server closed it.
+/// A channel opened on first use, and again after the server closed it or the
+/// connection it was on was replaced: a channel of an older connection is never handed
+/// out, even while that connection's socket is still open.
 pub(crate) struct ChannelSlot {
     confirms: bool,
-    channel: tokio::sync::Mutex<Option<Channel>>,
+    /// The channel and the generation of its connection.
+    channel: tokio::sync::Mutex<Option<(u64, Channel)>>,
 }
 
 impl ChannelSlot {
@@ -26,12 +31,20 @@ impl ChannelSlot {
         }
     }
 
-    pub(crate) async fn get(&self, connection: &Connection) -> Result<Channel, BusError> {
+    /// The slot's channel on `open`. Opening one waits for the server: callers bound it
+    /// (`Link::answered`), which also bounds the wait for another caller opening one.
+    pub(crate) async fn get(&self, open: &Open) -> Result<Channel, BusError> {
         let mut slot = self.channel.lock().await;
-        if let Some(channel) = slot.as_ref().filter(|c| c.status().connected()) {
+        if let Some((_, channel)) = slot
+            .as_ref()
+            .filter(|(generation, c)| *generation == open.generation && c.status().connected())
+        {
             return Ok(channel.clone());
         }
-        let channel = connection
+        // A channel of a replaced connection is closed when its last handle goes.
+        *slot = None;
+        let channel = open
+            .connection
             .create_channel()
             .await
             .map_err(|err| amqp("failed to open a channel", err))?;
@@ -41,14 +54,14 @@ impl ChannelSlot {
                 .await
                 .map_err(|err| amqp("failed to enable publisher confirms", err))?;
         }
-        *slot = Some(channel.clone());
+        *slot = Some((open.generation, channel.clone()));
         Ok(channel)
     }
 
     /// Forgets `channel` after the server closed it.
     pub(crate) async fn discard(&self, channel: &Channel) {
         let mut slot = self.channel.lock().await;
-        if slot.as_ref().is_some_and(|c| c.id() == channel.id()) {
+        if slot.as_ref().is_some_and(|(_, c)| c.id() == channel.id()) {
             *slot = None;
         }
     }
@@ -108,4 +121,73 @@ pub(crate) async fn in_order<F: Future>(sends: impl IntoIterator<Item = F>) -> V
                 .expect("every send was awaited to completion")
         })
         .collect()
+}
+
+/// Runs `settles` (acks, nacks or rejects of deliveries) like [`in_order`], for at most
+/// `limit`. Unbounded, one settle sent just as its connection died could wait for ever
+/// (lapin never settles its promise), and the consumer calling it with it. Fails with
+/// the first refusal, or `Unavailable` without an answer in time; either way the
+/// deliveries not settled come again.
+pub(crate) async fn settle_all<F>(
+    settles: impl IntoIterator<Item = F>,
+    limit: Duration,
+    context: &str,
+) -> Result<(), BusError>
+where
+    F: Future<Output = Result<bool, lapin::Error>>,
+{
+    match tokio::time::timeout(limit, in_order(settles)).await {
+        Ok(results) => match results.into_iter().find_map(Result::err) {
+            None => Ok(()),
+            Some(err) => Err(amqp(context, err)),
+        },
+        Err(_) => Err(BusError::new(
+            BusErrorKind::Unavailable,
+            format!("{context}: no answer within {limit:?}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{pending, ready};
+    use std::time::Duration;
+
+    use switchyard_bus::BusErrorKind;
+    use tokio::time::Instant;
+
+    use super::settle_all;
+
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    // Regression: in the restart test under load, an ack sent as the node was killed never
+    // completed, the consumer waited on it for ever, and nothing was consumed after the
+    // node came back.
+    #[tokio::test(start_paused = true)]
+    async fn a_settle_without_an_answer_fails_at_the_limit() {
+        let started = Instant::now();
+        let settles = [
+            Box::pin(ready(Ok(true))) as std::pin::Pin<Box<dyn Future<Output = _>>>,
+            Box::pin(pending::<Result<bool, lapin::Error>>()),
+        ];
+        let err = settle_all(settles, LIMIT, "failed to ack deliveries")
+            .await
+            .expect_err("one settle never completes");
+        assert_eq!(started.elapsed(), LIMIT);
+        assert_eq!(err.kind(), BusErrorKind::Unavailable);
+        assert_eq!(
+            err.to_string(),
+            "failed to ack deliveries: no answer within 10s"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answered_settles_return_at_once() {
+        let started = Instant::now();
+        let settles = [ready(Ok::<bool, lapin::Error>(true)), ready(Ok(false))];
+        settle_all(settles, LIMIT, "failed to ack deliveries")
+            .await
+            .expect("both settles completed");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
 }

@@ -32,7 +32,8 @@ pub struct RabbitOptions {
     /// Once a fetch has a first message, how long it waits for another before it returns
     /// a partial batch.
     pub fetch_linger_ms: u64,
-    /// How long `connect` waits for the server.
+    /// How long `connect` waits for the server, and the longest any one request waits
+    /// for its answer before the connection is given up and opened again.
     pub connect_timeout_ms: u64,
     /// Topics carried by another exchange than `exchange`: topic → exchange. One
     /// exchange per event set: the identity set's topics go through `smap.events`.

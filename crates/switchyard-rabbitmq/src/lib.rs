@@ -80,6 +80,12 @@
 //! [`Broker::ping`](switchyard_bus::Broker::ping) also reconnects, so a readiness probe
 //! brings an idle broker back.
 //!
+//! No call waits on the server for ever: each request (a declaration, a channel, a
+//! consumer's start, a chunk of publishes and its confirms, a settle) gets at most
+//! `connect_timeout_ms`. A request without an answer fails with `Unavailable` and the
+//! connection is given up, so the next call opens a new one; a settle without an answer
+//! fails the same way and its deliveries come again.
+//!
 //! # Namespaces
 //!
 //! [`RabbitOptions::namespace`] puts `{namespace}.` before the name of every object the

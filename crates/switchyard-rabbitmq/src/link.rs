@@ -9,10 +9,19 @@
 //! is back is found within a second.
 //!
 //! Each connection has a generation number; what was declared or started on an older one
-//! (topology, consumers) is done again by the broker on the new one.
+//! (topology, consumers, shared channels) is done again by the broker on the new one.
+//!
+//! Nothing the broker asks of the server is awaited without a bound ([`Link::answered`]):
+//! lapin leaves a request pending for ever when its connection dies just as it is sent
+//! (the command lands behind the stop of the connection's internal task, and its promise
+//! is never settled), and a server that stops answering on an open socket leaves every
+//! request pending too. A request without an answer within the connect timeout fails as
+//! `Unavailable` and makes the link forget that connection, so the next call opens a
+//! new one instead of waiting on the old one again.
 //!
 //! Must not know: queues, exchanges or consumers.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -201,9 +210,34 @@ impl Link {
         }
     }
 
-    /// The longest a connection may take to answer a declaration.
+    /// The longest the server may take to answer one request (the connect timeout).
     pub(crate) fn answer_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// `request`, sent on the connection of `generation`, if it completes within the
+    /// answer timeout. Otherwise fails with `Unavailable` and forgets that connection
+    /// ([`Link::discard`]); `what` names the request in the message (`declaring the
+    /// topology`).
+    pub(crate) async fn answered<T>(
+        &self,
+        generation: u64,
+        what: &str,
+        request: impl Future<Output = Result<T, BusError>>,
+    ) -> Result<T, BusError> {
+        match tokio::time::timeout(self.connect_timeout, request).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.discard(generation);
+                Err(BusError::new(
+                    BusErrorKind::Unavailable,
+                    format!(
+                        "RabbitMQ at {} did not finish {what} within {:?}; connecting again",
+                        self.shown, self.connect_timeout
+                    ),
+                ))
+            }
+        }
     }
 
     /// Closes the connection for good.
@@ -211,11 +245,15 @@ impl Link {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let open = self.current().clone();
         match open {
-            Some(open) if open.connection.status().connected() => open
-                .connection
-                .close(200, "OK".into())
+            Some(open) if open.connection.status().connected() => {
+                self.answered(open.generation, "closing the connection", async {
+                    open.connection
+                        .close(200, "OK".into())
+                        .await
+                        .map_err(|err| amqp("failed to close the connection", err))
+                })
                 .await
-                .map_err(|err| amqp("failed to close the connection", err)),
+            }
             _ => Ok(()),
         }
     }

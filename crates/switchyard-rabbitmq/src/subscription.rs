@@ -9,6 +9,9 @@
 //! has no ack deadline, so the pump rejects (with requeue) in-flight deliveries older than
 //! the deadline; the server then delivers them again with `redelivered` set.
 //!
+//! Settling and closing wait for the server at most the broker's answer timeout
+//! (`settle_all`): a consumer must never hang on a settle sent as its connection died.
+//!
 //! Must not know: how messages are published or how retries are scheduled.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -18,14 +21,16 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::FieldTable;
-use lapin::{Acker, Channel, Connection, Consumer};
+use lapin::{Acker, Channel, Consumer};
 use switchyard_bus::{BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use crate::channels::settle_all;
 use crate::codec::{self, Meta};
 use crate::error::{amqp, is_not_found, unknown_subscription};
+use crate::link::Open;
 
 /// A delivery fetched and not yet settled.
 pub(crate) struct InFlight {
@@ -80,10 +85,12 @@ pub(crate) struct Subscription {
     start: tokio::sync::Mutex<()>,
     /// Retry queues used by this process, by delay in ms, with when each was last declared.
     pub(crate) retry_queues: Mutex<BTreeMap<u64, Instant>>,
+    /// The longest a settle or a channel close waits for the server.
+    answer_timeout: Duration,
 }
 
 impl Subscription {
-    pub(crate) fn new(config: SubscriptionConfig, queue: String) -> Self {
+    pub(crate) fn new(config: SubscriptionConfig, queue: String, answer_timeout: Duration) -> Self {
         Subscription {
             config: Mutex::new(config),
             queue,
@@ -91,6 +98,7 @@ impl Subscription {
             arrivals: Notify::new(),
             start: tokio::sync::Mutex::new(()),
             retry_queues: Mutex::new(BTreeMap::new()),
+            answer_timeout,
         }
     }
 
@@ -124,15 +132,15 @@ impl Subscription {
             .expect("subscription lock is never poisoned")
     }
 
-    /// Starts the consumer of this subscription on `connection` (of generation
-    /// `generation`), or starts it again when its channel died or was on an older
-    /// connection.
+    /// Starts the consumer of this subscription on `open`, or starts it again when its
+    /// channel died or was on an older connection. Waits for the server: the caller
+    /// bounds it.
     pub(crate) async fn ensure_consumer(
         self: &Arc<Self>,
-        connection: &Connection,
-        generation: u64,
+        open: &Open,
         prefetch: u16,
     ) -> Result<(), BusError> {
+        let generation = open.generation;
         let _starting = self.start.lock().await;
         {
             let state = self.state();
@@ -145,7 +153,8 @@ impl Subscription {
             }
         }
         let name = self.config().name;
-        let channel = connection
+        let channel = open
+            .connection
             .create_channel()
             .await
             .map_err(|err| amqp(&format!("failed to open a channel for `{name}`"), err))?;
@@ -197,8 +206,13 @@ impl Subscription {
         };
         if let Some(running) = running {
             running.pump.abort();
-            if let Err(err) = running.channel.close(200, "OK".into()).await {
-                tracing::debug!(error = %err, "closing a consumer channel failed");
+            match tokio::time::timeout(self.answer_timeout, running.channel.close(200, "OK".into()))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::debug!(error = %err, "closing a consumer channel failed"),
+                // Dropping the last handle closes it without waiting.
+                Err(_) => tracing::debug!("closing a consumer channel got no answer"),
             }
         }
     }
@@ -313,7 +327,8 @@ impl Subscription {
             count = overdue.len(),
             "ack deadline passed, deliveries requeued"
         );
-        reject_all(&overdue, true).await;
+        // A failure is logged there; the server requeues them when the channel closes.
+        let _ = reject_all(&overdue, true, self.answer_timeout).await;
     }
 
     /// Whether the consumer has been quiet for `period`: started (or last checked) that
@@ -383,19 +398,21 @@ impl Subscription {
     }
 }
 
-/// Rejects deliveries; `requeue` gives them back to the queue at once.
-pub(crate) async fn reject_all(entries: &[InFlight], requeue: bool) -> Option<lapin::Error> {
+/// Rejects deliveries, waiting at most `limit`; `requeue` gives them back to the queue at
+/// once.
+pub(crate) async fn reject_all(
+    entries: &[InFlight],
+    requeue: bool,
+    limit: Duration,
+) -> Result<(), BusError> {
     let rejects = entries
         .iter()
         .map(|entry| entry.acker.reject(BasicRejectOptions { requeue }));
-    let first_error = crate::channels::in_order(rejects)
-        .await
-        .into_iter()
-        .find_map(Result::err);
-    if let Some(err) = &first_error {
-        tracing::warn!(error = %err, "failed to give deliveries back; the server will when the channel closes");
+    let rejected = settle_all(rejects, limit, "failed to give deliveries back").await;
+    if let Err(err) = &rejected {
+        tracing::warn!(error = %err, "deliveries not given back; the server will when the channel closes");
     }
-    first_error
+    rejected
 }
 
 /// Moves the server's deliveries into the buffer and expires overdue ones, until the

@@ -9,9 +9,8 @@ use lapin::types::{AMQPValue, FieldTable};
 use switchyard_bus::{BusError, BusErrorKind, DeliveryTag};
 use tokio::time::Instant;
 
-use super::{RabbitBroker, ack_all, long_string};
+use super::{RabbitBroker, long_string};
 use crate::codec::{self, Meta};
-use crate::error::amqp;
 use crate::names;
 use crate::subscription::{InFlight, Subscription, reject_all};
 
@@ -50,19 +49,18 @@ impl RabbitBroker {
             }
         };
         if let Err(err) = copied.await {
-            // No copy is safely stored: give the originals back rather than lose them.
-            reject_all(&entries, true).await;
+            // No copy is safely stored: give the originals back rather than lose them (a
+            // failure is logged there; the server requeues them when the channel closes).
+            let _ = reject_all(&entries, true, self.inner.link.answer_timeout()).await;
             return Err(err);
         }
-        match ack_all(&entries).await {
-            None => Ok(()),
-            Some(err) => Err(amqp(
-                &format!(
-                    "failed to ack retried deliveries of `{subscription}` (they will come back twice)"
-                ),
-                err,
-            )),
-        }
+        self.ack_all(
+            &entries,
+            &format!(
+                "failed to ack retried deliveries of `{subscription}` (they will come back twice)"
+            ),
+        )
+        .await
     }
 
     /// The queue where `subscription`'s nacked deliveries wait `delay_ms`: each message

@@ -32,7 +32,11 @@ impl RabbitBroker {
             return Ok(());
         }
         let exchange = self.inner.options.exchange_for(topic);
-        declare_topic_queue(&self.admin().await?, exchange, topic).await?;
+        self.on_admin(
+            &format!("declaring the queue of topic `{topic}`"),
+            |channel| async move { declare_topic_queue(&channel, exchange, topic).await },
+        )
+        .await?;
         self.local_topics()
             .entry(topic.to_string())
             .or_default()
@@ -41,25 +45,35 @@ impl RabbitBroker {
     }
 
     /// Takes every message of `topic`'s queue out on a channel of its own (unacked, so a
-    /// failure anywhere gives them back when the channel closes). `None` when the queue
+    /// failure anywhere gives them back when the channel closes), with the generation of
+    /// its connection; each request is bounded (`Link::answered`). `None` when the queue
     /// does not exist.
     async fn take_topic_queue(
         &self,
         topic: &str,
-    ) -> Result<Option<(Channel, Vec<Kept>)>, BusError> {
+    ) -> Result<Option<(Channel, Vec<Kept>, u64)>, BusError> {
         let queue = names::topic_queue(self.inner.options.exchange_for(topic), topic);
-        let channel = self
-            .connection()
-            .await?
-            .create_channel()
-            .await
-            .map_err(|err| amqp("failed to open a channel", err))?;
+        let open = self.connection().await?;
+        let link = &self.inner.link;
+        let channel = link
+            .answered(open.generation, "opening a channel", async {
+                open.connection
+                    .create_channel()
+                    .await
+                    .map_err(|err| amqp("failed to open a channel", err))
+            })
+            .await?;
+        let reading = format!("reading queue `{queue}`");
         let mut kept = Vec::new();
         loop {
-            match channel
-                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
-                .await
-            {
+            let got = link
+                .answered(open.generation, &reading, async {
+                    Ok(channel
+                        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+                        .await)
+                })
+                .await?;
+            match got {
                 Ok(Some(got)) => {
                     let delivery = got.delivery;
                     let (message, meta) = codec::decode(&delivery.properties, delivery.data);
@@ -75,10 +89,17 @@ impl RabbitBroker {
                         delivery_tag: delivery.delivery_tag,
                     });
                 }
-                Ok(None) => return Ok(Some((channel, kept))),
+                Ok(None) => return Ok(Some((channel, kept, open.generation))),
                 Err(err) if is_not_found(&err) => return Ok(None),
                 Err(err) => {
-                    close_quietly(&channel).await;
+                    // Bounded like every request: without an answer the connection is given up.
+                    let closing = async {
+                        close_quietly(&channel).await;
+                        Ok(())
+                    };
+                    let _ = link
+                        .answered(open.generation, "closing a channel", closing)
+                        .await;
                     return Err(amqp(&format!("failed to read queue `{queue}`"), err));
                 }
             }
@@ -93,11 +114,18 @@ impl RabbitBroker {
     ) -> Result<Vec<(u64, Message)>, BusError> {
         names::validate_topic(topic)?;
         let _reading = self.inner.topic_queue_reader.lock().await;
-        let Some((channel, mut kept)) = self.take_topic_queue(topic).await? else {
+        let Some((channel, mut kept, generation)) = self.take_topic_queue(topic).await? else {
             return Ok(Vec::new());
         };
         let last_tag = kept.iter().map(|k| k.delivery_tag).max();
-        give_back(&channel, last_tag).await?;
+        self.inner
+            .link
+            .answered(
+                generation,
+                &format!("giving back topic `{topic}`"),
+                give_back(&channel, last_tag),
+            )
+            .await?;
         kept.sort_by_key(|k| k.seq);
         Ok(kept
             .into_iter()
@@ -115,28 +143,38 @@ impl RabbitBroker {
         names::validate_topic(topic)?;
         let wanted: BTreeSet<u64> = seqs.iter().copied().collect();
         let _reading = self.inner.topic_queue_reader.lock().await;
-        let Some((channel, kept)) = self.take_topic_queue(topic).await? else {
+        let Some((channel, kept, generation)) = self.take_topic_queue(topic).await? else {
             return Ok(0);
         };
-        let mut removed = 0;
-        for k in kept.iter().filter(|k| wanted.contains(&k.seq)) {
-            if let Err(err) = channel
-                .basic_ack(k.delivery_tag, BasicAckOptions::default())
-                .await
-            {
-                close_quietly(&channel).await;
-                return Err(amqp(&format!("failed to remove from `{topic}`"), err));
+        let removing = async {
+            let mut removed = 0;
+            for k in kept.iter().filter(|k| wanted.contains(&k.seq)) {
+                if let Err(err) = channel
+                    .basic_ack(k.delivery_tag, BasicAckOptions::default())
+                    .await
+                {
+                    close_quietly(&channel).await;
+                    return Err(amqp(&format!("failed to remove from `{topic}`"), err));
+                }
+                removed += 1;
             }
-            removed += 1;
-        }
-        let last_tag = kept
-            .iter()
-            .filter(|k| !wanted.contains(&k.seq))
-            .map(|k| k.delivery_tag)
-            .max();
-        // Closing waits for the server, so the acks are done when this returns.
-        give_back(&channel, last_tag).await?;
-        Ok(removed)
+            let last_tag = kept
+                .iter()
+                .filter(|k| !wanted.contains(&k.seq))
+                .map(|k| k.delivery_tag)
+                .max();
+            // Closing waits for the server, so the acks are done when this returns.
+            give_back(&channel, last_tag).await?;
+            Ok(removed)
+        };
+        self.inner
+            .link
+            .answered(
+                generation,
+                &format!("removing from topic `{topic}`"),
+                removing,
+            )
+            .await
     }
 
     pub(super) async fn topic_stats(&self) -> Result<Vec<TopicStats>, BusError> {
