@@ -18,7 +18,7 @@ use switchyard_integrations::{
 };
 use switchyard_providers::microsoft::{DEFAULT_GRAPH_URL, DEFAULT_TOKEN_URL};
 use switchyard_providers::{GraphClient, Throttle, TokenEndpoint};
-use switchyard_state::{JobId, JobProgressStore, JobState};
+use switchyard_state::{JobId, JobProgressStore};
 
 use crate::config::Settings;
 use crate::env_vars;
@@ -300,7 +300,7 @@ impl Integrations {
         });
     }
 
-    /// Follows every active integration whose backfill is done, each in its own task
+    /// Follows every active integration whose backfill has ended, each in its own task
     /// (so that one slow account holds back no other), [`POLLED_AT_ONCE`] at a time.
     async fn poll(&self) -> anyhow::Result<()> {
         let turns = Arc::new(tokio::sync::Semaphore::new(POLLED_AT_ONCE));
@@ -312,7 +312,7 @@ impl Integrations {
                 .jobs
                 .progress(&JobId::new(job)?)
                 .await?
-                .is_some_and(|progress| progress.state == JobState::Done);
+                .is_some_and(|progress| progress.state.is_final());
             if integration.state != IntegrationState::Active || !backfilled {
                 continue;
             }
@@ -357,7 +357,9 @@ impl Integrations {
                 match this.sync.backfill(&user_id, &integration_id, &job).await {
                     Ok(progress) => {
                         tracing::info!(%job, state = %progress.state, done = progress.done, failed = progress.failed, reason = ?progress.reason, "backfill ended");
-                        if progress.state == JobState::Done {
+                        // Done, failed with some items or cancelled: whatever feeds it
+                        // handed over are followed (none when it read nothing).
+                        if progress.state.is_final() {
                             this.follow(&user_id, &integration_id).await;
                         }
                         return;

@@ -7,9 +7,11 @@
 //! expire by the same call (the periodic poll makes it), and one Graph no longer knows
 //! is created again.
 //!
-//! A delivery ([`Notifications::receive`]) is checked before anything is done: every
-//! notification must name a known subscription and carry its `clientState` (compared in
-//! constant time); otherwise the whole delivery is [`Forged`] and nothing happens. A
+//! A delivery ([`Notifications::receive`]) is checked before anything is done: a
+//! notification of a known subscription must carry its `clientState` (compared in
+//! constant time), else the whole delivery is [`Forged`] and nothing happens; one of an
+//! unknown subscription asks for nothing, and a delivery of nothing else is [`Forged`]
+//! too. A
 //! genuine one becomes [`Signal`]s: a change or a `missed` lifecycle event asks for a
 //! stream of the integration (notifications are signals, the delta is the truth);
 //! `reauthorizationRequired` renews the subscription; `subscriptionRemoved` creates it
@@ -253,6 +255,7 @@ impl Notifications {
             .map_err(|reason| IntegrationError::new(IntegrationErrorKind::Invalid, reason))?;
         let mut signals = BTreeSet::new();
         let mut forget = Vec::new();
+        let mut unknown = None;
         for notification in &notifications {
             let (subscription_id, client_state) =
                 (notification.subscription_id(), notification.client_state());
@@ -266,7 +269,10 @@ impl Notifications {
                 .by_subscription(subscription_id)
                 .await?
             else {
-                return Ok(Err(forged("no such subscription")));
+                // One we no longer know (deleted, or lost to a crash mid-creation) asks
+                // for nothing; genuine ones beside it in the delivery still count.
+                unknown = Some(subscription_id.to_string());
+                continue;
             };
             let stored = self.connector.stored(&user_id, &integration_id).await?;
             let Some(sealed) = &stored.client_state else {
@@ -307,6 +313,15 @@ impl Notifications {
                     }
                 },
             }
+        }
+        if signals.is_empty()
+            && forget.is_empty()
+            && let Some(subscription_id) = unknown
+        {
+            return Ok(Err(Forged {
+                subscription_id,
+                reason: "no such subscription",
+            }));
         }
         for (user_id, integration_id, subscription_id) in forget {
             self.forget(&user_id, &integration_id, &subscription_id)

@@ -412,10 +412,27 @@ impl Sync {
             .expect("the sync locks are never poisoned")
             .remove(integration_id);
         let stored = self.connector.stored(user_id, integration_id).await?;
+        // A feed a running backfill reads again is left to it: a change streamed at the
+        // old generation now would read as gone when its resync ends.
+        let mut rereading = Vec::new();
+        if let Some(listed) = &stored.backfill_feeds
+            && let Ok(job) = JobId::new(listed.job.as_str())
+            && self
+                .jobs
+                .progress(&job)
+                .await
+                .map_err(state_error)?
+                .is_some_and(|progress| !progress.state.is_final())
+        {
+            rereading.extend(listed.feeds.iter().map(|feed| feed.key.clone()));
+        }
         let correlation_id = uuid::Uuid::now_v7().to_string();
         let mut total = PageCounts::default();
         let mut failure = None;
         for mut feed in stored.feeds {
+            if rereading.contains(&feed.key) {
+                continue;
+            }
             loop {
                 let (next, counts) = match self
                     .page(
@@ -599,9 +616,9 @@ impl Sync {
     }
 
     /// The feeds of an integration about to read the history `options` name: one per
-    /// delta query of each data type. A feed the integration already has is read at its
-    /// next generation, as a resync: what the provider no longer has is deleted at the
-    /// end.
+    /// delta query of each data type, each read at a new generation as a resync, so that
+    /// what an earlier backfill (finished or not) delivered and the provider no longer
+    /// has is deleted at the end.
     async fn first_feeds(
         &self,
         user_id: &str,
@@ -616,10 +633,10 @@ impl Sync {
             .feeds;
         let (mut feeds, _) = self.list_feeds(user_id, integration_id, options).await?;
         for feed in &mut feeds {
-            if let Some(old) = kept.iter().find(|old| old.key == feed.key) {
-                feed.generation = next_generation(old.generation);
-                feed.resyncing = true;
-            }
+            // Above any generation an earlier backfill (even a cancelled one) recorded.
+            let old = kept.iter().find(|old| old.key == feed.key);
+            feed.generation = next_generation(old.map_or(0, |old| old.generation));
+            feed.resyncing = true;
         }
         Ok(feeds)
     }
@@ -754,7 +771,7 @@ impl Sync {
                         item,
                         last_modified,
                     )
-                    .await
+                    .await?
                 }
                 Ok(Change::Removed { kind, id }) => {
                     let item = LedgerItem { id, kind };
@@ -875,7 +892,8 @@ impl Sync {
     }
 
     /// The event of a new or changed item (a drive file downloaded and read), with the
-    /// ledger entry it makes.
+    /// ledger entry it makes, or why the item cannot be imported; a download that may
+    /// work later stops the page.
     async fn upsert(
         &self,
         user_id: &str,
@@ -884,23 +902,32 @@ impl Sync {
         (batch_id, correlation_id, sync_type): (&str, &str, SyncType),
         item: Item,
         last_modified: Option<DateTime<Utc>>,
-    ) -> Result<(Envelope, Option<LedgerItem>), String> {
+    ) -> Result<Result<(Envelope, Option<LedgerItem>), String>, Stop> {
         let item = match item {
             Item::Email(email) => AnyItem::Email(email),
             Item::Calendar(event) => AnyItem::Calendar(event),
             Item::Contact(contact) => AnyItem::Contact(contact),
             Item::Todo(todo) => AnyItem::Todo(todo),
             Item::File(file) => {
-                let bytes = self
+                let bytes = match self
                     .graph
                     .download(integration_id, &file, token, MAX_FILE_BYTES)
                     .await
-                    .map_err(|err| err.to_string())?;
+                {
+                    Ok(bytes) => bytes,
+                    // A download that may work later stops the page, to be read again,
+                    // instead of losing the file.
+                    Err(err) if err.kind() == ProviderErrorKind::Unavailable => {
+                        return Err(provider_stop(err));
+                    }
+                    Err(err) => return Ok(Err(err.to_string())),
+                };
                 // Reading a document is CPU and file work: off the async threads.
-                let parsed = tokio::task::spawn_blocking(move || document(&file, &bytes))
-                    .await
-                    .map_err(|err| format!("reading a drive file failed: {err}"))??;
-                AnyItem::Document(parsed)
+                match tokio::task::spawn_blocking(move || document(&file, &bytes)).await {
+                    Ok(Ok(parsed)) => AnyItem::Document(parsed),
+                    Ok(Err(reason)) => return Ok(Err(reason)),
+                    Err(err) => return Ok(Err(format!("reading a drive file failed: {err}"))),
+                }
             }
         };
         let ledger = LedgerItem {
@@ -914,10 +941,10 @@ impl Sync {
             batch_id,
             last_modified,
         );
-        let envelope = event
+        Ok(event
             .to_envelope(SOURCE, correlation_id)
-            .map_err(|err| err.to_string())?;
-        Ok((envelope, Some(ledger)))
+            .map(|envelope| (envelope, Some(ledger)))
+            .map_err(|err| err.to_string()))
     }
 
     /// Publishes `envelopes`; the ids of those the registry refused (each logged).
@@ -1011,11 +1038,10 @@ fn next_generation(generation: u64) -> u64 {
 }
 
 /// `read` (the feeds a backfill read to their delta links) into an integration's `kept`
-/// feeds: a feed read again keeps its subscription and takes the new cursor; a feed of a
-/// data type read again that the provider no longer lists (a deleted folder) goes.
+/// feeds: a feed read again keeps its subscription and takes the new cursor. A kept feed
+/// the backfill did not list stays, for [`Sync::refresh_feeds`] to drop with its items
+/// and subscription.
 fn merge_feeds(kept: &mut Vec<Feed>, read: Vec<Feed>) {
-    let types: Vec<DataType> = read.iter().map(|feed| feed.data_type).collect();
-    kept.retain(|old| !types.contains(&old.data_type) || read.iter().any(|new| new.key == old.key));
     for mut new in read {
         match kept.iter_mut().find(|old| old.key == new.key) {
             Some(old) => {

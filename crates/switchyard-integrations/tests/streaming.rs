@@ -235,8 +235,10 @@ async fn notifications_are_checked_and_each_lifecycle_event_is_handled() {
     let body = deliver(setup.fake.notify_forged(&first.id).await);
     let forged = notifications.receive(&body).await.unwrap().unwrap_err();
     assert_eq!(forged.subscription_id, first.id);
-    // A subscription nobody made is refused too, and garbage is an error.
-    let unknown = String::from_utf8(body)
+    // A delivery naming only a subscription nobody made is refused too; beside a
+    // genuine one, it asks for nothing and the genuine one still counts.
+    let genuine = deliver(setup.fake.notify(&first.id).await);
+    let unknown = String::from_utf8(genuine.clone())
         .unwrap()
         .replace(&first.id, "not-ours");
     assert!(
@@ -246,6 +248,21 @@ async fn notifications_are_checked_and_each_lifecycle_event_is_handled() {
             .unwrap()
             .is_err()
     );
+    let mut mixed: Value = serde_json::from_slice(&genuine).unwrap();
+    let stranger: Value = serde_json::from_str(&unknown).unwrap();
+    mixed["value"]
+        .as_array_mut()
+        .unwrap()
+        .push(stranger["value"][0].clone());
+    assert_eq!(
+        notifications
+            .receive(mixed.to_string().as_bytes())
+            .await
+            .unwrap()
+            .unwrap(),
+        std::slice::from_ref(&stream)
+    );
+    // Garbage is an error.
     assert!(notifications.receive(b"{\"value\": 3}").await.is_err());
 
     // Lifecycle: missed → stream; reauthorizationRequired → renew; subscriptionRemoved
