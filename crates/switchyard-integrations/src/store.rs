@@ -119,8 +119,8 @@ pub struct Feed {
     /// The generation items read by the current full read are recorded with; a resync
     /// starts a new one, and items of an older one are gone from the provider.
     pub generation: u64,
-    /// A full read after an expired cursor: when it reaches the delta link, items of
-    /// older generations are deleted downstream.
+    /// A full read (a backfill, or a resync after an expired cursor): when it reaches
+    /// the delta link, items of older generations are deleted downstream.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resyncing: bool,
     /// The provider's name for what a change-notification subscription watches.

@@ -6,9 +6,9 @@
 //!
 //! `POST /v1/webhooks/microsoft` is where Graph delivers change notifications. It takes
 //! no bearer credential (Graph cannot present one): it answers the `validationToken`
-//! handshake, and a delivery is believed only when every notification names a known
-//! subscription and carries its `clientState`; a forged one is 403, changes nothing and
-//! goes to the audit log.
+//! handshake, and a delivery is believed only when its notifications of known
+//! subscriptions carry their `clientState` (one of an unknown subscription asks for
+//! nothing); a forged one is 403, changes nothing and goes to the audit log.
 
 use axum::Json;
 use axum::body::Body;
@@ -305,7 +305,7 @@ pub(super) struct WebhookQuery {
     responses((status = 200, description = "The handshake: the `validationToken`, URL-decoded, as text/plain", body = String, content_type = "text/plain"),
         (status = 202, description = "Genuine notifications: their integrations sync in the background"),
         (status = 400, description = "An unreadable delivery or a token too long", body = ErrorBody),
-        (status = 403, description = "A notification of an unknown subscription or with the wrong clientState: nothing is done, and it is audited", body = ErrorBody),
+        (status = 403, description = "A notification with the wrong clientState, or a delivery naming only unknown subscriptions: nothing is done, and it is audited", body = ErrorBody),
         (status = 413, description = "Over 1 MiB", body = ErrorBody),
         (status = 503, description = "The store is unavailable: Graph delivers again", body = ErrorBody)))]
 pub(super) async fn microsoft_webhook(
