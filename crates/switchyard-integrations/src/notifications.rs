@@ -93,11 +93,6 @@ impl Notifications {
         }
     }
 
-    /// Whether deliveries can reach this server (a webhook URL is configured).
-    pub fn enabled(&self) -> bool {
-        self.webhook_url.is_some()
-    }
-
     /// Makes sure every feed of the integration `integration_id` of `user_id` has a
     /// subscription that lives beyond the renewal margin: creates the missing ones,
     /// renews those about to expire (again when `renew_all`), recreates those Graph no
