@@ -86,6 +86,9 @@ pub struct SubscriptionCreatedPayload {
     /// End of the trial, when it starts with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_end: Option<DateTime<Utc>>,
+    /// Consumers that deduplicate by key use this: the subscription's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// A subscription was cancelled; access continues until `effective_until`.
@@ -101,6 +104,9 @@ pub struct SubscriptionCancelledPayload {
     pub cancellation_reason: String,
     /// When access ends.
     pub effective_until: DateTime<Utc>,
+    /// Consumers that deduplicate by key use this: the subscription's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// A subscription moved from one status to another.
@@ -116,6 +122,9 @@ pub struct SubscriptionStatusChangedPayload {
     pub new_status: SubscriptionStatus,
     /// What caused it, e.g. `trial_ended` or `payment_succeeded`.
     pub transition_reason: String,
+    /// Consumers that deduplicate by key use this: the subscription's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// A user created a project.
@@ -218,6 +227,7 @@ mod tests {
                 status: SubscriptionStatus::Trialing,
                 trial_start: Some(at("2025-03-01T10:00:00Z")),
                 trial_end: Some(at("2025-03-15T10:00:00Z")),
+                idempotency_key: Some("sub-1".into()),
             }),
             SUBSCRIPTION_CANCELLED => serde_json::to_value(SubscriptionCancelledPayload {
                 subscription_id: "sub-1".into(),
@@ -225,6 +235,7 @@ mod tests {
                 previous_status: SubscriptionStatus::Active,
                 cancellation_reason: "user_requested".into(),
                 effective_until: at("2025-04-01T00:00:00Z"),
+                idempotency_key: None,
             }),
             SUBSCRIPTION_STATUS_CHANGED => serde_json::to_value(SubscriptionStatusChangedPayload {
                 subscription_id: "sub-1".into(),
@@ -232,6 +243,7 @@ mod tests {
                 previous_status: SubscriptionStatus::Trialing,
                 new_status: SubscriptionStatus::Active,
                 transition_reason: "trial_ended".into(),
+                idempotency_key: Some("sub-1".into()),
             }),
             PROJECT_CREATED => serde_json::to_value(ProjectCreatedPayload {
                 project_id: "p-1".into(),

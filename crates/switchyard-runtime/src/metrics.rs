@@ -1,6 +1,8 @@
 //! The runtime's Prometheus metrics, declared once: events per subscription and outcome,
 //! handler latency, published or refused events per topic, and publish retries per
-//! topic. Rendered in the Prometheus text format by [`encode_metrics`].
+//! topic, and the same publishes under the names the identity team's dashboards read
+//! (`events_published_total{routing_key}`, `event_publish_failures_total{routing_key}`,
+//! `event_publish_duration_seconds`). Rendered in the Prometheus text format by [`encode_metrics`].
 
 use std::sync::LazyLock;
 
@@ -27,6 +29,11 @@ pub(crate) struct TopicLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RoutingKeyLabel {
+    pub routing_key: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct PublishLabels {
     pub topic: String,
     pub outcome: &'static str,
@@ -41,6 +48,12 @@ pub(crate) struct RuntimeMetrics {
     pub publisher_events: Family<PublishLabels, Counter>,
     /// `switchyard_publisher_retries_total{topic}`.
     pub publisher_retries: Family<TopicLabel, Counter>,
+    /// `events_published_total{routing_key}`: events a broker took, per topic.
+    pub events_published: Family<RoutingKeyLabel, Counter>,
+    /// `event_publish_failures_total{routing_key}`: events a publish gave up on.
+    pub event_publish_failures: Family<RoutingKeyLabel, Counter>,
+    /// `event_publish_duration_seconds`: one broker publish call, retries included.
+    pub event_publish_duration: Histogram,
     registry: Registry,
 }
 
@@ -51,6 +64,9 @@ pub(crate) static METRICS: LazyLock<RuntimeMetrics> = LazyLock::new(|| {
     });
     let publisher_events = Family::<PublishLabels, Counter>::default();
     let publisher_retries = Family::<TopicLabel, Counter>::default();
+    let events_published = Family::<RoutingKeyLabel, Counter>::default();
+    let event_publish_failures = Family::<RoutingKeyLabel, Counter>::default();
+    let event_publish_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
     let mut registry = Registry::default();
     registry.register(
         "switchyard_consumer_events",
@@ -72,11 +88,29 @@ pub(crate) static METRICS: LazyLock<RuntimeMetrics> = LazyLock::new(|| {
         "Broker publish calls made again per topic after a transient error",
         publisher_retries.clone(),
     );
+    registry.register(
+        "events_published",
+        "Events a broker took, per routing key (topic)",
+        events_published.clone(),
+    );
+    registry.register(
+        "event_publish_failures",
+        "Events whose publish failed once retries were spent, per routing key (topic)",
+        event_publish_failures.clone(),
+    );
+    registry.register(
+        "event_publish_duration_seconds",
+        "Time one broker publish call took until the broker confirmed, retries included",
+        event_publish_duration.clone(),
+    );
     RuntimeMetrics {
         consumer_events,
         handler_duration,
         publisher_events,
         publisher_retries,
+        events_published,
+        event_publish_failures,
+        event_publish_duration,
         registry,
     }
 });

@@ -20,7 +20,7 @@ use switchyard_bus::{Backoff, Broker, BusError, Message};
 use switchyard_contracts::{ContractError, Envelope, Outbound, Registry};
 use tokio::time::Instant;
 
-use crate::metrics::{METRICS, PublishLabels, TopicLabel};
+use crate::metrics::{METRICS, PublishLabels, RoutingKeyLabel, TopicLabel};
 use crate::{ClaimCheck, OffloadError, PublishError};
 
 /// An envelope the registry refused, and why.
@@ -45,8 +45,8 @@ pub struct PublishReport {
 
 /// How a [`Publisher`] retries a broker call that failed on a transient error: after
 /// `initial_backoff`, doubling up to `max_backoff` (each wait drawn between half and all
-/// of that), until `budget` has passed since the call's first failure; then the last
-/// error is returned. A zero budget never retries.
+/// of that), until `budget` has passed since the call's first failure or `max_attempts`
+/// calls were made; then the last error is returned. A zero budget never retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublishRetry {
     /// The wait before the first retry.
@@ -55,6 +55,8 @@ pub struct PublishRetry {
     pub max_backoff: Duration,
     /// How long after its first failure a broker call is given up.
     pub budget: Duration,
+    /// Most calls made in all, the first included; `None`: as many as the budget allows.
+    pub max_attempts: Option<u32>,
 }
 
 impl Default for PublishRetry {
@@ -65,6 +67,7 @@ impl Default for PublishRetry {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
             budget: Duration::from_secs(15),
+            max_attempts: None,
         }
     }
 }
@@ -183,7 +186,21 @@ impl Publisher {
         }
         for (topic, messages) in groups {
             let count = messages.len() as u64;
-            self.publish_with_retry(&topic, messages).await?;
+            let labels = RoutingKeyLabel {
+                routing_key: topic.clone(),
+            };
+            let started = Instant::now();
+            if let Err(err) = self.publish_with_retry(&topic, messages).await {
+                METRICS
+                    .event_publish_failures
+                    .get_or_create(&labels)
+                    .inc_by(count);
+                return Err(err);
+            }
+            METRICS
+                .event_publish_duration
+                .observe(started.elapsed().as_secs_f64());
+            METRICS.events_published.get_or_create(&labels).inc_by(count);
             METRICS
                 .publisher_events
                 .get_or_create(&PublishLabels {
@@ -212,7 +229,11 @@ impl Publisher {
             };
             let now = Instant::now();
             let deadline = *deadline.get_or_insert(now + self.retry.budget);
-            if !err.is_retryable() || now >= deadline {
+            let attempts_spent = self
+                .retry
+                .max_attempts
+                .is_some_and(|max_attempts| retry + 1 >= max_attempts);
+            if !err.is_retryable() || now >= deadline || attempts_spent {
                 if retry > 0 {
                     tracing::warn!(topic = %topic, attempts = retry + 1, error = %err, "publish retries exhausted");
                 }

@@ -1,0 +1,543 @@
+//! [`Identity`]: the identity flows. Each request decides over one record and commits the
+//! record with its events through the outbox ([`IdentityStore::update`]); once committed,
+//! the events are published at once (a few attempts with exponential backoff) and marked
+//! sent, and whatever could not be published stays in the outbox for the relay — never
+//! lost; published again at worst, which consumers deduplicate by event id.
+//!
+//! With dual publish on, each event also gets a copy in the legacy shape for the fanout
+//! exchange [`LEGACY_EXCHANGE`], committed in the same transaction, so turning the flag off
+//! stops the copies of later events without losing or doubling any.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use switchyard_contracts::identity::{
+    EMAIL_VERIFICATION_REQUESTED, EmailVerificationPayload, SUBSCRIPTION_CANCELLED,
+    SUBSCRIPTION_CREATED, SUBSCRIPTION_STATUS_CHANGED, SubscriptionCancelledPayload,
+    SubscriptionCreatedPayload, SubscriptionStatus, SubscriptionStatusChangedPayload,
+};
+use switchyard_contracts::{Envelope, Outbound};
+use switchyard_runtime::{PublishRetry, Publisher};
+
+use crate::account::{
+    Account, Locale, check_code_format, check_password, hash_password, mask_email,
+    normalize_email,
+};
+use crate::store::{IdentityStore, OutboxEvent, RecordKind, Update};
+use crate::subscription::{Subscription, check_reason, check_uuid, status_word};
+use crate::{IdentityError, legacy};
+
+/// The legacy fanout exchange the identity events are copied to while dual publish is on.
+pub const LEGACY_EXCHANGE: &str = "smtp_send_email_exc";
+
+/// The CloudEvents `source` of identity events.
+const SOURCE: &str = "switchyard/identity";
+
+/// Attempts to publish an event right after its commit before leaving it to the relay.
+const PUBLISH_ATTEMPTS: u32 = 3;
+
+/// How the identity flows run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentitySettings {
+    /// Whether each event is also copied to [`LEGACY_EXCHANGE`] in the legacy shape.
+    pub dual_publish: bool,
+}
+
+/// Who asks for a subscription change: a user for their own, or an admin for anyone's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The caller's user id.
+    pub user_id: String,
+    /// Whether the caller may act for any user.
+    pub admin: bool,
+}
+
+/// A registration that was stored: the account and when its first code expires.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    /// The new account's id.
+    pub user_id: String,
+    /// The normalized address.
+    pub email: String,
+    /// When the code mailed to it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A subscription to create.
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    /// Its id (a UUID), chosen by the caller to make retries safe; a new one when absent.
+    pub subscription_id: Option<String>,
+    /// Whose it is: the caller's own unless an admin names another user.
+    pub user_id: Option<String>,
+    /// The plan.
+    pub plan_code: String,
+    /// The status it starts in.
+    pub status: SubscriptionStatus,
+    /// Its trial, when it has one.
+    pub trial_start: Option<DateTime<Utc>>,
+    /// End of the trial.
+    pub trial_end: Option<DateTime<Utc>>,
+}
+
+/// The identity flows over one store and one publisher.
+#[derive(Clone)]
+pub struct Identity {
+    store: Arc<dyn IdentityStore>,
+    publisher: Publisher,
+    settings: IdentitySettings,
+}
+
+impl Identity {
+    /// Flows storing in `store` and publishing through `publisher`.
+    pub fn new(
+        store: Arc<dyn IdentityStore>,
+        publisher: Publisher,
+        settings: IdentitySettings,
+    ) -> Self {
+        let publisher = publisher.with_retry(PublishRetry {
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(400),
+            budget: Duration::from_secs(5),
+            max_attempts: Some(PUBLISH_ATTEMPTS),
+        });
+        Identity {
+            store,
+            publisher,
+            settings,
+        }
+    }
+
+    /// Registers an account and, in the same transaction, the event asking the mailer to
+    /// send its verification code.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        locale: &str,
+    ) -> Result<Registered, IdentityError> {
+        let email = normalize_email(email)?;
+        let locale = Locale::parse(locale)?;
+        check_password(password, &email)?;
+        let password = password.to_string();
+        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|err| IdentityError::store(format!("password hashing stopped: {err}"), true))??;
+        let now = Utc::now();
+        let mut account = Account::new(email.clone(), password_hash, locale, now);
+        let issued = account.issue_code(now)?;
+        let registered = Registered {
+            user_id: account.user_id.clone(),
+            email: email.clone(),
+            expires_at: issued.expires_at,
+        };
+        let (events, outbound) = self.verification_events(&account, &issued.code, issued.expires_at)?;
+        let value = to_json(&account);
+        let taken = email.clone();
+        let ids = self
+            .store
+            .update(
+                RecordKind::Account,
+                &email,
+                Box::new(move |current| match current {
+                    Some(_) => Err(IdentityError::Conflict(format!(
+                        "an account with the address {} exists already",
+                        mask_email(&taken)
+                    ))),
+                    None => Ok(Update::write(value, events)),
+                }),
+            )
+            .await?;
+        tracing::info!(user_id = %registered.user_id, email = %mask_email(&email), "account registered");
+        self.publish_now(ids, outbound).await;
+        Ok(registered)
+    }
+
+    /// Checks a code typed by the account's owner; the account is verified when it is
+    /// right, in time, and within the attempts.
+    pub async fn verify(&self, email: &str, otp: &str) -> Result<String, IdentityError> {
+        let email = normalize_email(email)?;
+        check_code_format(otp)?;
+        let otp = otp.to_string();
+        let now = Utc::now();
+        let user_id = Arc::new(std::sync::Mutex::new(String::new()));
+        let verified = user_id.clone();
+        let result = self
+            .store
+            .update(
+                RecordKind::Account,
+                &email,
+                Box::new(move |current| {
+                    let Some(current) = current else {
+                        return Err(IdentityError::Code(crate::CodeRefusal::Wrong {
+                            attempts_left: 0,
+                        }));
+                    };
+                    let mut account: Account = from_json(current)?;
+                    let answer = account.verify(&otp, now).map_err(IdentityError::Code);
+                    *verified.lock().expect("never poisoned") = account.user_id.clone();
+                    Ok(Update {
+                        value: Some(to_json(&account)),
+                        events: Vec::new(),
+                        then: answer,
+                    })
+                }),
+            )
+            .await;
+        let user_id = user_id.lock().expect("never poisoned").clone();
+        match &result {
+            Ok(_) => tracing::info!(user_id = %user_id, email = %mask_email(&email), "address verified"),
+            Err(err) => tracing::info!(email = %mask_email(&email), reason = %err, "verification refused"),
+        }
+        result.map(|_| user_id)
+    }
+
+    /// Sends a new code (the previous one stops counting), within the resend limits.
+    pub async fn resend(&self, email: &str) -> Result<DateTime<Utc>, IdentityError> {
+        let email = normalize_email(email)?;
+        let now = Utc::now();
+        let this = self.clone();
+        let planned = Arc::new(std::sync::Mutex::new(None));
+        let plan = planned.clone();
+        let missing = email.clone();
+        let ids = self
+            .store
+            .update(
+                RecordKind::Account,
+                &email,
+                Box::new(move |current| {
+                    let Some(current) = current else {
+                        return Err(IdentityError::NotFound(format!(
+                            "no account has the address {}",
+                            mask_email(&missing)
+                        )));
+                    };
+                    let mut account: Account = from_json(current)?;
+                    let issued = account.issue_code(now)?;
+                    let (events, outbound) =
+                        this.verification_events(&account, &issued.code, issued.expires_at)?;
+                    *plan.lock().expect("never poisoned") = Some((outbound, issued.expires_at));
+                    Ok(Update::write(to_json(&account), events))
+                }),
+            )
+            .await?;
+        let (outbound, expires_at) = planned
+            .lock()
+            .expect("never poisoned")
+            .take()
+            .expect("a committed resend planned its events");
+        tracing::info!(email = %mask_email(&email), "verification code sent again");
+        self.publish_now(ids, outbound).await;
+        Ok(expires_at)
+    }
+
+    /// Creates a subscription and its `subscription.created` event. Creating again with
+    /// the same id, user and plan returns the existing one (`false`) and publishes
+    /// nothing.
+    pub async fn create_subscription(
+        &self,
+        actor: &Actor,
+        request: NewSubscription,
+    ) -> Result<(Subscription, bool), IdentityError> {
+        let subscription_id = match &request.subscription_id {
+            Some(id) => check_uuid("subscription_id", id)?,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        let user_id = match request.user_id {
+            Some(user_id) if user_id != actor.user_id && !actor.admin => {
+                return Err(IdentityError::NotFound(
+                    "only an admin creates subscriptions for another user".into(),
+                ));
+            }
+            Some(user_id) => user_id,
+            None => actor.user_id.clone(),
+        };
+        switchyard_contracts::check_user_id(&user_id)
+            .map_err(|err| IdentityError::invalid("user_id", err.to_string()))?;
+        let now = Utc::now();
+        let subscription = Subscription::new(
+            subscription_id.clone(),
+            user_id,
+            request.plan_code,
+            request.status,
+            (request.trial_start, request.trial_end),
+            now,
+        )?;
+        let payload = SubscriptionCreatedPayload {
+            subscription_id: subscription.subscription_id.clone(),
+            user_id: subscription.user_id.clone(),
+            plan_code: subscription.plan_code.clone(),
+            status: subscription.status,
+            trial_start: subscription.trial_start,
+            trial_end: subscription.trial_end,
+            idempotency_key: Some(subscription.subscription_id.clone()),
+        };
+        let (events, outbound) =
+            self.events(SUBSCRIPTION_CREATED, &subscription.user_id, &payload)?;
+        let created = subscription.clone();
+        let existing = Arc::new(std::sync::Mutex::new(None));
+        let found = existing.clone();
+        let ids = self
+            .store
+            .update(
+                RecordKind::Subscription,
+                &subscription_id,
+                Box::new(move |current| match current {
+                    None => Ok(Update::write(to_json(&created), events)),
+                    Some(current) => {
+                        let stored: Subscription = from_json(current)?;
+                        if stored.user_id != created.user_id || stored.plan_code != created.plan_code {
+                            return Err(IdentityError::Conflict(format!(
+                                "subscription {} exists with another user or plan",
+                                stored.subscription_id
+                            )));
+                        }
+                        *found.lock().expect("never poisoned") = Some(stored);
+                        Ok(Update {
+                            value: None,
+                            events: Vec::new(),
+                            then: Ok(()),
+                        })
+                    }
+                }),
+            )
+            .await?;
+        if let Some(stored) = existing.lock().expect("never poisoned").take() {
+            return Ok((stored, false));
+        }
+        tracing::info!(subscription_id = %subscription.subscription_id, user_id = %subscription.user_id, plan = %subscription.plan_code, "subscription created");
+        self.publish_now(ids, outbound).await;
+        Ok((subscription, true))
+    }
+
+    /// Cancels a subscription, access running until `effective_until`; publishes
+    /// `subscription.cancelled`.
+    pub async fn cancel_subscription(
+        &self,
+        actor: &Actor,
+        subscription_id: &str,
+        reason: &str,
+        effective_until: DateTime<Utc>,
+    ) -> Result<Subscription, IdentityError> {
+        check_reason("reason", reason)?;
+        let reason = reason.trim().to_string();
+        let subscription = self
+            .change_subscription(actor, subscription_id, move |subscription, now| {
+                let previous = subscription.cancel(effective_until, now)?;
+                Ok((
+                    SUBSCRIPTION_CANCELLED,
+                    to_value(&SubscriptionCancelledPayload {
+                        subscription_id: subscription.subscription_id.clone(),
+                        user_id: subscription.user_id.clone(),
+                        previous_status: previous,
+                        cancellation_reason: reason,
+                        effective_until,
+                        idempotency_key: Some(subscription.subscription_id.clone()),
+                    }),
+                ))
+            })
+            .await?;
+        tracing::warn!(
+            subscription_id = %subscription.subscription_id,
+            user_id = %subscription.user_id,
+            effective_until = %effective_until,
+            "subscription cancelled"
+        );
+        Ok(subscription)
+    }
+
+    /// Moves a subscription to another status; publishes `subscription.status_changed`.
+    pub async fn change_subscription_status(
+        &self,
+        actor: &Actor,
+        subscription_id: &str,
+        status: SubscriptionStatus,
+        reason: &str,
+    ) -> Result<Subscription, IdentityError> {
+        check_reason("reason", reason)?;
+        let reason = reason.trim().to_string();
+        let subscription = self
+            .change_subscription(actor, subscription_id, move |subscription, now| {
+                let previous = subscription.change_status(status, now)?;
+                Ok((
+                    SUBSCRIPTION_STATUS_CHANGED,
+                    to_value(&SubscriptionStatusChangedPayload {
+                        subscription_id: subscription.subscription_id.clone(),
+                        user_id: subscription.user_id.clone(),
+                        previous_status: previous,
+                        new_status: status,
+                        transition_reason: reason,
+                        idempotency_key: Some(subscription.subscription_id.clone()),
+                    }),
+                ))
+            })
+            .await?;
+        tracing::info!(
+            subscription_id = %subscription.subscription_id,
+            status = %status_word(subscription.status),
+            "subscription status changed"
+        );
+        Ok(subscription)
+    }
+
+    /// A subscription the actor may see.
+    pub async fn subscription(
+        &self,
+        actor: &Actor,
+        subscription_id: &str,
+    ) -> Result<Subscription, IdentityError> {
+        let subscription_id = check_uuid("subscription_id", subscription_id)?;
+        let stored = self
+            .store
+            .get(RecordKind::Subscription, &subscription_id)
+            .await?
+            .map(|bytes| from_json::<Subscription>(&bytes))
+            .transpose()?;
+        match stored {
+            Some(subscription) if actor.admin || subscription.user_id == actor.user_id => {
+                Ok(subscription)
+            }
+            _ => Err(not_found(&subscription_id)),
+        }
+    }
+
+    /// Applies `change` to a subscription the actor owns (or any, for an admin) and
+    /// commits it with the event it returns.
+    async fn change_subscription<F>(
+        &self,
+        actor: &Actor,
+        subscription_id: &str,
+        change: F,
+    ) -> Result<Subscription, IdentityError>
+    where
+        F: FnOnce(&mut Subscription, DateTime<Utc>) -> Result<(&'static str, Value), IdentityError>
+            + Send
+            + 'static,
+    {
+        let subscription_id = check_uuid("subscription_id", subscription_id)?;
+        let actor = actor.clone();
+        let this = self.clone();
+        let outcome = Arc::new(std::sync::Mutex::new(None));
+        let result = outcome.clone();
+        let id = subscription_id.clone();
+        let ids = self
+            .store
+            .update(
+                RecordKind::Subscription,
+                &subscription_id,
+                Box::new(move |current| {
+                    let mut subscription: Subscription = match current {
+                        Some(current) => from_json(current)?,
+                        None => return Err(not_found(&id)),
+                    };
+                    if !actor.admin && subscription.user_id != actor.user_id {
+                        return Err(not_found(&id));
+                    }
+                    let (event_type, payload) = change(&mut subscription, Utc::now())?;
+                    let (events, outbound) =
+                        this.events_of_value(event_type, &subscription.user_id, payload)?;
+                    let value = to_json(&subscription);
+                    *result.lock().expect("never poisoned") = Some((subscription, outbound));
+                    Ok(Update::write(value, events))
+                }),
+            )
+            .await?;
+        let (subscription, outbound) = outcome
+            .lock()
+            .expect("never poisoned")
+            .take()
+            .expect("a committed change recorded its outcome");
+        self.publish_now(ids, outbound).await;
+        Ok(subscription)
+    }
+
+    fn verification_events(
+        &self,
+        account: &Account,
+        code: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(Vec<OutboxEvent>, Vec<Outbound>), IdentityError> {
+        let payload = EmailVerificationPayload {
+            user_id: account.user_id.clone(),
+            recipient: account.email.clone(),
+            otp_code: code.to_string(),
+            locale: account.locale.as_str().to_string(),
+            expires_at,
+        };
+        self.events(EMAIL_VERIFICATION_REQUESTED, &account.user_id, &payload)
+    }
+
+    fn events<T: Serialize>(
+        &self,
+        event_type: &str,
+        user_id: &str,
+        payload: &T,
+    ) -> Result<(Vec<OutboxEvent>, Vec<Outbound>), IdentityError> {
+        self.events_of_value(event_type, user_id, to_value(payload))
+    }
+
+    /// The prepared event (checked against its contract) and, with dual publish on, its
+    /// legacy copy: as outbox rows and as messages to publish at once.
+    fn events_of_value(
+        &self,
+        event_type: &str,
+        user_id: &str,
+        payload: Value,
+    ) -> Result<(Vec<OutboxEvent>, Vec<Outbound>), IdentityError> {
+        let mut envelope = Envelope::new(event_type, SOURCE, payload);
+        envelope.userid = Some(user_id.to_string());
+        let outbound = self
+            .publisher
+            .registry()
+            .prepare(&envelope)
+            .map_err(|err| IdentityError::store(format!("the {event_type} event breaks its contract: {err}"), false))?;
+        let mut outbounds = vec![outbound];
+        if self.settings.dual_publish {
+            outbounds.push(legacy::copy(&envelope, &outbounds[0]));
+        }
+        let rows = outbounds
+            .iter()
+            .map(|outbound| OutboxEvent {
+                partition_key: outbound.partition_key.clone(),
+                payload: serde_json::to_vec(outbound).expect("an Outbound always serializes"),
+            })
+            .collect();
+        Ok((rows, outbounds))
+    }
+
+    /// Publishes committed events now and marks them sent; on failure they stay in the
+    /// outbox for the relay.
+    async fn publish_now(&self, ids: Vec<u64>, outbound: Vec<Outbound>) {
+        if outbound.is_empty() {
+            return;
+        }
+        let event_ids: Vec<String> = outbound.iter().map(|event| event.event_id.clone()).collect();
+        if let Err(err) = self.publisher.publish_prepared(outbound).await {
+            tracing::warn!(events = ?event_ids, error = %err, "identity events not published yet: the outbox relay will publish them");
+            return;
+        }
+        if let Err(err) = self.store.outbox().mark_sent(&ids).await {
+            tracing::warn!(events = ?event_ids, error = %err, "identity events published but not marked sent: the relay will publish them again");
+        }
+    }
+}
+
+fn not_found(subscription_id: &str) -> IdentityError {
+    IdentityError::NotFound(format!("no subscription {subscription_id}"))
+}
+
+fn to_value<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("identity records always serialize")
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("identity records always serialize")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, IdentityError> {
+    serde_json::from_slice(bytes)
+        .map_err(|err| IdentityError::store(format!("a stored identity record is damaged: {err}"), false))
+}
