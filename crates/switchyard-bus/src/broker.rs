@@ -207,4 +207,31 @@ pub trait Broker: Send + Sync + 'static {
     async fn has_subscription(&self, name: &str) -> Result<bool, BusError> {
         Ok(self.stats().await?.iter().any(|stats| stats.name == name))
     }
+
+    /// For each topic, what carries a publish to it on the engine and whether that exists
+    /// now: what a health check of a publishing service asks. Engines that make what a
+    /// publish needs on the way (the embedded bus; NATS, whose streams a publish creates)
+    /// report each topic as its own destination, present once the engine answers.
+    async fn publish_routes(&self, topics: &[&str]) -> Result<Vec<PublishRoute>, BusError> {
+        self.ping().await?;
+        Ok(topics
+            .iter()
+            .map(|topic| PublishRoute {
+                topic: topic.to_string(),
+                destination: topic.to_string(),
+                exists: true,
+            })
+            .collect())
+    }
+}
+
+/// Where a publish to a topic goes on the engine ([`Broker::publish_routes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishRoute {
+    /// The topic.
+    pub topic: String,
+    /// The engine's object that carries it, e.g. a RabbitMQ exchange.
+    pub destination: String,
+    /// Whether it exists now.
+    pub exists: bool,
 }

@@ -48,7 +48,7 @@ mod testsuite;
 
 pub use backoff::Backoff;
 pub use broker::{
-    Broker, Delivery, DeliveryTag, Message, REPUBLISHED_FROM_HEADER, SubscriptionConfig,
+    Broker, Delivery, DeliveryTag, Message, PublishRoute, REPUBLISHED_FROM_HEADER, SubscriptionConfig,
     SubscriptionStats, TopicStats, validate_topic,
 };
 #[cfg(feature = "testsuite")]

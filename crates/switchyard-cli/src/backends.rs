@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use switchyard_bus::{Broker, EmbeddedBroker};
+use switchyard_identity::{EmbeddedIdentityStore, IdentityStore};
 use switchyard_search::{SearchBackend, SearchErrorKind};
 use switchyard_state::{EmbeddedState, JobProgressStore, OpenDatabaseError, Outbox, StateStore};
 use switchyard_tantivy::SearchIndex;
@@ -21,6 +22,9 @@ const IDENTITY_EXCHANGE: &str = "smap.events";
 /// The outbox table in PostgreSQL, in the schema named after the namespace if there is one.
 #[cfg(feature = "postgres")]
 const OUTBOX_TABLE: &str = "switchyard_outbox";
+/// The table of accounts and subscriptions, beside the outbox.
+#[cfg(feature = "postgres")]
+const IDENTITY_TABLE: &str = "switchyard_identity";
 
 /// What separates a namespace from the key in Redis, as in the keys themselves
 /// (`idempotency:…`, `office:…`).
@@ -37,6 +41,29 @@ pub struct Engines {
     pub jobs: Arc<dyn JobProgressStore>,
     /// The transactional outbox the relay drains.
     pub outbox: Arc<dyn Outbox>,
+    /// Accounts and subscriptions, beside the outbox their events go to.
+    pub identity: Arc<dyn IdentityStore>,
+    /// Redis, when the state lives there: what `GET /health/redis` asks.
+    pub redis: Option<RedisProbe>,
+}
+
+/// Asks Redis whether it answers, and the state of the store's circuit breaker.
+#[derive(Clone)]
+pub struct RedisProbe {
+    state: Arc<dyn StateStore>,
+    circuit: Arc<dyn Fn() -> &'static str + Send + Sync>,
+}
+
+impl RedisProbe {
+    /// A round trip to Redis.
+    pub async fn ping(&self) -> Result<(), String> {
+        self.state.ping().await.map_err(|err| err.to_string())
+    }
+
+    /// `closed`, `open` or `half_open`.
+    pub fn circuit(&self) -> &'static str {
+        (self.circuit)()
+    }
 }
 
 /// Where each engine lives; `None` is the embedded engine in the data directory.
@@ -231,6 +258,7 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             "state",
         )?)),
     };
+    let mut redis = None;
     let (state, jobs): (Arc<dyn StateStore>, Arc<dyn JobProgressStore>) =
         match urls.state.as_deref() {
             None => {
@@ -251,6 +279,15 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                         .await
                         .context("failed to open the redis state store")?,
                 );
+                let breaker = state.clone();
+                redis = Some(RedisProbe {
+                    state: state.clone(),
+                    circuit: Arc::new(move || match breaker.circuit_state() {
+                        switchyard_redis::CircuitState::Closed => "closed",
+                        switchyard_redis::CircuitState::Open => "open",
+                        switchyard_redis::CircuitState::HalfOpen => "half_open",
+                    }),
+                });
                 (state.clone(), state)
             }
             #[cfg(not(feature = "redis"))]
@@ -259,8 +296,11 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             }
             Some(url) => bail_unknown("state", url, &["redis", "rediss"])?,
         };
-    let outbox: Arc<dyn Outbox> = match urls.outbox.as_deref() {
-        None => embedded_state.expect("opened when the outbox is embedded"),
+    let (outbox, identity): (Arc<dyn Outbox>, Arc<dyn IdentityStore>) = match urls.outbox.as_deref() {
+        None => {
+            let state = embedded_state.expect("opened when the outbox is embedded");
+            (state.clone(), Arc::new(EmbeddedIdentityStore::new(state)))
+        }
         #[cfg(feature = "postgres")]
         Some(url) if matches!(scheme(url), "postgres" | "postgresql") => {
             let table = outbox_table(urls.bus_namespace.as_deref());
@@ -280,7 +320,16 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
                 .migrate()
                 .await
                 .context("failed to create the outbox table")?;
-            Arc::new(outbox)
+            let identity = switchyard_identity::PostgresIdentityStore::new(
+                Arc::new(outbox.with_new_claimant()),
+                &postgres_table(urls.bus_namespace.as_deref(), IDENTITY_TABLE),
+            )
+            .context("failed to open the identity store")?;
+            identity
+                .migrate()
+                .await
+                .context("failed to create the identity table")?;
+            (Arc::new(outbox), Arc::new(identity))
         }
         #[cfg(not(feature = "postgres"))]
         Some(url) if matches!(scheme(url), "postgres" | "postgresql") => {
@@ -293,6 +342,8 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
         state,
         jobs,
         outbox,
+        identity,
+        redis,
     })
 }
 
@@ -306,9 +357,15 @@ fn redis_namespace(namespace: &str) -> String {
 /// schema of its own (the outbox checks the name is a plain lowercase identifier).
 #[cfg(feature = "postgres")]
 fn outbox_table(namespace: Option<&str>) -> String {
+    postgres_table(namespace, OUTBOX_TABLE)
+}
+
+/// `table` in the schema of the deployment `namespace`, if any.
+#[cfg(feature = "postgres")]
+fn postgres_table(namespace: Option<&str>, table: &str) -> String {
     match namespace {
-        Some(namespace) => format!("{namespace}.{OUTBOX_TABLE}"),
-        None => OUTBOX_TABLE.to_string(),
+        Some(namespace) => format!("{namespace}.{table}"),
+        None => table.to_string(),
     }
 }
 

@@ -54,6 +54,10 @@
 //! rate_limit_per_second = 100        # per principal; 429 with Retry-After beyond
 //! rate_limit_burst = 200
 //!
+//! [identity]
+//! dual_publish = true                # ENABLE_DUAL_PUBLISH wins; also to smtp_send_email_exc
+//! verification_code_ttl_secs = 600
+//!
 //! [auth]
 //! audit_log = "switchyard-data/audit/audit.jsonl"   # [default: in the data directory]
 //!
@@ -86,10 +90,12 @@ use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
 use switchyard_indexer::IndexerConfig;
 use switchyard_notifier::NotifierConfig;
 use switchyard_office::ImportLimits;
+use switchyard_identity::IdentitySettings;
 use switchyard_runtime::KeyTtls;
 
 use crate::api::{HttpSettings, RateLimit};
 use crate::backends::{EngineCaFiles, EngineUrls};
+use crate::env_vars;
 
 /// The configuration file, as written by the user.
 #[derive(Debug, Default, Deserialize)]
@@ -141,6 +147,20 @@ pub struct FileConfig {
     /// The providers accounts can be connected from.
     #[serde(default)]
     pub providers: ProvidersFileConfig,
+    /// The identity flows: dual publish, verification codes.
+    #[serde(default)]
+    pub identity: IdentityFileConfig,
+}
+
+/// `[identity]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFileConfig {
+    /// Copy identity events to the legacy fanout exchange too (default true); the
+    /// environment's `ENABLE_DUAL_PUBLISH` wins.
+    pub dual_publish: Option<bool>,
+    /// Seconds a verification code is accepted (default 600).
+    pub verification_code_ttl_secs: Option<u64>,
 }
 
 /// `[providers]` section.
@@ -346,11 +366,47 @@ pub struct Settings {
     pub client_token: Option<String>,
     /// `[providers]` as the file says (the environment wins, see `integrations.rs`).
     pub providers: ProvidersFileConfig,
+    /// The identity flows.
+    pub identity: IdentitySettings,
 }
 
 const DEFAULT_DATA_DIR: &str = "switchyard-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_IMPORT_RETRY_FOR: Duration = Duration::from_secs(5 * 60);
+
+/// The identity settings: the environment over `[identity]` over the defaults.
+fn identity_settings(file: &IdentityFileConfig) -> anyhow::Result<IdentitySettings> {
+    let defaults = IdentitySettings::default();
+    let dual_publish = match std::env::var(env_vars::ENABLE_DUAL_PUBLISH) {
+        Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            _ => bail!(
+                "{}=`{value}`: expected true or false",
+                env_vars::ENABLE_DUAL_PUBLISH
+            ),
+        },
+        Err(_) => file.dual_publish.unwrap_or(defaults.dual_publish),
+    };
+    let ttl_secs = match std::env::var(env_vars::VERIFICATION_CODE_TTL_SECS) {
+        Ok(value) => Some(value.trim().parse::<u64>().with_context(|| {
+            format!(
+                "{}=`{value}`: expected whole seconds",
+                env_vars::VERIFICATION_CODE_TTL_SECS
+            )
+        })?),
+        Err(_) => file.verification_code_ttl_secs,
+    };
+    let code_lifetime = match ttl_secs {
+        Some(0) => bail!("the verification code lifetime must be at least 1 s"),
+        Some(secs) => chrono::Duration::seconds(secs.min(86_400) as i64),
+        None => defaults.code_lifetime,
+    };
+    Ok(IdentitySettings {
+        dual_publish,
+        code_lifetime,
+    })
+}
 
 impl FileConfig {
     /// Reads and validates the file at `path`.
@@ -441,6 +497,7 @@ impl Settings {
             jwt: file.auth.jwt,
             client_token: None,
             providers: file.providers,
+            identity: identity_settings(&file.identity)?,
             http,
             data_dir,
             listen,

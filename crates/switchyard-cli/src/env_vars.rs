@@ -54,6 +54,13 @@ pub const MICROSOFT_CLIENT_ID: &str = "SWITCHYARD_MICROSOFT_CLIENT_ID";
 /// The application's client secret at Microsoft, as `[providers.microsoft]
 /// client_secret`.
 pub const MICROSOFT_CLIENT_SECRET: &str = "SWITCHYARD_MICROSOFT_CLIENT_SECRET";
+/// Whether identity events are also copied, in the legacy shape, to the legacy fanout
+/// exchange `smtp_send_email_exc` (`true` or `false`), as `[identity] dual_publish`
+/// [default: true].
+pub const ENABLE_DUAL_PUBLISH: &str = "ENABLE_DUAL_PUBLISH";
+/// Seconds a verification code is accepted, as `[identity] verification_code_ttl_secs`
+/// [default: 600].
+pub const VERIFICATION_CODE_TTL_SECS: &str = "SWITCHYARD_VERIFICATION_CODE_TTL_SECS";
 /// The public URL of this server's `/v1/webhooks/microsoft`, where Graph delivers change
 /// notifications, as `[providers.microsoft] webhook_url`.
 pub const MICROSOFT_WEBHOOK_URL: &str = "SWITCHYARD_MICROSOFT_WEBHOOK_URL";

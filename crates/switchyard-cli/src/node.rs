@@ -14,6 +14,7 @@ use switchyard_bus::Broker;
 use switchyard_chunking::Chunker;
 use switchyard_contacts::{ContactDiscovery, ContactStore, RedbContactStore, Scoring};
 use switchyard_contracts::Registry;
+use switchyard_identity::Identity;
 use switchyard_indexer::Indexer;
 use switchyard_integrations::{IntegrationStore, RedbIntegrationStore};
 use switchyard_meetings::{MeetingStore, MeetingsHandler, RedbMeetingStore};
@@ -27,7 +28,7 @@ use switchyard_state::{JobProgressStore, Outbox, StateStore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::backends::{self, Engines, OpenError, opened};
+use crate::backends::{self, Engines, OpenError, RedisProbe, opened};
 use crate::config::Settings;
 use crate::readiness::Readiness;
 use crate::topology::{self, PlannedSubscription, Role};
@@ -57,6 +58,10 @@ pub struct Node {
     pub contacts: Arc<dyn ContactStore>,
     /// The per-user journal of change signals.
     pub journal: Journal,
+    /// Registration, verification and subscriptions.
+    pub identity: Identity,
+    /// Redis, when the state lives there.
+    pub redis: Option<RedisProbe>,
     outbox: Arc<dyn Outbox>,
     /// Whether the consumers' steps succeed.
     consumer_health: ConsumerHealth,
@@ -74,6 +79,8 @@ impl Node {
             state,
             jobs,
             outbox,
+            identity,
+            redis,
         } = backends::open(&settings.engines, &settings.data_dir).await?;
         let index = backends::open_search(&settings.engines, &settings.data_dir, false)?;
         let data_dir = &settings.data_dir;
@@ -104,9 +111,12 @@ impl Node {
         let registry = Arc::new(Registry::standard());
         let claim_check = ClaimCheck::new(state.clone(), settings.key_ttls.clone())
             .with_threshold(settings.claim_check_threshold_bytes);
+        let publisher =
+            Publisher::new(broker.clone(), registry.clone()).with_claim_check(claim_check);
         Ok(Node {
-            publisher: Publisher::new(broker.clone(), registry.clone())
-                .with_claim_check(claim_check),
+            identity: Identity::new(identity, publisher.clone(), settings.identity),
+            redis,
+            publisher,
             registry,
             broker,
             index,

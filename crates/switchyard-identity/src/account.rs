@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{CodeRefusal, IdentityError};
 
-/// How long a verification code is accepted.
+/// How long a verification code is accepted unless configured otherwise.
 pub const CODE_LIFETIME: Duration = Duration::minutes(10);
 /// Wrong attempts after which a code no longer counts.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -200,10 +200,14 @@ impl Account {
         }
     }
 
-    /// Issues a new code (the previous one stops counting), or refuses when the last was
+    /// Issues a new code valid for `lifetime` (the previous one stops counting), or refuses when the last was
     /// sent less than [`RESEND_INTERVAL`] ago or [`MAX_SENDS_PER_WINDOW`] were sent in
     /// the last [`RESEND_WINDOW`].
-    pub fn issue_code(&mut self, now: DateTime<Utc>) -> Result<IssuedCode, IdentityError> {
+    pub fn issue_code(
+        &mut self,
+        now: DateTime<Utc>,
+        lifetime: Duration,
+    ) -> Result<IssuedCode, IdentityError> {
         if self.verified_at.is_some() {
             return Err(IdentityError::Code(CodeRefusal::AlreadyVerified));
         }
@@ -219,7 +223,7 @@ impl Account {
             return Err(rate_limited("5 codes were sent within the hour", wait));
         }
         let code = random_code()?;
-        let expires_at = now + CODE_LIFETIME;
+        let expires_at = now + lifetime;
         self.code = Some(PendingCode {
             digest: code_digest(&self.user_id, &code),
             expires_at,
@@ -353,7 +357,7 @@ mod tests {
     fn a_code_verifies_once_and_never_after_expiry() {
         let now = Utc::now();
         let mut account = account();
-        let issued = account.issue_code(now).unwrap();
+        let issued = account.issue_code(now, CODE_LIFETIME).unwrap();
         assert_eq!(issued.code.len(), 6);
         assert!(!serde_json::to_string(&account).unwrap().contains(&issued.code));
         let mut expired = account.clone();
@@ -373,7 +377,7 @@ mod tests {
     fn wrong_attempts_lock_the_code() {
         let now = Utc::now();
         let mut account = account();
-        let issued = account.issue_code(now).unwrap();
+        let issued = account.issue_code(now, CODE_LIFETIME).unwrap();
         let wrong = if issued.code == "000000" { "111111" } else { "000000" };
         for left in (1..MAX_ATTEMPTS).rev() {
             assert_eq!(
@@ -393,19 +397,19 @@ mod tests {
     fn resends_are_limited() {
         let start = Utc::now();
         let mut account = account();
-        account.issue_code(start).unwrap();
+        account.issue_code(start, CODE_LIFETIME).unwrap();
         assert!(matches!(
-            account.issue_code(start + Duration::seconds(10)),
+            account.issue_code(start + Duration::seconds(10), CODE_LIFETIME),
             Err(IdentityError::RateLimited { retry_after_secs: 50, .. })
         ));
         for minute in 1..MAX_SENDS_PER_WINDOW as i64 {
-            account.issue_code(start + Duration::minutes(minute)).unwrap();
+            account.issue_code(start + Duration::minutes(minute), CODE_LIFETIME).unwrap();
         }
         assert!(matches!(
-            account.issue_code(start + Duration::minutes(30)),
+            account.issue_code(start + Duration::minutes(30), CODE_LIFETIME),
             Err(IdentityError::RateLimited { .. })
         ));
-        account.issue_code(start + Duration::minutes(61)).unwrap();
+        account.issue_code(start + Duration::minutes(61), CODE_LIFETIME).unwrap();
     }
 
     #[test]

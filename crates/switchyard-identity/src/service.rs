@@ -44,6 +44,18 @@ const PUBLISH_ATTEMPTS: u32 = 3;
 pub struct IdentitySettings {
     /// Whether each event is also copied to [`LEGACY_EXCHANGE`] in the legacy shape.
     pub dual_publish: bool,
+    /// How long a verification code is accepted.
+    pub code_lifetime: chrono::Duration,
+}
+
+impl Default for IdentitySettings {
+    /// Dual publish on (a migration starts with both paths), codes valid ten minutes.
+    fn default() -> Self {
+        IdentitySettings {
+            dual_publish: true,
+            code_lifetime: crate::CODE_LIFETIME,
+        }
+    }
 }
 
 /// Who asks for a subscription change: a user for their own, or an admin for anyone's.
@@ -111,6 +123,11 @@ impl Identity {
         }
     }
 
+    /// How the flows run.
+    pub fn settings(&self) -> IdentitySettings {
+        self.settings
+    }
+
     /// Registers an account and, in the same transaction, the event asking the mailer to
     /// send its verification code.
     pub async fn register(
@@ -128,7 +145,7 @@ impl Identity {
             .map_err(|err| IdentityError::store(format!("password hashing stopped: {err}"), true))??;
         let now = Utc::now();
         let mut account = Account::new(email.clone(), password_hash, locale, now);
-        let issued = account.issue_code(now)?;
+        let issued = account.issue_code(now, self.settings.code_lifetime)?;
         let registered = Registered {
             user_id: account.user_id.clone(),
             email: email.clone(),
@@ -216,7 +233,7 @@ impl Identity {
                         )));
                     };
                     let mut account: Account = from_json(current)?;
-                    let issued = account.issue_code(now)?;
+                    let issued = account.issue_code(now, this.settings.code_lifetime)?;
                     let (events, outbound) =
                         this.verification_events(&account, &issued.code, issued.expires_at)?;
                     *plan.lock().expect("never poisoned") = Some((outbound, issued.expires_at));

@@ -42,6 +42,7 @@ use switchyard_auth::Scope;
 use switchyard_bus::Broker;
 use switchyard_contacts::ContactStore;
 use switchyard_contracts::{ContractError, decode_office_event};
+use switchyard_identity::{Identity, IdentitySettings};
 use switchyard_meetings::{AvailabilityOptions, MeetingStore, WorkingHours};
 use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics_with};
 use switchyard_search::SearchBackend;
@@ -51,6 +52,7 @@ use switchyard_state::StateStore;
 use super::content_modes::{decode_events, events_body};
 use super::openapi::{AcceptedEvents, ErrorBody, RejectedItem};
 use super::{AccessControl, Caller};
+use crate::backends::RedisProbe;
 use crate::integrations::Integrations;
 use crate::node::indexer_lag;
 use crate::readiness::{Readiness, ReadinessReport};
@@ -81,6 +83,12 @@ pub struct ApiState {
     pub pipeline: Arc<[String]>,
     /// Connected accounts and their backfills.
     pub integrations: Integrations,
+    /// Registration, verification and subscriptions.
+    pub identity: Identity,
+    /// How the identity flows run (what `GET /health/bus` checks).
+    pub identity_settings: IdentitySettings,
+    /// Redis, when the state lives there.
+    pub redis: Option<RedisProbe>,
 }
 
 impl ApiState {
@@ -102,6 +110,9 @@ impl ApiState {
             readiness: node.readiness(),
             pipeline: node.pipeline_subscriptions().into(),
             integrations,
+            identity: node.identity.clone(),
+            identity_settings: node.identity.settings(),
+            redis: node.redis.clone(),
         }
     }
 }
@@ -124,8 +135,20 @@ impl ApiError {
     }
 
     /// The same error, telling the client to retry in `secs` seconds.
-    fn retry_after(mut self, secs: u64) -> Self {
+    pub(super) fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// The same error, naming the field at fault.
+    pub(super) fn field(mut self, field: &str) -> Self {
+        self.body.field = Some(field.to_string());
+        self
+    }
+
+    /// The same error, with a machine-readable reason.
+    pub(super) fn reason(mut self, reason: &str) -> Self {
+        self.body.reason = Some(reason.to_string());
         self
     }
 }
@@ -273,6 +296,7 @@ pub(super) async fn accept_events(
                 field: first.field,
                 index: Some(first.index),
                 rejected: Some(rejected),
+                reason: None,
             },
             retry_after_secs: None,
         });

@@ -6,12 +6,15 @@
 //! origins are configured), a body limit (413), a request timeout (but the live stream),
 //! JSON bodies for every error, and per-principal rate limits (429 with `Retry-After`).
 //! Handlers are in `handlers.rs` (how `POST /v1/events` reads its body in
-//! `content_modes.rs`; connected accounts and their backfills in `integrations.rs`);
+//! `content_modes.rs`; connected accounts and their backfills in `integrations.rs`;
+//! registration, verification, subscriptions and the identity health checks in
+//! `identity.rs`);
 //! credentials and the audit log in `access.rs`.
 
 mod access;
 mod content_modes;
 mod handlers;
+mod identity;
 mod integrations;
 mod metrics;
 mod openapi;
@@ -75,6 +78,8 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/health", Access::Public, health),
         route(Method::GET, "/health/live", Access::Public, live),
         route(Method::GET, "/health/ready", Access::Public, ready),
+        route(Method::GET, "/health/bus", Access::Public, identity::bus_health),
+        route(Method::GET, "/health/redis", Access::Public, identity::redis_health),
         route(Method::GET, "/metrics", Access::Public, metrics),
         route(
             Method::GET,
@@ -144,6 +149,39 @@ pub fn routes() -> Vec<Route> {
             "/v1/webhooks/microsoft",
             Access::Public,
             integrations::microsoft_webhook,
+        ),
+        // Whoever signs up has no credential yet: each account bounds its own attempts.
+        route(Method::POST, "/v1/register", Access::Public, identity::register),
+        route(Method::POST, "/v1/verify", Access::Public, identity::verify),
+        route(
+            Method::POST,
+            "/v1/verify/resend",
+            Access::Public,
+            identity::resend,
+        ),
+        route(
+            Method::POST,
+            "/v1/subscriptions",
+            write,
+            identity::create_subscription,
+        ),
+        route(
+            Method::GET,
+            "/v1/subscriptions/{id}",
+            read,
+            identity::subscription,
+        ),
+        route(
+            Method::POST,
+            "/v1/subscriptions/{id}/cancel",
+            write,
+            identity::cancel_subscription,
+        ),
+        route(
+            Method::POST,
+            "/v1/subscriptions/{id}/status",
+            write,
+            identity::change_subscription_status,
         ),
         route(Method::GET, "/v1/status", Access::Admin, status),
         route(Method::GET, "/v1/dlq", Access::Admin, dead_letters),

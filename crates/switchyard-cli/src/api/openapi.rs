@@ -30,6 +30,10 @@ pub struct ErrorBody {
     /// Every refused event of the request, when none was valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<Vec<RejectedItem>>,
+    /// Why a verification code was refused: `wrong_code`, `expired`, `too_many_attempts`
+    /// or `already_verified`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl ErrorBody {
@@ -40,6 +44,7 @@ impl ErrorBody {
             field: None,
             index: None,
             rejected: None,
+            reason: None,
         }
     }
 }
@@ -96,6 +101,8 @@ pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
         super::handlers::health,
         super::handlers::live,
         super::handlers::ready,
+        super::identity::bus_health,
+        super::identity::redis_health,
         super::handlers::metrics,
         openapi_json,
         super::handlers::accept_events,
@@ -115,6 +122,13 @@ pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
         super::integrations::backfill,
         super::integrations::cancel_backfill,
         super::integrations::microsoft_webhook,
+        super::identity::register,
+        super::identity::verify,
+        super::identity::resend,
+        super::identity::create_subscription,
+        super::identity::subscription,
+        super::identity::cancel_subscription,
+        super::identity::change_subscription_status,
         super::handlers::status,
         super::handlers::dead_letters,
         super::handlers::redrive,
@@ -132,7 +146,20 @@ pub(super) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
         super::integrations::ConnectBody,
         super::integrations::IntegrationBody,
         super::integrations::BackfillBody,
-        super::integrations::BackfillRequest
+        super::integrations::BackfillRequest,
+        super::identity::RegisterBody,
+        super::identity::RegisteredBody,
+        super::identity::VerifyBody,
+        super::identity::VerifiedBody,
+        super::identity::ResendBody,
+        super::identity::ResentBody,
+        super::identity::NewSubscriptionBody,
+        super::identity::CancelBody,
+        super::identity::StatusBody,
+        super::identity::SubscriptionBody,
+        super::identity::BusHealthBody,
+        super::identity::DestinationBody,
+        super::identity::RedisHealthBody
     ))
 )]
 struct ApiDoc;
