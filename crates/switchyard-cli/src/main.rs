@@ -418,7 +418,12 @@ async fn access_control(settings: &Settings) -> anyhow::Result<api::AccessContro
         )
     })?;
     let tokens = TokenStore::in_data_dir(&settings.data_dir);
-    tracing::info!(tokens = %tokens.path().display(), audit_log = %settings.audit_log.display(), jwt = jwt.is_some(), "every route but /health, /health/live, /health/ready, /metrics and /openapi.json needs a credential");
+    let public: Vec<String> = api::routes()
+        .iter()
+        .filter(|route| route.access == api::Access::Public)
+        .map(|route| format!("{} {}", route.method, route.path))
+        .collect();
+    tracing::info!(tokens = %tokens.path().display(), audit_log = %settings.audit_log.display(), jwt = jwt.is_some(), public = %public.join(", "), "every route but the public ones needs a credential");
     Ok(api::AccessControl::new(
         Authenticator::new(tokens, jwt),
         stream_tokens,
