@@ -513,6 +513,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_attempts_cap_stops_before_the_budget() {
+        let broker = ScriptedBroker::failing("emails", &[BusErrorKind::Unavailable; 100]);
+        let capped = PublishRetry {
+            max_attempts: Some(3),
+            ..PublishRetry::default()
+        };
+        let started = Instant::now();
+        publisher(broker.clone())
+            .with_retry(capped)
+            .publish(&[email("a")])
+            .await
+            .unwrap_err();
+        assert_eq!(broker.attempts("emails"), 3);
+        // Two pauses: at most 100 ms, then at most 200 ms.
+        assert!(started.elapsed() <= Duration::from_millis(300), "{:?}", started.elapsed());
+        let succeeding = ScriptedBroker::failing("emails", &[BusErrorKind::Unavailable; 2]);
+        publisher(succeeding.clone())
+            .with_retry(capped)
+            .publish(&[email("a")])
+            .await
+            .expect("the third attempt is still made");
+        assert_eq!(succeeding.attempts("emails"), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn errors_that_are_not_transient_come_back_at_once() {
         for kind in [
             BusErrorKind::InvalidArgument,
