@@ -34,6 +34,7 @@ pub use legacy::LegacyMessage;
 pub use postgres::PostgresIdentityStore;
 pub use service::{
     Actor, Identity, IdentitySettings, LEGACY_EXCHANGE, NewSubscription, Registered,
+    prepare_events,
 };
 pub use store::{Change, EmbeddedIdentityStore, IdentityStore, OutboxEvent, RecordKind, Update};
 pub use subscription::{Subscription, parse_status};

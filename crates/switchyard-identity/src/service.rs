@@ -19,7 +19,7 @@ use switchyard_contracts::identity::{
     SUBSCRIPTION_CREATED, SUBSCRIPTION_STATUS_CHANGED, SubscriptionCancelledPayload,
     SubscriptionCreatedPayload, SubscriptionStatus, SubscriptionStatusChangedPayload,
 };
-use switchyard_contracts::{Envelope, Outbound};
+use switchyard_contracts::{Envelope, Outbound, Registry};
 use switchyard_runtime::{PublishRetry, Publisher};
 
 use crate::account::{
@@ -496,25 +496,21 @@ impl Identity {
         self.events_of_value(event_type, user_id, to_value(payload))
     }
 
-    /// The prepared event (checked against its contract) and, with dual publish on, its
-    /// legacy copy: as outbox rows and as messages to publish at once.
+    /// The prepared event and, with dual publish on, its legacy copy ([`prepare_events`]):
+    /// as outbox rows and as messages to publish at once.
     fn events_of_value(
         &self,
         event_type: &str,
         user_id: &str,
         payload: Value,
     ) -> Result<(Vec<OutboxEvent>, Vec<Outbound>), IdentityError> {
-        let mut envelope = Envelope::new(event_type, SOURCE, payload);
-        envelope.userid = Some(user_id.to_string());
-        let outbound = self
-            .publisher
-            .registry()
-            .prepare(&envelope)
-            .map_err(|err| IdentityError::store(format!("the {event_type} event breaks its contract: {err}"), false))?;
-        let mut outbounds = vec![outbound];
-        if self.settings.dual_publish {
-            outbounds.push(legacy::copy(&envelope, &outbounds[0]));
-        }
+        let outbounds = prepare_events(
+            self.publisher.registry(),
+            self.settings.dual_publish,
+            event_type,
+            user_id,
+            payload,
+        )?;
         let rows = outbounds
             .iter()
             .map(|outbound| OutboxEvent {
@@ -540,6 +536,31 @@ impl Identity {
             tracing::warn!(events = ?event_ids, error = %err, "identity events published but not marked sent: the relay will publish them again");
         }
     }
+}
+
+/// An identity event of `event_type` for `user_id`, checked against its contract and
+/// prepared for the bus, followed by its legacy copy for [`LEGACY_EXCHANGE`] when
+/// `dual_publish` is on: what one identity change publishes.
+pub fn prepare_events(
+    registry: &Registry,
+    dual_publish: bool,
+    event_type: &str,
+    user_id: &str,
+    payload: Value,
+) -> Result<Vec<Outbound>, IdentityError> {
+    let mut envelope = Envelope::new(event_type, SOURCE, payload);
+    envelope.userid = Some(user_id.to_string());
+    let outbound = registry.prepare(&envelope).map_err(|err| {
+        IdentityError::store(
+            format!("the {event_type} event breaks its contract: {err}"),
+            false,
+        )
+    })?;
+    let mut outbounds = vec![outbound];
+    if dual_publish {
+        outbounds.push(legacy::copy(&envelope, &outbounds[0]));
+    }
+    Ok(outbounds)
 }
 
 fn not_found(subscription_id: &str) -> IdentityError {

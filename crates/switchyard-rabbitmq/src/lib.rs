@@ -125,4 +125,4 @@ mod subscription;
 pub use broker::RabbitBroker;
 pub use config::{AMQP_URL_ENV, DEFAULT_AMQP_URL, DEFAULT_EXCHANGE, RabbitOptions};
 #[cfg(feature = "bench")]
-pub use raw_bench::{RawAmqpFigures, raw_amqp, remove_bench_queues};
+pub use raw_bench::{RawAmqpFigures, raw_amqp, raw_amqp_paced, remove_bench_queues};

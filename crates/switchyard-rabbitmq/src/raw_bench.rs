@@ -17,7 +17,7 @@
 //! It must not be used by anything but benchmarks.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use switchyard_bus::measure::{per_sec, percentile_us};
+use switchyard_bus::measure::{paced, per_sec, percentile_us};
 
 use futures_util::StreamExt;
 use lapin::options::{
@@ -215,6 +215,71 @@ fn check_confirm(confirmation: lapin::Result<Confirmation>) -> Result<(), BusErr
             "failed to publish: the server did not confirm a message".to_string(),
         )),
     }
+}
+
+/// Publishes `count` persistent copies of `payload` at `rate` per second, open loop
+/// ([`paced`]), each through the default exchange into a fresh durable queue on a
+/// publisher-confirm channel and timed until its confirm; returns the latencies, sorted.
+/// The raw side of `switchyard bench identity`. The queue is deleted afterwards.
+pub async fn raw_amqp_paced(
+    url: &str,
+    payload: &[u8],
+    rate: f64,
+    count: usize,
+) -> Result<Vec<std::time::Duration>, BusError> {
+    let connection = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .map_err(|err| amqp("failed to connect to RabbitMQ for the raw benchmark", err))?;
+    let queue = format!("switchyard.raw-bench.{}", unique_suffix());
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|err| amqp("failed to open a channel", err))?;
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|err| amqp(&format!("failed to declare queue `{queue}`"), err))?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|err| amqp("failed to enable publisher confirms", err))?;
+    let payload = std::sync::Arc::new(payload.to_vec());
+    let latencies = paced(rate, count, |_| {
+        let (channel, payload, queue) = (channel.clone(), payload.clone(), queue.clone());
+        async move {
+            let confirm = channel
+                .basic_publish(
+                    "".into(),
+                    queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &payload,
+                    BasicProperties::default().with_delivery_mode(2),
+                )
+                .await
+                .map_err(|err| amqp("failed to publish", err))?;
+            check_confirm(confirm.await)
+        }
+    })
+    .await;
+    let deleted = channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .map_err(|err| amqp(&format!("failed to delete queue `{queue}`"), err));
+    let closed = connection
+        .close(200, "OK".into())
+        .await
+        .map_err(|err| amqp("failed to close the connection", err));
+    let latencies = latencies?;
+    deleted?;
+    closed?;
+    Ok(latencies)
 }
 
 /// Deletes what `RabbitBroker` with default options created for a bench run: the queue

@@ -184,31 +184,42 @@ impl Publisher {
                 None => groups.push((event.topic, vec![message])),
             }
         }
-        for (topic, messages) in groups {
-            let count = messages.len() as u64;
-            let labels = RoutingKeyLabel {
-                routing_key: topic.clone(),
-            };
-            let started = Instant::now();
-            if let Err(err) = self.publish_with_retry(&topic, messages).await {
-                METRICS
-                    .event_publish_failures
-                    .get_or_create(&labels)
-                    .inc_by(count);
-                return Err(err);
-            }
+        // Topics are independent logs: their calls go out together, so an event and its
+        // copy on another topic cost one round trip, not two.
+        let calls = groups
+            .into_iter()
+            .map(|(topic, messages)| self.publish_group(topic, messages));
+        futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .collect::<Result<(), BusError>>()
+    }
+
+    /// One topic's messages of [`Publisher::publish_prepared`], counted in the metrics.
+    async fn publish_group(&self, topic: String, messages: Vec<Message>) -> Result<(), BusError> {
+        let count = messages.len() as u64;
+        let labels = RoutingKeyLabel {
+            routing_key: topic.clone(),
+        };
+        let started = Instant::now();
+        if let Err(err) = self.publish_with_retry(&topic, messages).await {
             METRICS
-                .event_publish_duration
-                .observe(started.elapsed().as_secs_f64());
-            METRICS.events_published.get_or_create(&labels).inc_by(count);
-            METRICS
-                .publisher_events
-                .get_or_create(&PublishLabels {
-                    topic,
-                    outcome: "published",
-                })
+                .event_publish_failures
+                .get_or_create(&labels)
                 .inc_by(count);
+            return Err(err);
         }
+        METRICS
+            .event_publish_duration
+            .observe(started.elapsed().as_secs_f64());
+        METRICS.events_published.get_or_create(&labels).inc_by(count);
+        METRICS
+            .publisher_events
+            .get_or_create(&PublishLabels {
+                topic,
+                outcome: "published",
+            })
+            .inc_by(count);
         Ok(())
     }
 

@@ -34,6 +34,8 @@ use crate::node::Node;
 mod backfill;
 mod bus;
 mod documents;
+#[cfg(feature = "rabbitmq")]
+mod identity;
 mod jobs;
 
 /// The benchmarks.
@@ -95,6 +97,19 @@ pub enum BenchCommand {
         /// Concurrent workers sharing the calls.
         #[arg(long, default_value_t = 100)]
         workers: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Identity events on RabbitMQ (`--bus amqp://…`): publish latency at a steady rate
+    /// with confirms, through Switchyard beside plain lapin, and dual publish beside single.
+    Identity {
+        /// Events per second.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Events per pass.
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -166,6 +181,15 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
         } => {
             let workload = jobs::JobsWorkload { marks, workers };
             jobs::jobs(&settings.engines, &workload, json).await
+        }
+        #[cfg(feature = "rabbitmq")]
+        BenchCommand::Identity { rate, events, json } => {
+            let workload = identity::IdentityWorkload { rate, events };
+            identity::identity(settings.engines.bus.as_deref(), &workload, json).await
+        }
+        #[cfg(not(feature = "rabbitmq"))]
+        BenchCommand::Identity { .. } => {
+            anyhow::bail!("bench identity needs the rabbitmq feature")
         }
         BenchCommand::Chunking {
             text,
