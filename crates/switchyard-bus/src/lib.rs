@@ -70,4 +70,4 @@ pub use reserved_port::ReservedPort;
 #[cfg(feature = "testsuite")]
 pub use test_tls::{TestTls, TestTlsFiles, certificate_error, tls_round_trip};
 #[cfg(feature = "testsuite")]
-pub use testsuite::conformance_suite;
+pub use testsuite::{conformance_suite, pattern_conformance_suite};
