@@ -18,7 +18,7 @@
 //! header values, so a value or key with leading or trailing spaces comes back trimmed.
 
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
-use switchyard_bus::{BusError, BusErrorKind, Message, REPUBLISHED_FROM_HEADER};
+use switchyard_bus::{BusError, BusErrorKind, Message, REPUBLISHED_FROM_HEADER, is_pattern};
 
 /// Header holding the partition key.
 pub(crate) const KEY_HEADER: &str = "Switchyard-Key";
@@ -34,9 +34,11 @@ fn invalid(message: String) -> BusError {
 }
 
 /// Checks that `topic` can be a literal NATS subject: dot-separated non-empty tokens,
-/// no whitespace, no wildcards, not in the server's `$` namespace.
+/// no whitespace, no wildcards (neither NATS's `*`, `>` nor the bus's `#` word), not in the
+/// server's `$` namespace.
 pub(crate) fn validate_topic(topic: &str) -> Result<(), BusError> {
     let bad = topic.is_empty()
+        || is_pattern(topic)
         || topic.starts_with('$')
         || topic
             .chars()
@@ -45,7 +47,7 @@ pub(crate) fn validate_topic(topic: &str) -> Result<(), BusError> {
     if bad {
         return Err(invalid(format!(
             "invalid topic `{topic}`: NATS needs dot-separated non-empty tokens without \
-             whitespace, `*`, `>` or a leading `$`"
+             whitespace, `*`, `>`, a `#` token or a leading `$`"
         )));
     }
     Ok(())
@@ -357,7 +359,7 @@ mod tests {
             assert!(validate_topic(good).is_ok(), "{good}");
         }
         for bad in [
-            "", "a..b", ".a", "a.", "a b", "a.*", "a.>", "$JS.API", "tab\t",
+            "", "a..b", ".a", "a.", "a b", "a.*", "a.>", "a.#", "#", "$JS.API", "tab\t",
         ] {
             assert!(validate_topic(bad).is_err(), "{bad}");
         }

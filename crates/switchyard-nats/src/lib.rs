@@ -91,8 +91,14 @@
 //!   flushes its files to disk periodically, so use `replicas: 3` for power-loss safety.
 //! - NATS trims spaces around header values (and the key); headers named
 //!   `Switchyard-Key`, `Switchyard-Header-Order` or `Nats-Msg-Id` are reserved.
-//! - Topics must be literal NATS subjects (no whitespace, `*`, `>`, empty tokens or
-//!   leading `$`).
+//! - Topics must be literal NATS subjects (no whitespace, `*`, `>`, a `#` token, empty
+//!   tokens or leading `$`).
+//! - **No pattern subscriptions.** `ensure_subscription` refuses a pattern (`email.#`)
+//!   with `InvalidArgument`: a JetStream consumer reads one stream and each topic has its
+//!   own stream, so a pattern spanning topics needs a stream of its own that *sources* every
+//!   matching topic stream, kept up to date as topics appear; that is not built yet. (NATS's
+//!   own `>` would not do as is either: it matches one or more tokens, the bus's `#` zero
+//!   or more.)
 #![warn(missing_docs)]
 
 mod api;

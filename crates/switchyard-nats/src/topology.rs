@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
-use switchyard_bus::{BusError, BusErrorKind, SubscriptionConfig};
+use switchyard_bus::{BusError, BusErrorKind, SubscriptionConfig, is_pattern};
 
 use crate::broker::Inner;
 use crate::codec::{
@@ -198,6 +198,14 @@ impl Inner {
         if config.ack_deadline < Duration::from_millis(1) {
             return Err(invalid(format!(
                 "ack deadline of subscription {name} must be at least 1 ms"
+            )));
+        }
+        if is_pattern(&config.topic) {
+            return Err(invalid(format!(
+                "subscription {name} on pattern {}: pattern subscriptions are not supported \
+                 on NATS (a JetStream consumer reads one stream, and each topic has its own \
+                 stream); subscribe to each topic, or use the embedded or RabbitMQ bus",
+                config.topic
             )));
         }
         let stream = self.ensure_stream(&config.topic).await?;

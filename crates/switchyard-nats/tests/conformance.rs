@@ -56,6 +56,35 @@ async fn conformance() -> anyhow::Result<()> {
     .await
 }
 
+/// Pattern subscriptions are not implemented on NATS: refused, never half done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patterns_are_refused_with_a_reason() -> anyhow::Result<()> {
+    with_prefix(|prefix| async move {
+        let broker = connect(&prefix).await?;
+        for pattern in ["email.#", "subscription.*", "#"] {
+            let err = broker
+                .ensure_subscription(&SubscriptionConfig::new("patterned", pattern))
+                .await
+                .err()
+                .context("a pattern subscription was accepted")?;
+            ensure!(err.kind() == BusErrorKind::InvalidArgument, "{err}");
+            ensure!(err.to_string().contains("not supported on NATS"), "{err}");
+            let err = broker
+                .publish(pattern, vec![Message::new(b"x".to_vec())])
+                .await
+                .err()
+                .context("a publish on a pattern was accepted")?;
+            ensure!(err.kind() == BusErrorKind::InvalidArgument, "{err}");
+        }
+        ensure!(
+            broker.topics().await?.is_empty(),
+            "a refused call created a stream"
+        );
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtime_conformance_with_embedded_state() -> anyhow::Result<()> {
     with_prefix(|prefix| async move {
