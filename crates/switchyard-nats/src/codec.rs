@@ -93,6 +93,29 @@ pub(crate) fn stream_description(topic: &str) -> String {
     format!("switchyard topic {topic}")
 }
 
+const PATTERN_DESCRIPTION: &str = "switchyard pattern ";
+
+/// The stream of pattern subscription `subscription`: `{prefix}_pattern-{subscription}`
+/// (sanitized like a consumer name). Topic stream names never hold `-`, so the two kinds
+/// cannot collide, and the prefix keeps it with the deployment's other streams.
+pub(crate) fn pattern_stream_name(prefix: &str, subscription: &str) -> String {
+    format!("{prefix}_pattern-{}", sanitize(subscription, true))
+}
+
+/// The description of a pattern subscription's stream: the pattern, then the exact
+/// subscription name (the stream name is lossy).
+pub(crate) fn pattern_stream_description(pattern: &str, subscription: &str) -> String {
+    format!("{PATTERN_DESCRIPTION}{pattern} {subscription}")
+}
+
+/// The pattern of a pattern subscription's stream, from its description.
+pub(crate) fn pattern_of_description(description: Option<&str>) -> Option<&str> {
+    description?
+        .strip_prefix(PATTERN_DESCRIPTION)?
+        .split_once(' ')
+        .map(|(pattern, _)| pattern)
+}
+
 const SUBSCRIPTION_DESCRIPTION: &str = "switchyard subscription ";
 
 /// The consumer description, which records the subscription's exact name, since the
@@ -363,6 +386,18 @@ mod tests {
         ] {
             assert!(validate_topic(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pattern_streams() {
+        assert_eq!(
+            pattern_stream_name("SWITCHYARD", "mail.audit"),
+            "SWITCHYARD_pattern-mail_audit"
+        );
+        let description = pattern_stream_description("email.#", "mail audit");
+        assert_eq!(pattern_of_description(Some(&description)), Some("email.#"));
+        assert_eq!(pattern_of_description(Some("switchyard topic a")), None);
+        assert_eq!(pattern_of_description(None), None);
     }
 
     #[test]
