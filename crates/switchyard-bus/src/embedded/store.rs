@@ -296,6 +296,7 @@ pub(super) fn fetch_now(
         let mut next_cursor = current;
         if deliveries.len() < max_messages {
             let wanted = max_messages - deliveries.len();
+            let before = deliveries.len();
             for entry in log
                 .range(current..)
                 .map_err(storage("failed to read log"))?
@@ -315,6 +316,19 @@ pub(super) fn fetch_now(
                     retry_count: 0,
                 });
                 next_cursor = seq + 1;
+            }
+            if deliveries.len() - before < wanted && !state.is_pattern() {
+                // The log holds nothing further: step over the sequences it never kept
+                // (published while only pattern subscriptions read the topic), so the
+                // backlog does not count them.
+                let topics = txn
+                    .open_table(TOPICS)
+                    .map_err(storage("failed to open topics"))?;
+                let next = topics
+                    .get(state.topic.as_str())
+                    .map_err(storage("failed to read topic"))?
+                    .map_or(1, |seq| seq.value());
+                next_cursor = next_cursor.max(next);
             }
         }
         if next_cursor != current {

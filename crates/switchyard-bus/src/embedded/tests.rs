@@ -221,6 +221,43 @@ async fn a_topic_only_patterns_read_keeps_nothing_and_one_nothing_matches_keeps_
     let (topic, messages) = publish_one("orders.created", "3");
     broker.publish(&topic, messages).await.unwrap();
     assert_eq!(held(&broker, "orders.created").await, 1);
+    let got = broker
+        .fetch("exact", 10, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    broker.ack("exact", &[got[0].tag]).await.unwrap();
+    assert_eq!(held(&broker, "orders.created").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_exact_subscription_does_not_count_what_only_patterns_took_as_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = EmbeddedBroker::open(dir.path()).unwrap();
+    let (topic, messages) = publish_one("orders.created", "kept");
+    broker.publish(&topic, messages).await.unwrap();
+    broker
+        .ensure_subscription(&SubscriptionConfig::new("p", "orders.*"))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let (topic, messages) = publish_one("orders.created", &i.to_string());
+        broker.publish(&topic, messages).await.unwrap();
+    }
+    broker
+        .ensure_subscription(&SubscriptionConfig::new("exact", "orders.created"))
+        .await
+        .unwrap();
+    let got = broker
+        .fetch("exact", 10, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1, "only the message nothing took was kept");
+    assert_eq!(got[0].message.payload, b"kept");
+    broker.ack("exact", &[got[0].tag]).await.unwrap();
+    let stats = broker.stats().await.unwrap();
+    let exact = stats.iter().find(|s| s.name == "exact").unwrap();
+    assert_eq!(exact.lag(), 0, "{exact:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
