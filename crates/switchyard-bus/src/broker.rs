@@ -45,7 +45,8 @@ pub struct DeliveryTag(pub u64);
 pub struct Delivery {
     /// Pass back to `ack` or `nack`.
     pub tag: DeliveryTag,
-    /// The topic it was published on.
+    /// The concrete topic it was published on, never a pattern (a pattern subscription
+    /// tells its topics apart by it).
     pub topic: String,
     /// The message itself.
     pub message: Message,
@@ -62,7 +63,13 @@ pub struct Delivery {
 pub struct SubscriptionConfig {
     /// Unique name, e.g. `search-indexer-emails`.
     pub name: String,
-    /// The topic it reads.
+    /// The topic it reads, or a pattern of topics ([`is_pattern`](crate::is_pattern)):
+    /// `.`-separated words where `*` stands for one word and `#` for zero or more, as in
+    /// AMQP binding keys (`email.#`, `subscription.*`; rules in
+    /// [`validate_pattern`](crate::validate_pattern)). A pattern subscription receives
+    /// every message published on a topic the pattern matches, once, beside the
+    /// subscriptions of those topics. Whether a backend supports patterns, and from which
+    /// message a new pattern subscription starts, its documentation says.
     pub topic: String,
     /// How long a fetched message may stay unacknowledged before it is delivered again.
     pub ack_deadline: Duration,
@@ -128,7 +135,7 @@ pub const REPUBLISHED_FROM_HEADER: &str = "X-Republished-From";
 
 /// Checks the topic name rule every backend shares: 1 to 200 characters of
 /// `[A-Za-z0-9_.-]`, so that a name valid on one engine is a plain subject, routing key
-/// and file name on every one (no wildcards).
+/// and file name on every one (no wildcards: `publish` refuses a pattern).
 pub fn validate_topic(topic: &str) -> Result<(), BusError> {
     let valid = !topic.is_empty()
         && topic.len() <= 200

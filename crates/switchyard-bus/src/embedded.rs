@@ -1,6 +1,7 @@
 //! [`EmbeddedBroker`]: the default engine, one redb file (`bus.redb`) in the data directory.
 //! This file is the broker (the `Broker` trait, subscriptions in memory, the writer thread's
-//! lifetime); `store.rs` holds the tables and the durable operations on them.
+//! lifetime); `store.rs` holds the tables and the durable operations on them, `routed.rs`
+//! the private logs of pattern subscriptions.
 //!
 //! # Layout
 //! - table `topics`: topic name → next sequence number to assign (sequences start at 1);
@@ -8,7 +9,21 @@
 //!   where `cursor` is the next sequence never yet delivered to that subscription;
 //! - table `log/{topic}`: sequence → message record (byte layout in `record.rs`);
 //! - table `pending/{subscription}`: sequence → (redeliver at, ms since epoch; deliveries;
-//!   retries) for every message delivered or nacked and not yet acknowledged.
+//!   retries) for every message delivered or nacked and not yet acknowledged;
+//! - table `pattern_logs`: pattern subscription name → next sequence of its private log;
+//! - table `routed/{subscription}`: a pattern subscription's private log, sequence → entry:
+//!   `u8` length of the concrete topic, the topic (UTF-8), then the message record as in
+//!   `log/{topic}`; its `cursor` and `pending` count in this log's sequences.
+//!
+//! # Pattern subscriptions
+//! A subscription whose topic is a pattern (`email.#`) reads its own log, as a RabbitMQ
+//! queue bound with the pattern would: the group-commit transaction that appends a message
+//! to its topic also appends it to the private log of every pattern subscription that
+//! matches the topic, with the topic, so `Delivery::topic` is the concrete one. Which
+//! subscriptions exist is read inside that transaction, so a subscription created
+//! concurrently gets each message once, either by routing or by the copy below. A new
+//! pattern subscription starts with a copy of what the matching topics still hold, in
+//! publish order (by publish time across topics), then receives what is published after.
 //!
 //! # Durability and recovery
 //! Publishes are group-committed: one writer thread takes every publish request waiting
@@ -23,7 +38,10 @@
 //! # Retention
 //! A message is deleted once every subscription of its topic has acknowledged it. A topic
 //! keeps everything while it has no subscription; a new subscription starts at the oldest
-//! message still held.
+//! message still held. A message that pattern subscriptions took and no subscription of
+//! its topic reads is not kept in the topic log at all (each pattern subscription has its
+//! copy; the topic's sequence still advances), so only messages nothing took stay for
+//! `browse` (dead letters). A private log loses what its subscription acknowledged.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -40,7 +58,7 @@ use crate::record;
 
 use crate::{
     Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
-    SubscriptionStats, TopicStats, validate_topic,
+    SubscriptionStats, TopicStats, is_pattern, validate_pattern, validate_topic,
 };
 // The broker is the one user of its store's tables and operations.
 use store::*;
@@ -199,7 +217,11 @@ impl Broker for EmbeddedBroker {
     }
 
     async fn ensure_subscription(&self, config: &SubscriptionConfig) -> Result<(), BusError> {
-        validate_topic(&config.topic)?;
+        if is_pattern(&config.topic) {
+            validate_pattern(&config.topic)?;
+        } else {
+            validate_topic(&config.topic)?;
+        }
         if let Ok(existing) = self.subscription(&config.name) {
             if existing.topic != config.topic {
                 return Err(BusError::new(
@@ -235,6 +257,10 @@ impl Broker for EmbeddedBroker {
                         });
                     let cursor = match existing {
                         Some(existing) => existing.cursor,
+                        None if is_pattern(&config.topic) => {
+                            routed::copy_held_messages(&txn, &config.name, &config.topic)?;
+                            1
+                        }
                         None => {
                             let log_name = log_table(&config.topic);
                             let log = txn
@@ -339,7 +365,11 @@ impl Broker for EmbeddedBroker {
                     .read()
                     .expect("subscription lock is never poisoned")
                     .clone();
-                apply_retention(&txn, &state.topic, &subscriptions)?;
+                if state.is_pattern() {
+                    routed::apply_retention(&txn, &name, &state)?;
+                } else {
+                    apply_retention(&txn, &state.topic, &subscriptions)?;
+                }
                 txn.commit().map_err(storage("failed to commit ack"))
             })
             .await
@@ -470,11 +500,19 @@ impl Broker for EmbeddedBroker {
                     .open_table(SUBSCRIPTIONS)
                     .map_err(storage("failed to open subscriptions"))?;
                 let mut stats = Vec::with_capacity(subscriptions.len());
+                let pattern_logs = txn
+                    .open_table(routed::PATTERN_LOGS)
+                    .map_err(storage("failed to open pattern logs"))?;
                 for (name, state) in subscriptions {
-                    let next = topics
-                        .get(state.topic.as_str())
-                        .map_err(storage("failed to read topic"))?
-                        .map_or(1, |seq| seq.value());
+                    // A pattern subscription counts what was routed to its private log.
+                    let next = if state.is_pattern() {
+                        routed::next_of(&pattern_logs, &name)?
+                    } else {
+                        topics
+                            .get(state.topic.as_str())
+                            .map_err(storage("failed to read topic"))?
+                            .map_or(1, |seq| seq.value())
+                    };
                     let cursor = subscription_table
                         .get(name.as_str())
                         .map_err(storage("failed to read subscription"))?
@@ -505,6 +543,7 @@ impl Broker for EmbeddedBroker {
     }
 }
 
+mod routed;
 mod store;
 
 #[cfg(test)]

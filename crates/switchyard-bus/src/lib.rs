@@ -30,6 +30,7 @@ mod down_broker;
 mod embedded;
 mod error;
 pub mod measure;
+mod pattern;
 #[cfg(feature = "testsuite")]
 mod private_engines;
 #[cfg(feature = "testsuite")]
@@ -55,6 +56,7 @@ pub use broker::{
 pub use down_broker::DownBroker;
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};
+pub use pattern::{is_pattern, pattern_matches, validate_pattern};
 #[cfg(feature = "testsuite")]
 pub use private_engines::{private_nats, private_redis};
 #[cfg(feature = "testsuite")]
@@ -68,4 +70,4 @@ pub use reserved_port::ReservedPort;
 #[cfg(feature = "testsuite")]
 pub use test_tls::{TestTls, TestTlsFiles, certificate_error, tls_round_trip};
 #[cfg(feature = "testsuite")]
-pub use testsuite::conformance_suite;
+pub use testsuite::{conformance_suite, pattern_conformance_suite};

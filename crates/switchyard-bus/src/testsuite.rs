@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 
-use crate::{Broker, BusErrorKind, Message, SubscriptionConfig};
+use crate::{Broker, BusErrorKind, Delivery, Message, SubscriptionConfig};
 
 const SHORT_WAIT: Duration = Duration::from_millis(50);
 const LONG_WAIT: Duration = Duration::from_secs(5);
@@ -48,6 +48,24 @@ pub async fn conformance_suite(broker: &dyn Broker) -> anyhow::Result<()> {
         .await
         .context("unknown_subscription_is_reported")?;
     large_batch(broker).await.context("large_batch")?;
+    Ok(())
+}
+
+/// Runs the checks of pattern subscriptions (`*` one word, `#` zero or more) against a
+/// `broker` that supports them; the error names the check that failed.
+pub async fn pattern_conformance_suite(broker: &dyn Broker) -> anyhow::Result<()> {
+    star_and_hash_select_topics(broker)
+        .await
+        .context("star_and_hash_select_topics")?;
+    pattern_and_exact_subscriptions_each_get_every_message_once(broker)
+        .await
+        .context("pattern_and_exact_subscriptions_each_get_every_message_once")?;
+    pattern_subscription_acks_and_nacks(broker)
+        .await
+        .context("pattern_subscription_acks_and_nacks")?;
+    publish_refuses_a_pattern(broker)
+        .await
+        .context("publish_refuses_a_pattern")?;
     Ok(())
 }
 
@@ -365,6 +383,175 @@ async fn large_batch(broker: &dyn Broker) -> anyhow::Result<()> {
         ensure!(
             indexes.windows(2).all(|w| w[0] < w[1]),
             "order broken for {key}"
+        );
+    }
+    Ok(())
+}
+
+/// Fetches and acks until `expected` deliveries are in (or `PATIENCE` passes), then checks
+/// with a short fetch that nothing more follows.
+async fn drain(broker: &dyn Broker, sub: &str, expected: usize) -> anyhow::Result<Vec<Delivery>> {
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    loop {
+        let wait = if got.len() < expected {
+            LONG_WAIT
+        } else {
+            SHORT_WAIT
+        };
+        let batch = broker.fetch(sub, 50, wait).await?;
+        if batch.is_empty() {
+            if got.len() < expected && started.elapsed() < PATIENCE {
+                continue;
+            }
+            return Ok(got);
+        }
+        broker
+            .ack(sub, &batch.iter().map(|d| d.tag).collect::<Vec<_>>())
+            .await?;
+        got.extend(batch);
+    }
+}
+
+/// The concrete topics of `deliveries`, sorted, each with the payload it carried.
+fn topics_of(deliveries: &[Delivery]) -> Vec<(String, String)> {
+    let mut topics: Vec<(String, String)> = deliveries
+        .iter()
+        .map(|d| {
+            (
+                d.topic.clone(),
+                String::from_utf8_lossy(&d.message.payload).into_owned(),
+            )
+        })
+        .collect();
+    topics.sort();
+    topics
+}
+
+async fn star_and_hash_select_topics(broker: &dyn Broker) -> anyhow::Result<()> {
+    let base = unique("conformance-pattern");
+    let topic = |rest: &str| format!("{base}.{rest}");
+    let email = subscribe(broker, &topic("email.#"), Duration::from_secs(30)).await?;
+    let subscription = subscribe(broker, &topic("subscription.*"), Duration::from_secs(30)).await?;
+    let middle = subscribe(broker, &topic("a.*.c"), Duration::from_secs(30)).await?;
+    let everything = subscribe(broker, &format!("{base}.#"), Duration::from_secs(30)).await?;
+    let published = [
+        "email",
+        "email.verification.requested",
+        "emails.sent",
+        "subscription.created",
+        "subscription.a.b",
+        "subscription",
+        "a.b.c",
+        "a.c",
+        "a.b.b.c",
+    ];
+    for rest in published {
+        broker
+            .publish(&topic(rest), vec![Message::new(rest.as_bytes().to_vec())])
+            .await?;
+    }
+    let expect = |rests: &[&str]| -> Vec<(String, String)> {
+        let mut expected: Vec<(String, String)> = rests
+            .iter()
+            .map(|rest| (topic(rest), rest.to_string()))
+            .collect();
+        expected.sort();
+        expected
+    };
+    for (sub, rests) in [
+        (&email, expect(&["email", "email.verification.requested"])),
+        (&subscription, expect(&["subscription.created"])),
+        (&middle, expect(&["a.b.c"])),
+        (&everything, expect(&published)),
+    ] {
+        let got = topics_of(&drain(broker, sub, rests.len()).await?);
+        ensure!(
+            got == rests,
+            "{sub} expected (topic, payload) {rests:?}, got {got:?}"
+        );
+    }
+    let stats = broker.stats().await?;
+    let mine = stats
+        .iter()
+        .find(|s| s.name == email)
+        .context("pattern subscription missing from stats")?;
+    ensure!(
+        mine.topic == topic("email.#") && mine.lag() == 0,
+        "unexpected stats {mine:?}"
+    );
+    Ok(())
+}
+
+async fn pattern_and_exact_subscriptions_each_get_every_message_once(
+    broker: &dyn Broker,
+) -> anyhow::Result<()> {
+    let base = unique("conformance-pattern");
+    let exact_topic = format!("{base}.orders.created");
+    let exact = subscribe(broker, &exact_topic, Duration::from_secs(30)).await?;
+    let pattern = subscribe(broker, &format!("{base}.orders.*"), Duration::from_secs(30)).await?;
+    let sent = numbered(5);
+    broker.publish(&exact_topic, sent.clone()).await?;
+    for sub in [&exact, &pattern] {
+        let got = drain(broker, sub, sent.len()).await?;
+        let mut payloads: Vec<Vec<u8>> = got.iter().map(|d| d.message.payload.clone()).collect();
+        payloads.sort();
+        let mut expected: Vec<Vec<u8>> = sent.iter().map(|m| m.payload.clone()).collect();
+        expected.sort();
+        ensure!(
+            payloads == expected,
+            "{sub} got {} deliveries for {} messages: {payloads:?}",
+            got.len(),
+            sent.len()
+        );
+        ensure!(
+            got.iter()
+                .all(|d| d.topic == exact_topic && d.delivery_count == 1),
+            "{sub} deliveries name another topic or came twice: {got:?}"
+        );
+    }
+    Ok(())
+}
+
+async fn pattern_subscription_acks_and_nacks(broker: &dyn Broker) -> anyhow::Result<()> {
+    let base = unique("conformance-pattern");
+    let sub = subscribe(broker, &format!("{base}.jobs.#"), Duration::from_secs(30)).await?;
+    let topic = format!("{base}.jobs.started");
+    broker.publish(&topic, numbered(1)).await?;
+    let first = broker.fetch(&sub, 1, LONG_WAIT).await?;
+    ensure!(first.len() == 1, "nothing delivered");
+    ensure!(first[0].topic == topic, "delivered as {}", first[0].topic);
+    broker
+        .nack(&sub, &[first[0].tag], Duration::from_millis(300))
+        .await?;
+    let early = broker.fetch(&sub, 1, SHORT_WAIT).await?;
+    ensure!(early.is_empty(), "redelivered before the nack delay");
+    let again = broker.fetch(&sub, 1, LONG_WAIT).await?;
+    ensure!(again.len() == 1, "not redelivered after nack");
+    ensure!(
+        again[0].retry_count == 1 && again[0].topic == topic,
+        "unexpected redelivery {:?}",
+        again[0]
+    );
+    ensure!(again[0].message == first[0].message);
+    broker.ack(&sub, &[again[0].tag]).await?;
+    let after = broker.fetch(&sub, 1, SHORT_WAIT).await?;
+    ensure!(after.is_empty(), "an acknowledged message came back");
+    Ok(())
+}
+
+async fn publish_refuses_a_pattern(broker: &dyn Broker) -> anyhow::Result<()> {
+    let base = unique("conformance-pattern");
+    for pattern in [format!("{base}.*"), format!("{base}.#")] {
+        let err = broker
+            .publish(&pattern, numbered(1))
+            .await
+            .err()
+            .context("publishing on a pattern succeeded")?;
+        ensure!(
+            err.kind() == BusErrorKind::InvalidArgument,
+            "kind {:?}",
+            err.kind()
         );
     }
     Ok(())

@@ -143,6 +143,20 @@ impl JetStreamApi {
         .await
     }
 
+    /// Replaces the configuration of a stream (what the server lets change, e.g. sources).
+    pub(crate) async fn update_stream(&self, config: &stream::Config) -> Result<(), BusError> {
+        let payload = serde_json::to_value(config)
+            .map_err(|err| unavailable("failed to encode stream config", err))?;
+        let context = format!("failed to update stream {}", config.name);
+        match self
+            .call::<stream::Info>(format!("STREAM.UPDATE.{}", config.name), &payload, &context)
+            .await?
+        {
+            Ok(_) => Ok(()),
+            Err(err) => Err(api_error(&context, &err)),
+        }
+    }
+
     /// Names of every stream of the account.
     pub(crate) async fn stream_names(&self) -> Result<Vec<String>, BusError> {
         let mut names = Vec::new();

@@ -23,7 +23,8 @@ use tracing::{debug, instrument};
 use crate::NatsOptions;
 use crate::api::JetStreamApi;
 use crate::codec::{
-    decode_message, stream_name, subject_name, subscription_of, topic_of_subject, validate_topic,
+    decode_message, pattern_of_description, stream_name, subject_name, subscription_of,
+    topic_of_subject, validate_topic,
 };
 use crate::delivery::{Settle, SubscriptionState};
 use crate::error::unavailable;
@@ -294,7 +295,10 @@ impl Broker for NatsBroker {
             .streams()
             .await?
             .into_iter()
-            .filter(|info| info.config.name.starts_with(&prefix))
+            .filter(|info| {
+                info.config.name.starts_with(&prefix)
+                    && pattern_of_description(info.config.description.as_deref()).is_none()
+            })
             .map(|info| TopicStats {
                 name: info
                     .config
@@ -344,11 +348,8 @@ impl Broker for NatsBroker {
             if !info.config.name.starts_with(&prefix) {
                 continue;
             }
-            let topic = info
-                .config
-                .subjects
-                .first()
-                .and_then(|subject| topic_of_subject(&inner.options.stream_prefix, subject))
+            let topic = inner
+                .topic_of_stream(&info.config)
                 .unwrap_or_default()
                 .to_string();
             for consumer in inner.api.consumers(&info.config.name).await? {

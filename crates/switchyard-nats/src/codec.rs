@@ -18,7 +18,7 @@
 //! header values, so a value or key with leading or trailing spaces comes back trimmed.
 
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
-use switchyard_bus::{BusError, BusErrorKind, Message, REPUBLISHED_FROM_HEADER};
+use switchyard_bus::{BusError, BusErrorKind, Message, REPUBLISHED_FROM_HEADER, is_pattern};
 
 /// Header holding the partition key.
 pub(crate) const KEY_HEADER: &str = "Switchyard-Key";
@@ -34,9 +34,11 @@ fn invalid(message: String) -> BusError {
 }
 
 /// Checks that `topic` can be a literal NATS subject: dot-separated non-empty tokens,
-/// no whitespace, no wildcards, not in the server's `$` namespace.
+/// no whitespace, no wildcards (neither NATS's `*`, `>` nor the bus's `#` word), not in the
+/// server's `$` namespace.
 pub(crate) fn validate_topic(topic: &str) -> Result<(), BusError> {
     let bad = topic.is_empty()
+        || is_pattern(topic)
         || topic.starts_with('$')
         || topic
             .chars()
@@ -45,7 +47,7 @@ pub(crate) fn validate_topic(topic: &str) -> Result<(), BusError> {
     if bad {
         return Err(invalid(format!(
             "invalid topic `{topic}`: NATS needs dot-separated non-empty tokens without \
-             whitespace, `*`, `>` or a leading `$`"
+             whitespace, `*`, `>`, a `#` token or a leading `$`"
         )));
     }
     Ok(())
@@ -89,6 +91,29 @@ pub(crate) fn consumer_name(subscription: &str) -> String {
 /// The stream description, which records the topic for humans.
 pub(crate) fn stream_description(topic: &str) -> String {
     format!("switchyard topic {topic}")
+}
+
+const PATTERN_DESCRIPTION: &str = "switchyard pattern ";
+
+/// The stream of pattern subscription `subscription`: `{prefix}_pattern-{subscription}`
+/// (sanitized like a consumer name). Topic stream names never hold `-`, so the two kinds
+/// cannot collide, and the prefix keeps it with the deployment's other streams.
+pub(crate) fn pattern_stream_name(prefix: &str, subscription: &str) -> String {
+    format!("{prefix}_pattern-{}", sanitize(subscription, true))
+}
+
+/// The description of a pattern subscription's stream: the pattern, then the exact
+/// subscription name (the stream name is lossy).
+pub(crate) fn pattern_stream_description(pattern: &str, subscription: &str) -> String {
+    format!("{PATTERN_DESCRIPTION}{pattern} {subscription}")
+}
+
+/// The pattern of a pattern subscription's stream, from its description.
+pub(crate) fn pattern_of_description(description: Option<&str>) -> Option<&str> {
+    description?
+        .strip_prefix(PATTERN_DESCRIPTION)?
+        .split_once(' ')
+        .map(|(pattern, _)| pattern)
 }
 
 const SUBSCRIPTION_DESCRIPTION: &str = "switchyard subscription ";
@@ -357,10 +382,22 @@ mod tests {
             assert!(validate_topic(good).is_ok(), "{good}");
         }
         for bad in [
-            "", "a..b", ".a", "a.", "a b", "a.*", "a.>", "$JS.API", "tab\t",
+            "", "a..b", ".a", "a.", "a b", "a.*", "a.>", "a.#", "#", "$JS.API", "tab\t",
         ] {
             assert!(validate_topic(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pattern_streams() {
+        assert_eq!(
+            pattern_stream_name("SWITCHYARD", "mail.audit"),
+            "SWITCHYARD_pattern-mail_audit"
+        );
+        let description = pattern_stream_description("email.#", "mail audit");
+        assert_eq!(pattern_of_description(Some(&description)), Some("email.#"));
+        assert_eq!(pattern_of_description(Some("switchyard topic a")), None);
+        assert_eq!(pattern_of_description(None), None);
     }
 
     #[test]

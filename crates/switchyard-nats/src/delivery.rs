@@ -14,12 +14,12 @@ use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErro
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, AckKind};
 use futures_util::StreamExt;
-use switchyard_bus::{BusError, BusErrorKind, Delivery, DeliveryTag, Message};
+use switchyard_bus::{BusError, BusErrorKind, Delivery, DeliveryTag, Message, is_pattern};
 use tokio::time::Instant;
 
 use crate::NatsOptions;
 use crate::broker::Inner;
-use crate::codec::{decode_message, encode_headers, subject_name};
+use crate::codec::{decode_message, encode_headers, subject_name, topic_of_subject};
 use crate::error::{publish_error, unavailable};
 use crate::pull::{PullTarget, Puller};
 
@@ -143,7 +143,13 @@ impl Inner {
             in_flight.insert(sequence, reply);
             let delivery = Delivery {
                 tag: DeliveryTag(sequence),
-                topic: state.topic.clone(),
+                // A pattern subscription's stream keeps each message's own subject.
+                topic: if is_pattern(&state.topic) {
+                    topic_of_subject(&self.options.stream_prefix, &message.message.subject)
+                        .map_or_else(|| state.topic.clone(), str::to_string)
+                } else {
+                    state.topic.clone()
+                },
                 message: decode_message(message.message.headers.as_ref(), &message.message.payload),
                 delivery_count,
                 retry_count,

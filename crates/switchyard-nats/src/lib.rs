@@ -37,6 +37,17 @@
 //!   delivered before a fetch asks for it.
 //!   `ensure_subscription` creates the stream and the consumer when missing and updates the
 //!   ack wait when it changed.
+//! - **Pattern subscription** (`email.#`) **→ a stream of its own**,
+//!   `{prefix}_pattern-{subscription}` (described `switchyard pattern {pattern}
+//!   {subscription}`), that *sources* every topic stream whose topic the pattern matches,
+//!   and a consumer on it as above. A consumer reads one stream, so a pattern spanning
+//!   topics needs one stream that gathers them; patterns are matched by the bus's
+//!   `pattern_matches` rather than by NATS wildcards (`>` matches one or more tokens, the
+//!   bus's `#` zero or more). Sourced messages keep their subject, so `Delivery::topic` is
+//!   the concrete topic. The sources follow the topics: set when the subscription is
+//!   ensured, and extended when a process creates a topic stream the pattern matches (see
+//!   the `patterns` module). A source starts at the oldest message its topic holds, so a
+//!   new pattern subscription starts, like any other, at the oldest messages held.
 //! - **Publish**: one JetStream publish per message, all sent before any acknowledgement
 //!   is awaited (bounded by [`NatsOptions::max_publish_inflight`]); `publish` returns once
 //!   the stream acknowledged every message. Headers keep their names, values and order;
@@ -91,8 +102,15 @@
 //!   flushes its files to disk periodically, so use `replicas: 3` for power-loss safety.
 //! - NATS trims spaces around header values (and the key); headers named
 //!   `Switchyard-Key`, `Switchyard-Header-Order` or `Nats-Msg-Id` are reserved.
-//! - Topics must be literal NATS subjects (no whitespace, `*`, `>`, empty tokens or
-//!   leading `$`).
+//! - Topics must be literal NATS subjects (no whitespace, `*`, `>`, a `#` token, empty
+//!   tokens or leading `$`).
+//! - **Pattern subscriptions** see the sources of the topic streams they match as of the
+//!   last time their stream or a matching topic stream was set up: a topic stream created
+//!   by a process of an older version, or whose sourcing failed (a warning is logged),
+//!   joins when the pattern subscription is next ensured.
+//!   Their stream drops a sourced message whose `Nats-Msg-Id` it stored less than 100 ms
+//!   before (the shortest duplicate window), e.g. a message and its dead letter published
+//!   within 100 ms of each other to two topics one pattern matches.
 #![warn(missing_docs)]
 
 mod api;
@@ -101,6 +119,7 @@ mod codec;
 mod config;
 mod delivery;
 mod error;
+mod patterns;
 mod pull;
 #[cfg(feature = "bench")]
 mod raw_bench;

@@ -10,12 +10,12 @@ use std::time::Duration;
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
-use switchyard_bus::{BusError, BusErrorKind, SubscriptionConfig};
+use switchyard_bus::{BusError, BusErrorKind, SubscriptionConfig, is_pattern, validate_pattern};
 
 use crate::broker::Inner;
 use crate::codec::{
-    consumer_description, consumer_name, stream_description, stream_name, subject_name,
-    subscription_of, topic_of_subject, validate_topic,
+    consumer_description, consumer_name, pattern_of_description, stream_description, stream_name,
+    subject_name, subscription_of, topic_of_subject, validate_topic,
 };
 use crate::delivery::SubscriptionState;
 use crate::error::api_error;
@@ -49,6 +49,7 @@ impl Inner {
         validate_topic(topic)?;
         let name = stream_name(&self.options.stream_prefix, topic);
         let subject = subject_name(&self.options.stream_prefix, topic);
+        let mut created = false;
         let info = match self.api.stream_info(&name).await? {
             Some(info) => info,
             None => {
@@ -66,7 +67,10 @@ impl Inner {
                     ..stream::Config::default()
                 };
                 match self.api.create_stream(&config).await? {
-                    Ok(info) => info,
+                    Ok(info) => {
+                        created = true;
+                        info
+                    }
                     // Another process created it first, or the name is taken.
                     Err(err) if err.error_code() == ErrorCode::STREAM_NAME_EXIST => {
                         self.api.stream_info(&name).await?.ok_or_else(|| {
@@ -91,11 +95,27 @@ impl Inner {
                 info.config.subjects
             )));
         }
+        if created && let Err(err) = self.source_into_patterns(topic, &name).await {
+            // The topic is usable; a pattern subscription missing it gets it when it is
+            // next ensured (every consumer start).
+            tracing::warn!(topic, error = %err, "new topic stream not added to pattern streams");
+        }
         self.streams
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(topic.to_string(), name.clone());
         Ok(name)
+    }
+
+    /// The topic a stream of this prefix carries, or the pattern a pattern subscription's
+    /// stream gathers.
+    pub(crate) fn topic_of_stream<'a>(&self, config: &'a stream::Config) -> Option<&'a str> {
+        pattern_of_description(config.description.as_deref()).or_else(|| {
+            config
+                .subjects
+                .first()
+                .and_then(|subject| topic_of_subject(&self.options.stream_prefix, subject))
+        })
     }
 
     pub(crate) fn forget_stream(&self, topic: &str) {
@@ -147,12 +167,7 @@ impl Inner {
             let Some(stream_info) = self.api.stream_info(&stream).await? else {
                 continue;
             };
-            let Some(topic) = stream_info
-                .config
-                .subjects
-                .first()
-                .and_then(|subject| topic_of_subject(&self.options.stream_prefix, subject))
-            else {
+            let Some(topic) = self.topic_of_stream(&stream_info.config) else {
                 continue;
             };
             return Ok(Some(SubscriptionState::new(
@@ -200,7 +215,12 @@ impl Inner {
                 "ack deadline of subscription {name} must be at least 1 ms"
             )));
         }
-        let stream = self.ensure_stream(&config.topic).await?;
+        let stream = if is_pattern(&config.topic) {
+            validate_pattern(&config.topic)?;
+            self.ensure_pattern_stream(name, &config.topic).await?
+        } else {
+            self.ensure_stream(&config.topic).await?
+        };
         let bound = match self.cached_subscription(name) {
             Some(state) => Some(state.topic.clone()),
             None => self.find_subscription(name).await?.map(|state| state.topic),

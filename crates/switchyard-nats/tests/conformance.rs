@@ -10,7 +10,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, ensure};
-use switchyard_bus::{Broker, BusErrorKind, Message, SubscriptionConfig, conformance_suite};
+use switchyard_bus::{
+    Broker, BusErrorKind, Message, SubscriptionConfig, conformance_suite, pattern_conformance_suite,
+};
 use switchyard_nats::{NatsBroker, NatsOptions};
 
 fn nats_url() -> String {
@@ -52,6 +54,66 @@ async fn conformance() -> anyhow::Result<()> {
     with_prefix(|prefix| async move {
         let broker = connect(&prefix).await?;
         conformance_suite(&broker).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_conformance() -> anyhow::Result<()> {
+    with_prefix(|prefix| async move {
+        let broker = connect(&prefix).await?;
+        pattern_conformance_suite(&broker).await
+    })
+    .await
+}
+
+/// A topic stream created after a pattern subscription, and one created before it with
+/// messages already held, both feed it; a restarted process finds the subscription, and
+/// pattern streams are no topics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_streams_follow_topics_old_and_new() -> anyhow::Result<()> {
+    with_prefix(|prefix| async move {
+        let broker = connect(&prefix).await?;
+        broker
+            .publish("email.sent", vec![Message::new(b"before".to_vec())])
+            .await?;
+        let config = SubscriptionConfig::new("mail audit", "email.#");
+        broker.ensure_subscription(&config).await?;
+        broker
+            .publish("email", vec![Message::new(b"after".to_vec())])
+            .await?;
+        let other = connect(&prefix).await?;
+        let mut seen = Vec::new();
+        let started = Instant::now();
+        while seen.len() < 2 && started.elapsed() < Duration::from_secs(20) {
+            let got = other
+                .fetch(&config.name, 10, Duration::from_secs(2))
+                .await?;
+            other.ack(&config.name, &tags(&got)).await?;
+            seen.extend(got.into_iter().map(|d| {
+                (
+                    d.topic,
+                    String::from_utf8_lossy(&d.message.payload).into_owned(),
+                )
+            }));
+        }
+        seen.sort();
+        ensure!(
+            seen == [
+                ("email".to_string(), "after".to_string()),
+                ("email.sent".to_string(), "before".to_string())
+            ],
+            "got {seen:?}"
+        );
+        let topics: Vec<String> = broker.topics().await?.into_iter().map(|t| t.name).collect();
+        ensure!(topics == ["email", "email.sent"], "topics {topics:?}");
+        let stats = broker.stats().await?;
+        let mine = stats
+            .iter()
+            .find(|s| s.name == config.name)
+            .context("pattern subscription missing from stats")?;
+        ensure!(mine.topic == "email.#", "{mine:?}");
+        Ok(())
     })
     .await
 }

@@ -18,7 +18,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation};
 use switchyard_bus::{
     Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
-    SubscriptionStats, TopicStats,
+    SubscriptionStats, TopicStats, is_pattern, validate_pattern,
 };
 
 use crate::RabbitOptions;
@@ -207,7 +207,7 @@ impl RabbitBroker {
             local.queue_declared = false;
         }
         self.delete_queue(&names::topic_queue(
-            self.inner.options.exchange_for(topic),
+            &self.inner.options.exchange_for(topic),
             topic,
         ))
         .await
@@ -423,7 +423,7 @@ impl Broker for RabbitBroker {
             })
             .collect();
         let exchange = self.inner.options.exchange_for(topic);
-        let unroutable = self.publish_confirmed(exchange, topic, &prepared).await?;
+        let unroutable = self.publish_confirmed(&exchange, topic, &prepared).await?;
         if !unroutable.is_empty() {
             // Someone deleted the topic queue: declare it again and send what bounced.
             tracing::warn!(topic = %topic, count = unroutable.len(), "topic queue missing, declared again");
@@ -432,7 +432,7 @@ impl Broker for RabbitBroker {
             }
             self.ensure_topic_queue(topic).await?;
             let again: Vec<_> = unroutable.iter().map(|&i| prepared[i].clone()).collect();
-            let still = self.publish_confirmed(exchange, topic, &again).await?;
+            let still = self.publish_confirmed(&exchange, topic, &again).await?;
             if !still.is_empty() {
                 return Err(BusError::new(
                     BusErrorKind::Unavailable,
@@ -451,7 +451,11 @@ impl Broker for RabbitBroker {
     }
 
     async fn ensure_subscription(&self, config: &SubscriptionConfig) -> Result<(), BusError> {
-        names::validate_topic(&config.topic)?;
+        if is_pattern(&config.topic) {
+            validate_pattern(&config.topic)?;
+        } else {
+            names::validate_topic(&config.topic)?;
+        }
         names::validate_subscription(&config.name)?;
         if let Ok(existing) = self.subscription(&config.name) {
             let topic = existing.config().topic;
@@ -484,7 +488,9 @@ impl Broker for RabbitBroker {
                     self.inner.link.answer_timeout(),
                 ))
             });
-        self.local_topics().entry(config.topic.clone()).or_default();
+        if !is_pattern(&config.topic) {
+            self.local_topics().entry(config.topic.clone()).or_default();
+        }
         Ok(())
     }
 

@@ -10,6 +10,9 @@
 //!   once at publish (see [`SeqClock`]) and kept by retry copies.
 //! - `x-switchyard-retries` and `x-switchyard-deliveries`: only on retry copies made by
 //!   `nack`, the retry count and how many deliveries came before the copy.
+//! - `x-switchyard-topic`: only on retry copies, the topic the message was published on
+//!   (a retry copy comes back with the retry queue's name as its routing key, and a
+//!   pattern subscription tells its topics apart by it).
 //!
 //! Names starting with `x-switchyard-` are reserved. Decoding drops them and the headers
 //! RabbitMQ adds when it dead-letters a message (`x-death`, `x-first-death-*`,
@@ -30,6 +33,7 @@ const SEQ: &str = "x-switchyard-seq";
 const HEADER_ORDER: &str = "x-switchyard-header-order";
 const RETRIES: &str = "x-switchyard-retries";
 const DELIVERIES: &str = "x-switchyard-deliveries";
+const TOPIC: &str = "x-switchyard-topic";
 
 /// What the bus keeps about a message besides its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -128,6 +132,23 @@ pub(crate) fn encode(message: &Message, meta: Meta) -> BasicProperties {
     BasicProperties::default()
         .with_delivery_mode(2)
         .with_headers(table)
+}
+
+/// The same properties, also naming the topic the message was published on.
+pub(crate) fn with_topic(properties: BasicProperties, topic: &str) -> BasicProperties {
+    let mut table = properties.headers().clone().unwrap_or_default();
+    table.insert(TOPIC.into(), long_string(topic));
+    properties.with_headers(table)
+}
+
+/// The topic a message was published on: what a retry copy names, else the routing key
+/// it arrived with.
+pub(crate) fn topic_of(properties: &BasicProperties, routing_key: &str) -> String {
+    properties
+        .headers()
+        .as_ref()
+        .and_then(|table| table.inner().get(TOPIC))
+        .map_or_else(|| routing_key.to_string(), |value| strings(value).concat())
 }
 
 /// The message carried by `properties` and `payload`, and what the bus kept about it.
@@ -328,5 +349,16 @@ mod tests {
         let seqs: Vec<u64> = (0..1000).map(|_| clock.next()).collect();
         assert!(seqs.windows(2).all(|w| w[0] < w[1]));
         assert!(seqs[0] > 1_600_000_000_000_000_000);
+    }
+
+    #[test]
+    fn a_retry_copy_names_its_topic_and_others_take_the_routing_key() {
+        let message = message(Some("k"), &[("ce-id", "1")]);
+        let plain = encode(&message, Meta::default());
+        assert_eq!(topic_of(&plain, "email.sent"), "email.sent");
+        let copy = with_topic(plain, "email.sent");
+        assert_eq!(topic_of(&copy, "sub.retry.400"), "email.sent");
+        let (decoded, _) = decode(&copy, message.payload.clone());
+        assert_eq!(decoded, message, "the topic header is not a message header");
     }
 }

@@ -2,12 +2,13 @@
 //! virtual host, and how its consumers behave. Pure data: validation here never talks to
 //! the server.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchyard_bus::{BusError, BusErrorKind};
+use switchyard_bus::{BusError, BusErrorKind, is_pattern, pattern_matches};
 
 /// The environment variable tests and tools read the server URL from (the ecosystem name).
 pub const AMQP_URL_ENV: &str = "AMQP_URL";
@@ -38,6 +39,13 @@ pub struct RabbitOptions {
     /// Topics carried by another exchange than `exchange`: topic → exchange. One
     /// exchange per event set: the identity set's topics go through `smap.events`.
     pub topic_exchanges: BTreeMap<String, String>,
+    /// Topics published to a durable **fanout** exchange of the same name (the namespace
+    /// put before it like before every object) instead of a topic exchange, for legacy
+    /// consumers that bind their own queues to it (`smtp_send_email_exc`). A subscription
+    /// of such a topic binds its queue to that exchange. What no queue takes goes, through
+    /// its alternate exchange `{name}.unrouted`, to the queue `{name}:{topic}` that
+    /// `browse` reads, as for a topic exchange.
+    pub fanout_exchanges: BTreeSet<String>,
     /// When set, subscription queues dead-letter what the server itself drops from them
     /// (a length or TTL policy, a reject without requeue by another client) into the
     /// topic `{topic}{suffix}` of the same exchange, where the runtime's own dead letters
@@ -65,6 +73,7 @@ impl Default for RabbitOptions {
             connect_timeout_ms: 10_000,
             known_topics: Vec::new(),
             topic_exchanges: BTreeMap::new(),
+            fanout_exchanges: BTreeSet::new(),
             dead_letter_suffix: None,
             ca_file: None,
             namespace: None,
@@ -122,6 +131,13 @@ impl RabbitOptions {
         self
     }
 
+    /// The same options, with `topic` published to a fanout exchange of its name (see
+    /// [`RabbitOptions::fanout_exchanges`]).
+    pub fn with_fanout_exchange(mut self, topic: impl Into<String>) -> Self {
+        self.fanout_exchanges.insert(topic.into());
+        self
+    }
+
     /// The same options, dead-lettering into `{topic}{suffix}` (see
     /// [`RabbitOptions::dead_letter_suffix`]).
     pub fn with_dead_letter_suffix(mut self, suffix: impl Into<String>) -> Self {
@@ -129,24 +145,75 @@ impl RabbitOptions {
         self
     }
 
-    /// The exchange that carries `topic`; a dead-letter topic goes with its topic.
-    pub fn exchange_for(&self, topic: &str) -> &str {
+    /// The exchange that carries `topic`: its fanout exchange, else its topic exchange; a
+    /// dead-letter topic goes with its topic's topic exchange (never a fanout one, whose
+    /// legacy consumers would take dead letters for new messages). Names as on the
+    /// server when asked of [`RabbitBroker::options`](crate::RabbitBroker::options).
+    pub fn exchange_for(&self, topic: &str) -> Cow<'_, str> {
+        if self.fanout_exchanges.contains(topic) {
+            return Cow::Owned(self.fanout_exchange(topic));
+        }
         let base = self
             .dead_letter_suffix
             .as_deref()
             .and_then(|suffix| topic.strip_suffix(suffix))
             .unwrap_or(topic);
-        self.topic_exchanges
-            .get(topic)
-            .or_else(|| self.topic_exchanges.get(base))
-            .map_or(self.exchange.as_str(), String::as_str)
+        Cow::Borrowed(
+            self.topic_exchanges
+                .get(topic)
+                .or_else(|| self.topic_exchanges.get(base))
+                .map_or(self.exchange.as_str(), String::as_str),
+        )
     }
 
-    /// Every exchange this broker uses: the default one and those of `topic_exchanges`.
+    /// The server's name of the fanout exchange of `topic`.
+    fn fanout_exchange(&self, topic: &str) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{namespace}.{topic}"),
+            None => topic.to_string(),
+        }
+    }
+
+    /// Every topic exchange this broker uses: the default one and those of
+    /// `topic_exchanges`.
     pub fn exchanges(&self) -> BTreeSet<&str> {
         std::iter::once(self.exchange.as_str())
             .chain(self.topic_exchanges.values().map(String::as_str))
             .collect()
+    }
+
+    /// Every fanout exchange this broker uses, by its server name.
+    pub fn fanout_exchange_names(&self) -> BTreeSet<String> {
+        self.fanout_exchanges
+            .iter()
+            .map(|topic| self.fanout_exchange(topic))
+            .collect()
+    }
+
+    /// Where the queue of a subscription of `topic` is bound: (exchange, binding key)
+    /// pairs. A topic binds where it is published. A pattern binds, with itself as key, to
+    /// every topic exchange a topic it matches may be published to: the default exchange
+    /// (any topic `topic_exchanges` does not list), each exchange of `topic_exchanges`
+    /// whose topic (or that topic's dead-letter topic) it matches; and to the fanout
+    /// exchange of each fanout topic it matches.
+    pub(crate) fn bindings_of(&self, topic: &str) -> BTreeSet<(String, String)> {
+        if !is_pattern(topic) {
+            return BTreeSet::from([(self.exchange_for(topic).into_owned(), topic.to_string())]);
+        }
+        let suffix = self.dead_letter_suffix.as_deref().unwrap_or_default();
+        let mut bindings = BTreeSet::from([(self.exchange.clone(), topic.to_string())]);
+        for (listed, exchange) in &self.topic_exchanges {
+            let dead_letters = format!("{listed}{suffix}");
+            if pattern_matches(topic, listed) || pattern_matches(topic, &dead_letters) {
+                bindings.insert((exchange.clone(), topic.to_string()));
+            }
+        }
+        for listed in &self.fanout_exchanges {
+            if pattern_matches(topic, listed) {
+                bindings.insert((self.fanout_exchange(listed), listed.clone()));
+            }
+        }
+        bindings
     }
 
     /// The same options, also reporting `topics` from `topics()`.
@@ -178,6 +245,21 @@ impl RabbitOptions {
         }
         for topic in self.topic_exchanges.keys() {
             crate::names::validate_topic(topic)?;
+        }
+        for topic in &self.fanout_exchanges {
+            crate::names::validate_topic(topic)?;
+            if self.topic_exchanges.contains_key(topic) {
+                return invalid(format!(
+                    "topic `{topic}` is in both topic_exchanges and fanout_exchanges"
+                ));
+            }
+            let exchange = self.fanout_exchange(topic);
+            if exchange.starts_with("amq.") || self.exchanges().contains(exchange.as_str()) {
+                return invalid(format!(
+                    "invalid fanout exchange `{exchange}`: reserved (`amq.`) or already a \
+                     topic exchange"
+                ));
+            }
         }
         if let Some(namespace) = &self.namespace {
             let valid = (1..=32).contains(&namespace.len())
@@ -264,6 +346,73 @@ mod tests {
         let plain = RabbitOptions::default().on_server();
         assert_eq!(plain.exchange_for("emails"), "switchyard.events");
         assert_eq!(plain.queue_of("indexer"), "indexer");
+    }
+
+    #[test]
+    fn fanout_topics_go_to_their_own_exchange() {
+        let options = RabbitOptions::default()
+            .with_fanout_exchange("smtp_send_email_exc")
+            .with_dead_letter_suffix(".dlq.v1")
+            .with_namespace("blue")
+            .on_server();
+        assert_eq!(
+            options.exchange_for("smtp_send_email_exc"),
+            "blue.smtp_send_email_exc"
+        );
+        assert_eq!(
+            options.exchange_for("smtp_send_email_exc.dlq.v1"),
+            "blue.switchyard.events"
+        );
+        check(options.clone(), None);
+        check(
+            RabbitOptions::default()
+                .with_fanout_exchange("x")
+                .with_topic_exchange("x", "smap.events"),
+            Some("both"),
+        );
+        check(
+            RabbitOptions::default().with_fanout_exchange("switchyard.events"),
+            Some("already a topic exchange"),
+        );
+        check(
+            RabbitOptions::default().with_fanout_exchange("a#"),
+            Some("invalid topic"),
+        );
+    }
+
+    #[test]
+    fn a_pattern_binds_wherever_a_topic_it_matches_is_published() {
+        let options = RabbitOptions::default()
+            .with_topic_exchange("email.verification.requested", "smap.events")
+            .with_topic_exchange("subscription.created", "smap.events")
+            .with_topic_exchange("billing.paid", "billing.events")
+            .with_fanout_exchange("email.smtp")
+            .with_dead_letter_suffix(".dlq.v1");
+        let bindings = |topic: &str| -> Vec<(String, String)> {
+            options.bindings_of(topic).into_iter().collect()
+        };
+        let pair = |exchange: &str, key: &str| (exchange.to_string(), key.to_string());
+        assert_eq!(
+            bindings("email.#"),
+            [
+                pair("email.smtp", "email.smtp"),
+                pair("smap.events", "email.#"),
+                pair("switchyard.events", "email.#"),
+            ]
+        );
+        assert_eq!(
+            bindings("#.dlq.v1"),
+            [
+                pair("billing.events", "#.dlq.v1"),
+                pair("smap.events", "#.dlq.v1"),
+                pair("switchyard.events", "#.dlq.v1"),
+            ]
+        );
+        assert_eq!(
+            bindings("subscription.created"),
+            [pair("smap.events", "subscription.created")]
+        );
+        assert_eq!(bindings("email.smtp"), [pair("email.smtp", "email.smtp")]);
     }
 
     #[test]

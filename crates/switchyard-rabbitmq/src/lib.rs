@@ -7,8 +7,10 @@
 //! | Bus concept | RabbitMQ |
 //! |---|---|
 //! | event set | one durable **topic exchange** per event set: [`RabbitOptions::exchange`] (`switchyard.events` by default), and [`RabbitOptions::topic_exchanges`] for the topics of other sets (the identity set's go through `smap.events`) |
+//! | legacy fanout topic | [`RabbitOptions::fanout_exchanges`]: a topic listed there goes to a durable **fanout exchange** of its name (`smtp_send_email_exc`), which legacy consumers bind their own queues to; its subscriptions bind there too |
 //! | topic | routing key (`[A-Za-z0-9_.-]`, so never a wildcard) |
 //! | subscription | durable queue named after it, bound with the topic as binding key |
+//! | pattern subscription (`email.#`, `subscription.*`) | durable queue bound with the pattern as binding key to every exchange a matching topic may be published to (below) |
 //! | publish | persistent messages (`delivery_mode` 2) on a publisher-confirm channel; returns when every message is confirmed, i.e. stored by every queue it reached |
 //! | headers, key | AMQP headers, plus `x-switchyard-key` and `x-switchyard-header-order` (see below) |
 //! | fetch | one consumer per subscription and process, prefetch [`RabbitOptions::prefetch`], buffering pushed deliveries |
@@ -21,6 +23,27 @@
 //! **Fan-out and competition.** Each subscription is its own queue, so every subscription
 //! of a topic receives every message; consumers sharing a subscription share its queue
 //! and compete for its messages, across processes too.
+//!
+//! **Pattern subscriptions.** A topic exchange gives binding keys exactly the bus's pattern
+//! meaning (`*` one word, `#` zero or more), so a pattern subscription is a queue bound
+//! with the pattern. Topics of one pattern may go through several exchanges, so the queue
+//! is bound to the default [`RabbitOptions::exchange`] (where every unlisted topic goes),
+//! to each exchange of [`RabbitOptions::topic_exchanges`] whose topic (or whose topic's
+//! dead-letter topic) the pattern matches, and to the fanout exchange of each fanout topic
+//! it matches; a message is published to one exchange, so it reaches the queue once.
+//! `Delivery::topic` is the message's routing key, and a retry copy carries its topic in
+//! `x-switchyard-topic` (it comes back with the retry queue's name as routing key). A
+//! pattern subscription starts empty like any other; [`RabbitOptions::dead_letter_suffix`]
+//! does not apply to its queue (a pattern names no one dead-letter topic), so what the
+//! server itself drops from it is lost.
+//!
+//! **Fanout exchanges.** A topic in [`RabbitOptions::fanout_exchanges`] is published, with
+//! the topic as routing key, to a durable fanout exchange of its name (namespace applied),
+//! declared with an alternate exchange like the topic exchanges: what no queue is bound
+//! for (no legacy consumer, no subscription) waits in `{name}:{topic}` for `browse`. Its
+//! dead-letter topic goes to the topic exchange, not to the legacy consumers. An existing
+//! exchange of that name must have the same settings (durable fanout, alternate-exchange
+//! `{name}.unrouted`), else connecting fails naming it.
 //!
 //! **Messages nobody subscribed to.** RabbitMQ drops a message no queue is bound for. To
 //! keep them (dead-letter topics `{topic}.dlq.v1` usually have no subscription), the topic

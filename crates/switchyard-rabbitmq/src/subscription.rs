@@ -22,7 +22,9 @@ use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::FieldTable;
 use lapin::{Acker, Channel, Consumer};
-use switchyard_bus::{BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig};
+use switchyard_bus::{
+    BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig, is_pattern,
+};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -37,6 +39,8 @@ pub(crate) struct InFlight {
     pub(crate) acker: Acker,
     pub(crate) message: Message,
     pub(crate) meta: Meta,
+    /// The topic it was published on.
+    pub(crate) topic: String,
     pub(crate) delivery_count: u32,
     fetched_at: Instant,
 }
@@ -46,6 +50,7 @@ struct Buffered {
     acker: Acker,
     message: Message,
     meta: Meta,
+    topic: String,
     redelivered: bool,
 }
 
@@ -262,7 +267,11 @@ impl Subscription {
     }
 
     fn take(&self, state: &mut State, max: usize, now: Instant) -> Vec<Delivery> {
-        let topic = self.config().topic;
+        // An exact subscription reads one topic whatever the routing key says (a message
+        // the server dead-lettered into its queue); a pattern subscription, the one each
+        // message was published on.
+        let config = self.config();
+        let pattern = is_pattern(&config.topic);
         let count = max.min(state.buffer.len());
         let mut deliveries = Vec::with_capacity(count);
         for buffered in state.buffer.drain(..count).collect::<Vec<_>>() {
@@ -274,7 +283,11 @@ impl Subscription {
                 .saturating_add(1 + u32::from(buffered.redelivered));
             deliveries.push(Delivery {
                 tag: DeliveryTag(tag),
-                topic: topic.clone(),
+                topic: if pattern {
+                    buffered.topic.clone()
+                } else {
+                    config.topic.clone()
+                },
                 message: buffered.message.clone(),
                 delivery_count,
                 retry_count: buffered.meta.retries,
@@ -285,6 +298,7 @@ impl Subscription {
                     acker: buffered.acker,
                     message: buffered.message,
                     meta: buffered.meta,
+                    topic: buffered.topic,
                     delivery_count,
                     fetched_at: now,
                 },
@@ -361,6 +375,7 @@ impl Subscription {
     }
 
     fn push(&self, generation: u64, delivery: lapin::message::Delivery) {
+        let topic = codec::topic_of(&delivery.properties, delivery.routing_key.as_str());
         let (message, meta) = codec::decode(&delivery.properties, delivery.data);
         let mut state = self.state();
         if state.generation != generation {
@@ -370,6 +385,7 @@ impl Subscription {
             acker: delivery.acker,
             message,
             meta,
+            topic,
             redelivered: delivery.redelivered,
         });
         state.last_arrival = Some(Instant::now());

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use switchyard_bus::{Broker, BusErrorKind, Message, SubscriptionConfig, conformance_suite};
+use switchyard_bus::{
+    Broker, BusErrorKind, Message, SubscriptionConfig, conformance_suite, pattern_conformance_suite,
+};
 use switchyard_rabbitmq::{AMQP_URL_ENV, DEFAULT_AMQP_URL, RabbitBroker, RabbitOptions};
 
 fn url() -> String {
@@ -42,6 +44,7 @@ async fn clean_up(broker: &RabbitBroker) -> anyhow::Result<()> {
         .exchanges()
         .into_iter()
         .map(str::to_string)
+        .chain(broker.options().fanout_exchange_names())
         .collect();
     broker.close().await?;
     for exchange in exchanges {
@@ -71,6 +74,105 @@ fn tags(deliveries: &[switchyard_bus::Delivery]) -> Vec<switchyard_bus::Delivery
 async fn conformance() -> anyhow::Result<()> {
     let broker = connect_to(&unique("switchyard.test")).await;
     conformance_suite(&broker).await?;
+    clean_up(&broker).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_conformance() -> anyhow::Result<()> {
+    let broker = connect_to(&unique("switchyard.test")).await;
+    pattern_conformance_suite(&broker).await?;
+    clean_up(&broker).await
+}
+
+/// A fanout topic reaches legacy queues bound to its exchange and its subscriptions; a
+/// pattern reaches topics of every exchange; what nobody took waits for `browse`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_topics_and_patterns_across_exchanges() -> anyhow::Result<()> {
+    use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+    let base = unique("legacy");
+    let fanout_topic = format!("{base}.smtp");
+    let other_topic = format!("{base}.verification");
+    let plain_topic = format!("{base}.plain");
+    let options = RabbitOptions::default()
+        .with_exchange(unique("switchyard.test"))
+        .with_topic_exchange(&other_topic, unique("switchyard.test.other"))
+        .with_fanout_exchange(&fanout_topic);
+    let broker = RabbitBroker::connect(&url(), options).await?;
+    broker
+        .publish(&fanout_topic, vec![Message::new(b"unread".to_vec())])
+        .await?;
+    let kept = broker.browse(&fanout_topic, 0, 10).await?;
+    ensure!(kept.len() == 1, "kept {} unrouted messages", kept.len());
+
+    let connection = lapin::Connection::connect(&url(), Default::default()).await?;
+    let channel = connection.create_channel().await?;
+    let legacy = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..QueueDeclareOptions::default()
+            },
+            Default::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            legacy.name().clone(),
+            fanout_topic.as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            Default::default(),
+        )
+        .await?;
+    let exact = SubscriptionConfig::new(unique("sub"), &fanout_topic);
+    let pattern = SubscriptionConfig::new(unique("sub"), format!("{base}.#"));
+    broker.ensure_subscription(&exact).await?;
+    broker.ensure_subscription(&pattern).await?;
+    for topic in [&fanout_topic, &other_topic, &plain_topic] {
+        broker
+            .publish(topic, vec![Message::new(topic.as_bytes().to_vec())])
+            .await?;
+    }
+    let got = broker
+        .fetch(&exact.name, 10, Duration::from_secs(5))
+        .await?;
+    ensure!(
+        got.len() == 1 && got[0].message.payload == fanout_topic.as_bytes(),
+        "the fanout subscription got {got:?}"
+    );
+    broker.ack(&exact.name, &tags(&got)).await?;
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let got = broker
+            .fetch(&pattern.name, 10, Duration::from_secs(5))
+            .await?;
+        ensure!(!got.is_empty(), "the pattern got only {seen:?}");
+        broker.ack(&pattern.name, &tags(&got)).await?;
+        seen.extend(got.into_iter().map(|d| {
+            ensure!(
+                d.message.payload == d.topic.as_bytes(),
+                "wrong topic {}",
+                d.topic
+            );
+            Ok(d.topic)
+        }));
+    }
+    let mut seen = seen.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    seen.sort();
+    let mut expected = vec![fanout_topic.clone(), other_topic, plain_topic];
+    expected.sort();
+    ensure!(seen == expected, "the pattern got {seen:?}");
+    let legacy_got = channel
+        .basic_get(legacy.name().clone(), BasicGetOptions { no_ack: true })
+        .await?
+        .context("the legacy queue got nothing")?;
+    ensure!(legacy_got.delivery.data == fanout_topic.as_bytes());
+    ensure!(
+        broker.browse(&fanout_topic, 0, 10).await?.len() == 1,
+        "routed messages were kept as unrouted"
+    );
+    connection.close(200, "OK".into()).await?;
     clean_up(&broker).await
 }
 

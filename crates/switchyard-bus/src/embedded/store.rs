@@ -3,7 +3,7 @@
 //! recovery of the previous process's deliveries). The layout and the durability rules
 //! are described in the module documentation of `embedded.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,8 +11,9 @@ use redb::{Database, Durability, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, oneshot};
 
+use super::routed::{Router, decode_entry, routed_table};
 use crate::record;
-use crate::{BusError, BusErrorKind, Delivery, DeliveryTag};
+use crate::{BusError, BusErrorKind, Delivery, DeliveryTag, Message, is_pattern};
 
 pub(super) const TOPICS: TableDefinition<&str, u64> = TableDefinition::new("topics");
 pub(super) const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> =
@@ -25,6 +26,31 @@ pub(super) struct SubscriptionState {
     pub(super) topic: String,
     pub(super) cursor: u64,
     pub(super) ack_deadline_ms: u64,
+}
+
+impl SubscriptionState {
+    /// Whether it reads a pattern of topics, from a private log of its own.
+    pub(super) fn is_pattern(&self) -> bool {
+        is_pattern(&self.topic)
+    }
+
+    /// The table of the log it reads: its topic's, or its private one.
+    pub(super) fn log_table(&self, name: &str) -> String {
+        if self.is_pattern() {
+            routed_table(name)
+        } else {
+            log_table(&self.topic)
+        }
+    }
+
+    /// The concrete topic and the message of an entry of the log it reads.
+    fn decode(&self, entry: &[u8], seq: u64) -> Result<(String, Message), BusError> {
+        if self.is_pattern() {
+            decode_entry(entry, seq)
+        } else {
+            Ok((self.topic.clone(), record::decode(entry, seq)?))
+        }
+    }
 }
 
 pub(super) struct PublishRequest {
@@ -84,6 +110,8 @@ pub(super) fn load_subscriptions(
             .map_err(storage("failed to open subscriptions"))?;
         txn.open_table(TOPICS)
             .map_err(storage("failed to open topics"))?;
+        txn.open_table(super::routed::PATTERN_LOGS)
+            .map_err(storage("failed to open pattern logs"))?;
         for entry in table
             .iter()
             .map_err(storage("failed to read subscriptions"))?
@@ -147,9 +175,17 @@ pub(super) fn group_commit_loop(
             }
         }
         let result = append(db, &group);
-        if let Err(err) = &result {
-            tracing::error!(error = %err, requests = group.len(), "bus publish commit failed");
+        match &result {
+            Ok(patterns) => {
+                for pattern in patterns {
+                    wakers.get(pattern).notify_waiters();
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, requests = group.len(), "bus publish commit failed");
+            }
         }
+        let result = result.map(|_| ());
         for request in group {
             if result.is_ok() {
                 wakers.get(&request.topic).notify_waiters();
@@ -159,10 +195,14 @@ pub(super) fn group_commit_loop(
     }
 }
 
-pub(super) fn append(db: &Database, group: &[PublishRequest]) -> Result<(), BusError> {
+/// Commits a group of publishes; returns the patterns whose subscriptions took some, so
+/// their fetchers are woken.
+pub(super) fn append(db: &Database, group: &[PublishRequest]) -> Result<Vec<String>, BusError> {
     let txn = db
         .begin_write()
         .map_err(storage("failed to begin publish"))?;
+    let mut router = Router::load(&txn)?;
+    let mut woken = HashSet::new();
     {
         let mut topics = txn
             .open_table(TOPICS)
@@ -176,9 +216,13 @@ pub(super) fn append(db: &Database, group: &[PublishRequest]) -> Result<(), BusE
                 .get(request.topic.as_str())
                 .map_err(storage("failed to read topic"))?
                 .map_or(1, |seq| seq.value());
+            let (matched, keep) = router.route(&txn, &request.topic, &request.records)?;
+            woken.extend(matched);
             for record in &request.records {
-                log.insert(next, record.as_slice())
-                    .map_err(storage("failed to append"))?;
+                if keep {
+                    log.insert(next, record.as_slice())
+                        .map_err(storage("failed to append"))?;
+                }
                 next += 1;
             }
             topics
@@ -186,7 +230,9 @@ pub(super) fn append(db: &Database, group: &[PublishRequest]) -> Result<(), BusE
                 .map_err(storage("failed to append"))?;
         }
     }
-    txn.commit().map_err(storage("failed to commit publish"))
+    router.save(&txn)?;
+    txn.commit().map_err(storage("failed to commit publish"))?;
+    Ok(woken.into_iter().collect())
 }
 
 /// Marks deliveries of one fetch and returns them, with the earliest time (ms) at which
@@ -206,7 +252,7 @@ pub(super) fn fetch_now(
     let mut next_due: Option<u64> = None;
     let mut cursor = None;
     {
-        let log_name = log_table(&state.topic);
+        let log_name = state.log_table(name);
         let pending_name = pending_table(name);
         let log = txn
             .open_table(TableDefinition::<u64, &[u8]>::new(&log_name))
@@ -234,13 +280,13 @@ pub(super) fn fetch_now(
                     .map_err(storage("failed to update pending"))?;
                 continue;
             };
-            let message = record::decode(bytes.value(), seq)?;
+            let (topic, message) = state.decode(bytes.value(), seq)?;
             pending
                 .insert(seq, (deadline, count + 1, retries))
                 .map_err(storage("failed to update pending"))?;
             deliveries.push(Delivery {
                 tag: DeliveryTag(seq),
-                topic: state.topic.clone(),
+                topic,
                 message,
                 delivery_count: count + 1,
                 retry_count: retries,
@@ -250,6 +296,7 @@ pub(super) fn fetch_now(
         let mut next_cursor = current;
         if deliveries.len() < max_messages {
             let wanted = max_messages - deliveries.len();
+            let before = deliveries.len();
             for entry in log
                 .range(current..)
                 .map_err(storage("failed to read log"))?
@@ -257,18 +304,31 @@ pub(super) fn fetch_now(
             {
                 let (seq, bytes) = entry.map_err(storage("failed to read log"))?;
                 let seq = seq.value();
-                let message = record::decode(bytes.value(), seq)?;
+                let (topic, message) = state.decode(bytes.value(), seq)?;
                 pending
                     .insert(seq, (deadline, 1, 0))
                     .map_err(storage("failed to update pending"))?;
                 deliveries.push(Delivery {
                     tag: DeliveryTag(seq),
-                    topic: state.topic.clone(),
+                    topic,
                     message,
                     delivery_count: 1,
                     retry_count: 0,
                 });
                 next_cursor = seq + 1;
+            }
+            if deliveries.len() - before < wanted && !state.is_pattern() {
+                // The log holds nothing further: step over the sequences it never kept
+                // (published while only pattern subscriptions read the topic), so the
+                // backlog does not count them.
+                let topics = txn
+                    .open_table(TOPICS)
+                    .map_err(storage("failed to open topics"))?;
+                let next = topics
+                    .get(state.topic.as_str())
+                    .map_err(storage("failed to read topic"))?
+                    .map_or(1, |seq| seq.value());
+                next_cursor = next_cursor.max(next);
             }
         }
         if next_cursor != current {

@@ -1,13 +1,13 @@
 //! What the broker declares on the server, and again on every new connection: the
-//! exchanges (each with its alternate exchange of unrouted messages), each subscription's
-//! queue and binding (with its dead-letter arguments), the retry queues in use, and the
-//! queues of unrouted messages.
+//! exchanges, topic and fanout (each with its alternate exchange of unrouted messages),
+//! each subscription's queue and bindings (with its dead-letter arguments), the retry
+//! queues in use, and the queues of unrouted messages.
 
 use lapin::Channel;
 use lapin::ExchangeKind;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use switchyard_bus::{BusError, BusErrorKind, SubscriptionConfig};
+use switchyard_bus::{BusError, BusErrorKind, SubscriptionConfig, is_pattern};
 
 use super::{RabbitBroker, long_string, retry};
 use crate::error::{amqp, reply_code};
@@ -16,7 +16,10 @@ use crate::names;
 impl RabbitBroker {
     pub(super) async fn declare_topology(&self, channel: &Channel) -> Result<(), BusError> {
         for exchange in self.inner.options.exchanges() {
-            declare_exchange(channel, exchange).await?;
+            declare_exchange(channel, exchange, ExchangeKind::Topic).await?;
+        }
+        for exchange in self.inner.options.fanout_exchange_names() {
+            declare_exchange(channel, &exchange, ExchangeKind::Fanout).await?;
         }
         for local in self.local_topics().values_mut() {
             local.queue_declared = false;
@@ -38,34 +41,52 @@ impl RabbitBroker {
         Ok(())
     }
 
-    /// Declares the queue of a subscription and binds it to its topic (and, with
-    /// dead-letter settings, the dead-letter topic's queue of unrouted messages).
+    /// Declares the queue of a subscription and binds it to its topic or pattern (and,
+    /// with dead-letter settings, the dead-letter topic's queue of unrouted messages).
     pub(super) async fn declare_subscription_queue(
         &self,
         channel: &Channel,
         config: &SubscriptionConfig,
     ) -> Result<(), BusError> {
-        let exchange = self.inner.options.exchange_for(&config.topic);
-        let queue = self.inner.options.queue_of(&config.name);
+        let options = &self.inner.options;
+        let queue = options.queue_of(&config.name);
         let mut arguments = FieldTable::default();
-        if let Some(suffix) = &self.inner.options.dead_letter_suffix {
+        // A pattern has no one dead-letter topic: what the server drops from its queue is
+        // lost, as without the setting (the runtime's own dead letters name the topic).
+        if let Some(suffix) = options
+            .dead_letter_suffix
+            .as_ref()
+            .filter(|_| !is_pattern(&config.topic))
+        {
             let dead_letter_topic = format!("{}{suffix}", config.topic);
+            let exchange = options.exchange_for(&dead_letter_topic);
             // Nobody subscribes to dead letters: they wait in the topic's own queue.
-            declare_topic_queue(channel, exchange, &dead_letter_topic).await?;
-            arguments.insert("x-dead-letter-exchange".into(), long_string(exchange));
+            declare_topic_queue(channel, &exchange, &dead_letter_topic).await?;
+            arguments.insert("x-dead-letter-exchange".into(), long_string(&exchange));
             arguments.insert(
                 "x-dead-letter-routing-key".into(),
                 long_string(&dead_letter_topic),
             );
         }
         declare_queue(channel, &queue, arguments).await?;
-        bind(channel, &queue, exchange, &config.topic).await
+        for (exchange, key) in options.bindings_of(&config.topic) {
+            bind(channel, &queue, &exchange, &key).await?;
+        }
+        Ok(())
     }
 }
 
-/// Declares `exchange` (a durable topic exchange) and its alternate exchange of unrouted
-/// messages.
-async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusError> {
+/// Declares `exchange` (durable, of `kind`: topic or fanout) and its alternate exchange
+/// of unrouted messages.
+async fn declare_exchange(
+    channel: &Channel,
+    exchange: &str,
+    kind: ExchangeKind,
+) -> Result<(), BusError> {
+    let kind_name = match kind {
+        ExchangeKind::Fanout => "fanout",
+        _ => "topic",
+    };
     let unrouted = names::unrouted_exchange(exchange);
     let durable = ExchangeDeclareOptions {
         durable: true,
@@ -77,7 +98,7 @@ async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusEr
                 BusErrorKind::InvalidArgument,
                 format!(
                     "exchange `{name}` exists with other settings (this broker needs a durable \
-                     topic exchange with alternate-exchange `{unrouted}`): delete it or \
+                     {kind_name} exchange with alternate-exchange `{unrouted}`): delete it or \
                      configure another exchange: {err}"
                 ),
             )
@@ -97,7 +118,7 @@ async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), BusEr
     let mut arguments = FieldTable::default();
     arguments.insert("alternate-exchange".into(), long_string(&unrouted));
     channel
-        .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, arguments)
+        .exchange_declare(exchange.into(), kind, durable, arguments)
         .await
         .map_err(|err| refused(exchange, err))
 }

@@ -118,14 +118,15 @@ pub(super) fn arguments(queue: &str, delay_ms: u64) -> FieldTable {
 }
 
 /// The copy of a nacked delivery that waits in a retry queue: same content and position,
-/// one more retry, and the deliveries so far.
+/// one more retry, the deliveries so far, and the topic it was published on.
 fn retry_copy(entry: &InFlight) -> BasicProperties {
-    codec::encode(
+    let properties = codec::encode(
         &entry.message,
         Meta {
             seq: entry.meta.seq,
             retries: entry.meta.retries.saturating_add(1),
             prior_deliveries: entry.delivery_count,
         },
-    )
+    );
+    codec::with_topic(properties, &entry.topic)
 }

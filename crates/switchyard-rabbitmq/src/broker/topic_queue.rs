@@ -34,7 +34,7 @@ impl RabbitBroker {
         let exchange = self.inner.options.exchange_for(topic);
         self.on_admin(
             &format!("declaring the queue of topic `{topic}`"),
-            |channel| async move { declare_topic_queue(&channel, exchange, topic).await },
+            |channel| async move { declare_topic_queue(&channel, &exchange, topic).await },
         )
         .await?;
         self.local_topics()
@@ -52,7 +52,7 @@ impl RabbitBroker {
         &self,
         topic: &str,
     ) -> Result<Option<(Channel, Vec<Kept>, u64)>, BusError> {
-        let queue = names::topic_queue(self.inner.options.exchange_for(topic), topic);
+        let queue = names::topic_queue(&self.inner.options.exchange_for(topic), topic);
         let open = self.connection().await?;
         let link = &self.inner.link;
         let channel = link
@@ -183,7 +183,7 @@ impl RabbitBroker {
         names.extend(self.inner.options.known_topics.iter().cloned());
         let mut topics = Vec::new();
         for name in names {
-            let queue = names::topic_queue(self.inner.options.exchange_for(&name), &name);
+            let queue = names::topic_queue(&self.inner.options.exchange_for(&name), &name);
             let local = self.local_topics().get(&name).map_or(0, |t| t.published);
             let unrouted = match self.ready_count(&queue).await? {
                 Some(count) => count,
