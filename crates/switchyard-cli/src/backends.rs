@@ -222,12 +222,14 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             let mut options = switchyard_rabbitmq::RabbitOptions::default()
                 .with_known_topics(dead_letter_topics)
                 .with_dead_letter_suffix(switchyard_runtime::DLQ_SUFFIX);
-            // One exchange per event set: the identity set keeps its established name.
+            // One exchange per event set: the identity set keeps its established name,
+            // and its legacy copies go to the fanout exchange the legacy consumers read.
             for (set, event) in switchyard_contracts::Registry::standard().events() {
                 if set.name == "identity" {
                     options = options.with_topic_exchange(event.topic, IDENTITY_EXCHANGE);
                 }
             }
+            options = options.with_fanout_exchange(switchyard_identity::LEGACY_EXCHANGE);
             if let Some(namespace) = &urls.bus_namespace {
                 options = options.with_namespace(namespace);
             }

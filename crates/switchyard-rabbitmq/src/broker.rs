@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lapin::options::{
-    BasicAckOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation};
+use lapin::{BasicProperties, Channel, Confirmation, ExchangeKind};
 use switchyard_bus::{
-    Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, SubscriptionConfig,
-    SubscriptionStats, TopicStats, is_pattern, validate_pattern,
+    Broker, BusError, BusErrorKind, Delivery, DeliveryTag, Message, PublishRoute,
+    SubscriptionConfig, SubscriptionStats, TopicStats, is_pattern, validate_pattern,
 };
 
 use crate::RabbitOptions;
@@ -278,6 +279,33 @@ impl RabbitBroker {
                     Ok(None)
                 }
                 Err(err) => Err(amqp(&format!("failed to count queue `{queue}`"), err)),
+            }
+        })
+        .await
+    }
+
+    /// Whether `exchange` exists on the server now (a passive declare; a missing exchange
+    /// closes the channel, which is then replaced).
+    async fn exchange_exists(&self, exchange: &str) -> Result<bool, BusError> {
+        self.on_admin(&format!("checking exchange `{exchange}`"), |channel| async move {
+            match channel
+                .exchange_declare(
+                    exchange.into(),
+                    ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        passive: true,
+                        ..ExchangeDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+            {
+                Ok(()) => Ok(true),
+                Err(err) if is_not_found(&err) => {
+                    self.inner.admin.discard(&channel).await;
+                    Ok(false)
+                }
+                Err(err) => Err(amqp(&format!("failed to check exchange `{exchange}`"), err)),
             }
         })
         .await
@@ -588,6 +616,20 @@ impl Broker for RabbitBroker {
     async fn has_subscription(&self, name: &str) -> Result<bool, BusError> {
         // AMQP cannot list queues, but a passive declare tells whether one exists.
         Ok(self.ready_count(name).await?.is_some())
+    }
+
+    async fn publish_routes(&self, topics: &[&str]) -> Result<Vec<PublishRoute>, BusError> {
+        let mut routes = Vec::with_capacity(topics.len());
+        for topic in topics {
+            let exchange = self.inner.options.exchange_for(topic).into_owned();
+            let exists = self.exchange_exists(&exchange).await?;
+            routes.push(PublishRoute {
+                topic: topic.to_string(),
+                destination: exchange,
+                exists,
+            });
+        }
+        Ok(routes)
     }
 
     async fn ping(&self) -> Result<(), BusError> {
