@@ -10,7 +10,7 @@ use switchyard_contracts::{Envelope, IdempotencyKey, Registry, headers};
 use switchyard_state::StateStore;
 
 use super::{ConsumerConfig, StepReport};
-use crate::dead_letter::{DeadLetter, FailedBy, FailureKind, dlq_topic};
+use crate::dead_letter::{DeadLetter, FailedBy, FailureKind};
 use crate::metrics::{METRICS, SubscriptionLabel};
 use crate::{ClaimCheck, Handler, Incoming, KeyTtls, Outcome, RuntimeError};
 
@@ -368,9 +368,10 @@ pub(crate) async fn settle(
                     subscription: subscription.clone(),
                 },
             );
-            tracing::error!(subscription = %subscription, seq = tag.0, error_type = kind.as_str(), error = %letter.error, "message dead-lettered");
+            let dead_letter_topic = config.dead_letter_topic_for(&item.delivery.topic);
+            tracing::error!(subscription = %subscription, seq = tag.0, error_type = kind.as_str(), error = %letter.error, dead_letter_topic = %dead_letter_topic, "message dead-lettered");
             broker
-                .publish(&dlq_topic(&item.delivery.topic), vec![letter.to_message()])
+                .publish(&dead_letter_topic, vec![letter.to_message()])
                 .await?;
             report.dead_lettered += 1;
         }

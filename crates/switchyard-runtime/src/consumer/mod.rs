@@ -7,8 +7,8 @@
 //!
 //! Every message ends in exactly one of: acked (done or duplicate), nacked for a retry
 //! after the delay `X-Backoff-Ms` gives for its `X-Retry-Count` (other messages keep
-//! flowing meanwhile), or dead-lettered to `{topic}.dlq.v1` with its context and then
-//! acked. Keys are recorded only after the handler succeeded and before the ack, so a
+//! flowing meanwhile), or dead-lettered with its context and then acked: to
+//! `{topic}.dlq.v1`, or to the one topic [`ConsumerConfig::dead_letter_topic`] names. Keys are recorded only after the handler succeeded and before the ack, so a
 //! crash in between replays the event and the handler's effect must be idempotent.
 //! When the state store fails mid-step, the batch is released untouched (delivered again
 //! at once, without counting a retry) and the step fails, so the loop pauses and tries
@@ -74,6 +74,10 @@ pub struct ConsumerConfig {
     pub dedupe: bool,
     /// Name of this service in dead letters' `failed_by`.
     pub service: String,
+    /// Where every message this consumer gives up on goes (undecodable, invalid, failed
+    /// for good or out of retries); `None` for the dead-letter topic of the message's own
+    /// topic, `{topic}.dlq.v1`. The letter keeps its original topic either way.
+    pub dead_letter_topic: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -89,6 +93,7 @@ impl ConsumerConfig {
             key_ttls: KeyTtls::default(),
             dedupe: true,
             service: "switchyard".to_string(),
+            dead_letter_topic: None,
         }
     }
 
@@ -109,6 +114,20 @@ impl ConsumerConfig {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// Dead letters go to `topic` instead of `{topic}.dlq.v1` (a name the dead-letter
+    /// tools list only when told: [`DeadLetterQueue::with_topics`](crate::DeadLetterQueue::with_topics)).
+    pub fn with_dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
+        self.dead_letter_topic = Some(topic.into());
+        self
+    }
+
+    /// The topic a message of `topic` is dead-lettered to.
+    pub fn dead_letter_topic_for(&self, topic: &str) -> String {
+        self.dead_letter_topic
+            .clone()
+            .unwrap_or_else(|| crate::dlq_topic(topic))
     }
 }
 
