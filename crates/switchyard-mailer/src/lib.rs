@@ -61,4 +61,4 @@ pub use mask::mask_address;
 pub use metrics::metrics_registry;
 pub use template::{Language, RenderedEmail, render_verification};
 #[cfg(feature = "testsuite")]
-pub use testsuite::{Refusal, SinkAttempt, SinkMail, SmtpSink};
+pub use testsuite::{Refusal, SinkAttempt, SinkMail, SinkOptions, SinkTls, SmtpSink};

@@ -2,8 +2,10 @@
 //! [`PrivateServer`] on a reserved loopback port with `testsuite/smtp_sink.py`. It keeps
 //! every accepted message as an `.eml` file, records every attempt (each DATA: when, to
 //! whom, which `X-Event-Id`, the reply code) and refuses on demand ([`Refusal`]: a code
-//! for every message, the first N, or one recipient's). Needs `python3` with `aiosmtpd`
-//! (`pip install aiosmtpd`, or Debian's `python3-aiosmtpd`).
+//! for every message, the first N, or one recipient's). [`SmtpSink::start_with`] serves
+//! `STARTTLS` or implicit TLS with a certificate of a CA made for the test, and may
+//! require a login. Needs `python3` with `aiosmtpd` (`pip install aiosmtpd`, or Debian's
+//! `python3-aiosmtpd`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,12 +13,31 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use switchyard_bus::PrivateServer;
+use switchyard_bus::{PrivateServer, TestTls};
 
-use crate::{MailerConfig, SmtpTls};
+use crate::{MailerConfig, SmtpCredentials, SmtpTls};
 
 /// The sink's server, written into its directory at start.
 const SINK_SCRIPT: &str = include_str!("../testsuite/smtp_sink.py");
+
+/// How the sink secures its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkTls {
+    /// `STARTTLS`, required before MAIL (`smtp://`).
+    Starttls,
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
+}
+
+/// How [`SmtpSink::start_with`] runs the sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkOptions {
+    /// TLS, with a certificate for `127.0.0.1` and `localhost` from a CA of the test
+    /// ([`SmtpSink::ca_file`]); plain text when `None`.
+    pub tls: Option<SinkTls>,
+    /// AUTH with this user name and password required before MAIL.
+    pub login: Option<(String, String)>,
+}
 
 /// When the sink refuses messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +95,12 @@ pub struct SinkAttempt {
     pub event_id: Option<String>,
     /// The reply: 250 when accepted, else the refusal's code.
     pub code: u16,
+    /// Whether the connection was encrypted.
+    #[serde(default)]
+    pub tls: bool,
+    /// Whether the client had logged in.
+    #[serde(default)]
+    pub authenticated: bool,
 }
 
 /// A message the sink accepted.
@@ -131,25 +158,52 @@ impl SinkMail {
 /// A private SMTP server (aiosmtpd) on a loopback port; killed when dropped.
 pub struct SmtpSink {
     server: PrivateServer,
+    options: SinkOptions,
     generation: AtomicU64,
 }
 
 impl SmtpSink {
-    /// Starts the sink, accepting every message.
+    /// Starts the sink in plain text, accepting every message.
     pub async fn start() -> anyhow::Result<SmtpSink> {
+        SmtpSink::start_with(SinkOptions::default()).await
+    }
+
+    /// Starts the sink with TLS or a login as `options` say, accepting every message.
+    pub async fn start_with(options: SinkOptions) -> anyhow::Result<SmtpSink> {
+        let tls = options.tls;
+        let login = options.login.clone();
         let server = PrivateServer::builder(
             "python3",
             "python3 with aiosmtpd: pip install aiosmtpd, or apt-get install python3-aiosmtpd",
-            |port, dir| {
-                vec![
+            move |port, dir| {
+                let mut args = vec![
                     dir.join("smtp_sink.py").display().to_string(),
                     port.to_string(),
                     dir.display().to_string(),
-                ]
+                ];
+                if let Some(tls) = tls {
+                    let mode = match tls {
+                        SinkTls::Starttls => "starttls",
+                        SinkTls::Implicit => "implicit",
+                    };
+                    args.extend([
+                        "--tls".to_string(),
+                        mode.to_string(),
+                        dir.join("server.pem").display().to_string(),
+                        dir.join("server.key").display().to_string(),
+                    ]);
+                }
+                if let Some((user, password)) = &login {
+                    args.extend(["--login".to_string(), user.clone(), password.clone()]);
+                }
+                args
             },
         )
-        .prepare(|_, dir| {
+        .prepare(move |_, dir| {
             std::fs::write(dir.join("smtp_sink.py"), SINK_SCRIPT)?;
+            if tls.is_some() {
+                TestTls::generate("smtp sink")?.write(dir)?;
+            }
             Ok(())
         })
         .start()
@@ -157,13 +211,23 @@ impl SmtpSink {
         .context("failed to start the smtp sink")?;
         Ok(SmtpSink {
             server,
+            options,
             generation: AtomicU64::new(0),
         })
     }
 
-    /// `smtp://127.0.0.1:{port}`.
+    /// `smtp://127.0.0.1:{port}`, or `smtps://…` with implicit TLS.
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.server.port())
+        let scheme = match self.options.tls {
+            Some(SinkTls::Implicit) => "smtps",
+            _ => "smtp",
+        };
+        format!("{scheme}://127.0.0.1:{}", self.server.port())
+    }
+
+    /// The PEM file of the CA that signed the sink's certificate (with TLS).
+    pub fn ca_file(&self) -> PathBuf {
+        self.server.dir().join("ca.pem")
     }
 
     /// Its port.
@@ -171,15 +235,27 @@ impl SmtpSink {
         self.server.port()
     }
 
-    /// A mailer config sending to the sink in plain text.
+    /// A mailer config sending to the sink: in plain text, or with its TLS mode and CA,
+    /// logged in when the sink wants a login.
     pub fn mailer_config(&self) -> MailerConfig {
-        MailerConfig {
+        let mut config = MailerConfig {
             from: "Switchyard <no-reply@switchyard.test>".to_string(),
             timeout_ms: 5_000,
             ..MailerConfig::default()
         }
-        .with_smtp_url(self.url())
-        .with_tls(SmtpTls::None)
+        .with_smtp_url(self.url());
+        config = match self.options.tls {
+            None => config.with_tls(SmtpTls::None),
+            Some(SinkTls::Starttls) => config.with_tls(SmtpTls::Starttls),
+            Some(SinkTls::Implicit) => config.with_tls(SmtpTls::Implicit),
+        };
+        if self.options.tls.is_some() {
+            config.ca_file = Some(self.ca_file());
+        }
+        if let Some((user, password)) = &self.options.login {
+            config = config.with_credentials(SmtpCredentials::new(user, password));
+        }
+        config
     }
 
     /// Refuses every message from now on with `code`.
