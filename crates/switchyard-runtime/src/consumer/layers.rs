@@ -27,6 +27,8 @@ pub(crate) enum Verdict {
     Retry(String),
     /// Failed for good.
     Fail(FailureKind, String),
+    /// A dead letter this consumer wrote, delivered back to it: left alone.
+    OwnDeadLetter,
 }
 
 /// One delivered message on its way through the chain.
@@ -72,6 +74,18 @@ impl Item {
         self.envelopes
             .first()
             .map(|e| (e.id.as_str(), e.event_type.as_str()))
+    }
+}
+
+/// A message on the consumer's own dead-letter topic (its subscription's pattern matches
+/// that topic, as `email.#` matches `email.errors`) is one of its dead letters: handling
+/// it would fail to decode and dead-letter it again, in a loop. It is acked untouched.
+pub(crate) fn skip_own_dead_letters(config: &ConsumerConfig, items: &mut [Item]) {
+    let Some(own) = &config.dead_letter_topic else {
+        return;
+    };
+    for item in items.iter_mut().filter(|item| item.delivery.topic == *own) {
+        item.verdict = Verdict::OwnDeadLetter;
     }
 }
 
@@ -335,6 +349,11 @@ pub(crate) async fn settle(
                 report.duplicates += 1;
                 None
             }
+            Verdict::OwnDeadLetter => {
+                tracing::error!(subscription = %subscription, seq = tag.0, topic = %item.delivery.topic, "the subscription delivered one of its own dead letters; acked untouched: its topic pattern should not match its dead-letter topic");
+                report.own_dead_letters += 1;
+                None
+            }
             Verdict::Pending => unreachable!("every layer leaves a verdict"),
             Verdict::Retry(reason) => {
                 let (max_retries, backoff) = retry_schedule(config, &item.delivery);
@@ -385,6 +404,7 @@ pub(crate) async fn settle(
     METRICS.count(subscription, "duplicate", report.duplicates);
     METRICS.count(subscription, "retried", report.retried);
     METRICS.count(subscription, "dead_lettered", report.dead_lettered);
+    METRICS.count(subscription, "own_dead_letter", report.own_dead_letters);
     Ok(report)
 }
 

@@ -243,6 +243,50 @@ async fn a_named_dead_letter_topic_takes_every_failure_with_its_context() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_delivered_its_own_dead_letters_leaves_them_alone() {
+    // As a subscription on `email.#` would be delivered `email.errors`: here, a consumer
+    // reading the topic it dead-letters to.
+    let f = fixture().await;
+    let mut config = f.consumer.config.clone().with_dead_letter_topic("emails");
+    config.subscription = SubscriptionConfig::new("test-emails-own-dlq", "emails");
+    f.broker
+        .ensure_subscription(&config.subscription)
+        .await
+        .unwrap();
+    let consumer = Consumer::new(
+        f.broker.clone(),
+        f.state.clone(),
+        f.registry.clone(),
+        config,
+        f.recorder.clone(),
+    );
+    f.broker
+        .publish("emails", vec![Message::new(b"a dead letter".to_vec())])
+        .await
+        .unwrap();
+    let report = drain(&consumer).await;
+    assert_eq!(
+        (
+            report.own_dead_letters,
+            report.dead_lettered,
+            report.handled
+        ),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    let published: u64 = f
+        .broker
+        .stats()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|stats| stats.name == "test-emails-own-dlq")
+        .map(|stats| stats.published)
+        .sum();
+    assert_eq!(published, 1, "the dead letter was written again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_version_of_a_mutable_item_is_processed() {
     let f = fixture().await;
     let subscription = SubscriptionConfig::new("test-contacts", "contacts");
