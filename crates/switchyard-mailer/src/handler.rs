@@ -170,6 +170,14 @@ impl Mailer {
             }
             Err(err) => {
                 METRICS.failed(err.kind());
+                // A server's reply may quote the address (`550 <alice@…>: unknown`); the
+                // reason goes to logs and the dead letter masked like the rest.
+                let address = payload.recipient.trim();
+                let err = if address.is_empty() {
+                    err
+                } else {
+                    MailerError::new(err.kind(), err.to_string().replace(address, &recipient))
+                };
                 if err.is_retryable() {
                     tracing::warn!(event_id, recipient = %recipient, retry = incoming.retry_count, error = %err, "verification email not sent, retrying");
                     Outcome::Retry(err.to_string())

@@ -340,7 +340,10 @@ async fn a_421_is_retried_after_1_2_and_4_s_then_dead_lettered_while_other_mail_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_550_goes_to_email_errors_at_once() -> anyhow::Result<()> {
     let f = fixture().await?;
-    f.sink.refuse_with(550)?;
+    f.sink.refuse(Refusal {
+        message: format!("5.1.1 <{ALICE}>: recipient address rejected"),
+        ..Refusal::all(550)
+    })?;
     let refused = verification(ALICE, "vi", "444444");
     f.publish(&refused).await?;
     let entry = f
@@ -348,7 +351,13 @@ async fn a_550_goes_to_email_errors_at_once() -> anyhow::Result<()> {
         .await?;
     assert_eq!(entry.letter.error_type, FailureKind::Permanent);
     assert_eq!(entry.letter.retry_count, 0);
-    assert!(entry.letter.error.contains("550"), "{}", entry.letter.error);
+    let error = &entry.letter.error;
+    assert!(error.contains("550"), "{error}");
+    // The server quoted the address; the error keeps it masked.
+    assert!(
+        error.contains("<al***@example.com>: recipient address rejected"),
+        "{error}"
+    );
     assert_eq!(f.sink.attempts().len(), 1, "{:?}", f.sink.attempts());
     assert!(f.sink.messages().is_empty());
     assert_logs_keep_secrets(&["444444"]);
