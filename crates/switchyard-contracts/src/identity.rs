@@ -32,9 +32,10 @@ const IDENTITY: &str = "identity";
 /// Domain of subscription events, partitioned by `subscription_id`.
 const ENTITLEMENTS: &str = "entitlements";
 
-/// The mailer retries a verification email quickly at first, then backs off: the code
-/// expires soon, so a late email is worth little.
-const VERIFICATION_BACKOFF_MS: &[u64] = &[500, 2000, 10000, 30000, 60000];
+/// The mailer retries a verification email three times, 1 s, 2 s then 4 s apart, then
+/// dead-letters it: the code expires soon, so a late email is worth little, and the user
+/// can ask for a new code sooner than a long retry schedule would deliver this one.
+const VERIFICATION_BACKOFF_MS: &[u64] = &[1000, 2000, 4000];
 
 /// Where a subscription stands in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -63,7 +64,8 @@ pub struct EmailVerificationPayload {
     pub recipient: String,
     /// The one-time code the user must enter.
     pub otp_code: String,
-    /// BCP 47 language tag for the email, e.g. `sv-SE`.
+    /// Language of the email: `en` or `vi` (a BCP 47 tag; the mailer reads its primary
+    /// language subtag, so `vi-VN` is `vi`, and sends any other language in `en`).
     pub locale: String,
     /// When the code stops being accepted.
     pub expires_at: DateTime<Utc>,
@@ -157,7 +159,7 @@ pub fn event_set() -> EventSet {
             IDENTITY,
         ))
         .retention_days(1)
-        .retries(5, VERIFICATION_BACKOFF_MS)
+        .retries(3, VERIFICATION_BACKOFF_MS)
         .description(
             "A user asked to verify an email address; the mailer sends the one-time code.",
         ),
@@ -217,7 +219,7 @@ mod tests {
                 user_id: "u-1".into(),
                 recipient: "alice@example.com".into(),
                 otp_code: "482913".into(),
-                locale: "sv-SE".into(),
+                locale: "vi".into(),
                 expires_at: at("2025-03-01T10:15:00Z"),
             }),
             SUBSCRIPTION_CREATED => serde_json::to_value(SubscriptionCreatedPayload {
@@ -310,5 +312,14 @@ mod tests {
         assert!(is_valid(&definition(SUBSCRIPTION_CREATED), &payload));
         let decoded: SubscriptionCreatedPayload = serde_json::from_value(payload).unwrap();
         assert_eq!(decoded.trial_start, None);
+    }
+
+    #[test]
+    fn a_verification_email_is_retried_three_times_one_two_then_four_seconds_apart() {
+        let verification = definition(EMAIL_VERIFICATION_REQUESTED);
+        assert_eq!(
+            (verification.max_retries, verification.backoff_ms),
+            (3, &[1000, 2000, 4000][..])
+        );
     }
 }

@@ -1,7 +1,10 @@
-//! Dead letters: a message that failed for good goes to `{topic}.dlq.v1`, wrapped in a
-//! [`DeadLetter`] with its context (original topic, exact bytes, headers, error, retries,
-//! when and by whom), and [`DeadLetterQueue`] is the operator's tool over those topics:
-//! list with counts, show one, redrive (send back with the retry count reset) and purge.
+//! Dead letters: a message that failed for good goes to `{topic}.dlq.v1` (or to the one
+//! topic its consumer names, `ConsumerConfig::dead_letter_topic`, e.g. `email.errors`),
+//! wrapped in a [`DeadLetter`] with its context (original topic, exact bytes, headers,
+//! error, retries, when and by whom), and [`DeadLetterQueue`] is the operator's tool over
+//! those topics: list with counts, show one, redrive (send back to the original topic with
+//! the retry count reset) and purge. It finds every `*.dlq.v1` topic by its name; a named
+//! dead-letter topic is listed once given to [`DeadLetterQueue::with_topics`].
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -210,6 +213,8 @@ pub struct DeadLetterCount {
 #[derive(Clone)]
 pub struct DeadLetterQueue {
     broker: Arc<dyn Broker>,
+    /// Dead-letter topics without the `.dlq.v1` suffix.
+    named_topics: Vec<String>,
 }
 
 const PAGE: usize = 500;
@@ -217,7 +222,22 @@ const PAGE: usize = 500;
 impl DeadLetterQueue {
     /// The dead letters on `broker`.
     pub fn new(broker: Arc<dyn Broker>) -> Self {
-        DeadLetterQueue { broker }
+        DeadLetterQueue {
+            broker,
+            named_topics: Vec::new(),
+        }
+    }
+
+    /// Also the dead letters of `topics`, dead-letter topics named by consumers
+    /// ([`ConsumerConfig::with_dead_letter_topic`](crate::ConsumerConfig::with_dead_letter_topic))
+    /// rather than found by their `.dlq.v1` suffix.
+    pub fn with_topics(mut self, topics: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.named_topics.extend(topics.into_iter().map(Into::into));
+        self
+    }
+
+    fn is_dead_letter_topic(&self, topic: &str) -> bool {
+        topic.ends_with(DLQ_SUFFIX) || self.named_topics.iter().any(|named| named == topic)
     }
 
     /// Every dead letter matching `filter`, oldest first per topic.
@@ -268,7 +288,7 @@ impl DeadLetterQueue {
         let mut topics = self.broker.topics().await?;
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         for topic in topics {
-            if !topic.name.ends_with(DLQ_SUFFIX) || topic.held == 0 {
+            if !self.is_dead_letter_topic(&topic.name) || topic.held == 0 {
                 continue;
             }
             let mut after_seq = 0;

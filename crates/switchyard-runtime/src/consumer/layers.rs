@@ -10,7 +10,7 @@ use switchyard_contracts::{Envelope, IdempotencyKey, Registry, headers};
 use switchyard_state::StateStore;
 
 use super::{ConsumerConfig, StepReport};
-use crate::dead_letter::{DeadLetter, FailedBy, FailureKind, dlq_topic};
+use crate::dead_letter::{DeadLetter, FailedBy, FailureKind};
 use crate::metrics::{METRICS, SubscriptionLabel};
 use crate::{ClaimCheck, Handler, Incoming, KeyTtls, Outcome, RuntimeError};
 
@@ -27,6 +27,8 @@ pub(crate) enum Verdict {
     Retry(String),
     /// Failed for good.
     Fail(FailureKind, String),
+    /// A dead letter this consumer wrote, delivered back to it: left alone.
+    OwnDeadLetter,
 }
 
 /// One delivered message on its way through the chain.
@@ -72,6 +74,18 @@ impl Item {
         self.envelopes
             .first()
             .map(|e| (e.id.as_str(), e.event_type.as_str()))
+    }
+}
+
+/// A message on the consumer's own dead-letter topic (its subscription's pattern matches
+/// that topic, as `email.#` matches `email.errors`) is one of its dead letters: handling
+/// it would fail to decode and dead-letter it again, in a loop. It is acked untouched.
+pub(crate) fn skip_own_dead_letters(config: &ConsumerConfig, items: &mut [Item]) {
+    let Some(own) = &config.dead_letter_topic else {
+        return;
+    };
+    for item in items.iter_mut().filter(|item| item.delivery.topic == *own) {
+        item.verdict = Verdict::OwnDeadLetter;
     }
 }
 
@@ -335,6 +349,11 @@ pub(crate) async fn settle(
                 report.duplicates += 1;
                 None
             }
+            Verdict::OwnDeadLetter => {
+                tracing::error!(subscription = %subscription, seq = tag.0, topic = %item.delivery.topic, "the subscription delivered one of its own dead letters; acked untouched: its topic pattern should not match its dead-letter topic");
+                report.own_dead_letters += 1;
+                None
+            }
             Verdict::Pending => unreachable!("every layer leaves a verdict"),
             Verdict::Retry(reason) => {
                 let (max_retries, backoff) = retry_schedule(config, &item.delivery);
@@ -368,9 +387,10 @@ pub(crate) async fn settle(
                     subscription: subscription.clone(),
                 },
             );
-            tracing::error!(subscription = %subscription, seq = tag.0, error_type = kind.as_str(), error = %letter.error, "message dead-lettered");
+            let dead_letter_topic = config.dead_letter_topic_for(&item.delivery.topic);
+            tracing::error!(subscription = %subscription, seq = tag.0, error_type = kind.as_str(), error = %letter.error, dead_letter_topic = %dead_letter_topic, "message dead-lettered");
             broker
-                .publish(&dlq_topic(&item.delivery.topic), vec![letter.to_message()])
+                .publish(&dead_letter_topic, vec![letter.to_message()])
                 .await?;
             report.dead_lettered += 1;
         }
@@ -384,6 +404,7 @@ pub(crate) async fn settle(
     METRICS.count(subscription, "duplicate", report.duplicates);
     METRICS.count(subscription, "retried", report.retried);
     METRICS.count(subscription, "dead_lettered", report.dead_lettered);
+    METRICS.count(subscription, "own_dead_letter", report.own_dead_letters);
     Ok(report)
 }
 

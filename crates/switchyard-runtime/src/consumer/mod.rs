@@ -1,15 +1,17 @@
 //! [`Consumer`]: the loop that drives one subscription through a [`Handler`], as a chain
 //! of small layers (see `layers.rs`), in the manner of Watermill's router middleware:
 //!
-//! fetch → decode (and upcast) → validate → deduplicate → resolve claim checks →
-//! handle (timed, traced) → record idempotency keys → settle (ack, retry later, or
-//! dead-letter).
+//! fetch → skip its own dead letters → decode (and upcast) → validate → deduplicate →
+//! resolve claim checks → handle (timed, traced) → record idempotency keys → settle (ack,
+//! retry later, or dead-letter).
 //!
-//! Every message ends in exactly one of: acked (done or duplicate), nacked for a retry
-//! after the delay `X-Backoff-Ms` gives for its `X-Retry-Count` (other messages keep
-//! flowing meanwhile), or dead-lettered to `{topic}.dlq.v1` with its context and then
-//! acked. Keys are recorded only after the handler succeeded and before the ack, so a
-//! crash in between replays the event and the handler's effect must be idempotent.
+//! Every message ends in exactly one of: acked (done, duplicate, or one of the consumer's
+//! own dead letters that a topic pattern delivered back to it), nacked for a retry after
+//! the delay `X-Backoff-Ms` gives for its `X-Retry-Count` (other messages keep flowing
+//! meanwhile), or dead-lettered with its context and then acked: to `{topic}.dlq.v1`, or
+//! to the one topic [`ConsumerConfig::dead_letter_topic`] names. Keys are recorded only
+//! after the handler succeeded and before the ack, so a crash in between replays the
+//! event and the handler's effect must be idempotent.
 //! When the state store fails mid-step, the batch is released untouched (delivered again
 //! at once, without counting a retry) and the step fails, so the loop pauses and tries
 //! again: a store outage delays events, never loses or dead-letters them. The first step
@@ -74,6 +76,10 @@ pub struct ConsumerConfig {
     pub dedupe: bool,
     /// Name of this service in dead letters' `failed_by`.
     pub service: String,
+    /// Where every message this consumer gives up on goes (undecodable, invalid, failed
+    /// for good or out of retries); `None` for the dead-letter topic of the message's own
+    /// topic, `{topic}.dlq.v1`. The letter keeps its original topic either way.
+    pub dead_letter_topic: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -89,6 +95,7 @@ impl ConsumerConfig {
             key_ttls: KeyTtls::default(),
             dedupe: true,
             service: "switchyard".to_string(),
+            dead_letter_topic: None,
         }
     }
 
@@ -109,6 +116,20 @@ impl ConsumerConfig {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// Dead letters go to `topic` instead of `{topic}.dlq.v1` (a name the dead-letter
+    /// tools list only when told: [`DeadLetterQueue::with_topics`](crate::DeadLetterQueue::with_topics)).
+    pub fn with_dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
+        self.dead_letter_topic = Some(topic.into());
+        self
+    }
+
+    /// The topic a message of `topic` is dead-lettered to.
+    pub fn dead_letter_topic_for(&self, topic: &str) -> String {
+        self.dead_letter_topic
+            .clone()
+            .unwrap_or_else(|| crate::dlq_topic(topic))
     }
 }
 
@@ -136,6 +157,10 @@ pub struct StepReport {
     pub retried: usize,
     /// Messages sent to the dead-letter topic.
     pub dead_lettered: usize,
+    /// Dead letters of this very consumer that its subscription delivered back to it (a
+    /// topic pattern matching its own dead-letter topic): acked untouched, never handled
+    /// or dead-lettered again.
+    pub own_dead_letters: usize,
 }
 
 impl std::ops::AddAssign for StepReport {
@@ -145,6 +170,7 @@ impl std::ops::AddAssign for StepReport {
         self.duplicates += step.duplicates;
         self.retried += step.retried;
         self.dead_lettered += step.dead_lettered;
+        self.own_dead_letters += step.own_dead_letters;
     }
 }
 
@@ -251,6 +277,7 @@ impl<H: Handler> Consumer<H> {
         }
         crate::metrics::METRICS.count(name, "received", deliveries.len());
         let mut items: Vec<layers::Item> = deliveries.into_iter().map(layers::Item::new).collect();
+        layers::skip_own_dead_letters(&self.config, &mut items);
         layers::decode(&self.registry, &mut items);
         layers::validate(&self.registry, &mut items);
         if self.config.dedupe {

@@ -156,6 +156,137 @@ async fn undecodable_messages_are_dead_lettered_at_once_with_their_exact_bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_dead_letter_topic_takes_every_failure_with_its_context() {
+    let f = fixture().await;
+    let mut config = f
+        .consumer
+        .config
+        .clone()
+        .with_dead_letter_topic("email.errors");
+    config.subscription = SubscriptionConfig::new("test-emails-named-dlq", "emails");
+    f.broker
+        .ensure_subscription(&config.subscription)
+        .await
+        .unwrap();
+    let consumer = Consumer::new(
+        f.broker.clone(),
+        f.state.clone(),
+        f.registry.clone(),
+        config,
+        f.recorder.clone(),
+    );
+    f.recorder.poison(&["poisoned"]);
+    f.recorder.retry_below(10);
+    f.broker
+        .publish("emails", vec![Message::new(b"not json".to_vec())])
+        .await
+        .unwrap();
+    f.publisher
+        .publish(&[email("poisoned"), email("busy")])
+        .await
+        .unwrap();
+    let report = drain(&consumer).await;
+    assert_eq!(report.dead_lettered, 3, "{report:?}");
+    // Nothing went to the suffixed topic, which the tools find by name alone.
+    let by_suffix = DeadLetterQueue::new(f.broker.clone());
+    assert!(
+        by_suffix
+            .list(&DeadLetterFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let named = DeadLetterQueue::new(f.broker.clone()).with_topics(["email.errors"]);
+    let letters = named.list(&DeadLetterFilter::default()).await.unwrap();
+    let mut kinds: Vec<(FailureKind, u32, String)> = letters
+        .iter()
+        .map(|entry| {
+            assert!(entry.id.starts_with("email.errors/"), "{}", entry.id);
+            assert_eq!(entry.letter.original_topic, "emails");
+            (
+                entry.letter.error_type,
+                entry.letter.retry_count,
+                entry.letter.error.clone(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds[0].0, FailureKind::Undecodable);
+    assert_eq!(kinds[1].0, FailureKind::Permanent);
+    assert_eq!(
+        kinds[2],
+        (FailureKind::RetriesExhausted, 2, "disk busy".to_string())
+    );
+    let counts = named.counts().await.unwrap();
+    assert_eq!(counts.iter().map(|count| count.count).sum::<u64>(), 3);
+    // A redrive goes back to the original topic.
+    f.recorder.retry_below(0);
+    f.recorder.poison(&[]);
+    let redriven = named
+        .redrive(&DeadLetterFilter {
+            error_type: Some("retries_exhausted".into()),
+            ..DeadLetterFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(redriven, 1);
+    let report = drain(&consumer).await;
+    assert_eq!(report.handled, 1, "{report:?}");
+    assert_eq!(
+        named
+            .list(&DeadLetterFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_delivered_its_own_dead_letters_leaves_them_alone() {
+    // As a subscription on `email.#` would be delivered `email.errors`: here, a consumer
+    // reading the topic it dead-letters to.
+    let f = fixture().await;
+    let mut config = f.consumer.config.clone().with_dead_letter_topic("emails");
+    config.subscription = SubscriptionConfig::new("test-emails-own-dlq", "emails");
+    f.broker
+        .ensure_subscription(&config.subscription)
+        .await
+        .unwrap();
+    let consumer = Consumer::new(
+        f.broker.clone(),
+        f.state.clone(),
+        f.registry.clone(),
+        config,
+        f.recorder.clone(),
+    );
+    f.broker
+        .publish("emails", vec![Message::new(b"a dead letter".to_vec())])
+        .await
+        .unwrap();
+    let report = drain(&consumer).await;
+    assert_eq!(
+        (
+            report.own_dead_letters,
+            report.dead_lettered,
+            report.handled
+        ),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    let published: u64 = f
+        .broker
+        .stats()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|stats| stats.name == "test-emails-own-dlq")
+        .map(|stats| stats.published)
+        .sum();
+    assert_eq!(published, 1, "the dead letter was written again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_version_of_a_mutable_item_is_processed() {
     let f = fixture().await;
     let subscription = SubscriptionConfig::new("test-contacts", "contacts");
