@@ -218,6 +218,7 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             let dead_letter_topics = switchyard_contracts::Registry::standard()
                 .events()
                 .map(|(_, event)| switchyard_runtime::dlq_topic(event.topic))
+                .chain([switchyard_mailer::MAILER_DEAD_LETTER_TOPIC.to_string()])
                 .collect::<Vec<_>>();
             let mut options = switchyard_rabbitmq::RabbitOptions::default()
                 .with_known_topics(dead_letter_topics)

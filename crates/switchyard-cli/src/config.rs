@@ -54,6 +54,13 @@
 //! rate_limit_per_second = 100        # per principal; 429 with Retry-After beyond
 //! rate_limit_burst = 200
 //!
+//! [mailer]                           # the mailer role (`--roles mailer`)
+//! smtp_url = "smtp://127.0.0.1:2525" # or SWITCHYARD_SMTP_URL; smtps:// for implicit TLS
+//! tls = "starttls"                   # none | opportunistic | starttls (smtp://), implicit (smtps://)
+//! from = "Example <no-reply@example.com>"
+//! timeout_ms = 10000
+//! # credentials: SWITCHYARD_SMTP_USERNAME and SWITCHYARD_SMTP_PASSWORD, never in the file
+//!
 //! [identity]
 //! dual_publish = true                # ENABLE_DUAL_PUBLISH wins; also to smtp_send_email_exc
 //! verification_code_ttl_secs = 600
@@ -88,6 +95,7 @@ use switchyard_chunking::ChunkingConfig;
 use switchyard_contacts::ContactsConfig;
 use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
 use switchyard_indexer::IndexerConfig;
+use switchyard_mailer::MailerConfig;
 use switchyard_notifier::NotifierConfig;
 use switchyard_office::ImportLimits;
 use switchyard_identity::IdentitySettings;
@@ -150,6 +158,9 @@ pub struct FileConfig {
     /// The identity flows: dual publish, verification codes.
     #[serde(default)]
     pub identity: IdentityFileConfig,
+    /// The mailer role's SMTP server and sender (credentials only from the environment).
+    #[serde(default)]
+    pub mailer: Option<MailerConfig>,
 }
 
 /// `[identity]` section.
@@ -368,11 +379,35 @@ pub struct Settings {
     pub providers: ProvidersFileConfig,
     /// The identity flows.
     pub identity: IdentitySettings,
+    /// The mailer's SMTP settings, when an SMTP server is configured (`[mailer]` or
+    /// `SWITCHYARD_SMTP_URL`): only then do the default roles include the mailer.
+    pub mailer: Option<MailerConfig>,
 }
 
 const DEFAULT_DATA_DIR: &str = "switchyard-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_IMPORT_RETRY_FOR: Duration = Duration::from_secs(5 * 60);
+
+/// The mailer's settings when an SMTP server is configured: `[mailer]` with the
+/// environment over it (`SWITCHYARD_SMTP_URL`, `SWITCHYARD_SMTP_USERNAME`,
+/// `SWITCHYARD_SMTP_PASSWORD`).
+fn mailer_settings(file: Option<MailerConfig>) -> anyhow::Result<Option<MailerConfig>> {
+    let env = |name: &str| std::env::var(name).ok();
+    if file.is_none() && env(env_vars::SMTP_URL).is_none() {
+        return Ok(None);
+    }
+    let config = file.unwrap_or_default().with_env(env);
+    config.validate().context("[mailer] / SWITCHYARD_SMTP_URL")?;
+    Ok(Some(config))
+}
+
+impl Settings {
+    /// The mailer's settings, or the defaults (`smtp://127.0.0.1:25`) when none are
+    /// configured: what `--roles mailer` uses, and the shape of its subscription.
+    pub fn mailer_or_default(&self) -> MailerConfig {
+        self.mailer.clone().unwrap_or_default()
+    }
+}
 
 /// The identity settings: the environment over `[identity]` over the defaults.
 fn identity_settings(file: &IdentityFileConfig) -> anyhow::Result<IdentitySettings> {
@@ -498,6 +533,7 @@ impl Settings {
             client_token: None,
             providers: file.providers,
             identity: identity_settings(&file.identity)?,
+            mailer: mailer_settings(file.mailer)?,
             http,
             data_dir,
             listen,

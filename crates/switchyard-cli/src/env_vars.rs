@@ -54,6 +54,11 @@ pub const MICROSOFT_CLIENT_ID: &str = "SWITCHYARD_MICROSOFT_CLIENT_ID";
 /// The application's client secret at Microsoft, as `[providers.microsoft]
 /// client_secret`.
 pub const MICROSOFT_CLIENT_SECRET: &str = "SWITCHYARD_MICROSOFT_CLIENT_SECRET";
+/// The mailer's SMTP server (`smtp://host:port`, `smtps://…` for implicit TLS), as
+/// `[mailer] smtp_url`; set, it also puts the mailer in the default roles of `serve`.
+/// The mailer itself reads it with `SWITCHYARD_SMTP_USERNAME` and
+/// `SWITCHYARD_SMTP_PASSWORD`, its login (`switchyard_mailer::MailerConfig::with_env`).
+pub const SMTP_URL: &str = switchyard_mailer::SMTP_URL_ENV;
 /// Whether identity events are also copied, in the legacy shape, to the legacy fanout
 /// exchange `smtp_send_email_exc` (`true` or `false`), as `[identity] dual_publish`
 /// [default: true].

@@ -238,7 +238,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { roles } => {
             let roles = if roles.is_empty() {
-                topology::Role::ALL.to_vec()
+                topology::default_roles(&settings)
             } else {
                 roles
             };

@@ -10,12 +10,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
+
 use switchyard_bus::Broker;
 use switchyard_chunking::Chunker;
 use switchyard_contacts::{ContactDiscovery, ContactStore, RedbContactStore, Scoring};
 use switchyard_contracts::Registry;
 use switchyard_identity::Identity;
 use switchyard_indexer::Indexer;
+use switchyard_mailer::Mailer;
 use switchyard_integrations::{IntegrationStore, RedbIntegrationStore};
 use switchyard_meetings::{MeetingStore, MeetingsHandler, RedbMeetingStore};
 use switchyard_notifier::{Journal, Notifier, RedbJournalStore};
@@ -205,6 +208,11 @@ impl Node {
                     let notifier = Notifier::new(self.journal.clone());
                     self.spawn_consumer(planned, notifier);
                 }
+                Role::Mailer => {
+                    let mailer = Mailer::new(&self.settings.mailer_or_default())
+                        .context("failed to set up the mailer")?;
+                    self.spawn_consumer(planned, mailer);
+                }
                 Role::Relay | Role::Cleanup => {}
             }
         }
@@ -290,6 +298,7 @@ impl Node {
     /// The dead letters of this node's broker.
     pub fn dead_letters(&self) -> DeadLetterQueue {
         DeadLetterQueue::new(self.broker.clone())
+            .with_topics([switchyard_mailer::MAILER_DEAD_LETTER_TOPIC])
     }
 
     /// Returns once every published event is indexed and searchable.

@@ -31,6 +31,9 @@ pub enum Role {
     Contacts,
     /// Live change signals for the front end (`GET /v1/stream`).
     Notifier,
+    /// Verification mail over SMTP (`email.#` on `smap.events`); in the default roles
+    /// only when an SMTP server is configured (`SWITCHYARD_SMTP_URL` or `[mailer]`).
+    Mailer,
     /// Outbox relay.
     Relay,
     /// Periodic expired-key cleanup.
@@ -39,13 +42,14 @@ pub enum Role {
 
 impl Role {
     /// Every role: what `serve` runs by default.
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Indexer,
         Role::Chunker,
         Role::Shipments,
         Role::Meetings,
         Role::Contacts,
         Role::Notifier,
+        Role::Mailer,
         Role::Relay,
         Role::Cleanup,
     ];
@@ -65,9 +69,20 @@ impl Role {
             Role::Meetings => switchyard_meetings::subscriptions(),
             Role::Contacts => switchyard_contacts::subscriptions(),
             Role::Notifier => switchyard_notifier::subscriptions(&settings.notifier),
+            Role::Mailer => switchyard_mailer::subscriptions(&settings.mailer_or_default()),
             Role::Relay | Role::Cleanup => Vec::new(),
         }
     }
+}
+
+/// What `serve` runs without `--roles`: every role, but the mailer only when an SMTP
+/// server is configured (without one, every mail would end in `email.errors`; the
+/// mailer's subscription exists all the same, so verification mail waits for a mailer).
+pub fn default_roles(settings: &Settings) -> Vec<Role> {
+    Role::ALL
+        .into_iter()
+        .filter(|role| *role != Role::Mailer || settings.mailer.is_some())
+        .collect()
 }
 
 /// One subscription of the pipeline and the role that consumes it.

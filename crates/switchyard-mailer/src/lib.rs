@@ -10,8 +10,8 @@
 //!   without holding other mail back; then, or at once for a permanent one (5xx, a bad
 //!   address, an `email.*` event it has no email for), the event goes to `email.errors`
 //!   with the error ([`MAILER_DEAD_LETTER_TOPIC`]).
-//! - Metrics ([`metrics_registry`]): `switchyard_mailer_emails_processed_total`,
-//!   `switchyard_mailer_emails_failed_total`. Logs name the event id and the masked
+//! - Metrics ([`metrics_registry`]): `emails_processed_total`,
+//!   `emails_failed_total`. Logs name the event id and the masked
 //!   recipient ([`mask_address`]); the code is never logged or counted.
 //!
 //! **Boundary:** no broker or store code; SMTP is its only I/O, and it reads no

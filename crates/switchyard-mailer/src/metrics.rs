@@ -1,6 +1,6 @@
 //! The mailer's Prometheus metrics, declared once: emails sent per language
-//! (`switchyard_mailer_emails_processed_total{language}`) and failed sends per error type
-//! (`switchyard_mailer_emails_failed_total{error_type}`: `transient` for each send to be
+//! (`emails_processed_total{language}`, the name the identity team's dashboards read) and failed sends per error type
+//! (`emails_failed_total{error_type}`: `transient` for each send to be
 //! retried, `permanent` and `invalid_message` for each email given up on at once).
 //! Labels come from bounded sets only; no address, user, event id or code. The node adds
 //! [`metrics_registry`] to its `/metrics` (`switchyard_runtime::encode_metrics_with`).
@@ -35,12 +35,12 @@ pub(crate) static METRICS: LazyLock<MailerMetrics> = LazyLock::new(|| {
     let failed = Family::<ErrorTypeLabel, Counter>::default();
     let mut registry = Registry::default();
     registry.register(
-        "switchyard_mailer_emails_processed",
+        "emails_processed",
         "Emails the SMTP server accepted, by language",
         processed.clone(),
     );
     registry.register(
-        "switchyard_mailer_emails_failed",
+        "emails_failed",
         "Sends that failed, by error type: transient (retried), permanent or invalid_message (dead-lettered)",
         failed.clone(),
     );

@@ -259,7 +259,7 @@ async fn mails_arrive_in_their_language_with_the_code_expiry_and_headers() -> an
     );
     let metrics = encode_metrics_with(&[metrics_registry()]);
     assert!(
-        metrics.contains("switchyard_mailer_emails_processed_total{language=\"vi\"}"),
+        metrics.contains("emails_processed_total{language=\"vi\"}"),
         "{metrics}"
     );
     assert!(!metrics.contains("482913") && !metrics.contains("775104"));

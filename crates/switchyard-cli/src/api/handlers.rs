@@ -723,6 +723,10 @@ pub(super) async fn metrics() -> ([(axum::http::header::HeaderName, &'static str
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        encode_metrics_with(&[super::metrics::registry(), crate::readiness::registry()]),
+        encode_metrics_with(&[
+            super::metrics::registry(),
+            crate::readiness::registry(),
+            switchyard_mailer::metrics_registry(),
+        ]),
     )
 }
