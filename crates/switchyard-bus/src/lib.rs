@@ -49,8 +49,8 @@ mod testsuite;
 
 pub use backoff::Backoff;
 pub use broker::{
-    Broker, Delivery, DeliveryTag, Message, PublishRoute, REPUBLISHED_FROM_HEADER, SubscriptionConfig,
-    SubscriptionStats, TopicStats, validate_topic,
+    Broker, Delivery, DeliveryTag, Message, PublishRoute, REPUBLISHED_FROM_HEADER,
+    SubscriptionConfig, SubscriptionStats, TopicStats, validate_topic,
 };
 #[cfg(feature = "testsuite")]
 pub use down_broker::DownBroker;

@@ -76,7 +76,11 @@ mod tests {
         .await
         .unwrap();
         // Ten at 100/s: the last starts at 90 ms, not delayed by the slow third.
-        assert!(began.elapsed() < Duration::from_millis(95), "{:?}", began.elapsed());
+        assert!(
+            began.elapsed() < Duration::from_millis(95),
+            "{:?}",
+            began.elapsed()
+        );
         assert_eq!(latencies.len(), 10);
         assert_eq!(latencies[9], Duration::from_millis(50));
         assert_eq!(latencies[8], Duration::ZERO);

@@ -299,7 +299,8 @@ pub async fn open(urls: &EngineUrls, data_dir: &Path) -> Result<Engines, OpenErr
             }
             Some(url) => bail_unknown("state", url, &["redis", "rediss"])?,
         };
-    let (outbox, identity): (Arc<dyn Outbox>, Arc<dyn IdentityStore>) = match urls.outbox.as_deref() {
+    let (outbox, identity): (Arc<dyn Outbox>, Arc<dyn IdentityStore>) = match urls.outbox.as_deref()
+    {
         None => {
             let state = embedded_state.expect("opened when the outbox is embedded");
             (state.clone(), Arc::new(EmbeddedIdentityStore::new(state)))

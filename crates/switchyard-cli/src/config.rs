@@ -94,11 +94,11 @@ use switchyard_auth::JwtConfig;
 use switchyard_chunking::ChunkingConfig;
 use switchyard_contacts::ContactsConfig;
 use switchyard_contracts::{KeyClass, MAX_PAYLOAD_BYTES};
+use switchyard_identity::IdentitySettings;
 use switchyard_indexer::IndexerConfig;
 use switchyard_mailer::MailerConfig;
 use switchyard_notifier::NotifierConfig;
 use switchyard_office::ImportLimits;
-use switchyard_identity::IdentitySettings;
 use switchyard_runtime::KeyTtls;
 
 use crate::api::{HttpSettings, RateLimit};
@@ -397,7 +397,9 @@ fn mailer_settings(file: Option<MailerConfig>) -> anyhow::Result<Option<MailerCo
         return Ok(None);
     }
     let config = file.unwrap_or_default().with_env(env);
-    config.validate().context("[mailer] / SWITCHYARD_SMTP_URL")?;
+    config
+        .validate()
+        .context("[mailer] / SWITCHYARD_SMTP_URL")?;
     Ok(Some(config))
 }
 

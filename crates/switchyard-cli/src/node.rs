@@ -18,16 +18,18 @@ use switchyard_contacts::{ContactDiscovery, ContactStore, RedbContactStore, Scor
 use switchyard_contracts::Registry;
 use switchyard_identity::Identity;
 use switchyard_indexer::Indexer;
-use switchyard_mailer::Mailer;
 use switchyard_integrations::{IntegrationStore, RedbIntegrationStore};
+use switchyard_mailer::Mailer;
 use switchyard_meetings::{MeetingStore, MeetingsHandler, RedbMeetingStore};
 use switchyard_notifier::{Journal, Notifier, RedbJournalStore};
 use switchyard_runtime::{
-    ClaimCheck, Consumer, ConsumerHealth, DeadLetterQueue, Handler, OutboxRelay, Publisher,
+    ClaimCheck, Consumer, ConsumerHealth, DeadLetterQueue, Handler, OutboxRelay, PublishRetry,
+    Publisher,
 };
 use switchyard_search::SearchBackend;
 use switchyard_shipments::{ShipmentTracker, StateShipmentStore};
 use switchyard_state::{JobProgressStore, Outbox, StateStore};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +68,8 @@ pub struct Node {
     /// Redis, when the state lives there.
     pub redis: Option<RedisProbe>,
     outbox: Arc<dyn Outbox>,
+    /// Wakes the outbox relay once events are committed.
+    relay_wake: Arc<Notify>,
     /// Whether the consumers' steps succeed.
     consumer_health: ConsumerHealth,
     settings: Settings,
@@ -116,8 +120,11 @@ impl Node {
             .with_threshold(settings.claim_check_threshold_bytes);
         let publisher =
             Publisher::new(broker.clone(), registry.clone()).with_claim_check(claim_check);
+        let relay_wake = Arc::new(Notify::new());
         Ok(Node {
-            identity: Identity::new(identity, publisher.clone(), settings.identity),
+            identity: Identity::new(identity, registry.clone(), settings.identity)
+                .with_relay_wake(relay_wake.clone()),
+            relay_wake,
             redis,
             publisher,
             registry,
@@ -239,7 +246,16 @@ impl Node {
     /// cleanup of expired keys.
     pub fn start_maintenance(&mut self, roles: &[Role]) {
         if roles.contains(&Role::Relay) {
-            let relay = OutboxRelay::new(self.outbox.clone(), self.publisher.clone(), 500);
+            // A round's publish gets three attempts (100 ms, then 200 ms apart); then its
+            // events stay in the outbox and the relay backs off before the next round.
+            let publisher = self.publisher.clone().with_retry(PublishRetry {
+                initial_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(400),
+                max_attempts: Some(3),
+                ..PublishRetry::default()
+            });
+            let relay = OutboxRelay::new(self.outbox.clone(), publisher, 500)
+                .with_wake(self.relay_wake.clone());
             self.consumers
                 .spawn(relay.run(self.shutdown.child_token(), Duration::from_millis(200)));
         }

@@ -175,7 +175,11 @@ fn kill_9_mid_registration_never_parts_an_account_from_its_event() {
     let _server = Server::start_with(&data_dir, &flags);
     let accounts = deployment.accounts();
     let answered = answered.lock().unwrap().clone();
-    assert!(answered.len() >= ROUNDS, "{} registrations answered", answered.len());
+    assert!(
+        answered.len() >= ROUNDS,
+        "{} registrations answered",
+        answered.len()
+    );
     let stored: BTreeSet<String> = accounts.values().cloned().collect();
     assert!(
         answered.is_subset(&stored),
@@ -208,7 +212,8 @@ fn kill_9_mid_registration_never_parts_an_account_from_its_event() {
     let users_with_events: BTreeSet<&String> = events.keys().collect();
     let users: BTreeSet<&String> = accounts.keys().collect();
     assert_eq!(
-        users_with_events, users,
+        users_with_events,
+        users,
         "accounts and events differ: {} accounts, {} with events",
         users.len(),
         users_with_events.len()

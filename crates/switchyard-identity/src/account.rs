@@ -108,8 +108,7 @@ pub fn check_password(password: &str, email: &str) -> Result<(), IdentityError> 
     if password.len() > MAX_PASSWORD_BYTES {
         return refuse("must be at most 128 bytes");
     }
-    if !password.chars().any(char::is_alphabetic) || !password.chars().any(|c| c.is_ascii_digit())
-    {
+    if !password.chars().any(char::is_alphabetic) || !password.chars().any(|c| c.is_ascii_digit()) {
         return refuse("must contain a letter and a digit");
     }
     if password.eq_ignore_ascii_case(email) {
@@ -279,8 +278,9 @@ fn random_code() -> Result<String, IdentityError> {
     const LIMIT: u32 = u32::MAX - u32::MAX % 1_000_000;
     loop {
         let mut bytes = [0_u8; 4];
-        getrandom::fill(&mut bytes)
-            .map_err(|err| IdentityError::store(format!("no randomness for a code: {err}"), true))?;
+        getrandom::fill(&mut bytes).map_err(|err| {
+            IdentityError::store(format!("no randomness for a code: {err}"), true)
+        })?;
         let value = u32::from_le_bytes(bytes);
         if value < LIMIT {
             return Ok(format!("{:06}", value % 1_000_000));
@@ -311,7 +311,14 @@ mod tests {
             normalize_email(" Alice@Example.COM ").unwrap(),
             "alice@example.com"
         );
-        for bad in ["", "alice", "alice@", "@example.com", "alice@localhost", "a b@example.com"] {
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@localhost",
+            "a b@example.com",
+        ] {
             let err = normalize_email(bad).unwrap_err();
             assert!(
                 matches!(err, IdentityError::Invalid { field: "email", .. }),
@@ -332,7 +339,13 @@ mod tests {
         assert!(check_password("correct horse 9", "alice@example.com").is_ok());
         for bad in ["short1", "onlyletters", "1234567890", &"a1".repeat(65)] {
             let err = check_password(bad, "alice@example.com").unwrap_err();
-            assert!(matches!(err, IdentityError::Invalid { field: "password", .. }));
+            assert!(matches!(
+                err,
+                IdentityError::Invalid {
+                    field: "password",
+                    ..
+                }
+            ));
         }
     }
 
@@ -341,7 +354,10 @@ mod tests {
         assert_eq!(Locale::parse("VI").unwrap(), Locale::Vi);
         assert!(matches!(
             Locale::parse("sv-SE"),
-            Err(IdentityError::Invalid { field: "locale", .. })
+            Err(IdentityError::Invalid {
+                field: "locale",
+                ..
+            })
         ));
     }
 
@@ -349,7 +365,10 @@ mod tests {
     fn argon2id_hashes_are_salted() {
         let first = hash_password("correct horse 9").unwrap();
         let second = hash_password("correct horse 9").unwrap();
-        assert!(first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{first}");
+        assert!(
+            first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{first}"
+        );
         assert_ne!(first, second);
     }
 
@@ -359,7 +378,11 @@ mod tests {
         let mut account = account();
         let issued = account.issue_code(now, CODE_LIFETIME).unwrap();
         assert_eq!(issued.code.len(), 6);
-        assert!(!serde_json::to_string(&account).unwrap().contains(&issued.code));
+        assert!(
+            !serde_json::to_string(&account)
+                .unwrap()
+                .contains(&issued.code)
+        );
         let mut expired = account.clone();
         assert_eq!(
             expired.verify(&issued.code, now + CODE_LIFETIME),
@@ -378,14 +401,23 @@ mod tests {
         let now = Utc::now();
         let mut account = account();
         let issued = account.issue_code(now, CODE_LIFETIME).unwrap();
-        let wrong = if issued.code == "000000" { "111111" } else { "000000" };
+        let wrong = if issued.code == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
         for left in (1..MAX_ATTEMPTS).rev() {
             assert_eq!(
                 account.verify(wrong, now),
-                Err(CodeRefusal::Wrong { attempts_left: left })
+                Err(CodeRefusal::Wrong {
+                    attempts_left: left
+                })
             );
         }
-        assert_eq!(account.verify(wrong, now), Err(CodeRefusal::TooManyAttempts));
+        assert_eq!(
+            account.verify(wrong, now),
+            Err(CodeRefusal::TooManyAttempts)
+        );
         // Even the right code no longer counts.
         assert_eq!(
             account.verify(&issued.code, now),
@@ -400,16 +432,23 @@ mod tests {
         account.issue_code(start, CODE_LIFETIME).unwrap();
         assert!(matches!(
             account.issue_code(start + Duration::seconds(10), CODE_LIFETIME),
-            Err(IdentityError::RateLimited { retry_after_secs: 50, .. })
+            Err(IdentityError::RateLimited {
+                retry_after_secs: 50,
+                ..
+            })
         ));
         for minute in 1..MAX_SENDS_PER_WINDOW as i64 {
-            account.issue_code(start + Duration::minutes(minute), CODE_LIFETIME).unwrap();
+            account
+                .issue_code(start + Duration::minutes(minute), CODE_LIFETIME)
+                .unwrap();
         }
         assert!(matches!(
             account.issue_code(start + Duration::minutes(30), CODE_LIFETIME),
             Err(IdentityError::RateLimited { .. })
         ));
-        account.issue_code(start + Duration::minutes(61), CODE_LIFETIME).unwrap();
+        account
+            .issue_code(start + Duration::minutes(61), CODE_LIFETIME)
+            .unwrap();
     }
 
     #[test]

@@ -25,16 +25,14 @@ mod store;
 mod subscription;
 
 pub use account::{
-    Account, CODE_LIFETIME, Locale, MAX_ATTEMPTS, MAX_SENDS_PER_WINDOW, RESEND_INTERVAL,
-    mask_email,
+    Account, CODE_LIFETIME, Locale, MAX_ATTEMPTS, MAX_SENDS_PER_WINDOW, RESEND_INTERVAL, mask_email,
 };
 pub use error::{CodeRefusal, IdentityError};
 pub use legacy::LegacyMessage;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresIdentityStore;
 pub use service::{
-    Actor, Identity, IdentitySettings, LEGACY_EXCHANGE, NewSubscription, Registered,
-    prepare_events,
+    Actor, Identity, IdentitySettings, LEGACY_EXCHANGE, NewSubscription, Registered, prepare_events,
 };
 pub use store::{Change, EmbeddedIdentityStore, IdentityStore, OutboxEvent, RecordKind, Update};
 pub use subscription::{Subscription, parse_status};

@@ -13,8 +13,8 @@ use sqlx::Row;
 use switchyard_postgres::PostgresOutbox;
 use switchyard_state::Outbox;
 
-use crate::store::{Change, IdentityStore, RecordKind};
 use crate::IdentityError;
+use crate::store::{Change, IdentityStore, RecordKind};
 
 /// The records of one deployment, in `table`, with events in `outbox`.
 pub struct PostgresIdentityStore {
@@ -27,7 +27,9 @@ impl PostgresIdentityStore {
     /// outbox's), on the outbox's pool. Call [`migrate`](Self::migrate) once.
     pub fn new(outbox: Arc<PostgresOutbox>, table: &str) -> Result<Self, IdentityError> {
         let identifier = |part: &str| {
-            part.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
                 && part
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

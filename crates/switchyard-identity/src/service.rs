@@ -1,15 +1,15 @@
 //! [`Identity`]: the identity flows. Each request decides over one record and commits the
-//! record with its events through the outbox ([`IdentityStore::update`]); once committed,
-//! the events are published at once (a few attempts with exponential backoff) and marked
-//! sent, and whatever could not be published stays in the outbox for the relay — never
-//! lost; published again at worst, which consumers deduplicate by event id.
+//! record with its events through the outbox ([`IdentityStore::update`]), then wakes the
+//! outbox relay, which publishes them at once: the relay is the one publisher of the
+//! outbox, so an event leaves once (again only after a crash between its publish and its
+//! mark, which consumers deduplicate by event id), and one the bus refuses stays in the
+//! outbox until it can leave — never lost.
 //!
 //! With dual publish on, each event also gets a copy in the legacy shape for the fanout
 //! exchange [`LEGACY_EXCHANGE`], committed in the same transaction, so turning the flag off
 //! stops the copies of later events without losing or doubling any.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,11 +20,10 @@ use switchyard_contracts::identity::{
     SubscriptionCreatedPayload, SubscriptionStatus, SubscriptionStatusChangedPayload,
 };
 use switchyard_contracts::{Envelope, Outbound, Registry};
-use switchyard_runtime::{PublishRetry, Publisher};
+use tokio::sync::Notify;
 
 use crate::account::{
-    Account, Locale, check_code_format, check_password, hash_password, mask_email,
-    normalize_email,
+    Account, Locale, check_code_format, check_password, hash_password, mask_email, normalize_email,
 };
 use crate::store::{IdentityStore, OutboxEvent, RecordKind, Update};
 use crate::subscription::{Subscription, check_reason, check_uuid, status_word};
@@ -35,9 +34,6 @@ pub const LEGACY_EXCHANGE: &str = "smtp_send_email_exc";
 
 /// The CloudEvents `source` of identity events.
 const SOURCE: &str = "switchyard/identity";
-
-/// Attempts to publish an event right after its commit before leaving it to the relay.
-const PUBLISH_ATTEMPTS: u32 = 3;
 
 /// How the identity flows run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,32 +91,36 @@ pub struct NewSubscription {
     pub trial_end: Option<DateTime<Utc>>,
 }
 
-/// The identity flows over one store and one publisher.
+/// The identity flows over one store.
 #[derive(Clone)]
 pub struct Identity {
     store: Arc<dyn IdentityStore>,
-    publisher: Publisher,
+    registry: Arc<Registry>,
     settings: IdentitySettings,
+    relay: Arc<Notify>,
 }
 
 impl Identity {
-    /// Flows storing in `store` and publishing through `publisher`.
+    /// Flows storing in `store`, checking events against `registry`.
     pub fn new(
         store: Arc<dyn IdentityStore>,
-        publisher: Publisher,
+        registry: Arc<Registry>,
         settings: IdentitySettings,
     ) -> Self {
-        let publisher = publisher.with_retry(PublishRetry {
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(400),
-            budget: Duration::from_secs(5),
-            max_attempts: Some(PUBLISH_ATTEMPTS),
-        });
         Identity {
             store,
-            publisher,
+            registry,
             settings,
+            relay: Arc::new(Notify::new()),
         }
+    }
+
+    /// The same flows, waking the outbox relay that `relay` wakes
+    /// (`switchyard_runtime::OutboxRelay::with_wake`) after
+    /// each commit; without it, events leave at the relay's next round.
+    pub fn with_relay_wake(mut self, relay: Arc<Notify>) -> Self {
+        self.relay = relay;
+        self
     }
 
     /// How the flows run.
@@ -142,7 +142,9 @@ impl Identity {
         let password = password.to_string();
         let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
-            .map_err(|err| IdentityError::store(format!("password hashing stopped: {err}"), true))??;
+            .map_err(|err| {
+                IdentityError::store(format!("password hashing stopped: {err}"), true)
+            })??;
         let now = Utc::now();
         let mut account = Account::new(email.clone(), password_hash, locale, now);
         let issued = account.issue_code(now, self.settings.code_lifetime)?;
@@ -151,7 +153,7 @@ impl Identity {
             email: email.clone(),
             expires_at: issued.expires_at,
         };
-        let (events, outbound) = self.verification_events(&account, &issued.code, issued.expires_at)?;
+        let events = self.verification_events(&account, &issued.code, issued.expires_at)?;
         let value = to_json(&account);
         let taken = email.clone();
         let ids = self
@@ -169,7 +171,7 @@ impl Identity {
             )
             .await?;
         tracing::info!(user_id = %registered.user_id, email = %mask_email(&email), "account registered");
-        self.publish_now(ids, outbound).await;
+        self.committed(&ids);
         Ok(registered)
     }
 
@@ -206,8 +208,12 @@ impl Identity {
             .await;
         let user_id = user_id.lock().expect("never poisoned").clone();
         match &result {
-            Ok(_) => tracing::info!(user_id = %user_id, email = %mask_email(&email), "address verified"),
-            Err(err) => tracing::info!(email = %mask_email(&email), reason = %err, "verification refused"),
+            Ok(_) => {
+                tracing::info!(user_id = %user_id, email = %mask_email(&email), "address verified")
+            }
+            Err(err) => {
+                tracing::info!(email = %mask_email(&email), reason = %err, "verification refused")
+            }
         }
         result.map(|_| user_id)
     }
@@ -234,20 +240,20 @@ impl Identity {
                     };
                     let mut account: Account = from_json(current)?;
                     let issued = account.issue_code(now, this.settings.code_lifetime)?;
-                    let (events, outbound) =
+                    let events =
                         this.verification_events(&account, &issued.code, issued.expires_at)?;
-                    *plan.lock().expect("never poisoned") = Some((outbound, issued.expires_at));
+                    *plan.lock().expect("never poisoned") = Some(issued.expires_at);
                     Ok(Update::write(to_json(&account), events))
                 }),
             )
             .await?;
-        let (outbound, expires_at) = planned
+        let expires_at = planned
             .lock()
             .expect("never poisoned")
             .take()
             .expect("a committed resend planned its events");
         tracing::info!(email = %mask_email(&email), "verification code sent again");
-        self.publish_now(ids, outbound).await;
+        self.committed(&ids);
         Ok(expires_at)
     }
 
@@ -292,8 +298,7 @@ impl Identity {
             trial_end: subscription.trial_end,
             idempotency_key: Some(subscription.subscription_id.clone()),
         };
-        let (events, outbound) =
-            self.events(SUBSCRIPTION_CREATED, &subscription.user_id, &payload)?;
+        let events = self.events(SUBSCRIPTION_CREATED, &subscription.user_id, &payload)?;
         let created = subscription.clone();
         let existing = Arc::new(std::sync::Mutex::new(None));
         let found = existing.clone();
@@ -306,7 +311,9 @@ impl Identity {
                     None => Ok(Update::write(to_json(&created), events)),
                     Some(current) => {
                         let stored: Subscription = from_json(current)?;
-                        if stored.user_id != created.user_id || stored.plan_code != created.plan_code {
+                        if stored.user_id != created.user_id
+                            || stored.plan_code != created.plan_code
+                        {
                             return Err(IdentityError::Conflict(format!(
                                 "subscription {} exists with another user or plan",
                                 stored.subscription_id
@@ -326,7 +333,7 @@ impl Identity {
             return Ok((stored, false));
         }
         tracing::info!(subscription_id = %subscription.subscription_id, user_id = %subscription.user_id, plan = %subscription.plan_code, "subscription created");
-        self.publish_now(ids, outbound).await;
+        self.committed(&ids);
         Ok((subscription, true))
     }
 
@@ -454,20 +461,20 @@ impl Identity {
                         return Err(not_found(&id));
                     }
                     let (event_type, payload) = change(&mut subscription, Utc::now())?;
-                    let (events, outbound) =
+                    let events =
                         this.events_of_value(event_type, &subscription.user_id, payload)?;
                     let value = to_json(&subscription);
-                    *result.lock().expect("never poisoned") = Some((subscription, outbound));
+                    *result.lock().expect("never poisoned") = Some(subscription);
                     Ok(Update::write(value, events))
                 }),
             )
             .await?;
-        let (subscription, outbound) = outcome
+        let subscription = outcome
             .lock()
             .expect("never poisoned")
             .take()
             .expect("a committed change recorded its outcome");
-        self.publish_now(ids, outbound).await;
+        self.committed(&ids);
         Ok(subscription)
     }
 
@@ -476,7 +483,7 @@ impl Identity {
         account: &Account,
         code: &str,
         expires_at: DateTime<Utc>,
-    ) -> Result<(Vec<OutboxEvent>, Vec<Outbound>), IdentityError> {
+    ) -> Result<Vec<OutboxEvent>, IdentityError> {
         let payload = EmailVerificationPayload {
             user_id: account.user_id.clone(),
             recipient: account.email.clone(),
@@ -492,48 +499,38 @@ impl Identity {
         event_type: &str,
         user_id: &str,
         payload: &T,
-    ) -> Result<(Vec<OutboxEvent>, Vec<Outbound>), IdentityError> {
+    ) -> Result<Vec<OutboxEvent>, IdentityError> {
         self.events_of_value(event_type, user_id, to_value(payload))
     }
 
-    /// The prepared event and, with dual publish on, its legacy copy ([`prepare_events`]):
-    /// as outbox rows and as messages to publish at once.
+    /// The outbox rows of the prepared event and, with dual publish on, its legacy copy
+    /// ([`prepare_events`]).
     fn events_of_value(
         &self,
         event_type: &str,
         user_id: &str,
         payload: Value,
-    ) -> Result<(Vec<OutboxEvent>, Vec<Outbound>), IdentityError> {
+    ) -> Result<Vec<OutboxEvent>, IdentityError> {
         let outbounds = prepare_events(
-            self.publisher.registry(),
+            &self.registry,
             self.settings.dual_publish,
             event_type,
             user_id,
             payload,
         )?;
-        let rows = outbounds
+        Ok(outbounds
             .iter()
             .map(|outbound| OutboxEvent {
                 partition_key: outbound.partition_key.clone(),
                 payload: serde_json::to_vec(outbound).expect("an Outbound always serializes"),
             })
-            .collect();
-        Ok((rows, outbounds))
+            .collect())
     }
 
-    /// Publishes committed events now and marks them sent; on failure they stay in the
-    /// outbox for the relay.
-    async fn publish_now(&self, ids: Vec<u64>, outbound: Vec<Outbound>) {
-        if outbound.is_empty() {
-            return;
-        }
-        let event_ids: Vec<String> = outbound.iter().map(|event| event.event_id.clone()).collect();
-        if let Err(err) = self.publisher.publish_prepared(outbound).await {
-            tracing::warn!(events = ?event_ids, error = %err, "identity events not published yet: the outbox relay will publish them");
-            return;
-        }
-        if let Err(err) = self.store.outbox().mark_sent(&ids).await {
-            tracing::warn!(events = ?event_ids, error = %err, "identity events published but not marked sent: the relay will publish them again");
+    /// Events were committed: the relay takes them now.
+    fn committed(&self, ids: &[u64]) {
+        if !ids.is_empty() {
+            self.relay.notify_one();
         }
     }
 }
@@ -576,6 +573,7 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, IdentityError> {
-    serde_json::from_slice(bytes)
-        .map_err(|err| IdentityError::store(format!("a stored identity record is damaged: {err}"), false))
+    serde_json::from_slice(bytes).map_err(|err| {
+        IdentityError::store(format!("a stored identity record is damaged: {err}"), false)
+    })
 }

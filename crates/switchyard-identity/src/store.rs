@@ -31,7 +31,7 @@ impl RecordKind {
 }
 
 /// An event for the outbox: its partition key and the prepared message
-/// ([`switchyard_runtime::outbox_entry`]).
+/// (`switchyard_runtime::outbox_entry`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEvent {
     /// Events of one key leave the outbox in order.

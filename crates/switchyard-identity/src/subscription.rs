@@ -86,9 +86,9 @@ impl Subscription {
     ) -> Result<Self, IdentityError> {
         let plan_ok = !plan_code.is_empty()
             && plan_code.len() <= MAX_PLAN_CODE_BYTES
-            && plan_code
-                .bytes()
-                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"_-".contains(&byte));
+            && plan_code.bytes().all(|byte| {
+                byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"_-".contains(&byte)
+            });
         if !plan_ok {
             return Err(IdentityError::invalid(
                 "plan_code",
@@ -103,10 +103,16 @@ impl Subscription {
                 ));
             }
             (_, (Some(_), None)) => {
-                return Err(IdentityError::invalid("trial_end", "is required with trial_start"));
+                return Err(IdentityError::invalid(
+                    "trial_end",
+                    "is required with trial_start",
+                ));
             }
             (_, (None, Some(_))) => {
-                return Err(IdentityError::invalid("trial_start", "is required with trial_end"));
+                return Err(IdentityError::invalid(
+                    "trial_start",
+                    "is required with trial_end",
+                ));
             }
             (SubscriptionStatus::Trialing, (None, None)) => {
                 return Err(IdentityError::invalid(
@@ -243,7 +249,10 @@ mod tests {
             "subscription_id"
         );
         assert_eq!(parse_status("status", "past_due").unwrap(), PastDue);
-        assert_eq!(field_of(parse_status("status", "paused").unwrap_err()), "status");
+        assert_eq!(
+            field_of(parse_status("status", "paused").unwrap_err()),
+            "status"
+        );
     }
 
     #[test]
@@ -256,11 +265,24 @@ mod tests {
             field_of(new(Trialing, (Some(now), Some(now))).unwrap_err()),
             "trial_end"
         );
-        assert_eq!(field_of(new(Trialing, (None, None)).unwrap_err()), "trial_end");
-        assert_eq!(field_of(new(Active, (None, Some(now))).unwrap_err()), "trial_start");
+        assert_eq!(
+            field_of(new(Trialing, (None, None)).unwrap_err()),
+            "trial_end"
+        );
+        assert_eq!(
+            field_of(new(Active, (None, Some(now))).unwrap_err()),
+            "trial_start"
+        );
         assert_eq!(field_of(new(Expired, (None, None)).unwrap_err()), "status");
         assert!(new(Active, (None, None)).is_ok());
-        let bad_plan = Subscription::new("id".into(), "u".into(), "Pro Plan".into(), Active, (None, None), now);
+        let bad_plan = Subscription::new(
+            "id".into(),
+            "u".into(),
+            "Pro Plan".into(),
+            Active,
+            (None, None),
+            now,
+        );
         assert_eq!(field_of(bad_plan.unwrap_err()), "plan_code");
     }
 
@@ -269,10 +291,17 @@ mod tests {
         let now = Utc::now();
         let mut subscription = trialing(now);
         assert_eq!(
-            field_of(subscription.cancel(now - Duration::days(1), now).unwrap_err()),
+            field_of(
+                subscription
+                    .cancel(now - Duration::days(1), now)
+                    .unwrap_err()
+            ),
             "effective_until"
         );
-        assert_eq!(subscription.cancel(now + Duration::days(30), now).unwrap(), Trialing);
+        assert_eq!(
+            subscription.cancel(now + Duration::days(30), now).unwrap(),
+            Trialing
+        );
         assert!(matches!(
             subscription.cancel(now + Duration::days(30), now),
             Err(IdentityError::Conflict(_))
@@ -288,7 +317,10 @@ mod tests {
             subscription.change_status(Active, now),
             Err(IdentityError::Conflict(_))
         ));
-        assert_eq!(field_of(subscription.change_status(Cancelled, now).unwrap_err()), "status");
+        assert_eq!(
+            field_of(subscription.change_status(Cancelled, now).unwrap_err()),
+            "status"
+        );
         assert_eq!(subscription.change_status(PastDue, now).unwrap(), Active);
         assert!(matches!(
             subscription.change_status(Trialing, now),

@@ -5,13 +5,11 @@
 
 use std::sync::Arc;
 
-use switchyard_bus::DownBroker;
 use switchyard_contracts::{Outbound, Registry};
 use switchyard_identity::{
     Identity, IdentityError, IdentitySettings, IdentityStore, PostgresIdentityStore, RecordKind,
 };
 use switchyard_postgres::PostgresOutbox;
-use switchyard_runtime::Publisher;
 use switchyard_state::Outbox;
 
 /// The trust-auth default of the local server; `DATABASE_URL` overrides it.
@@ -31,12 +29,14 @@ impl Schema {
         let name = format!("identity_test_{}", uuid::Uuid::now_v7().simple());
         let pool = sqlx::PgPool::connect(&database_url())
             .await
-            .unwrap_or_else(|err| panic!("postgresql is not reachable at {}: {err}", database_url()));
+            .unwrap_or_else(|err| {
+                panic!("postgresql is not reachable at {}: {err}", database_url())
+            });
         Schema { name, pool }
     }
 
-    /// The store of this schema, its events going nowhere (the bus is down) so that
-    /// they stay in the outbox to be counted.
+    /// The store of this schema, with no relay: its events stay in the outbox to be
+    /// counted.
     async fn store(&self) -> (Arc<PostgresIdentityStore>, Arc<PostgresOutbox>, Identity) {
         let outbox = Arc::new(
             PostgresOutbox::connect(&database_url(), &format!("{}.outbox", self.name))
@@ -45,13 +45,12 @@ impl Schema {
         );
         outbox.migrate().await.unwrap();
         let store = Arc::new(
-            PostgresIdentityStore::new(outbox.clone(), &format!("{}.identity", self.name))
-                .unwrap(),
+            PostgresIdentityStore::new(outbox.clone(), &format!("{}.identity", self.name)).unwrap(),
         );
         store.migrate().await.unwrap();
         let identity = Identity::new(
             store.clone(),
-            Publisher::new(Arc::new(DownBroker), Arc::new(Registry::standard())),
+            Arc::new(Registry::standard()),
             IdentitySettings {
                 dual_publish: false,
                 ..IdentitySettings::default()
@@ -100,9 +99,15 @@ async fn an_event_the_outbox_refuses_rolls_the_registration_back() {
     let refused = identity
         .register("frank@example.com", "correct horse 9", "en")
         .await;
-    assert!(matches!(refused, Err(IdentityError::Store { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(IdentityError::Store { .. })),
+        "{refused:?}"
+    );
     assert_eq!(
-        store.get(RecordKind::Account, "frank@example.com").await.unwrap(),
+        store
+            .get(RecordKind::Account, "frank@example.com")
+            .await
+            .unwrap(),
         None,
         "no account without its event"
     );
@@ -115,11 +120,13 @@ async fn an_event_the_outbox_refuses_rolls_the_registration_back() {
         .register("frank@example.com", "correct horse 9", "en")
         .await
         .expect("nothing of the refused registration stayed");
-    assert!(store
-        .get(RecordKind::Account, "frank@example.com")
-        .await
-        .unwrap()
-        .is_some());
+    assert!(
+        store
+            .get(RecordKind::Account, "frank@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(recipients(&outbox).await, ["frank@example.com"]);
     schema.drop_schema().await;
 }
@@ -150,7 +157,12 @@ async fn concurrent_registrations_of_one_address_make_one_account_and_one_event(
     assert_eq!(recipients(&outbox).await, ["grace@example.com"]);
 
     // A verification attempt is a change of the same row: counted, with no event.
-    assert!(identity.verify("grace@example.com", "000000").await.is_err());
+    assert!(
+        identity
+            .verify("grace@example.com", "000000")
+            .await
+            .is_err()
+    );
     assert_eq!(outbox.pending_count().await.unwrap(), 1);
     schema.drop_schema().await;
 }

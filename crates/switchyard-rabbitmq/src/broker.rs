@@ -287,27 +287,30 @@ impl RabbitBroker {
     /// Whether `exchange` exists on the server now (a passive declare; a missing exchange
     /// closes the channel, which is then replaced).
     async fn exchange_exists(&self, exchange: &str) -> Result<bool, BusError> {
-        self.on_admin(&format!("checking exchange `{exchange}`"), |channel| async move {
-            match channel
-                .exchange_declare(
-                    exchange.into(),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        passive: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-            {
-                Ok(()) => Ok(true),
-                Err(err) if is_not_found(&err) => {
-                    self.inner.admin.discard(&channel).await;
-                    Ok(false)
+        self.on_admin(
+            &format!("checking exchange `{exchange}`"),
+            |channel| async move {
+                match channel
+                    .exchange_declare(
+                        exchange.into(),
+                        ExchangeKind::Topic,
+                        ExchangeDeclareOptions {
+                            passive: true,
+                            ..ExchangeDeclareOptions::default()
+                        },
+                        FieldTable::default(),
+                    )
+                    .await
+                {
+                    Ok(()) => Ok(true),
+                    Err(err) if is_not_found(&err) => {
+                        self.inner.admin.discard(&channel).await;
+                        Ok(false)
+                    }
+                    Err(err) => Err(amqp(&format!("failed to check exchange `{exchange}`"), err)),
                 }
-                Err(err) => Err(amqp(&format!("failed to check exchange `{exchange}`"), err)),
-            }
-        })
+            },
+        )
         .await
     }
 

@@ -19,6 +19,7 @@ use std::time::Duration;
 use switchyard_bus::BusError;
 use switchyard_contracts::{ContractError, Envelope, Outbound, Registry};
 use switchyard_state::{Outbox, OutboxEntry, StateError};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::Publisher;
@@ -74,6 +75,8 @@ pub struct OutboxRelay {
     outbox: Arc<dyn Outbox>,
     publisher: Publisher,
     batch_size: usize,
+    /// Ends an idle pause early: a writer that just committed events calls `notify_one`.
+    wake: Arc<Notify>,
     /// Entries known not to decode, stepped over in every round.
     undecodable: Mutex<BTreeSet<u64>>,
 }
@@ -85,8 +88,17 @@ impl OutboxRelay {
             outbox,
             publisher,
             batch_size: batch_size.max(1),
+            wake: Arc::new(Notify::new()),
             undecodable: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// The same relay, woken from an idle pause by `wake` (`notify_one`): a writer that
+    /// has just committed events calls it, so they leave without waiting out the pause.
+    /// A wake while a round runs is kept for the next pause.
+    pub fn with_wake(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = wake;
+        self
     }
 
     /// Publishes up to `batch_size` pending events, oldest first, then marks them sent.
@@ -128,7 +140,8 @@ impl OutboxRelay {
     }
 
     /// Relays until `shutdown`: rounds follow each other while there is work, pause
-    /// `idle_wait` when there is none, and back off (doubling, up to 2 s) on errors.
+    /// `idle_wait` when there is none (or until woken, see [`OutboxRelay::with_wake`]),
+    /// and back off (doubling, up to 2 s) on errors.
     /// Cancelling may cut a round between publish and mark: its events are published again
     /// by the next relay, as after a crash.
     pub async fn run(self, shutdown: CancellationToken, idle_wait: Duration) {
@@ -156,6 +169,7 @@ impl OutboxRelay {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(pause) => {}
+                _ = self.wake.notified() => {}
             }
         }
         tracing::info!("outbox relay stopped");
@@ -266,14 +280,22 @@ mod tests {
 
     /// Commits `count` domain writes, each with its email event; returns the event ids.
     async fn commit_emails(fixture: &Fixture, range: std::ops::Range<usize>) -> Vec<String> {
+        commit_emails_to(&fixture.state, &fixture.registry, range).await
+    }
+
+    async fn commit_emails_to(
+        state: &EmbeddedState,
+        registry: &Registry,
+        range: std::ops::Range<usize>,
+    ) -> Vec<String> {
         let mut event_ids = Vec::new();
         for n in range {
             let envelope = email_envelope(n);
-            let entry = outbox_entry(&fixture.registry, &envelope).unwrap();
+            let entry = outbox_entry(registry, &envelope).unwrap();
             let write = StateWrite::new()
                 .put(format!("mail:{n}"), b"imported".to_vec(), None)
                 .event(entry);
-            fixture.state.commit(write).await.unwrap();
+            state.commit(write).await.unwrap();
             event_ids.push(envelope.id);
         }
         event_ids
@@ -297,6 +319,28 @@ mod tests {
             }
             broker.ack("s", &tags).await.unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn a_wake_ends_the_idle_pause() {
+        let fixture = fixture(64).await;
+        let wake = Arc::new(Notify::new());
+        let shutdown = CancellationToken::new();
+        let relay = fixture.relay.with_wake(wake.clone());
+        let running = tokio::spawn(relay.run(shutdown.clone(), Duration::from_secs(3600)));
+        // The first round finds nothing: the relay pauses for an hour.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let committed = commit_emails_to(&fixture.state, &fixture.registry, 0..3).await;
+        let woken = Instant::now();
+        wake.notify_one();
+        let mut relayed = Vec::new();
+        while relayed.len() < committed.len() && woken.elapsed() < Duration::from_secs(5) {
+            relayed.extend(drain(&fixture.broker).await);
+        }
+        assert_eq!(relayed, committed);
+        assert!(woken.elapsed() < Duration::from_secs(5));
+        shutdown.cancel();
+        running.await.unwrap();
     }
 
     #[tokio::test]

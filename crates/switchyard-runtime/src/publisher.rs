@@ -212,7 +212,10 @@ impl Publisher {
         METRICS
             .event_publish_duration
             .observe(started.elapsed().as_secs_f64());
-        METRICS.events_published.get_or_create(&labels).inc_by(count);
+        METRICS
+            .events_published
+            .get_or_create(&labels)
+            .inc_by(count);
         METRICS
             .publisher_events
             .get_or_create(&PublishLabels {
@@ -538,7 +541,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(broker.attempts("emails"), 3);
         // Two pauses: at most 100 ms, then at most 200 ms.
-        assert!(started.elapsed() <= Duration::from_millis(300), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() <= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
         let succeeding = ScriptedBroker::failing("emails", &[BusErrorKind::Unavailable; 2]);
         publisher(succeeding.clone())
             .with_retry(capped)

@@ -21,8 +21,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_auth::Scope;
 use switchyard_contracts::identity::{EMAIL_VERIFICATION_REQUESTED, SubscriptionStatus};
 use switchyard_identity::{
-    Actor, CodeRefusal, IdentityError, LEGACY_EXCHANGE, NewSubscription, Subscription,
-    parse_status,
+    Actor, CodeRefusal, IdentityError, LEGACY_EXCHANGE, NewSubscription, Subscription, parse_status,
 };
 use utoipa::ToSchema;
 
@@ -234,7 +233,11 @@ fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         let field = err.path().to_string();
         let message = format!("invalid body: {}", err.inner());
         let error = ApiError::new(StatusCode::BAD_REQUEST, message);
-        if field == "." { error } else { error.field(&field) }
+        if field == "." {
+            error
+        } else {
+            error.field(&field)
+        }
     })
 }
 
@@ -470,7 +473,12 @@ pub(super) async fn bus_health(State(state): State<ApiState>) -> (StatusCode, Js
         state.broker.publish_routes(&topics),
     )
     .await
-    .unwrap_or_else(|_| Err(switchyard_bus::BusError::new(switchyard_bus::BusErrorKind::Unavailable, "the bus did not answer within 2 s")));
+    .unwrap_or_else(|_| {
+        Err(switchyard_bus::BusError::new(
+            switchyard_bus::BusErrorKind::Unavailable,
+            "the bus did not answer within 2 s",
+        ))
+    });
     let (destinations, error) = match checked {
         Ok(routes) => (
             routes

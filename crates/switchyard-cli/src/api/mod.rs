@@ -78,8 +78,18 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/health", Access::Public, health),
         route(Method::GET, "/health/live", Access::Public, live),
         route(Method::GET, "/health/ready", Access::Public, ready),
-        route(Method::GET, "/health/bus", Access::Public, identity::bus_health),
-        route(Method::GET, "/health/redis", Access::Public, identity::redis_health),
+        route(
+            Method::GET,
+            "/health/bus",
+            Access::Public,
+            identity::bus_health,
+        ),
+        route(
+            Method::GET,
+            "/health/redis",
+            Access::Public,
+            identity::redis_health,
+        ),
         route(Method::GET, "/metrics", Access::Public, metrics),
         route(
             Method::GET,
@@ -151,7 +161,12 @@ pub fn routes() -> Vec<Route> {
             integrations::microsoft_webhook,
         ),
         // Whoever signs up has no credential yet: each account bounds its own attempts.
-        route(Method::POST, "/v1/register", Access::Public, identity::register),
+        route(
+            Method::POST,
+            "/v1/register",
+            Access::Public,
+            identity::register,
+        ),
         route(Method::POST, "/v1/verify", Access::Public, identity::verify),
         route(
             Method::POST,

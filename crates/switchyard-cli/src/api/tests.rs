@@ -137,10 +137,12 @@ fn body_for(path: &str, user: &str) -> Option<Value> {
         ),
         "/v1/verify" => Some(json!({"email": format!("{user}@example.com"), "otp": "000000"})),
         "/v1/verify/resend" => Some(json!({"email": format!("{user}@example.com")})),
-        "/v1/subscriptions" => Some(json!({"user_id": user, "plan_code": "pro", "status": "active"})),
-        "/v1/subscriptions/{id}/cancel" => Some(
-            json!({"reason": "user_requested", "effective_until": "2999-01-01T00:00:00Z"}),
-        ),
+        "/v1/subscriptions" => {
+            Some(json!({"user_id": user, "plan_code": "pro", "status": "active"}))
+        }
+        "/v1/subscriptions/{id}/cancel" => {
+            Some(json!({"reason": "user_requested", "effective_until": "2999-01-01T00:00:00Z"}))
+        }
         "/v1/subscriptions/{id}/status" => Some(json!({"status": "active", "reason": "paid"})),
         _ => None,
     }
@@ -186,7 +188,8 @@ async fn every_route_refuses_another_users_data_and_the_audit_log_says_so() {
                     // Without a credential, each answers on its own terms: a code that
                     // is not the one sent, a new code asked for too soon.
                     "/v1/verify" | "/v1/verify/resend" => assert!(
-                        status == StatusCode::BAD_REQUEST || status == StatusCode::TOO_MANY_REQUESTS,
+                        status == StatusCode::BAD_REQUEST
+                            || status == StatusCode::TOO_MANY_REQUESTS,
                         "{what}: {status} {body}"
                     ),
                     _ => assert!(status.is_success(), "{what}: {status} {body}"),

@@ -53,7 +53,10 @@ pub(super) async fn identity(
     let url = url
         .filter(|url| url.starts_with("amqp://") || url.starts_with("amqps://"))
         .context("bench identity measures RabbitMQ: give --bus amqp://…")?;
-    ensure!(workload.events > 0 && workload.rate > 0.0, "--events and --rate must be positive");
+    ensure!(
+        workload.events > 0 && workload.rate > 0.0,
+        "--events and --rate must be positive"
+    );
     let dir = tempfile::tempdir().context("failed to create a scratch directory")?;
     let urls = crate::backends::EngineUrls {
         bus: Some(url.to_string()),
@@ -164,7 +167,10 @@ pub(super) async fn identity(
         workload.rate,
         payload.len()
     );
-    println!("{:<22} {:>9} {:>9} {:>9}", "pass", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "{:<22} {:>9} {:>9} {:>9}",
+        "pass", "p50 ms", "p99 ms", "max ms"
+    );
     for (label, latencies) in [
         ("raw lapin", &raw),
         ("switchyard", &single),
