@@ -1,6 +1,12 @@
 //! The identity flows through `switchyard serve` on the distributed engines: RabbitMQ for
 //! the bus (the `smap.events` exchange) and PostgreSQL for accounts and the outbox.
 //!
+//! - Register → the verification mail arrives (through the mailer role, on `email.#`,
+//!   to a real SMTP server on loopback) with the code, the locale's language and its
+//!   headers → verify succeeds; a wrong code, an expired code and too many attempts each
+//!   fail with their reason. With dual publish on, a legacy consumer of the fanout
+//!   exchange `smtp_send_email_exc` gets each event once beside the mailer; after a
+//!   restart with it off, only the mailer does, and no event is lost or doubled.
 //! - kill -9 in the middle of registrations, many rounds: never an account without its
 //!   `email.verification.requested` event, never an event without its account, and each
 //!   account's event delivered once in effect (one event id, however often the relay
@@ -10,11 +16,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use serde_json::{Value, json};
 use switchyard_bus::{Broker, SubscriptionConfig};
+use switchyard_identity::LEGACY_EXCHANGE;
+use switchyard_mailer::{SinkMail, SmtpSink};
 use switchyard_rabbitmq::{RabbitBroker, RabbitOptions};
 
 mod support;
-use support::Server;
+use support::{Server, run};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -61,7 +70,9 @@ impl Deployment {
 
     /// The bus as the server sees it: the identity set's topics on `smap.events`.
     fn broker(&self) -> RabbitBroker {
-        let mut options = RabbitOptions::default().with_namespace(&self.namespace);
+        let mut options = RabbitOptions::default()
+            .with_namespace(&self.namespace)
+            .with_fanout_exchange(LEGACY_EXCHANGE);
         for topic in [
             "email.verification.requested",
             "subscription.created",
@@ -110,6 +121,200 @@ impl Drop for Deployment {
             }
         });
     }
+}
+
+/// The first six digits in a row of `text`: the code of a verification mail.
+fn code_in(text: &str) -> String {
+    text.as_bytes()
+        .windows(6)
+        .find(|window| window.iter().all(u8::is_ascii_digit))
+        .map(|window| String::from_utf8(window.to_vec()).unwrap())
+        .unwrap_or_else(|| panic!("no code in {text}"))
+}
+
+/// The message ids waiting on `subscription`, acked: what arrives within a moment.
+fn take(deployment: &Deployment, broker: &RabbitBroker, subscription: &str) -> Vec<Value> {
+    let mut taken = Vec::new();
+    loop {
+        let batch = deployment
+            .runtime
+            .block_on(broker.fetch(subscription, 100, Duration::from_millis(1000)))
+            .unwrap();
+        if batch.is_empty() {
+            return taken;
+        }
+        let tags: Vec<_> = batch.iter().map(|delivery| delivery.tag).collect();
+        taken.extend(
+            batch
+                .iter()
+                .map(|delivery| serde_json::from_slice(&delivery.message.payload).unwrap()),
+        );
+        deployment
+            .runtime
+            .block_on(broker.ack(subscription, &tags))
+            .unwrap();
+    }
+}
+
+fn register(server: &Server, email: &str, locale: &str) -> Value {
+    let (status, body) = server.post(
+        "/v1/register",
+        &json!({"email": email, "password": "correct horse 9", "locale": locale}).to_string(),
+    );
+    assert_eq!(status, 201, "{email}: {body}");
+    body
+}
+
+fn verify(server: &Server, email: &str, otp: &str) -> (u16, Value) {
+    server.post("/v1/verify", &json!({"email": email, "otp": otp}).to_string())
+}
+
+#[test]
+fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
+    let deployment = Deployment::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let sink = deployment.runtime.block_on(SmtpSink::start()).unwrap();
+    let config = scratch.path().join("switchyard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mailer]\nsmtp_url = \"{}\"\ntls = \"none\"\nfrom = \"Example <no-reply@example.com>\"\n",
+            sink.url()
+        ),
+    )
+    .unwrap();
+    let broker = deployment.broker();
+    let legacy = format!("{}-legacy", deployment.namespace);
+    deployment
+        .runtime
+        .block_on(broker.ensure_subscription(&SubscriptionConfig::new(&legacy, LEGACY_EXCHANGE)))
+        .unwrap();
+    let mut flags = deployment.flags();
+    flags.extend(["--config", config.to_str().unwrap()].map(str::to_string));
+    let mut setup: Vec<String> = ["topics", "setup", "--roles", "mailer"]
+        .map(str::to_string)
+        .to_vec();
+    setup.extend(flags.clone());
+    let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
+    let output = run(&scratch.path().join("setup"), &setup);
+    assert!(output.status.success(), "{output:?}");
+    flags.extend(["--roles", "mailer,relay"].map(str::to_string));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let ttl = [("SWITCHYARD_VERIFICATION_CODE_TTL_SECS", "8")];
+
+    let server = Server::start_with_env(&scratch.path().join("on"), &flags, &ttl);
+    let (status, health) = server.get("/health/bus");
+    assert_eq!(status, 200, "{health}");
+    let destinations: Vec<&str> = health["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|destination| destination["destination"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        destinations,
+        [
+            format!("{}.smap.events", deployment.namespace),
+            format!("{}.{LEGACY_EXCHANGE}", deployment.namespace)
+        ]
+    );
+    let registered_at = Instant::now();
+    let alice = register(&server, "alice@example.com", "en");
+    register(&server, "bao@example.com", "vi");
+    register(&server, "carol@example.com", "en");
+    let mails = deployment
+        .runtime
+        .block_on(sink.wait_for_messages(3, Duration::from_secs(30)))
+        .unwrap();
+    let mail_to = |address: &str| -> SinkMail {
+        mails
+            .iter()
+            .find(|mail| mail.header("To").is_some_and(|to| to.contains(address)))
+            .unwrap_or_else(|| panic!("no mail to {address}"))
+            .clone()
+    };
+    let (alice_mail, bao_mail, carol_mail) = (
+        mail_to("alice@example.com"),
+        mail_to("bao@example.com"),
+        mail_to("carol@example.com"),
+    );
+    assert_eq!(alice_mail.subject().as_deref(), Some("Your verification code"));
+    assert_eq!(bao_mail.subject().as_deref(), Some("Mã xác minh của bạn"));
+    assert_eq!(bao_mail.header("Content-Language").as_deref(), Some("vi"));
+    assert!(
+        alice_mail
+            .header("From")
+            .is_some_and(|from| from.contains("no-reply@example.com"))
+    );
+    for mail in [&alice_mail, &bao_mail, &carol_mail] {
+        assert!(mail.header("X-Event-Id").is_some(), "{:?}", mail.header("To"));
+    }
+
+    let (status, body) = verify(&server, "alice@example.com", &code_in(&alice_mail.text().unwrap()));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user_id"], alice["user_id"]);
+    assert_eq!(body["verified"], true);
+
+    let bao_code = code_in(&bao_mail.text().unwrap());
+    let wrong = if bao_code == "000000" { "111111" } else { "000000" };
+    let (status, body) = verify(&server, "bao@example.com", wrong);
+    assert_eq!((status, body["reason"].as_str()), (400, Some("wrong_code")), "{body}");
+    for _ in 0..4 {
+        verify(&server, "bao@example.com", wrong);
+    }
+    let (status, body) = verify(&server, "bao@example.com", &bao_code);
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (429, Some("too_many_attempts")),
+        "{body}"
+    );
+
+    // Carol's code expires 8 s after her registration.
+    std::thread::sleep(Duration::from_secs(9).saturating_sub(registered_at.elapsed()));
+    let (status, body) = verify(&server, "carol@example.com", &code_in(&carol_mail.text().unwrap()));
+    assert_eq!((status, body["reason"].as_str()), (400, Some("expired")), "{body}");
+
+    // The legacy consumer got each event once, in the legacy shape.
+    let event_ids: BTreeSet<String> = mails
+        .iter()
+        .map(|mail| mail.header("X-Event-Id").unwrap())
+        .collect();
+    let copies = take(&deployment, &broker, &legacy);
+    let copied: Vec<String> = copies
+        .iter()
+        .map(|copy| copy["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(copied.len(), 3, "{copies:?}");
+    assert_eq!(copied.iter().cloned().collect::<BTreeSet<_>>(), event_ids);
+
+    // Dual publish off, by a restart: the mailer alone gets the next event.
+    server.kill();
+    let mut env = ttl.to_vec();
+    env.push(("ENABLE_DUAL_PUBLISH", "false"));
+    let server = Server::start_with_env(&scratch.path().join("off"), &flags, &env);
+    let (status, health) = server.get("/health/bus");
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["destinations"].as_array().unwrap().len(), 1);
+    register(&server, "dave@example.com", "en");
+    let mails = deployment
+        .runtime
+        .block_on(sink.wait_for_messages(4, Duration::from_secs(30)))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let all: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|mail| mail.header("X-Event-Id").unwrap())
+        .collect();
+    assert_eq!(all.len(), 4, "one mail per event: {all:?}");
+    assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 4);
+    assert!(mails.iter().any(|mail| mail.header("To").is_some_and(|to| to.contains("dave@"))));
+    assert!(take(&deployment, &broker, &legacy).is_empty());
+
+    deployment.runtime.block_on(async {
+        broker.delete_subscription(&legacy).await.unwrap();
+        broker.delete_subscription("smtp_send_email_v2").await.unwrap();
+    });
 }
 
 /// Registers accounts one after another until the server stops answering; returns the

@@ -618,7 +618,8 @@ impl Broker for RabbitBroker {
 
     async fn has_subscription(&self, name: &str) -> Result<bool, BusError> {
         // AMQP cannot list queues, but a passive declare tells whether one exists.
-        Ok(self.ready_count(name).await?.is_some())
+        let queue = self.inner.options.queue_of(name);
+        Ok(self.ready_count(&queue).await?.is_some())
     }
 
     async fn publish_routes(&self, topics: &[&str]) -> Result<Vec<PublishRoute>, BusError> {
@@ -645,12 +646,13 @@ impl Broker for RabbitBroker {
         let mut stats = Vec::new();
         for subscription in self.all_subscriptions() {
             let config = subscription.config();
-            let ready = self.ready_count(&config.name).await?.unwrap_or(0);
+            let queue = self.inner.options.queue_of(&config.name);
+            let ready = self.ready_count(&queue).await?.unwrap_or(0);
             let delays = subscription.retry_delays();
             let mut waiting_retry = 0;
             for delay_ms in delays {
                 match self
-                    .ready_count(&names::retry_queue(&config.name, delay_ms))
+                    .ready_count(&names::retry_queue(&queue, delay_ms))
                     .await?
                 {
                     Some(count) => waiting_retry += count,
