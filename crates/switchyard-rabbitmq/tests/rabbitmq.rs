@@ -474,6 +474,15 @@ async fn deployments_with_their_own_namespace_share_a_server() -> anyhow::Result
     brokers[1]
         .publish("emails", vec![Message::new(b"for b".to_vec())])
         .await?;
+    // A process that did not create it finds the subscription under its namespace.
+    let fresh = RabbitBroker::connect(
+        &url(),
+        RabbitOptions::default().with_namespace(&namespaces[0]),
+    )
+    .await?;
+    ensure!(fresh.has_subscription("search-indexer-emails").await?);
+    ensure!(!fresh.has_subscription("no-such-subscription").await?);
+    fresh.close().await?;
     for (broker, expected) in brokers.iter().zip([&b"for a"[..], b"for b"]) {
         let got = broker
             .fetch("search-indexer-emails", 10, Duration::from_secs(2))
