@@ -43,11 +43,15 @@ mod error;
 mod handler;
 mod mask;
 mod metrics;
+#[cfg(feature = "bench")]
+mod raw_bench;
 mod template;
 #[cfg(feature = "testsuite")]
 mod testsuite;
 mod transport;
 
+#[cfg(feature = "bench")]
+pub use raw_bench::{bench_payload, raw_smtp};
 pub use config::{
     MailerConfig, SMTP_PASSWORD_ENV, SMTP_URL_ENV, SMTP_USERNAME_ENV, SmtpCredentials,
     SmtpEndpoint, SmtpTls,

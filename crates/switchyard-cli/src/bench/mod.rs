@@ -37,6 +37,7 @@ mod documents;
 #[cfg(feature = "rabbitmq")]
 mod identity;
 mod jobs;
+mod mailer;
 
 /// The benchmarks.
 #[derive(Subcommand)]
@@ -110,6 +111,20 @@ pub enum BenchCommand {
         /// Events per pass.
         #[arg(long, default_value_t = 10_000)]
         events: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The mailer role's emails per second against a local SMTP server that accepts
+    /// everything, beside plain lettre sends of the same emails.
+    Mailer {
+        /// The SMTP server, e.g. `smtp://127.0.0.1:2525` (`python3 -m aiosmtpd -n -l
+        /// 127.0.0.1:2525`); plain, no TLS.
+        #[arg(long)]
+        smtp: String,
+        /// How many emails.
+        #[arg(long, default_value_t = 2_000)]
+        messages: usize,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -191,6 +206,11 @@ pub async fn run(command: BenchCommand, settings: &Settings) -> anyhow::Result<(
         BenchCommand::Identity { .. } => {
             anyhow::bail!("bench identity needs the rabbitmq feature")
         }
+        BenchCommand::Mailer {
+            smtp,
+            messages,
+            json,
+        } => mailer::mailer(&smtp, messages, json).await,
         BenchCommand::Chunking {
             text,
             chunk_chars,
