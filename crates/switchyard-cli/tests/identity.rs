@@ -166,7 +166,10 @@ fn register(server: &Server, email: &str, locale: &str) -> Value {
 }
 
 fn verify(server: &Server, email: &str, otp: &str) -> (u16, Value) {
-    server.post("/v1/verify", &json!({"email": email, "otp": otp}).to_string())
+    server.post(
+        "/v1/verify",
+        &json!({"email": email, "otp": otp}).to_string(),
+    )
 }
 
 #[test]
@@ -238,7 +241,10 @@ fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
         mail_to("bao@example.com"),
         mail_to("carol@example.com"),
     );
-    assert_eq!(alice_mail.subject().as_deref(), Some("Your verification code"));
+    assert_eq!(
+        alice_mail.subject().as_deref(),
+        Some("Your verification code")
+    );
     assert_eq!(bao_mail.subject().as_deref(), Some("Mã xác minh của bạn"));
     assert_eq!(bao_mail.header("Content-Language").as_deref(), Some("vi"));
     assert!(
@@ -247,18 +253,34 @@ fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
             .is_some_and(|from| from.contains("no-reply@example.com"))
     );
     for mail in [&alice_mail, &bao_mail, &carol_mail] {
-        assert!(mail.header("X-Event-Id").is_some(), "{:?}", mail.header("To"));
+        assert!(
+            mail.header("X-Event-Id").is_some(),
+            "{:?}",
+            mail.header("To")
+        );
     }
 
-    let (status, body) = verify(&server, "alice@example.com", &code_in(&alice_mail.text().unwrap()));
+    let (status, body) = verify(
+        &server,
+        "alice@example.com",
+        &code_in(&alice_mail.text().unwrap()),
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["user_id"], alice["user_id"]);
     assert_eq!(body["verified"], true);
 
     let bao_code = code_in(&bao_mail.text().unwrap());
-    let wrong = if bao_code == "000000" { "111111" } else { "000000" };
+    let wrong = if bao_code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     let (status, body) = verify(&server, "bao@example.com", wrong);
-    assert_eq!((status, body["reason"].as_str()), (400, Some("wrong_code")), "{body}");
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (400, Some("wrong_code")),
+        "{body}"
+    );
     for _ in 0..4 {
         verify(&server, "bao@example.com", wrong);
     }
@@ -271,8 +293,16 @@ fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
 
     // Carol's code expires 8 s after her registration.
     std::thread::sleep(Duration::from_secs(9).saturating_sub(registered_at.elapsed()));
-    let (status, body) = verify(&server, "carol@example.com", &code_in(&carol_mail.text().unwrap()));
-    assert_eq!((status, body["reason"].as_str()), (400, Some("expired")), "{body}");
+    let (status, body) = verify(
+        &server,
+        "carol@example.com",
+        &code_in(&carol_mail.text().unwrap()),
+    );
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (400, Some("expired")),
+        "{body}"
+    );
 
     // The legacy consumer got each event once, in the legacy shape.
     let event_ids: BTreeSet<String> = mails
@@ -308,12 +338,19 @@ fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
         .collect();
     assert_eq!(all.len(), 4, "one mail per event: {all:?}");
     assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 4);
-    assert!(mails.iter().any(|mail| mail.header("To").is_some_and(|to| to.contains("dave@"))));
+    assert!(
+        mails
+            .iter()
+            .any(|mail| mail.header("To").is_some_and(|to| to.contains("dave@")))
+    );
     assert!(take(&deployment, &broker, &legacy).is_empty());
 
     deployment.runtime.block_on(async {
         broker.delete_subscription(&legacy).await.unwrap();
-        broker.delete_subscription("smtp_send_email_v2").await.unwrap();
+        broker
+            .delete_subscription("smtp_send_email_v2")
+            .await
+            .unwrap();
     });
 }
 

@@ -50,8 +50,6 @@ mod template;
 mod testsuite;
 mod transport;
 
-#[cfg(feature = "bench")]
-pub use raw_bench::{bench_payload, raw_smtp};
 pub use config::{
     MailerConfig, SMTP_PASSWORD_ENV, SMTP_URL_ENV, SMTP_USERNAME_ENV, SmtpCredentials,
     SmtpEndpoint, SmtpTls,
@@ -63,6 +61,8 @@ pub use handler::{
 };
 pub use mask::mask_address;
 pub use metrics::metrics_registry;
+#[cfg(feature = "bench")]
+pub use raw_bench::{bench_payload, raw_smtp};
 pub use template::{Language, RenderedEmail, render_verification};
 #[cfg(feature = "testsuite")]
 pub use testsuite::{Refusal, SinkAttempt, SinkMail, SinkOptions, SinkTls, SmtpSink};

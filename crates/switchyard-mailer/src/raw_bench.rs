@@ -19,7 +19,7 @@ pub fn bench_payload(index: usize) -> EmailVerificationPayload {
         user_id: format!("bench-{index}"),
         recipient: format!("user{index}@example.com"),
         otp_code: format!("{:06}", index % 1_000_000),
-        locale: if index % 2 == 0 { "en" } else { "vi" }.to_string(),
+        locale: if index.is_multiple_of(2) { "en" } else { "vi" }.to_string(),
         expires_at: Utc::now() + chrono::Duration::minutes(10),
     }
 }
@@ -40,7 +40,10 @@ pub async fn raw_smtp(
             let transport = &transport;
             async move {
                 let (_, message) = built?;
-                transport.send(message).await.map_err(|err| classify(&err))?;
+                transport
+                    .send(message)
+                    .await
+                    .map_err(|err| classify(&err))?;
                 Ok::<_, MailerError>(())
             }
         })

@@ -121,7 +121,8 @@ impl ApiState {
 /// should come back later.
 pub(super) struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    /// Boxed: the body is large and errors travel through every handler's `Result`.
+    body: Box<ErrorBody>,
     retry_after_secs: Option<u64>,
 }
 
@@ -129,7 +130,7 @@ impl ApiError {
     pub(super) fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
         ApiError {
             status,
-            body: ErrorBody::new(message),
+            body: Box::new(ErrorBody::new(message)),
             retry_after_secs: None,
         }
     }
@@ -155,7 +156,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body)).into_response();
+        let mut response = (self.status, Json(*self.body)).into_response();
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()
@@ -291,13 +292,13 @@ pub(super) async fn accept_events(
         let first = rejected[0].clone();
         return Err(ApiError {
             status: StatusCode::BAD_REQUEST,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 error: first.error,
                 field: first.field,
                 index: Some(first.index),
                 rejected: Some(rejected),
                 reason: None,
-            },
+            }),
             retry_after_secs: None,
         });
     }

@@ -26,7 +26,11 @@ use tokio_util::sync::CancellationToken;
 /// Events per publish call while filling the bus.
 const PUBLISH_BATCH: usize = 500;
 
-pub(super) async fn mailer(smtp_url: &str, messages: usize, json_output: bool) -> anyhow::Result<()> {
+pub(super) async fn mailer(
+    smtp_url: &str,
+    messages: usize,
+    json_output: bool,
+) -> anyhow::Result<()> {
     ensure!(messages > 0, "--messages must be positive");
     let config = MailerConfig::default()
         .with_smtp_url(smtp_url)
