@@ -156,22 +156,15 @@ impl Identity {
         let events = self.verification_events(&account, &issued.code, issued.expires_at)?;
         let value = to_json(&account);
         let taken = email.clone();
-        let ids = self
-            .store
-            .update(
-                RecordKind::Account,
-                &email,
-                Box::new(move |current| match current {
-                    Some(_) => Err(IdentityError::Conflict(format!(
-                        "an account with the address {} exists already",
-                        mask_email(&taken)
-                    ))),
-                    None => Ok(Update::write(value, events)),
-                }),
-            )
-            .await?;
+        self.change(RecordKind::Account, &email, move |current| match current {
+            Some(_) => Err(IdentityError::Conflict(format!(
+                "an account with the address {} exists already",
+                mask_email(&taken)
+            ))),
+            None => Ok((Update::write(value, events), ())),
+        })
+        .await?;
         tracing::info!(user_id = %registered.user_id, email = %mask_email(&email), "account registered");
-        self.committed(&ids);
         Ok(registered)
     }
 
@@ -182,40 +175,33 @@ impl Identity {
         check_code_format(otp)?;
         let otp = otp.to_string();
         let now = Utc::now();
-        let user_id = Arc::new(std::sync::Mutex::new(String::new()));
-        let verified = user_id.clone();
         let result = self
-            .store
-            .update(
-                RecordKind::Account,
-                &email,
-                Box::new(move |current| {
-                    let Some(current) = current else {
-                        return Err(IdentityError::Code(crate::CodeRefusal::Wrong {
-                            attempts_left: 0,
-                        }));
-                    };
-                    let mut account: Account = from_json(current)?;
-                    let answer = account.verify(&otp, now).map_err(IdentityError::Code);
-                    *verified.lock().expect("never poisoned") = account.user_id.clone();
-                    Ok(Update {
-                        value: Some(to_json(&account)),
-                        events: Vec::new(),
-                        then: answer,
-                    })
-                }),
-            )
+            .change(RecordKind::Account, &email, move |current| {
+                let Some(current) = current else {
+                    return Err(IdentityError::Code(crate::CodeRefusal::Wrong {
+                        attempts_left: 0,
+                    }));
+                };
+                let mut account: Account = from_json(current)?;
+                // A wrong attempt counts: the account is stored whatever the answer.
+                let answer = account.verify(&otp, now).map_err(IdentityError::Code);
+                let update = Update {
+                    value: Some(to_json(&account)),
+                    events: Vec::new(),
+                    then: answer,
+                };
+                Ok((update, account.user_id))
+            })
             .await;
-        let user_id = user_id.lock().expect("never poisoned").clone();
         match &result {
-            Ok(_) => {
+            Ok(user_id) => {
                 tracing::info!(user_id = %user_id, email = %mask_email(&email), "address verified")
             }
             Err(err) => {
                 tracing::info!(email = %mask_email(&email), reason = %err, "verification refused")
             }
         }
-        result.map(|_| user_id)
+        result
     }
 
     /// Sends a new code (the previous one stops counting), within the resend limits.
@@ -223,37 +209,22 @@ impl Identity {
         let email = normalize_email(email)?;
         let now = Utc::now();
         let this = self.clone();
-        let planned = Arc::new(std::sync::Mutex::new(None));
-        let plan = planned.clone();
         let missing = email.clone();
-        let ids = self
-            .store
-            .update(
-                RecordKind::Account,
-                &email,
-                Box::new(move |current| {
-                    let Some(current) = current else {
-                        return Err(IdentityError::NotFound(format!(
-                            "no account has the address {}",
-                            mask_email(&missing)
-                        )));
-                    };
-                    let mut account: Account = from_json(current)?;
-                    let issued = account.issue_code(now, this.settings.code_lifetime)?;
-                    let events =
-                        this.verification_events(&account, &issued.code, issued.expires_at)?;
-                    *plan.lock().expect("never poisoned") = Some(issued.expires_at);
-                    Ok(Update::write(to_json(&account), events))
-                }),
-            )
+        let expires_at = self
+            .change(RecordKind::Account, &email, move |current| {
+                let Some(current) = current else {
+                    return Err(IdentityError::NotFound(format!(
+                        "no account has the address {}",
+                        mask_email(&missing)
+                    )));
+                };
+                let mut account: Account = from_json(current)?;
+                let issued = account.issue_code(now, this.settings.code_lifetime)?;
+                let events = this.verification_events(&account, &issued.code, issued.expires_at)?;
+                Ok((Update::write(to_json(&account), events), issued.expires_at))
+            })
             .await?;
-        let expires_at = planned
-            .lock()
-            .expect("never poisoned")
-            .take()
-            .expect("a committed resend planned its events");
         tracing::info!(email = %mask_email(&email), "verification code sent again");
-        self.committed(&ids);
         Ok(expires_at)
     }
 
@@ -300,40 +271,30 @@ impl Identity {
         };
         let events = self.events(SUBSCRIPTION_CREATED, &subscription.user_id, &payload)?;
         let created = subscription.clone();
-        let existing = Arc::new(std::sync::Mutex::new(None));
-        let found = existing.clone();
-        let ids = self
-            .store
-            .update(
-                RecordKind::Subscription,
-                &subscription_id,
-                Box::new(move |current| match current {
-                    None => Ok(Update::write(to_json(&created), events)),
-                    Some(current) => {
-                        let stored: Subscription = from_json(current)?;
-                        if stored.user_id != created.user_id
-                            || stored.plan_code != created.plan_code
-                        {
-                            return Err(IdentityError::Conflict(format!(
-                                "subscription {} exists with another user or plan",
-                                stored.subscription_id
-                            )));
-                        }
-                        *found.lock().expect("never poisoned") = Some(stored);
-                        Ok(Update {
-                            value: None,
-                            events: Vec::new(),
-                            then: Ok(()),
-                        })
-                    }
-                }),
-            )
+        let existing = self
+            .change(RecordKind::Subscription, &subscription_id, move |current| {
+                let Some(current) = current else {
+                    return Ok((Update::write(to_json(&created), events), None));
+                };
+                let stored: Subscription = from_json(current)?;
+                if stored.user_id != created.user_id || stored.plan_code != created.plan_code {
+                    return Err(IdentityError::Conflict(format!(
+                        "subscription {} exists with another user or plan",
+                        stored.subscription_id
+                    )));
+                }
+                let unchanged = Update {
+                    value: None,
+                    events: Vec::new(),
+                    then: Ok(()),
+                };
+                Ok((unchanged, Some(stored)))
+            })
             .await?;
-        if let Some(stored) = existing.lock().expect("never poisoned").take() {
+        if let Some(stored) = existing {
             return Ok((stored, false));
         }
         tracing::info!(subscription_id = %subscription.subscription_id, user_id = %subscription.user_id, plan = %subscription.plan_code, "subscription created");
-        self.committed(&ids);
         Ok((subscription, true))
     }
 
@@ -444,38 +405,53 @@ impl Identity {
         let subscription_id = check_uuid("subscription_id", subscription_id)?;
         let actor = actor.clone();
         let this = self.clone();
-        let outcome = Arc::new(std::sync::Mutex::new(None));
-        let result = outcome.clone();
         let id = subscription_id.clone();
+        self.change(RecordKind::Subscription, &subscription_id, move |current| {
+            let mut subscription: Subscription = match current {
+                Some(current) => from_json(current)?,
+                None => return Err(not_found(&id)),
+            };
+            if !actor.admin && subscription.user_id != actor.user_id {
+                return Err(not_found(&id));
+            }
+            let (event_type, payload) = change(&mut subscription, Utc::now())?;
+            let events = this.events_of_value(event_type, &subscription.user_id, payload)?;
+            Ok((Update::write(to_json(&subscription), events), subscription))
+        })
+        .await
+    }
+
+    /// Runs `decide` over the record `key` of `kind` in one store transaction
+    /// ([`IdentityStore::update`]): the value and events it returns are committed
+    /// together, then the relay is woken; returns what `decide` handed back beside them.
+    async fn change<T: Send + 'static>(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        decide: impl FnOnce(Option<&[u8]>) -> Result<(Update, T), IdentityError> + Send + 'static,
+    ) -> Result<T, IdentityError> {
+        let handed = Arc::new(std::sync::Mutex::new(None));
+        let hand = handed.clone();
         let ids = self
             .store
             .update(
-                RecordKind::Subscription,
-                &subscription_id,
+                kind,
+                key,
                 Box::new(move |current| {
-                    let mut subscription: Subscription = match current {
-                        Some(current) => from_json(current)?,
-                        None => return Err(not_found(&id)),
-                    };
-                    if !actor.admin && subscription.user_id != actor.user_id {
-                        return Err(not_found(&id));
-                    }
-                    let (event_type, payload) = change(&mut subscription, Utc::now())?;
-                    let events =
-                        this.events_of_value(event_type, &subscription.user_id, payload)?;
-                    let value = to_json(&subscription);
-                    *result.lock().expect("never poisoned") = Some(subscription);
-                    Ok(Update::write(value, events))
+                    let (update, value) = decide(current)?;
+                    *hand.lock().expect("never poisoned") = Some(value);
+                    Ok(update)
                 }),
             )
             .await?;
-        let subscription = outcome
+        if !ids.is_empty() {
+            self.relay.notify_one();
+        }
+        Ok(handed
             .lock()
             .expect("never poisoned")
             .take()
-            .expect("a committed change recorded its outcome");
-        self.committed(&ids);
-        Ok(subscription)
+            .expect("a committed change has decided"))
     }
 
     fn verification_events(
@@ -525,13 +501,6 @@ impl Identity {
                 payload: serde_json::to_vec(outbound).expect("an Outbound always serializes"),
             })
             .collect())
-    }
-
-    /// Events were committed: the relay takes them now.
-    fn committed(&self, ids: &[u64]) {
-        if !ids.is_empty() {
-            self.relay.notify_one();
-        }
     }
 }
 
