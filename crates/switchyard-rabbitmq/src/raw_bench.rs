@@ -57,47 +57,71 @@ pub async fn raw_amqp(
     publish_batch: usize,
     latency_samples: usize,
 ) -> Result<RawAmqpFigures, BusError> {
-    let connection = Connection::connect(url, ConnectionProperties::default())
-        .await
-        .map_err(|err| amqp("failed to connect to RabbitMQ for the raw benchmark", err))?;
-    let queue = format!("switchyard.raw-bench.{}", unique_suffix());
-    let publisher = connection
-        .create_channel()
-        .await
-        .map_err(|err| amqp("failed to open a channel", err))?;
-    publisher
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|err| amqp(&format!("failed to declare queue `{queue}`"), err))?;
+    let bench = BenchQueue::open(url).await?;
     let figures = run(
-        &connection,
-        &publisher,
-        &queue,
+        &bench.connection,
+        &bench.channel,
+        &bench.queue,
         messages,
         payload_bytes,
         publish_batch,
         latency_samples,
     )
     .await;
-    let deleted = publisher
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await
-        .map_err(|err| amqp(&format!("failed to delete queue `{queue}`"), err));
-    let closed = connection
-        .close(200, "OK".into())
-        .await
-        .map_err(|err| amqp("failed to close the connection", err));
-    let figures = figures?;
-    deleted?;
-    closed?;
-    Ok(figures)
+    bench.close().await?;
+    figures
+}
+
+/// A connection, a channel and a fresh durable queue of one raw bench run.
+struct BenchQueue {
+    connection: Connection,
+    channel: Channel,
+    queue: String,
+}
+
+impl BenchQueue {
+    async fn open(url: &str) -> Result<Self, BusError> {
+        let connection = Connection::connect(url, ConnectionProperties::default())
+            .await
+            .map_err(|err| amqp("failed to connect to RabbitMQ for the raw benchmark", err))?;
+        let queue = format!("switchyard.raw-bench.{}", unique_suffix());
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|err| amqp("failed to open a channel", err))?;
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|err| amqp(&format!("failed to declare queue `{queue}`"), err))?;
+        Ok(BenchQueue {
+            connection,
+            channel,
+            queue,
+        })
+    }
+
+    /// Deletes the queue and closes the connection, whatever the run's outcome.
+    async fn close(self) -> Result<(), BusError> {
+        let deleted = self
+            .channel
+            .queue_delete(self.queue.as_str().into(), QueueDeleteOptions::default())
+            .await
+            .map_err(|err| amqp(&format!("failed to delete queue `{}`", self.queue), err));
+        let closed = self
+            .connection
+            .close(200, "OK".into())
+            .await
+            .map_err(|err| amqp("failed to close the connection", err));
+        deleted?;
+        closed
+    }
 }
 
 async fn run(
@@ -227,31 +251,25 @@ pub async fn raw_amqp_paced(
     rate: f64,
     count: usize,
 ) -> Result<Vec<std::time::Duration>, BusError> {
-    let connection = Connection::connect(url, ConnectionProperties::default())
-        .await
-        .map_err(|err| amqp("failed to connect to RabbitMQ for the raw benchmark", err))?;
-    let queue = format!("switchyard.raw-bench.{}", unique_suffix());
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(|err| amqp("failed to open a channel", err))?;
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|err| amqp(&format!("failed to declare queue `{queue}`"), err))?;
+    let bench = BenchQueue::open(url).await?;
+    let latencies = publish_paced(&bench, payload, rate, count).await;
+    bench.close().await?;
+    latencies
+}
+
+async fn publish_paced(
+    bench: &BenchQueue,
+    payload: &[u8],
+    rate: f64,
+    count: usize,
+) -> Result<Vec<std::time::Duration>, BusError> {
+    let (channel, queue) = (&bench.channel, &bench.queue);
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .map_err(|err| amqp("failed to enable publisher confirms", err))?;
     let payload = std::sync::Arc::new(payload.to_vec());
-    let latencies = paced(rate, count, |_| {
+    paced(rate, count, |_| {
         let (channel, payload, queue) = (channel.clone(), payload.clone(), queue.clone());
         async move {
             let confirm = channel
@@ -267,19 +285,7 @@ pub async fn raw_amqp_paced(
             check_confirm(confirm.await)
         }
     })
-    .await;
-    let deleted = channel
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await
-        .map_err(|err| amqp(&format!("failed to delete queue `{queue}`"), err));
-    let closed = connection
-        .close(200, "OK".into())
-        .await
-        .map_err(|err| amqp("failed to close the connection", err));
-    let latencies = latencies?;
-    deleted?;
-    closed?;
-    Ok(latencies)
+    .await
 }
 
 /// Deletes what `RabbitBroker` with default options created for a bench run: the queue
