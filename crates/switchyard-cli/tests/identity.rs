@@ -345,6 +345,36 @@ fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
     );
     assert!(take(&deployment, &broker, &legacy).is_empty());
 
+    // No secret and no whole address in either server's log.
+    let codes: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|mail| code_in(&mail.text().unwrap()))
+        .collect();
+    for life in ["on", "off"] {
+        let log = std::fs::read_to_string(Server::log_path(&scratch.path().join(life))).unwrap();
+        assert!(
+            log.contains("al***@example.com") || life == "off",
+            "{life}: masked addresses are logged"
+        );
+        for secret in ["correct horse 9", "alice@example.com", "dave@example.com"] {
+            assert!(!log.contains(secret), "{life}: the log holds `{secret}`");
+        }
+        // A code as a value (a timestamp's microseconds may hold the same digits).
+        for code in &codes {
+            for shown in [
+                format!("={code}"),
+                format!(" {code}"),
+                format!("\"{code}\""),
+            ] {
+                assert!(
+                    !log.contains(&shown),
+                    "{life}: the log holds a code: `{shown}`"
+                );
+            }
+        }
+    }
+
     deployment.runtime.block_on(async {
         broker.delete_subscription(&legacy).await.unwrap();
         broker
@@ -472,4 +502,34 @@ fn kill_9_mid_registration_never_parts_an_account_from_its_event() {
         .runtime
         .block_on(broker.delete_subscription(&subscription))
         .unwrap();
+}
+
+/// `GET /health/redis`: not configured with the embedded state; with Redis, its latency
+/// and the closed circuit.
+#[test]
+fn the_redis_health_check_reports_latency_and_the_circuit() {
+    let scratch = tempfile::tempdir().unwrap();
+    let embedded = Server::start(&scratch.path().join("embedded"));
+    let (status, body) = embedded.get("/health/redis");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("not_configured")),
+        "{body}"
+    );
+    drop(embedded);
+
+    let redis = env_or("REDIS_URL", "redis://127.0.0.1:6379/0");
+    let namespace = format!("syid{}", nanos());
+    let server = Server::start_with(
+        &scratch.path().join("redis"),
+        &["--state", &redis, "--bus-namespace", &namespace],
+    );
+    let (status, body) = server.get("/health/redis");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["circuit"], "closed");
+    assert!(
+        body["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+        "{body}"
+    );
 }

@@ -504,3 +504,49 @@ async fn deployments_with_their_own_namespace_share_a_server() -> anyhow::Result
     }
     Ok(())
 }
+
+/// `publish_routes` names the exchange each topic goes through and finds one deleted
+/// behind the broker's back (what `GET /health/bus` reports).
+#[tokio::test]
+async fn publish_routes_report_a_missing_exchange() -> anyhow::Result<()> {
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let namespace = format!("r{}", &run[24..]);
+    let options = RabbitOptions::default()
+        .with_namespace(&namespace)
+        .with_topic_exchange("email.verification.requested", "smap.events")
+        .with_fanout_exchange("smtp_send_email_exc");
+    let broker = RabbitBroker::connect(&url(), options).await?;
+    let topics = [
+        "email.verification.requested",
+        "smtp_send_email_exc",
+        "emails",
+    ];
+    let routes = broker.publish_routes(&topics).await?;
+    let destinations: Vec<(&str, bool)> = routes
+        .iter()
+        .map(|route| (route.destination.as_str(), route.exists))
+        .collect();
+    let smap = format!("{namespace}.smap.events");
+    let legacy = format!("{namespace}.smtp_send_email_exc");
+    let default = format!("{namespace}.switchyard.events");
+    ensure!(
+        destinations
+            == [
+                (smap.as_str(), true),
+                (legacy.as_str(), true),
+                (default.as_str(), true)
+            ],
+        "{destinations:?}"
+    );
+    delete_exchanges(&legacy).await?;
+    let routes = broker.publish_routes(&topics).await?;
+    let missing: Vec<&str> = routes
+        .iter()
+        .filter(|route| !route.exists)
+        .map(|route| route.destination.as_str())
+        .collect();
+    ensure!(missing == [legacy.as_str()], "{missing:?}");
+    // The broker's other work goes on after the failed passive declare.
+    ensure!(broker.publish_routes(&topics[..1]).await?[0].exists);
+    clean_up(&broker).await
+}
