@@ -382,6 +382,8 @@ pub struct Settings {
     /// The mailer's SMTP settings, when an SMTP server is configured (`[mailer]` or
     /// `SWITCHYARD_SMTP_URL`): only then do the default roles include the mailer.
     pub mailer: Option<MailerConfig>,
+    /// The configuration file it was read from, for a reload.
+    pub config_file: Option<PathBuf>,
 }
 
 const DEFAULT_DATA_DIR: &str = "switchyard-data";
@@ -408,6 +410,15 @@ impl Settings {
     /// configured: what `--roles mailer` uses, and the shape of its subscription.
     pub fn mailer_or_default(&self) -> MailerConfig {
         self.mailer.clone().unwrap_or_default()
+    }
+}
+
+/// The identity settings of the configuration file at `path` (none: defaults), with the
+/// environment over it: what `serve` applies again on SIGHUP.
+pub fn reload_identity_settings(path: Option<&Path>) -> anyhow::Result<IdentitySettings> {
+    match path {
+        Some(path) => identity_settings(&FileConfig::load(path)?.identity),
+        None => identity_settings(&IdentityFileConfig::default()),
     }
 }
 
@@ -493,6 +504,7 @@ impl Settings {
         listen: Option<SocketAddr>,
         engines: EngineUrls,
     ) -> anyhow::Result<Self> {
+        let file_path = file;
         let file = match file {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
@@ -536,6 +548,7 @@ impl Settings {
             providers: file.providers,
             identity: identity_settings(&file.identity)?,
             mailer: mailer_settings(file.mailer)?,
+            config_file: file_path.map(Path::to_path_buf),
             http,
             data_dir,
             listen,

@@ -361,6 +361,10 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
             }
         }
     });
+    let reload = tokio::spawn(reload_on_hangup(
+        settings.config_file.clone(),
+        node.identity.clone(),
+    ));
     let integrations = Integrations::open(settings, &node)?;
     integrations.resume().await?;
     integrations.spawn_poll();
@@ -383,6 +387,7 @@ async fn serve(settings: &Settings, roles: &[topology::Role]) -> anyhow::Result<
         }
     }
     probe.abort();
+    reload.abort();
     drop(record);
     tracing::info!("shutting down: finishing in-flight batches");
     node.shutdown(node::SHUTDOWN_DEADLINE).await;
@@ -430,6 +435,35 @@ async fn access_control(settings: &Settings) -> anyhow::Result<api::AccessContro
         audit,
         settings.http.rate_limit,
     ))
+}
+
+/// Applies the configuration again on every SIGHUP, for what can change while serving:
+/// the identity settings (`[identity] dual_publish`, the code lifetime). A file that does
+/// not load is reported and changes nothing.
+async fn reload_on_hangup(config_file: Option<PathBuf>, identity: switchyard_identity::Identity) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("no SIGHUP handler: the configuration is read at start only");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match config::reload_identity_settings(config_file.as_deref()) {
+            Ok(settings) => {
+                identity.reload(settings);
+                tracing::info!(
+                    dual_publish = settings.dual_publish,
+                    code_lifetime_secs = settings.code_lifetime.num_seconds(),
+                    "configuration reloaded"
+                );
+            }
+            Err(err) => {
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "configuration not reloaded, the previous one stays"
+                )
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -5,8 +5,9 @@
 //!   to a real SMTP server on loopback) with the code, the locale's language and its
 //!   headers → verify succeeds; a wrong code, an expired code and too many attempts each
 //!   fail with their reason. With dual publish on, a legacy consumer of the fanout
-//!   exchange `smtp_send_email_exc` gets each event once beside the mailer; after a
-//!   restart with it off, only the mailer does, and no event is lost or doubled.
+//!   exchange `smtp_send_email_exc` gets each event once beside the mailer; once it is
+//!   off (a configuration reload by SIGHUP, then a restart), only the mailer does, and no
+//!   event is lost or doubled.
 //! - kill -9 in the middle of registrations, many rounds: never an account without its
 //!   `email.verification.requested` event, never an event without its account, and each
 //!   account's event delivered once in effect (one event id, however often the relay
@@ -317,7 +318,31 @@ fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
     assert_eq!(copied.len(), 3, "{copies:?}");
     assert_eq!(copied.iter().cloned().collect::<BTreeSet<_>>(), event_ids);
 
-    // Dual publish off, by a restart: the mailer alone gets the next event.
+    // Dual publish off by a configuration reload (SIGHUP): the mailer alone gets the next
+    // event.
+    let mut reloaded = std::fs::read_to_string(&config).unwrap();
+    reloaded.push_str("[identity]\ndual_publish = false\n");
+    std::fs::write(&config, reloaded).unwrap();
+    assert_eq!(
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGHUP) },
+        0
+    );
+    let reloaded_by = Instant::now() + Duration::from_secs(10);
+    while server.get("/health/bus").1["destinations"]
+        .as_array()
+        .unwrap()
+        .len()
+        != 1
+    {
+        assert!(
+            Instant::now() < reloaded_by,
+            "not reloaded: {}",
+            server.log_tail(5)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    register(&server, "dave@example.com", "en");
+    // And by a restart with ENABLE_DUAL_PUBLISH=false.
     server.kill();
     let mut env = ttl.to_vec();
     env.push(("ENABLE_DUAL_PUBLISH", "false"));
@@ -325,10 +350,10 @@ fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
     let (status, health) = server.get("/health/bus");
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["destinations"].as_array().unwrap().len(), 1);
-    register(&server, "dave@example.com", "en");
+    register(&server, "erin@example.com", "en");
     let mails = deployment
         .runtime
-        .block_on(sink.wait_for_messages(4, Duration::from_secs(30)))
+        .block_on(sink.wait_for_messages(5, Duration::from_secs(30)))
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let all: Vec<String> = sink
@@ -336,13 +361,15 @@ fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
         .iter()
         .map(|mail| mail.header("X-Event-Id").unwrap())
         .collect();
-    assert_eq!(all.len(), 4, "one mail per event: {all:?}");
-    assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 4);
-    assert!(
-        mails
-            .iter()
-            .any(|mail| mail.header("To").is_some_and(|to| to.contains("dave@")))
-    );
+    assert_eq!(all.len(), 5, "one mail per event: {all:?}");
+    assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 5);
+    for address in ["dave@", "erin@"] {
+        assert!(
+            mails
+                .iter()
+                .any(|mail| mail.header("To").is_some_and(|to| to.contains(address)))
+        );
+    }
     assert!(take(&deployment, &broker, &legacy).is_empty());
 
     // No secret and no whole address in either server's log.

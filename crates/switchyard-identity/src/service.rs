@@ -96,7 +96,8 @@ pub struct NewSubscription {
 pub struct Identity {
     store: Arc<dyn IdentityStore>,
     registry: Arc<Registry>,
-    settings: IdentitySettings,
+    /// Shared by the clones, replaced whole by [`Identity::reload`].
+    settings: Arc<std::sync::RwLock<IdentitySettings>>,
     relay: Arc<Notify>,
 }
 
@@ -110,7 +111,7 @@ impl Identity {
         Identity {
             store,
             registry,
-            settings,
+            settings: Arc::new(std::sync::RwLock::new(settings)),
             relay: Arc::new(Notify::new()),
         }
     }
@@ -125,7 +126,14 @@ impl Identity {
 
     /// How the flows run.
     pub fn settings(&self) -> IdentitySettings {
-        self.settings
+        *self.settings.read().expect("never poisoned")
+    }
+
+    /// Runs from now on with `settings` (a configuration reload): a change committed
+    /// before keeps the events it was committed with, so turning dual publish off loses
+    /// and doubles nothing.
+    pub fn reload(&self, settings: IdentitySettings) {
+        *self.settings.write().expect("never poisoned") = settings;
     }
 
     /// Registers an account and, in the same transaction, the event asking the mailer to
@@ -147,7 +155,7 @@ impl Identity {
             })??;
         let now = Utc::now();
         let mut account = Account::new(email.clone(), password_hash, locale, now);
-        let issued = account.issue_code(now, self.settings.code_lifetime)?;
+        let issued = account.issue_code(now, self.settings().code_lifetime)?;
         let registered = Registered {
             user_id: account.user_id.clone(),
             email: email.clone(),
@@ -219,7 +227,7 @@ impl Identity {
                     )));
                 };
                 let mut account: Account = from_json(current)?;
-                let issued = account.issue_code(now, this.settings.code_lifetime)?;
+                let issued = account.issue_code(now, this.settings().code_lifetime)?;
                 let events = this.verification_events(&account, &issued.code, issued.expires_at)?;
                 Ok((Update::write(to_json(&account), events), issued.expires_at))
             })
@@ -489,7 +497,7 @@ impl Identity {
     ) -> Result<Vec<OutboxEvent>, IdentityError> {
         let outbounds = prepare_events(
             &self.registry,
-            self.settings.dual_publish,
+            self.settings().dual_publish,
             event_type,
             user_id,
             payload,

@@ -42,7 +42,7 @@ use switchyard_auth::Scope;
 use switchyard_bus::Broker;
 use switchyard_contacts::ContactStore;
 use switchyard_contracts::{ContractError, decode_office_event};
-use switchyard_identity::{Identity, IdentitySettings};
+use switchyard_identity::Identity;
 use switchyard_meetings::{AvailabilityOptions, MeetingStore, WorkingHours};
 use switchyard_runtime::{DeadLetterFilter, DeadLetterQueue, Publisher, encode_metrics_with};
 use switchyard_search::SearchBackend;
@@ -85,8 +85,6 @@ pub struct ApiState {
     pub integrations: Integrations,
     /// Registration, verification and subscriptions.
     pub identity: Identity,
-    /// How the identity flows run (what `GET /health/bus` checks).
-    pub identity_settings: IdentitySettings,
     /// Redis, when the state lives there.
     pub redis: Option<RedisProbe>,
 }
@@ -111,7 +109,6 @@ impl ApiState {
             pipeline: node.pipeline_subscriptions().into(),
             integrations,
             identity: node.identity.clone(),
-            identity_settings: node.identity.settings(),
             redis: node.redis.clone(),
         }
     }

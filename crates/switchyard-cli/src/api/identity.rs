@@ -465,7 +465,7 @@ pub(super) struct DestinationBody {
         (status = 503, description = "A destination is missing (`missing` names it) or the bus does not answer", body = BusHealthBody)))]
 pub(super) async fn bus_health(State(state): State<ApiState>) -> (StatusCode, Json<BusHealthBody>) {
     let mut topics = vec![EMAIL_VERIFICATION_REQUESTED];
-    if state.identity_settings.dual_publish {
+    if state.identity.settings().dual_publish {
         topics.push(LEGACY_EXCHANGE);
     }
     let checked = tokio::time::timeout(
