@@ -68,8 +68,11 @@ pub struct SubscriptionConfig {
     /// AMQP binding keys (`email.#`, `subscription.*`; rules in
     /// [`validate_pattern`](crate::validate_pattern)). A pattern subscription receives
     /// every message published on a topic the pattern matches, once, beside the
-    /// subscriptions of those topics. Whether a backend supports patterns, and from which
-    /// message a new pattern subscription starts, its documentation says.
+    /// subscriptions of those topics; never one of a dead-letter topic
+    /// ([`is_dead_letter_topic`](crate::is_dead_letter_topic): `{topic}.dlq.v1`,
+    /// `email.errors`), which only an exact subscription to it receives. Whether a backend
+    /// supports patterns, and from which message a new pattern subscription starts, its
+    /// documentation says.
     pub topic: String,
     /// How long a fetched message may stay unacknowledged before it is delivered again.
     pub ack_deadline: Duration,

@@ -24,6 +24,9 @@
 //! concurrently gets each message once, either by routing or by the copy below. A new
 //! pattern subscription starts with a copy of what the matching topics still hold, in
 //! publish order (by publish time across topics), then receives what is published after.
+//! Neither the routing nor the copy ever touches a dead-letter topic (`pattern_matches`
+//! never matches one), so a pattern subscription cannot take a dead letter out of the
+//! topic log that `browse` reads.
 //!
 //! # Durability and recovery
 //! Publishes are group-committed: one writer thread takes every publish request waiting
@@ -41,7 +44,8 @@
 //! message still held. A message that pattern subscriptions took and no subscription of
 //! its topic reads is not kept in the topic log at all (each pattern subscription has its
 //! copy; the topic's sequence still advances), so only messages nothing took stay for
-//! `browse` (dead letters). A private log loses what its subscription acknowledged.
+//! `browse` (dead letters, which patterns never take). A private log loses what its
+//! subscription acknowledged.
 
 use std::collections::HashMap;
 use std::path::Path;

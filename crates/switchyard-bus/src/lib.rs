@@ -56,7 +56,9 @@ pub use broker::{
 pub use down_broker::DownBroker;
 pub use embedded::EmbeddedBroker;
 pub use error::{BusError, BusErrorKind};
-pub use pattern::{is_pattern, pattern_matches, validate_pattern};
+pub use pattern::{
+    DEAD_LETTER_SUFFIX, is_dead_letter_topic, is_pattern, pattern_matches, validate_pattern,
+};
 #[cfg(feature = "testsuite")]
 pub use private_engines::{private_nats, private_redis};
 #[cfg(feature = "testsuite")]

@@ -2,8 +2,25 @@
 //! topic is words separated by `.`; in a pattern `*` stands for exactly one word and `#`
 //! for zero or more. Every backend gives a pattern subscription the messages of the
 //! topics [`pattern_matches`] accepts, so the meaning is the same everywhere.
+//!
+//! One rule departs from AMQP: **a pattern never matches a dead-letter topic**
+//! ([`is_dead_letter_topic`]: `{topic}.dlq.v1`, or a last word `errors` as in
+//! `email.errors`). A consumer on `email.#` must not receive the dead letters it or
+//! others write under `email.`, and those letters must stay where the dead-letter tools
+//! browse them; an exact subscription to a dead-letter topic still receives it.
 
 use crate::{BusError, BusErrorKind};
+
+/// The suffix of the dead-letter topic of each topic, `{topic}.dlq.v1`, where the runtime
+/// puts what a consumer of `topic` gives up on.
+pub const DEAD_LETTER_SUFFIX: &str = ".dlq.v1";
+
+/// Whether `topic` is a dead-letter topic: it ends in [`DEAD_LETTER_SUFFIX`]
+/// (`orders.created.dlq.v1`) or its last word is `errors` (`email.errors`, a dead-letter
+/// topic a consumer names). No pattern matches one ([`pattern_matches`]).
+pub fn is_dead_letter_topic(topic: &str) -> bool {
+    topic.ends_with(DEAD_LETTER_SUFFIX) || topic.rsplit('.').next() == Some("errors")
+}
 
 /// Whether `topic` contains a wildcard word (`*` or `#`): a subscription on it reads every
 /// topic it matches.
@@ -38,8 +55,12 @@ pub fn validate_pattern(pattern: &str) -> Result<(), BusError> {
 }
 
 /// Whether `topic` matches `pattern`: words compared one by one, `*` taking exactly one
-/// word, `#` zero or more. A pattern without wildcards matches only itself.
+/// word, `#` zero or more. A pattern without wildcards matches only itself; a pattern with
+/// wildcards never matches a dead-letter topic ([`is_dead_letter_topic`]).
 pub fn pattern_matches(pattern: &str, topic: &str) -> bool {
+    if is_pattern(pattern) && is_dead_letter_topic(topic) {
+        return false;
+    }
     let topic: Vec<&str> = topic.split('.').collect();
     // `matched[i]`: whether the pattern words seen so far match the first `i` topic words.
     // One pass per pattern word keeps the cost at words × words, whatever the `#`s.
@@ -107,6 +128,39 @@ mod tests {
         check("emails", "emails", true);
         check("emails", "emails.dlq.v1", false);
         check("a.b", "a.bb", false);
+    }
+
+    #[test]
+    fn no_pattern_matches_a_dead_letter_topic() {
+        check("#", "email.errors", false);
+        check("email.#", "email.errors", false);
+        check("email.*", "email.errors", false);
+        check("#", "x.dlq.v1", false);
+        check("email.#", "email.verification.requested.dlq.v1", false);
+        check("#.v1", "x.dlq.v1", false);
+        check("email.errors", "email.errors", true);
+        check("x.dlq.v1", "x.dlq.v1", true);
+        // Near misses are ordinary topics.
+        check("#", "email.errors.count", true);
+        check("#", "email.myerrors", true);
+        check("#", "x.dlq.v2", true);
+        check("#", "dlq.v1", true);
+    }
+
+    #[test]
+    fn what_is_a_dead_letter_topic() {
+        for dead_letters in ["email.errors", "errors", "x.dlq.v1", "a.b.errors.dlq.v1"] {
+            assert!(is_dead_letter_topic(dead_letters), "{dead_letters}");
+        }
+        for other in [
+            "email",
+            "email.errors.count",
+            "errors-v2",
+            "x.dlq",
+            "dlq.v1",
+        ] {
+            assert!(!is_dead_letter_topic(other), "{other}");
+        }
     }
 
     #[test]

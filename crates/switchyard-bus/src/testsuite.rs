@@ -66,6 +66,12 @@ pub async fn pattern_conformance_suite(broker: &dyn Broker) -> anyhow::Result<()
     publish_refuses_a_pattern(broker)
         .await
         .context("publish_refuses_a_pattern")?;
+    patterns_never_match_dead_letter_topics(broker)
+        .await
+        .context("patterns_never_match_dead_letter_topics")?;
+    browse_keeps_dead_letters_beside_a_pattern(broker)
+        .await
+        .context("browse_keeps_dead_letters_beside_a_pattern")?;
     Ok(())
 }
 
@@ -554,5 +560,89 @@ async fn publish_refuses_a_pattern(broker: &dyn Broker) -> anyhow::Result<()> {
             err.kind()
         );
     }
+    Ok(())
+}
+
+/// `#` and `email.#` receive neither `email.errors` nor `….dlq.v1`, also what those held
+/// when the pattern subscriptions were created; an exact subscription to `email.errors`
+/// receives it.
+async fn patterns_never_match_dead_letter_topics(broker: &dyn Broker) -> anyhow::Result<()> {
+    let base = unique("conformance-dlq");
+    let topic = |rest: &str| format!("{base}.{rest}");
+    let exact = subscribe(broker, &topic("email.errors"), Duration::from_secs(30)).await?;
+    let before = [("email.errors", "early"), ("x.dlq.v1", "early dlq")];
+    for (rest, payload) in before {
+        broker
+            .publish(
+                &topic(rest),
+                vec![Message::new(payload.as_bytes().to_vec())],
+            )
+            .await?;
+    }
+    let everything = subscribe(broker, &format!("{base}.#"), Duration::from_secs(30)).await?;
+    let email = subscribe(broker, &topic("email.#"), Duration::from_secs(30)).await?;
+    let after = [
+        ("email.errors", "late"),
+        ("x.dlq.v1", "dlq"),
+        ("email.verification.requested.dlq.v1", "foreign"),
+        ("email.sent", "sent"),
+    ];
+    for (rest, payload) in after {
+        broker
+            .publish(
+                &topic(rest),
+                vec![Message::new(payload.as_bytes().to_vec())],
+            )
+            .await?;
+    }
+    let sent = vec![(topic("email.sent"), "sent".to_string())];
+    let errors = |payload: &str| (topic("email.errors"), payload.to_string());
+    for (sub, expected) in [
+        (&everything, sent.clone()),
+        (&email, sent),
+        (&exact, vec![errors("early"), errors("late")]),
+    ] {
+        let got = topics_of(&drain(broker, sub, expected.len()).await?);
+        ensure!(
+            got == expected,
+            "{sub} expected (topic, payload) {expected:?}, got {got:?}"
+        );
+    }
+    Ok(())
+}
+
+/// With a pattern subscription `email.#` present, what is published to `email.errors`
+/// (before and after the subscription was created) stays there for `browse`.
+async fn browse_keeps_dead_letters_beside_a_pattern(broker: &dyn Broker) -> anyhow::Result<()> {
+    let base = unique("conformance-dlq");
+    let dead_letters = format!("{base}.email.errors");
+    broker
+        .publish(&dead_letters, vec![Message::new(b"before".to_vec())])
+        .await?;
+    let email = subscribe(broker, &format!("{base}.email.#"), Duration::from_secs(30)).await?;
+    broker
+        .publish(&dead_letters, vec![Message::new(b"after".to_vec())])
+        .await?;
+    broker
+        .publish(
+            &format!("{base}.email.sent"),
+            vec![Message::new(b"sent".to_vec())],
+        )
+        .await?;
+    let got = topics_of(&drain(broker, &email, 1).await?);
+    ensure!(
+        got == [(format!("{base}.email.sent"), "sent".to_string())],
+        "the pattern subscription got {got:?}"
+    );
+    let browsed: Vec<Vec<u8>> = broker
+        .browse(&dead_letters, 0, 10)
+        .await?
+        .into_iter()
+        .map(|(_, message)| message.payload)
+        .collect();
+    ensure!(
+        browsed == [b"before".to_vec(), b"after".to_vec()],
+        "browse of {dead_letters} gave {browsed:?}"
+    );
     Ok(())
 }

@@ -33,7 +33,9 @@ pub const MAILER_SUBSCRIPTION: &str = "smtp_send_email_v2";
 /// The routing-key pattern it reads on the identity exchange (`smap.events`): every
 /// `email.*` event.
 pub const MAILER_TOPIC_PATTERN: &str = "email.#";
-/// Where every email the mailer gives up on goes, with its error.
+/// Where every email the mailer gives up on goes, with its error: a dead-letter topic
+/// (its last word is `errors`), so [`MAILER_TOPIC_PATTERN`] does not match it and the
+/// mailer never reads its own dead letters, or those of `email.*` topics (`….dlq.v1`).
 pub const MAILER_DEAD_LETTER_TOPIC: &str = "email.errors";
 /// The header carrying the event id in every email sent.
 pub const EVENT_ID_HEADER: &str = "X-Event-Id";
@@ -59,6 +61,7 @@ pub fn subscription_on(config: &MailerConfig, topic: &str) -> ConsumerConfig {
             backoff: [1, 2, 4].map(Duration::from_secs).to_vec(),
         })
         .with_dead_letter_topic(MAILER_DEAD_LETTER_TOPIC)
+        .expect("`email.errors` ends in the word `errors`, so it is a dead-letter topic")
 }
 
 /// An event on the mailer's subscription.

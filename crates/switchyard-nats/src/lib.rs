@@ -47,7 +47,10 @@
 //!   the concrete topic. The sources follow the topics: set when the subscription is
 //!   ensured, and extended when a process creates a topic stream the pattern matches (see
 //!   the `patterns` module). A source starts at the oldest message its topic holds, so a
-//!   new pattern subscription starts, like any other, at the oldest messages held.
+//!   new pattern subscription starts, like any other, at the oldest messages held. No
+//!   pattern stream sources a dead-letter topic's stream (`{topic}.dlq.v1`,
+//!   `email.errors`: the bus's `is_dead_letter_topic`), so dead letters stay out of
+//!   pattern subscriptions and in the stream that `browse` reads.
 //! - **Publish**: one JetStream publish per message, all sent before any acknowledgement
 //!   is awaited (bounded by [`NatsOptions::max_publish_inflight`]); `publish` returns once
 //!   the stream acknowledged every message. Headers keep their names, values and order;

@@ -11,12 +11,16 @@
 //! after creating its own stream, so of two processes racing (one creating a pattern
 //! stream, the other a topic stream) at least one sees the other. A source starts at the
 //! first message its topic stream holds, so one added late still brings everything held.
+//!
+//! A pattern never matches a dead-letter topic (`pattern_matches`), so no pattern stream
+//! sources a dead-letter topic's stream; ensuring a pattern stream also drops such a
+//! source that an older version added.
 
 use std::time::Duration;
 
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
-use switchyard_bus::{BusError, BusErrorKind, pattern_matches};
+use switchyard_bus::{BusError, BusErrorKind, is_dead_letter_topic, pattern_matches};
 
 use crate::broker::Inner;
 use crate::codec::{
@@ -80,20 +84,53 @@ impl Inner {
             )));
         }
         let topic_prefix = self.stream_prefix();
+        let mut dead_letter_streams = Vec::new();
         for topic_stream in self.api.streams().await? {
-            let matches = topic_stream.config.name.starts_with(&topic_prefix)
-                && pattern_of_description(topic_stream.config.description.as_deref()).is_none()
-                && topic_stream
-                    .config
-                    .subjects
-                    .first()
-                    .and_then(|subject| topic_of_subject(&self.options.stream_prefix, subject))
-                    .is_some_and(|topic| pattern_matches(pattern, topic));
-            if matches {
+            let topic = Some(&topic_stream)
+                .filter(|stream| {
+                    stream.config.name.starts_with(&topic_prefix)
+                        && pattern_of_description(stream.config.description.as_deref()).is_none()
+                })
+                .and_then(|stream| stream.config.subjects.first())
+                .and_then(|subject| topic_of_subject(&self.options.stream_prefix, subject));
+            let Some(topic) = topic else { continue };
+            if pattern_matches(pattern, topic) {
                 self.add_source(&name, &topic_stream.config.name).await?;
+            } else if is_dead_letter_topic(topic) {
+                dead_letter_streams.push(topic_stream.config.name);
             }
         }
+        self.drop_sources(&name, &dead_letter_streams).await?;
         Ok(name)
+    }
+
+    /// Makes `pattern_stream` stop sourcing `topic_streams`: a pattern stream made before
+    /// patterns stopped matching dead-letter topics may source theirs.
+    async fn drop_sources(
+        &self,
+        pattern_stream: &str,
+        topic_streams: &[String],
+    ) -> Result<(), BusError> {
+        for _ in 0..SOURCE_UPDATE_ATTEMPTS {
+            let Some(info) = self.api.stream_info(pattern_stream).await? else {
+                return Ok(());
+            };
+            let mut config = info.config;
+            let sources = config.sources.get_or_insert_with(Vec::new);
+            let before = sources.len();
+            sources.retain(|source| !topic_streams.contains(&source.name));
+            if sources.len() == before {
+                return Ok(());
+            }
+            self.api.update_stream(&config).await?;
+        }
+        Err(BusError::new(
+            BusErrorKind::Unavailable,
+            format!(
+                "failed to remove dead-letter streams from the sources of {pattern_stream}: \
+                 other updates kept replacing it"
+            ),
+        ))
     }
 
     /// Adds the new topic stream of `topic` to every pattern stream that matches it.

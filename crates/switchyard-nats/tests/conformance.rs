@@ -118,6 +118,82 @@ async fn pattern_streams_follow_topics_old_and_new() -> anyhow::Result<()> {
     .await
 }
 
+/// A pattern stream that sources a dead-letter topic's stream (as one made before
+/// patterns stopped matching dead-letter topics could) loses that source when its
+/// subscription is ensured again, and keeps the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensuring_a_pattern_drops_an_old_dead_letter_source() -> anyhow::Result<()> {
+    with_prefix(|prefix| async move {
+        let broker = connect(&prefix).await?;
+        for topic in ["email.sent", "email.errors"] {
+            broker
+                .publish(topic, vec![Message::new(topic.as_bytes().to_vec())])
+                .await?;
+        }
+        let config = SubscriptionConfig::new("mailer", "email.#");
+        broker.ensure_subscription(&config).await?;
+        let jetstream = async_nats::jetstream::new(async_nats::connect(nats_url()).await?);
+        let pattern_stream = format!("{prefix}_pattern-mailer");
+        let stream_of = |topic: &str| {
+            let jetstream = jetstream.clone();
+            let subject = format!("{prefix}.{topic}");
+            async move {
+                let mut names = jetstream.streams();
+                while let Some(info) = futures_util::TryStreamExt::try_next(&mut names).await? {
+                    if info.config.subjects == [subject.clone()] {
+                        return anyhow::Ok(info.config.name);
+                    }
+                }
+                anyhow::bail!("no stream captures {subject}")
+            }
+        };
+        let (sent, errors) = (
+            stream_of("email.sent").await?,
+            stream_of("email.errors").await?,
+        );
+        let sources = |jetstream: async_nats::jetstream::Context| {
+            let pattern_stream = pattern_stream.clone();
+            async move {
+                let mut stream = jetstream.get_stream(&pattern_stream).await?;
+                let mut names: Vec<String> = stream
+                    .info()
+                    .await?
+                    .config
+                    .sources
+                    .iter()
+                    .flatten()
+                    .map(|source| source.name.clone())
+                    .collect();
+                names.sort();
+                anyhow::Ok(names)
+            }
+        };
+        ensure!(sources(jetstream.clone()).await? == std::slice::from_ref(&sent));
+        let mut old = jetstream
+            .get_stream(&pattern_stream)
+            .await?
+            .info()
+            .await?
+            .config
+            .clone();
+        old.sources
+            .get_or_insert_with(Vec::new)
+            .push(async_nats::jetstream::stream::Source {
+                name: errors.clone(),
+                ..Default::default()
+            });
+        jetstream.update_stream(&old).await?;
+        let mut both = vec![sent.clone(), errors];
+        both.sort();
+        ensure!(sources(jetstream.clone()).await? == both);
+        connect(&prefix).await?.ensure_subscription(&config).await?;
+        let left = sources(jetstream.clone()).await?;
+        ensure!(left == [sent], "sources after ensuring again: {left:?}");
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtime_conformance_with_embedded_state() -> anyhow::Result<()> {
     with_prefix(|prefix| async move {

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchyard_bus::{BusError, BusErrorKind, is_pattern, pattern_matches};
+use switchyard_bus::{
+    BusError, BusErrorKind, DEAD_LETTER_SUFFIX, is_dead_letter_topic, is_pattern, pattern_matches,
+};
+
+use crate::names::{DEAD_LETTER_EXCHANGE_SUFFIX, dead_letter_exchange};
 
 /// The environment variable tests and tools read the server URL from (the ecosystem name).
 pub const AMQP_URL_ENV: &str = "AMQP_URL";
@@ -48,8 +52,9 @@ pub struct RabbitOptions {
     pub fanout_exchanges: BTreeSet<String>,
     /// When set, subscription queues dead-letter what the server itself drops from them
     /// (a length or TTL policy, a reject without requeue by another client) into the
-    /// topic `{topic}{suffix}` of the same exchange, where the runtime's own dead letters
-    /// go (`.dlq.v1`), instead of losing it.
+    /// topic `{topic}{suffix}`, on the dead-letter exchange where the runtime's own dead
+    /// letters go (`.dlq.v1`), instead of losing it. `{topic}{suffix}` must be a
+    /// dead-letter topic (`switchyard_bus::is_dead_letter_topic`).
     pub dead_letter_suffix: Option<String>,
     /// Topics that `topics()` reports besides those this process published to or
     /// subscribed to, so that dead-letter tooling in a fresh process finds them (AMQP
@@ -145,23 +150,35 @@ impl RabbitOptions {
         self
     }
 
-    /// The exchange that carries `topic`: its fanout exchange, else its topic exchange; a
-    /// dead-letter topic goes with its topic's topic exchange (never a fanout one, whose
-    /// legacy consumers would take dead letters for new messages). Names as on the
-    /// server when asked of [`RabbitBroker::options`](crate::RabbitBroker::options).
+    /// The exchange that carries `topic`: its fanout exchange, else its topic exchange. A
+    /// dead-letter topic (`switchyard_bus::is_dead_letter_topic`: `{topic}.dlq.v1`,
+    /// `email.errors`) goes through the dead-letter exchange `{exchange}.dead-letters` of
+    /// the topic exchange its own topic is listed with (for `{topic}.dlq.v1`, that of
+    /// `{topic}`; the default exchange when neither is listed), which no pattern binds to,
+    /// and never through a fanout exchange, whose legacy consumers would take dead letters
+    /// for new messages. Names as on the server when asked of
+    /// [`RabbitBroker::options`](crate::RabbitBroker::options).
     pub fn exchange_for(&self, topic: &str) -> Cow<'_, str> {
+        if is_dead_letter_topic(topic) {
+            let origin = self
+                .dead_letter_suffix
+                .as_deref()
+                .and_then(|suffix| topic.strip_suffix(suffix))
+                .or_else(|| topic.strip_suffix(DEAD_LETTER_SUFFIX))
+                .unwrap_or(topic);
+            let exchange = self
+                .topic_exchanges
+                .get(topic)
+                .or_else(|| self.topic_exchanges.get(origin))
+                .unwrap_or(&self.exchange);
+            return Cow::Owned(dead_letter_exchange(exchange));
+        }
         if self.fanout_exchanges.contains(topic) {
             return Cow::Owned(self.fanout_exchange(topic));
         }
-        let base = self
-            .dead_letter_suffix
-            .as_deref()
-            .and_then(|suffix| topic.strip_suffix(suffix))
-            .unwrap_or(topic);
         Cow::Borrowed(
             self.topic_exchanges
                 .get(topic)
-                .or_else(|| self.topic_exchanges.get(base))
                 .map_or(self.exchange.as_str(), String::as_str),
         )
     }
@@ -182,6 +199,15 @@ impl RabbitOptions {
             .collect()
     }
 
+    /// The dead-letter exchange of each topic exchange, `{exchange}.dead-letters`, which
+    /// carries the dead-letter topics of its topics ([`RabbitOptions::exchange_for`]).
+    pub fn dead_letter_exchanges(&self) -> BTreeSet<String> {
+        self.exchanges()
+            .into_iter()
+            .map(dead_letter_exchange)
+            .collect()
+    }
+
     /// Every fanout exchange this broker uses, by its server name.
     pub fn fanout_exchange_names(&self) -> BTreeSet<String> {
         self.fanout_exchanges
@@ -191,20 +217,19 @@ impl RabbitOptions {
     }
 
     /// Where the queue of a subscription of `topic` is bound: (exchange, binding key)
-    /// pairs. A topic binds where it is published. A pattern binds, with itself as key, to
-    /// every topic exchange a topic it matches may be published to: the default exchange
-    /// (any topic `topic_exchanges` does not list), each exchange of `topic_exchanges`
-    /// whose topic (or that topic's dead-letter topic) it matches; and to the fanout
-    /// exchange of each fanout topic it matches.
+    /// pairs. A topic binds where it is published (a dead-letter topic on its dead-letter
+    /// exchange). A pattern binds, with itself as key, to every topic exchange a topic it
+    /// matches may be published to: the default exchange (any topic `topic_exchanges` does
+    /// not list), each exchange of `topic_exchanges` whose topic it matches; and to the
+    /// fanout exchange of each fanout topic it matches. Never to a dead-letter exchange: a
+    /// pattern never matches a dead-letter topic, and a binding key cannot exclude one.
     pub(crate) fn bindings_of(&self, topic: &str) -> BTreeSet<(String, String)> {
         if !is_pattern(topic) {
             return BTreeSet::from([(self.exchange_for(topic).into_owned(), topic.to_string())]);
         }
-        let suffix = self.dead_letter_suffix.as_deref().unwrap_or_default();
         let mut bindings = BTreeSet::from([(self.exchange.clone(), topic.to_string())]);
         for (listed, exchange) in &self.topic_exchanges {
-            let dead_letters = format!("{listed}{suffix}");
-            if pattern_matches(topic, listed) || pattern_matches(topic, &dead_letters) {
+            if pattern_matches(topic, listed) {
                 bindings.insert((exchange.clone(), topic.to_string()));
             }
         }
@@ -242,22 +267,45 @@ impl RabbitOptions {
                     "invalid exchange name `{exchange}`: the `amq.` prefix is reserved by RabbitMQ"
                 ));
             }
+            if exchange.ends_with(DEAD_LETTER_EXCHANGE_SUFFIX) {
+                return invalid(format!(
+                    "invalid exchange name `{exchange}`: names ending in \
+                     `{DEAD_LETTER_EXCHANGE_SUFFIX}` are the exchanges of dead-letter topics"
+                ));
+            }
+        }
+        if let Some(suffix) = &self.dead_letter_suffix
+            && !is_dead_letter_topic(&format!("topic{suffix}"))
+        {
+            return invalid(format!(
+                "invalid dead-letter suffix `{suffix}`: `{{topic}}{suffix}` must be a \
+                 dead-letter topic, ending in `{DEAD_LETTER_SUFFIX}` or in a word `errors`"
+            ));
         }
         for topic in self.topic_exchanges.keys() {
             crate::names::validate_topic(topic)?;
         }
         for topic in &self.fanout_exchanges {
             crate::names::validate_topic(topic)?;
+            if is_dead_letter_topic(topic) {
+                return invalid(format!(
+                    "fanout topic `{topic}` is a dead-letter topic, which goes through a \
+                     dead-letter exchange"
+                ));
+            }
             if self.topic_exchanges.contains_key(topic) {
                 return invalid(format!(
                     "topic `{topic}` is in both topic_exchanges and fanout_exchanges"
                 ));
             }
             let exchange = self.fanout_exchange(topic);
-            if exchange.starts_with("amq.") || self.exchanges().contains(exchange.as_str()) {
+            if exchange.starts_with("amq.")
+                || self.exchanges().contains(exchange.as_str())
+                || self.dead_letter_exchanges().contains(&exchange)
+            {
                 return invalid(format!(
                     "invalid fanout exchange `{exchange}`: reserved (`amq.`) or already a \
-                     topic exchange"
+                     topic or dead-letter exchange"
                 ));
             }
         }
@@ -361,7 +409,7 @@ mod tests {
         );
         assert_eq!(
             options.exchange_for("smtp_send_email_exc.dlq.v1"),
-            "blue.switchyard.events"
+            "blue.switchyard.events.dead-letters"
         );
         check(options.clone(), None);
         check(
@@ -372,11 +420,73 @@ mod tests {
         );
         check(
             RabbitOptions::default().with_fanout_exchange("switchyard.events"),
-            Some("already a topic exchange"),
+            Some("already a topic or dead-letter exchange"),
         );
         check(
             RabbitOptions::default().with_fanout_exchange("a#"),
             Some("invalid topic"),
+        );
+        check(
+            RabbitOptions::default().with_fanout_exchange("email.errors"),
+            Some("is a dead-letter topic"),
+        );
+        check(
+            RabbitOptions::default().with_fanout_exchange("switchyard.events.dead-letters"),
+            Some("already a topic or dead-letter exchange"),
+        );
+    }
+
+    #[test]
+    fn dead_letter_topics_go_through_the_dead_letter_exchange_of_their_topic() {
+        let options = RabbitOptions::default()
+            .with_topic_exchange("email.verification.requested", "smap.events")
+            .with_topic_exchange("email.errors", "smap.events")
+            .with_dead_letter_suffix(".dlq.v1")
+            .with_namespace("blue")
+            .on_server();
+        for (topic, exchange) in [
+            ("emails.dlq.v1", "blue.switchyard.events.dead-letters"),
+            ("billing.errors", "blue.switchyard.events.dead-letters"),
+            (
+                "email.verification.requested.dlq.v1",
+                "blue.smap.events.dead-letters",
+            ),
+            ("email.errors", "blue.smap.events.dead-letters"),
+            ("email.errors.dlq.v1", "blue.smap.events.dead-letters"),
+            ("email.verification.requested", "blue.smap.events"),
+        ] {
+            assert_eq!(options.exchange_for(topic), exchange, "{topic}");
+        }
+        assert_eq!(
+            options.dead_letter_exchanges(),
+            BTreeSet::from([
+                "blue.smap.events.dead-letters".to_string(),
+                "blue.switchyard.events.dead-letters".to_string(),
+            ])
+        );
+        // An exact subscription to a dead-letter topic binds where it is published.
+        assert_eq!(
+            options.bindings_of("email.errors"),
+            BTreeSet::from([(
+                "blue.smap.events.dead-letters".to_string(),
+                "email.errors".to_string()
+            )])
+        );
+    }
+
+    #[test]
+    fn dead_letter_settings_are_checked() {
+        check(
+            RabbitOptions::default().with_dead_letter_suffix(".errors"),
+            None,
+        );
+        check(
+            RabbitOptions::default().with_dead_letter_suffix(".dead"),
+            Some("invalid dead-letter suffix"),
+        );
+        check(
+            RabbitOptions::default().with_exchange("a.dead-letters"),
+            Some("exchanges of dead-letter topics"),
         );
     }
 
@@ -400,13 +510,19 @@ mod tests {
                 pair("switchyard.events", "email.#"),
             ]
         );
+        // Dead-letter topics go through exchanges no pattern binds to.
+        assert_eq!(
+            bindings("#"),
+            [
+                pair("billing.events", "#"),
+                pair("email.smtp", "email.smtp"),
+                pair("smap.events", "#"),
+                pair("switchyard.events", "#"),
+            ]
+        );
         assert_eq!(
             bindings("#.dlq.v1"),
-            [
-                pair("billing.events", "#.dlq.v1"),
-                pair("smap.events", "#.dlq.v1"),
-                pair("switchyard.events", "#.dlq.v1"),
-            ]
+            [pair("switchyard.events", "#.dlq.v1")]
         );
         assert_eq!(
             bindings("subscription.created"),

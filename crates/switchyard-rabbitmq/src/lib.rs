@@ -10,12 +10,13 @@
 //! | legacy fanout topic | [`RabbitOptions::fanout_exchanges`]: a topic listed there goes to a durable **fanout exchange** of its name (`smtp_send_email_exc`), which legacy consumers bind their own queues to; its subscriptions bind there too |
 //! | topic | routing key (`[A-Za-z0-9_.-]`, so never a wildcard) |
 //! | subscription | durable queue named after it, bound with the topic as binding key |
-//! | pattern subscription (`email.#`, `subscription.*`) | durable queue bound with the pattern as binding key to every exchange a matching topic may be published to (below) |
+//! | dead-letter topic (`{topic}.dlq.v1`, `email.errors`: `switchyard_bus::is_dead_letter_topic`) | routing key of the **dead-letter exchange** `{exchange}.dead-letters` (durable topic exchange, with its own alternate exchange) of the topic exchange its topic goes through, one per topic exchange; no pattern binds to it (below) |
+//! | pattern subscription (`email.#`, `subscription.*`) | durable queue bound with the pattern as binding key to every exchange a matching topic may be published to (below), never to a dead-letter exchange |
 //! | publish | persistent messages (`delivery_mode` 2) on a publisher-confirm channel; returns when every message is confirmed, i.e. stored by every queue it reached |
 //! | headers, key | AMQP headers, plus `x-switchyard-key` and `x-switchyard-header-order` (see below) |
 //! | fetch | one consumer per subscription and process, prefetch [`RabbitOptions::prefetch`], buffering pushed deliveries |
 //! | ack deadline | enforced by this client: an unsettled delivery older than the deadline is rejected with requeue, so the server delivers it again |
-//! | server-side dead letters | with [`RabbitOptions::dead_letter_suffix`], a subscription queue's dead-letter exchange is its topic's exchange, routing key `{topic}.dlq.v1`: what the server drops (a length or TTL policy, a reject without requeue) joins the runtime's dead letters there |
+//! | server-side dead letters | with [`RabbitOptions::dead_letter_suffix`], a subscription queue's `x-dead-letter-exchange` is the dead-letter exchange of its topic, routing key `{topic}.dlq.v1`: what the server drops (a length or TTL policy, a reject without requeue) joins the runtime's dead letters there |
 //! | nack(delay) | a copy goes to `{subscription}.retry.{delay_ms}` (message TTL = delay, dead-lettered through the default exchange back into the subscription queue), then the original is acked |
 //! | release | reject with requeue |
 //! | browse, remove, topics | `{exchange}:{topic}` queues of unrouted messages (below) |
@@ -37,6 +38,16 @@
 //! does not apply to its queue (a pattern names no one dead-letter topic), so what the
 //! server itself drops from it is lost.
 //!
+//! **Dead-letter topics.** A pattern never matches a dead-letter topic (the bus's rule),
+//! but a binding key cannot exclude topics: `email.#` bound to an exchange takes
+//! `email.errors` published there. So dead-letter topics go through exchanges of their
+//! own, `{exchange}.dead-letters`, one per topic exchange (the identity set's
+//! `email.verification.requested.dlq.v1` through `smap.events.dead-letters`; a fanout
+//! topic's through the default exchange's), which pattern bindings leave out. Nothing
+//! takes a dead letter there but an exact subscription to its topic, so it stays in
+//! `{exchange}.dead-letters:{topic}` for `browse`, `remove` and `topics()`, like any
+//! unrouted message. [`RabbitOptions::exchange_for`] gives the exchange of any topic.
+//!
 //! **Fanout exchanges.** A topic in [`RabbitOptions::fanout_exchanges`] is published, with
 //! the topic as routing key, to a durable fanout exchange of its name (namespace applied),
 //! declared with an alternate exchange like the topic exchanges: what no queue is bound
@@ -46,9 +57,10 @@
 //! `{name}.unrouted`), else connecting fails naming it.
 //!
 //! **Messages nobody subscribed to.** RabbitMQ drops a message no queue is bound for. To
-//! keep them (dead-letter topics `{topic}.dlq.v1` usually have no subscription), the topic
-//! exchange has an *alternate exchange* `{exchange}.unrouted` (direct), where each topic
-//! published to has a durable queue `{exchange}:{topic}` bound with the topic as key. A
+//! keep them (dead-letter topics usually have no subscription), each topic exchange (and
+//! dead-letter exchange) has an *alternate exchange* `{exchange}.unrouted` (direct), where
+//! each topic published to has a durable queue `{exchange}:{topic}` bound with the topic
+//! as key. A
 //! message reaches that queue only when no subscription took it, so it costs nothing for
 //! subscribed topics, and it lasts until `remove`. `browse` takes every message of that
 //! queue without acking, sorts them by position, and gives them all back (RabbitMQ puts

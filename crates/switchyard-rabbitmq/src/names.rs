@@ -11,6 +11,16 @@ pub(crate) fn unrouted_exchange(exchange: &str) -> String {
     format!("{exchange}.unrouted")
 }
 
+/// The topic exchange that carries the dead-letter topics of the topics of `exchange`
+/// (`switchyard.events.dead-letters`): no pattern subscription binds to it, which is how a
+/// pattern never matches a dead-letter topic on RabbitMQ.
+pub(crate) fn dead_letter_exchange(exchange: &str) -> String {
+    format!("{exchange}{DEAD_LETTER_EXCHANGE_SUFFIX}")
+}
+
+/// What [`dead_letter_exchange`] puts after the name of its topics' exchange.
+pub(crate) const DEAD_LETTER_EXCHANGE_SUFFIX: &str = ".dead-letters";
+
 /// The queue that keeps a topic's messages no subscription took: what `browse` reads.
 pub(crate) fn topic_queue(exchange: &str, topic: &str) -> String {
     format!("{exchange}:{topic}")
@@ -77,6 +87,10 @@ mod tests {
         );
         assert_eq!(retry_queue("indexer", 400), "indexer.retry.400");
         assert_eq!(unrouted_exchange("smap.events"), "smap.events.unrouted");
+        assert_eq!(
+            dead_letter_exchange("smap.events"),
+            "smap.events.dead-letters"
+        );
         assert_eq!(delay_ms(Duration::from_secs(1 << 40)), u64::from(u32::MAX));
     }
 }

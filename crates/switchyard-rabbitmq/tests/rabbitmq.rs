@@ -44,6 +44,7 @@ async fn clean_up(broker: &RabbitBroker) -> anyhow::Result<()> {
         .exchanges()
         .into_iter()
         .map(str::to_string)
+        .chain(broker.options().dead_letter_exchanges())
         .chain(broker.options().fanout_exchange_names())
         .collect();
     broker.close().await?;
@@ -381,7 +382,9 @@ async fn dead_letters_are_visible_to_a_fresh_process_through_known_topics() -> a
 
 /// The identity set travels through its own exchange (`smap.events` in production): a
 /// subscription of an identity topic is bound there, and what the server itself drops
-/// from a subscription queue lands in the topic's `.dlq.v1` instead of vanishing.
+/// from a subscription queue lands in the topic's `.dlq.v1`, on the identity set's
+/// dead-letter exchange, instead of vanishing; a pattern subscription `email.#` does not
+/// receive it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_of_another_event_set_use_their_exchange_and_server_dead_letters_are_kept()
 -> anyhow::Result<()> {
@@ -394,12 +397,21 @@ async fn topics_of_another_event_set_use_their_exchange_and_server_dead_letters_
         .with_dead_letter_suffix(".dlq.v1");
     let broker = RabbitBroker::connect(&url(), options).await?;
     let config = SubscriptionConfig::new(unique("mailer"), topic);
+    let audit = SubscriptionConfig::new(unique("audit"), "email.#");
     let outcome = async {
         broker.ensure_subscription(&config).await?;
-        // Both exchanges exist (a passive declare fails on a missing one).
+        broker.ensure_subscription(&audit).await?;
+        // Every exchange exists (a passive declare fails on a missing one).
         let connection = lapin::Connection::connect(&url(), Default::default()).await?;
         let channel = connection.create_channel().await?;
-        for exchange in [&office, &identity] {
+        let dead_letter_exchanges = [
+            format!("{office}.dead-letters"),
+            format!("{identity}.dead-letters"),
+        ];
+        for exchange in [&office, &identity]
+            .into_iter()
+            .chain(&dead_letter_exchanges)
+        {
             channel
                 .exchange_declare(
                     exchange.as_str().into(),
@@ -444,6 +456,19 @@ async fn topics_of_another_event_set_use_their_exchange_and_server_dead_letters_
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let got = broker
+            .fetch(&audit.name, 10, Duration::from_secs(2))
+            .await?;
+        broker.ack(&audit.name, &tags(&got)).await?;
+        let mut seen: Vec<String> = got.into_iter().map(|d| d.topic).collect();
+        seen.extend(
+            broker
+                .fetch(&audit.name, 10, Duration::from_millis(200))
+                .await?
+                .into_iter()
+                .map(|d| d.topic),
+        );
+        ensure!(seen == [topic], "the pattern subscription got {seen:?}");
         anyhow::Ok(())
     }
     .await;

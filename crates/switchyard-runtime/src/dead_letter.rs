@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use switchyard_bus::{Broker, BusError, Delivery, Message, REPUBLISHED_FROM_HEADER};
 use switchyard_contracts::headers;
 
-/// Suffix of every dead-letter topic.
-pub const DLQ_SUFFIX: &str = ".dlq.v1";
+/// Suffix of the dead-letter topic of each topic: the bus's
+/// [`DEAD_LETTER_SUFFIX`](switchyard_bus::DEAD_LETTER_SUFFIX), which topic patterns never
+/// match.
+pub const DLQ_SUFFIX: &str = switchyard_bus::DEAD_LETTER_SUFFIX;
 
 /// The dead-letter topic of `topic`.
 pub fn dlq_topic(topic: &str) -> String {

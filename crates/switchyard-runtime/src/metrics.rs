@@ -70,7 +70,7 @@ pub(crate) static METRICS: LazyLock<RuntimeMetrics> = LazyLock::new(|| {
     let mut registry = Registry::default();
     registry.register(
         "switchyard_consumer_events",
-        "Events per subscription by outcome: received, handled, duplicate, retried, dead_lettered",
+        "Events per subscription by outcome: received, handled, duplicate, retried, dead_lettered, dead_letter_skipped",
         consumer_events.clone(),
     );
     registry.register(

@@ -1,6 +1,6 @@
 //! The runtime conformance suite: the delivery guarantees a [`Consumer`] gives on top of
 //! any [`Broker`] and [`StateStore`] pair — retries with backoff, dead letters and
-//! redrive, dedupe across redeliveries, claim checks, restart, competing consumers and
+//! redrive, a pattern consumer kept away from dead letters, dedupe across redeliveries, claim checks, restart, competing consumers and
 //! per-partition-key order. Every backend pair runs the same checks.
 //!
 //! Each check reads its own topic through a fresh subscription and uses fresh user ids,
@@ -43,6 +43,10 @@ pub async fn runtime_conformance_suite(
         .dead_letter_and_redrive()
         .await
         .context("dead_letter_and_redrive")?;
+    suite
+        .a_pattern_consumer_never_reads_dead_letters()
+        .await
+        .context("a_pattern_consumer_never_reads_dead_letters")?;
     suite
         .dedupe_across_redeliveries()
         .await
@@ -446,6 +450,62 @@ impl Suite {
         ensure!(
             left.iter().all(|entry| entry.id != letters[0].id),
             "the redriven letter is still in the dead-letter topic"
+        );
+        Ok(())
+    }
+
+    /// A consumer on `emails.#` dead-lettering to `emails.errors`, as the mailer does on
+    /// `email.#`: its pattern matches neither that topic nor `emails.dlq.v1`, so it is
+    /// never handed a dead letter, and its letters stay for the dead-letter tools.
+    async fn a_pattern_consumer_never_reads_dead_letters(&self) -> anyhow::Result<()> {
+        let name = unique("conformance-emails-pattern");
+        let config = self
+            .consumer_config(&name, "emails.#", Duration::from_secs(30), 10)
+            .with_dead_letter_topic("emails.errors")?;
+        let mut rig = self.rig("emails", Duration::from_secs(30), 10).await;
+        rig.subscription = config.subscription.clone();
+        rig.consumer = Consumer::new(
+            self.broker.clone(),
+            self.state.clone(),
+            Arc::new(fast_retry_registry()),
+            config,
+            rig.recorder.clone(),
+        );
+        self.ensure(&rig).await?;
+        let user = unique("user");
+        let (poison_id, ok_id) = (unique("poison"), unique("ok"));
+        rig.recorder.poison(&[&poison_id]);
+        let email = |id: &str| Email {
+            id: id.into(),
+            ..Email::default()
+        };
+        let poison = office_envelope(&user, email(&poison_id));
+        rig.publisher
+            .publish(&[poison.clone(), office_envelope(&user, email(&ok_id))])
+            .await?;
+        let mut report = self.drive(&rig.consumer, |r| r.dead_lettered >= 1).await?;
+        report += self.drain(&rig.consumer, &rig.subscription.name).await?;
+        ensure!(
+            rig.recorder.handled().contains(&ok_id),
+            "handled {:?}",
+            rig.recorder.handled()
+        );
+        ensure!(
+            report.dead_letters_skipped == 0 && report.dead_lettered == 1,
+            "the pattern subscription was handed dead letters: {report:?}"
+        );
+        let letters = DeadLetterQueue::new(self.broker.clone())
+            .with_topics(["emails.errors"])
+            .list(&DeadLetterFilter::default())
+            .await?;
+        let mine: Vec<String> = letters
+            .into_iter()
+            .filter(|entry| entry.letter.event_id.as_deref() == Some(poison.id.as_str()))
+            .map(|entry| entry.id)
+            .collect();
+        ensure!(
+            mine.len() == 1 && mine[0].starts_with("emails.errors/"),
+            "dead letters of the poisoned event: {mine:?}"
         );
         Ok(())
     }

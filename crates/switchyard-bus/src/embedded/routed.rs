@@ -2,7 +2,9 @@
 //! RabbitMQ queue bound with the pattern) that the publish transaction appends to, so
 //! fetch, ack, nack and retention work on it as on a topic log. This file owns the
 //! private logs' tables, their entry layout, routing at publish and the copy taken when a
-//! pattern subscription is created; the layout is described in `embedded.rs`.
+//! pattern subscription is created; the layout is described in `embedded.rs`. Matching is
+//! the bus's `pattern_matches`, so a dead-letter topic is never routed or copied to a
+//! private log: its messages stay in its topic log, where `browse` finds them.
 
 use std::collections::HashSet;
 

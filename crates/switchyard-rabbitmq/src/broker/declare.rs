@@ -1,7 +1,7 @@
 //! What the broker declares on the server, and again on every new connection: the
-//! exchanges, topic and fanout (each with its alternate exchange of unrouted messages),
-//! each subscription's queue and bindings (with its dead-letter arguments), the retry
-//! queues in use, and the queues of unrouted messages.
+//! exchanges, topic, dead-letter and fanout (each with its alternate exchange of unrouted
+//! messages), each subscription's queue and bindings (with its dead-letter arguments), the
+//! retry queues in use, and the queues of unrouted messages.
 
 use lapin::Channel;
 use lapin::ExchangeKind;
@@ -17,6 +17,9 @@ impl RabbitBroker {
     pub(super) async fn declare_topology(&self, channel: &Channel) -> Result<(), BusError> {
         for exchange in self.inner.options.exchanges() {
             declare_exchange(channel, exchange, ExchangeKind::Topic).await?;
+        }
+        for exchange in self.inner.options.dead_letter_exchanges() {
+            declare_exchange(channel, &exchange, ExchangeKind::Topic).await?;
         }
         for exchange in self.inner.options.fanout_exchange_names() {
             declare_exchange(channel, &exchange, ExchangeKind::Fanout).await?;
@@ -59,6 +62,7 @@ impl RabbitBroker {
             .filter(|_| !is_pattern(&config.topic))
         {
             let dead_letter_topic = format!("{}{suffix}", config.topic);
+            // The dead-letter exchange, which no pattern binds to.
             let exchange = options.exchange_for(&dead_letter_topic);
             // Nobody subscribes to dead letters: they wait in the topic's own queue.
             declare_topic_queue(channel, &exchange, &dead_letter_topic).await?;

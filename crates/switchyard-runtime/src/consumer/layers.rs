@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use switchyard_bus::{Broker, Delivery, DeliveryTag};
+use switchyard_bus::{Broker, Delivery, DeliveryTag, is_dead_letter_topic, is_pattern};
 use switchyard_contracts::{Envelope, IdempotencyKey, Registry, headers};
 use switchyard_state::StateStore;
 
@@ -27,8 +27,8 @@ pub(crate) enum Verdict {
     Retry(String),
     /// Failed for good.
     Fail(FailureKind, String),
-    /// A dead letter this consumer wrote, delivered back to it: left alone.
-    OwnDeadLetter,
+    /// A dead letter delivered to the consumer: left alone.
+    SkippedDeadLetter,
 }
 
 /// One delivered message on its way through the chain.
@@ -77,15 +77,20 @@ impl Item {
     }
 }
 
-/// A message on the consumer's own dead-letter topic (its subscription's pattern matches
-/// that topic, as `email.#` matches `email.errors`) is one of its dead letters: handling
-/// it would fail to decode and dead-letter it again, in a loop. It is acked untouched.
-pub(crate) fn skip_own_dead_letters(config: &ConsumerConfig, items: &mut [Item]) {
-    let Some(own) = &config.dead_letter_topic else {
-        return;
-    };
-    for item in items.iter_mut().filter(|item| item.delivery.topic == *own) {
-        item.verdict = Verdict::OwnDeadLetter;
+/// A dead letter is no event: handling it would fail to decode and dead-letter it again
+/// (into the consumer's own dead-letter topic: a loop). So a message is acked untouched
+/// when it comes from the consumer's own dead-letter topic (a subscription to the very
+/// topic it dead-letters to), or from any dead-letter topic through a topic pattern. No
+/// bus routes the latter (a pattern never matches a dead-letter topic): a last defence.
+pub(crate) fn skip_dead_letters(config: &ConsumerConfig, items: &mut [Item]) {
+    let by_pattern = is_pattern(&config.subscription.topic);
+    for item in items.iter_mut() {
+        let topic = item.delivery.topic.as_str();
+        if config.dead_letter_topic.as_deref() == Some(topic)
+            || (by_pattern && is_dead_letter_topic(topic))
+        {
+            item.verdict = Verdict::SkippedDeadLetter;
+        }
     }
 }
 
@@ -349,9 +354,9 @@ pub(crate) async fn settle(
                 report.duplicates += 1;
                 None
             }
-            Verdict::OwnDeadLetter => {
-                tracing::error!(subscription = %subscription, seq = tag.0, topic = %item.delivery.topic, "the subscription delivered one of its own dead letters; acked untouched: its topic pattern should not match its dead-letter topic");
-                report.own_dead_letters += 1;
+            Verdict::SkippedDeadLetter => {
+                tracing::error!(subscription = %subscription, seq = tag.0, topic = %item.delivery.topic, "dead letter delivered to a consumer, acked untouched");
+                report.dead_letters_skipped += 1;
                 None
             }
             Verdict::Pending => unreachable!("every layer leaves a verdict"),
@@ -404,7 +409,11 @@ pub(crate) async fn settle(
     METRICS.count(subscription, "duplicate", report.duplicates);
     METRICS.count(subscription, "retried", report.retried);
     METRICS.count(subscription, "dead_lettered", report.dead_lettered);
-    METRICS.count(subscription, "own_dead_letter", report.own_dead_letters);
+    METRICS.count(
+        subscription,
+        "dead_letter_skipped",
+        report.dead_letters_skipped,
+    );
     Ok(report)
 }
 
@@ -536,6 +545,58 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(other[0].verdict, Verdict::Pending);
+    }
+
+    #[test]
+    fn dead_letters_delivered_to_a_consumer_are_skipped() {
+        let check = |subscribed: &str, own: Option<&str>, topic: &str, skipped: bool| {
+            let mut config = ConsumerConfig::new(SubscriptionConfig::new("s", subscribed));
+            if let Some(own) = own {
+                config = config.with_dead_letter_topic(own).unwrap();
+            }
+            let mut item = Item::new(delivery(email_bytes("a"), vec![], 0));
+            item.delivery.topic = topic.into();
+            let mut batch = vec![item];
+            skip_dead_letters(&config, &mut batch);
+            assert_eq!(
+                batch[0].verdict == Verdict::SkippedDeadLetter,
+                skipped,
+                "{subscribed} (dead letters to {own:?}) delivered {topic}"
+            );
+        };
+        // Through a pattern, any dead-letter topic: a bus breaking the rule.
+        check("email.#", Some("email.errors"), "email.errors", true);
+        check("email.#", None, "email.verification.requested.dlq.v1", true);
+        check("#", None, "billing.errors", true);
+        check("email.#", Some("email.errors"), "email.sent", false);
+        // Its own dead-letter topic, read exactly.
+        check("email.errors", Some("email.errors"), "email.errors", true);
+        // A consumer of a dead-letter topic by name reads its letters.
+        check("email.errors", None, "email.errors", false);
+        check("x.dlq.v1", Some("x.errors"), "x.dlq.v1", false);
+    }
+
+    #[test]
+    fn a_named_dead_letter_topic_must_be_one() {
+        let config = || ConsumerConfig::new(SubscriptionConfig::new("mailer", "email.#"));
+        for valid in ["email.errors", "errors", "emails.dlq.v1"] {
+            let config = config().with_dead_letter_topic(valid).unwrap();
+            assert_eq!(config.dead_letter_topic.as_deref(), Some(valid));
+        }
+        for invalid in ["emails", "email.errors.v2", "email.#", ""] {
+            let err = config().with_dead_letter_topic(invalid).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                switchyard_bus::BusErrorKind::InvalidArgument,
+                "{invalid}"
+            );
+        }
+        let err = config().with_dead_letter_topic("emails").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("dead-letter topic `emails` of subscription `mailer`"),
+            "{err}"
+        );
     }
 
     #[test]

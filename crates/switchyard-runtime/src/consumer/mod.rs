@@ -1,15 +1,17 @@
 //! [`Consumer`]: the loop that drives one subscription through a [`Handler`], as a chain
 //! of small layers (see `layers.rs`), in the manner of Watermill's router middleware:
 //!
-//! fetch → skip its own dead letters → decode (and upcast) → validate → deduplicate →
-//! resolve claim checks → handle (timed, traced) → record idempotency keys → settle (ack,
-//! retry later, or dead-letter).
+//! fetch → skip dead letters → decode (and upcast) → validate → deduplicate → resolve
+//! claim checks → handle (timed, traced) → record idempotency keys → settle (ack, retry
+//! later, or dead-letter).
 //!
-//! Every message ends in exactly one of: acked (done, duplicate, or one of the consumer's
-//! own dead letters that a topic pattern delivered back to it), nacked for a retry after
-//! the delay `X-Backoff-Ms` gives for its `X-Retry-Count` (other messages keep flowing
-//! meanwhile), or dead-lettered with its context and then acked: to `{topic}.dlq.v1`, or
-//! to the one topic [`ConsumerConfig::dead_letter_topic`] names. Keys are recorded only
+//! Every message ends in exactly one of: acked (done, duplicate, or a dead letter
+//! delivered to the consumer: one on its own dead-letter topic, or any on a dead-letter
+//! topic that came through a topic pattern, which buses never route), nacked for a retry
+//! after the delay `X-Backoff-Ms` gives for its `X-Retry-Count` (other messages keep
+//! flowing meanwhile), or dead-lettered with its context and then acked: to
+//! `{topic}.dlq.v1`, or to the one dead-letter topic [`ConsumerConfig::dead_letter_topic`]
+//! names. Keys are recorded only
 //! after the handler succeeded and before the ack, so a crash in between replays the
 //! event and the handler's effect must be idempotent.
 //! When the state store fails mid-step, the batch is released untouched (delivered again
@@ -24,7 +26,10 @@ mod layers;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_bus::{Backoff, Broker, DeliveryTag, SubscriptionConfig};
+use switchyard_bus::{
+    Backoff, Broker, BusError, BusErrorKind, DeliveryTag, SubscriptionConfig, is_dead_letter_topic,
+    validate_topic,
+};
 use switchyard_contracts::Registry;
 use switchyard_state::StateStore;
 use tokio_util::sync::CancellationToken;
@@ -78,7 +83,10 @@ pub struct ConsumerConfig {
     pub service: String,
     /// Where every message this consumer gives up on goes (undecodable, invalid, failed
     /// for good or out of retries); `None` for the dead-letter topic of the message's own
-    /// topic, `{topic}.dlq.v1`. The letter keeps its original topic either way.
+    /// topic, `{topic}.dlq.v1`. The letter keeps its original topic either way. A
+    /// dead-letter topic by the bus's rule (`switchyard_bus::is_dead_letter_topic`), so
+    /// that no topic pattern delivers it: set it with
+    /// [`ConsumerConfig::with_dead_letter_topic`], which checks.
     pub dead_letter_topic: Option<String>,
 }
 
@@ -120,9 +128,25 @@ impl ConsumerConfig {
 
     /// Dead letters go to `topic` instead of `{topic}.dlq.v1` (a name the dead-letter
     /// tools list only when told: [`DeadLetterQueue::with_topics`](crate::DeadLetterQueue::with_topics)).
-    pub fn with_dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
-        self.dead_letter_topic = Some(topic.into());
-        self
+    /// Refuses a topic that is not a dead-letter topic (`switchyard_bus::is_dead_letter_topic`:
+    /// ending in `.dlq.v1` or in the word `errors`, as `email.errors`), since a topic
+    /// pattern such as `email.#` would deliver it to consumers as events.
+    pub fn with_dead_letter_topic(mut self, topic: impl Into<String>) -> Result<Self, BusError> {
+        let topic = topic.into();
+        validate_topic(&topic)?;
+        if !is_dead_letter_topic(&topic) {
+            return Err(BusError::new(
+                BusErrorKind::InvalidArgument,
+                format!(
+                    "invalid dead-letter topic `{topic}` of subscription `{}`: a dead-letter \
+                     topic ends in `.dlq.v1` or in the word `errors` (`email.errors`), so that \
+                     no topic pattern delivers its letters as events",
+                    self.subscription.name
+                ),
+            ));
+        }
+        self.dead_letter_topic = Some(topic);
+        Ok(self)
     }
 
     /// The topic a message of `topic` is dead-lettered to.
@@ -157,10 +181,11 @@ pub struct StepReport {
     pub retried: usize,
     /// Messages sent to the dead-letter topic.
     pub dead_lettered: usize,
-    /// Dead letters of this very consumer that its subscription delivered back to it (a
-    /// topic pattern matching its own dead-letter topic): acked untouched, never handled
-    /// or dead-lettered again.
-    pub own_dead_letters: usize,
+    /// Dead letters delivered to this consumer: on its own dead-letter topic (a
+    /// subscription to the topic it dead-letters to), or on any dead-letter topic through
+    /// a topic pattern (which no bus should route): acked untouched, never handled or
+    /// dead-lettered again.
+    pub dead_letters_skipped: usize,
 }
 
 impl std::ops::AddAssign for StepReport {
@@ -170,7 +195,7 @@ impl std::ops::AddAssign for StepReport {
         self.duplicates += step.duplicates;
         self.retried += step.retried;
         self.dead_lettered += step.dead_lettered;
-        self.own_dead_letters += step.own_dead_letters;
+        self.dead_letters_skipped += step.dead_letters_skipped;
     }
 }
 
@@ -277,7 +302,7 @@ impl<H: Handler> Consumer<H> {
         }
         crate::metrics::METRICS.count(name, "received", deliveries.len());
         let mut items: Vec<layers::Item> = deliveries.into_iter().map(layers::Item::new).collect();
-        layers::skip_own_dead_letters(&self.config, &mut items);
+        layers::skip_dead_letters(&self.config, &mut items);
         layers::decode(&self.registry, &mut items);
         layers::validate(&self.registry, &mut items);
         if self.config.dedupe {

@@ -162,7 +162,8 @@ async fn a_named_dead_letter_topic_takes_every_failure_with_its_context() {
         .consumer
         .config
         .clone()
-        .with_dead_letter_topic("email.errors");
+        .with_dead_letter_topic("email.errors")
+        .unwrap();
     config.subscription = SubscriptionConfig::new("test-emails-named-dlq", "emails");
     f.broker
         .ensure_subscription(&config.subscription)
@@ -244,11 +245,16 @@ async fn a_named_dead_letter_topic_takes_every_failure_with_its_context() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_delivered_its_own_dead_letters_leaves_them_alone() {
-    // As a subscription on `email.#` would be delivered `email.errors`: here, a consumer
-    // reading the topic it dead-letters to.
+    // A consumer reading the very topic it dead-letters to (buses keep dead-letter topics
+    // out of pattern subscriptions, so only an exact subscription gets there).
     let f = fixture().await;
-    let mut config = f.consumer.config.clone().with_dead_letter_topic("emails");
-    config.subscription = SubscriptionConfig::new("test-emails-own-dlq", "emails");
+    let mut config = f
+        .consumer
+        .config
+        .clone()
+        .with_dead_letter_topic("emails.errors")
+        .unwrap();
+    config.subscription = SubscriptionConfig::new("test-emails-own-dlq", "emails.errors");
     f.broker
         .ensure_subscription(&config.subscription)
         .await
@@ -261,13 +267,16 @@ async fn a_consumer_delivered_its_own_dead_letters_leaves_them_alone() {
         f.recorder.clone(),
     );
     f.broker
-        .publish("emails", vec![Message::new(b"a dead letter".to_vec())])
+        .publish(
+            "emails.errors",
+            vec![Message::new(b"a dead letter".to_vec())],
+        )
         .await
         .unwrap();
     let report = drain(&consumer).await;
     assert_eq!(
         (
-            report.own_dead_letters,
+            report.dead_letters_skipped,
             report.dead_lettered,
             report.handled
         ),
