@@ -8,6 +8,9 @@
 //!   exchange `smtp_send_email_exc` gets each event once beside the mailer; once it is
 //!   off (a configuration reload by SIGHUP, then a restart), only the mailer does, and no
 //!   event is lost or doubled.
+//! - An SMTP server refusing with 421: the mail is tried again about 1, 2 and 4 s later,
+//!   then waits in `email.errors` with the error, which `GET /v1/dlq` shows; other mail is
+//!   not held up, mail sent once the server accepts arrives, and the redriven letter too.
 //! - kill -9 in the middle of registrations, many rounds: never an account without its
 //!   `email.verification.requested` event, never an event without its account, and each
 //!   account's event delivered once in effect (one event id, however often the relay
@@ -409,6 +412,119 @@ fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
             .await
             .unwrap();
     });
+}
+
+#[test]
+fn a_refusing_smtp_server_gets_retries_then_the_mail_waits_in_email_errors() {
+    let deployment = Deployment::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let sink = deployment.runtime.block_on(SmtpSink::start()).unwrap();
+    let config = scratch.path().join("switchyard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mailer]\nsmtp_url = \"{}\"\ntls = \"none\"\nfrom = \"Example <no-reply@example.com>\"\n",
+            sink.url()
+        ),
+    )
+    .unwrap();
+    let mut flags = deployment.flags();
+    flags.extend(["--config", config.to_str().unwrap()].map(str::to_string));
+    let mut setup: Vec<String> = ["topics", "setup", "--roles", "mailer"]
+        .map(str::to_string)
+        .to_vec();
+    setup.extend(flags.clone());
+    let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
+    let output = run(&scratch.path().join("setup"), &setup);
+    assert!(output.status.success(), "{output:?}");
+    flags.extend(["--roles", "mailer,relay"].map(str::to_string));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = Server::start_with_env(
+        &scratch.path().join("serve"),
+        &flags,
+        &[("ENABLE_DUAL_PUBLISH", "false")],
+    );
+
+    sink.refuse_with(421).unwrap();
+    register(&server, "frank@example.com", "en");
+    // Four attempts, all refused, then the dead letter.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let letters = loop {
+        let (status, body) = server.get("/v1/dlq?topic=email.verification.requested");
+        assert_eq!(status, 200, "{body}");
+        if body["entries"]
+            .as_array()
+            .is_some_and(|entries| !entries.is_empty())
+        {
+            break body["entries"].as_array().unwrap().clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no dead letter: {:?}",
+            sink.attempts()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let attempts: Vec<f64> = sink.attempts().iter().map(|attempt| attempt.at).collect();
+    assert_eq!(
+        attempts.len(),
+        4,
+        "{:?}\n{}",
+        sink.attempts(),
+        server.log_tail(40)
+    );
+    assert!(sink.attempts().iter().all(|attempt| attempt.code == 421));
+    let gaps: Vec<f64> = attempts.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    for (gap, expected) in gaps.iter().zip([1.0, 2.0, 4.0]) {
+        assert!(
+            *gap >= expected * 0.8 && *gap <= expected * 2.0,
+            "retries at {gaps:?}, expected about 1, 2 and 4 s"
+        );
+    }
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert!(
+        letters[0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("email.errors/"),
+        "{letters:?}"
+    );
+    assert!(
+        letters[0]["error"].as_str().unwrap().contains("421"),
+        "{letters:?}"
+    );
+    assert_eq!(letters[0]["error_type"], "retries_exhausted");
+
+    // The server accepts again: new mail arrives, and the letter once redriven.
+    sink.accept().unwrap();
+    register(&server, "grace@example.com", "en");
+    deployment
+        .runtime
+        .block_on(sink.wait_for_messages(1, Duration::from_secs(30)))
+        .unwrap();
+    let (status, body) = server.post(
+        "/v1/dlq/redrive",
+        &json!({"topic": "email.verification.requested"}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mails = deployment
+        .runtime
+        .block_on(sink.wait_for_messages(2, Duration::from_secs(30)))
+        .unwrap();
+    let recipients: BTreeSet<String> = mails.iter().filter_map(|mail| mail.header("To")).collect();
+    assert!(
+        recipients.iter().any(|to| to.contains("frank@")),
+        "{recipients:?}"
+    );
+    assert!(
+        recipients.iter().any(|to| to.contains("grace@")),
+        "{recipients:?}"
+    );
+    let broker = deployment.broker();
+    deployment
+        .runtime
+        .block_on(broker.delete_subscription("smtp_send_email_v2"))
+        .unwrap();
 }
 
 /// Registers accounts one after another until the server stops answering; returns the

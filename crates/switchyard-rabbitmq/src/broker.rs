@@ -52,8 +52,12 @@ struct Inner {
     options: RabbitOptions,
     /// Publisher confirms are on; carries publishes and retry copies.
     publisher: ChannelSlot,
-    /// Declarations and passive queue counts (a missing queue closes the channel).
+    /// Declarations (never passive: a 404 would close the channel under the others).
     admin: ChannelSlot,
+    /// Passive queue counts and exchange checks, which a missing object answers by
+    /// closing the channel: apart from the declarations, so a 404 never fails a
+    /// declaration in flight (a nack's retry queue, a subscription's queue).
+    probe: ChannelSlot,
     /// The connection generation whose topology is declared.
     declared_for: AtomicU64,
     /// Held while the topology is declared on a new connection.
@@ -99,6 +103,7 @@ impl RabbitBroker {
                 options: options.on_server(),
                 publisher: ChannelSlot::new(true),
                 admin: ChannelSlot::new(false),
+                probe: ChannelSlot::new(false),
                 declared_for: AtomicU64::new(0),
                 declaring: tokio::sync::Mutex::new(()),
                 subscriptions: RwLock::new(HashMap::new()),
@@ -153,11 +158,26 @@ impl RabbitBroker {
         F: FnOnce(Channel) -> Fut,
         Fut: Future<Output = Result<T, BusError>>,
     {
+        self.on_slot(&self.inner.admin, what, request).await
+    }
+
+    /// Runs `request` on the shared channel of `slot`, bounded like every request
+    /// (`Link::answered`); `what` names it in the error.
+    async fn on_slot<T, F, Fut>(
+        &self,
+        slot: &ChannelSlot,
+        what: &str,
+        request: F,
+    ) -> Result<T, BusError>
+    where
+        F: FnOnce(Channel) -> Fut,
+        Fut: Future<Output = Result<T, BusError>>,
+    {
         let open = self.connection().await?;
         self.inner
             .link
             .answered(open.generation, what, async {
-                let channel = self.inner.admin.get(&open).await?;
+                let channel = slot.get(&open).await?;
                 request(channel).await
             })
             .await
@@ -261,33 +281,40 @@ impl RabbitBroker {
 
     /// Ready messages of `queue`, or `None` when it does not exist.
     async fn ready_count(&self, queue: &str) -> Result<Option<u64>, BusError> {
-        self.on_admin(&format!("counting queue `{queue}`"), |channel| async move {
-            match channel
-                .queue_declare(
-                    queue.into(),
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-            {
-                Ok(declared) => Ok(Some(declared.message_count().into())),
-                Err(err) if is_not_found(&err) => {
-                    self.inner.admin.discard(&channel).await;
-                    Ok(None)
+        let probe = &self.inner.probe;
+        self.on_slot(
+            probe,
+            &format!("counting queue `{queue}`"),
+            |channel| async move {
+                match channel
+                    .queue_declare(
+                        queue.into(),
+                        QueueDeclareOptions {
+                            passive: true,
+                            ..QueueDeclareOptions::default()
+                        },
+                        FieldTable::default(),
+                    )
+                    .await
+                {
+                    Ok(declared) => Ok(Some(declared.message_count().into())),
+                    Err(err) if is_not_found(&err) => {
+                        self.inner.probe.discard(&channel).await;
+                        Ok(None)
+                    }
+                    Err(err) => Err(amqp(&format!("failed to count queue `{queue}`"), err)),
                 }
-                Err(err) => Err(amqp(&format!("failed to count queue `{queue}`"), err)),
-            }
-        })
+            },
+        )
         .await
     }
 
     /// Whether `exchange` exists on the server now (a passive declare; a missing exchange
     /// closes the channel, which is then replaced).
     async fn exchange_exists(&self, exchange: &str) -> Result<bool, BusError> {
-        self.on_admin(
+        let probe = &self.inner.probe;
+        self.on_slot(
+            probe,
             &format!("checking exchange `{exchange}`"),
             |channel| async move {
                 match channel
@@ -304,7 +331,7 @@ impl RabbitBroker {
                 {
                     Ok(()) => Ok(true),
                     Err(err) if is_not_found(&err) => {
-                        self.inner.admin.discard(&channel).await;
+                        self.inner.probe.discard(&channel).await;
                         Ok(false)
                     }
                     Err(err) => Err(amqp(&format!("failed to check exchange `{exchange}`"), err)),

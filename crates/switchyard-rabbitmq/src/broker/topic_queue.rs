@@ -53,6 +53,13 @@ impl RabbitBroker {
         topic: &str,
     ) -> Result<Option<(Channel, Vec<Kept>, u64)>, BusError> {
         let queue = names::topic_queue(&self.inner.options.exchange_for(topic), topic);
+        // Asked first on the probe channel, which exists for the 404 a missing queue gets
+        // (a dead-letter topic nothing failed into yet has none): the channel of our own
+        // below is then never closed by the server, whose close could fail the next
+        // channel opened on this connection.
+        if self.ready_count(&queue).await?.is_none() {
+            return Ok(None);
+        }
         let open = self.connection().await?;
         let link = &self.inner.link;
         let channel = link
