@@ -26,8 +26,9 @@ use lapin::options::{
 };
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
-use switchyard_bus::{BusError, BusErrorKind};
+use switchyard_bus::{BusError, BusErrorKind, Message};
 
+use crate::codec::{self, Meta, SeqClock};
 use crate::error::amqp;
 use crate::{RabbitBroker, RabbitOptions};
 
@@ -241,25 +242,30 @@ fn check_confirm(confirmation: lapin::Result<Confirmation>) -> Result<(), BusErr
     }
 }
 
-/// Publishes `count` persistent copies of `payload` at `rate` per second, open loop
+/// Publishes `count` persistent copies of `message` at `rate` per second, open loop
 /// ([`paced`]), each through the default exchange into a fresh durable queue on a
 /// publisher-confirm channel and timed until its confirm; returns the latencies, sorted.
-/// The raw side of `switchyard bench identity`. The queue is deleted afterwards.
+/// The raw side of `switchyard bench identity`: with `as_switchyard`, each message
+/// carries the AMQP properties `RabbitBroker` would give it (its headers, key and
+/// position) and is published `mandatory`, as `RabbitBroker` publishes; without, the
+/// payload alone. The queue is deleted afterwards.
 pub async fn raw_amqp_paced(
     url: &str,
-    payload: &[u8],
+    message: &Message,
+    as_switchyard: bool,
     rate: f64,
     count: usize,
 ) -> Result<Vec<std::time::Duration>, BusError> {
     let bench = BenchQueue::open(url).await?;
-    let latencies = publish_paced(&bench, payload, rate, count).await;
+    let latencies = publish_paced(&bench, message, as_switchyard, rate, count).await;
     bench.close().await?;
     latencies
 }
 
 async fn publish_paced(
     bench: &BenchQueue,
-    payload: &[u8],
+    message: &Message,
+    as_switchyard: bool,
     rate: f64,
     count: usize,
 ) -> Result<Vec<std::time::Duration>, BusError> {
@@ -268,17 +274,33 @@ async fn publish_paced(
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .map_err(|err| amqp("failed to enable publisher confirms", err))?;
-    let payload = std::sync::Arc::new(payload.to_vec());
+    let payload = std::sync::Arc::new(message.payload.clone());
+    let seq = SeqClock::default();
     paced(rate, count, |_| {
         let (channel, payload, queue) = (channel.clone(), payload.clone(), queue.clone());
+        let properties = if as_switchyard {
+            codec::encode(
+                message,
+                Meta {
+                    seq: seq.next(),
+                    ..Meta::default()
+                },
+            )
+        } else {
+            BasicProperties::default().with_delivery_mode(2)
+        };
+        let options = BasicPublishOptions {
+            mandatory: as_switchyard,
+            ..BasicPublishOptions::default()
+        };
         async move {
             let confirm = channel
                 .basic_publish(
                     "".into(),
                     queue.as_str().into(),
-                    BasicPublishOptions::default(),
+                    options,
                     &payload,
-                    BasicProperties::default().with_delivery_mode(2),
+                    properties,
                 )
                 .await
                 .map_err(|err| amqp("failed to publish", err))?;

@@ -2,16 +2,20 @@
 //! RabbitMQ: publish latency at a steady rate with publisher confirms (the identity
 //! team's target is a p99 under 50 ms; ours is under 5 ms), through Switchyard — the
 //! `Publisher` on `smap.events`, exactly as an identity change publishes after its commit —
-//! beside plain lapin at the same rate with the same payload, and with dual publish on
-//! (each event and its legacy copy for `smtp_send_email_exc`) beside off. Every pass runs
-//! open loop ([`paced`]): each publish starts on time, so a slow confirm cannot hide the
-//! wait it causes.
+//! beside plain lapin at the same rate, twice: with the payload alone, and with the very
+//! AMQP message Switchyard sends (its CloudEvents and switchyard headers, `mandatory`),
+//! which tells the cost of the message's shape on the server from the cost of
+//! Switchyard's client path; and with dual publish on (each event and its legacy copy for
+//! `smtp_send_email_exc`) beside off. Every pass runs open loop ([`paced`]): each publish
+//! starts on time, so a slow confirm cannot hide the wait it causes.
 //!
 //! # `bench identity --json` keys (stable)
 //!
 //! - `benchmark`: `"identity"`; `bus`: `"rabbitmq"`; `rate`, `events`, `payload_bytes`;
-//! - `raw`, `switchyard`, `dual_publish`: each `{p50_ms, p99_ms, max_ms}`;
-//! - `ratio`: `switchyard_p50`, `switchyard_p99` (over raw), `dual_publish_p50`,
+//! - `raw`, `raw_same_message`, `switchyard`, `dual_publish`: each `{p50_ms, p99_ms,
+//!   max_ms}`;
+//! - `ratio`: `switchyard_p50`, `switchyard_p99` (over raw), `same_message_p50`,
+//!   `same_message_p99` (switchyard over raw_same_message), `dual_publish_p50`,
 //!   `dual_publish_p99` (dual over single);
 //! - `target_p99_ms`: 5, `identity_team_target_p99_ms`: 50;
 //! - `peak_rss_bytes`.
@@ -114,7 +118,13 @@ pub(super) async fn identity(
         }
     };
     let single_events = events(false)?;
-    let payload = single_events[0][0].payload.clone();
+    let sent = &single_events[0][0];
+    let message = switchyard_bus::Message {
+        key: Some(sent.partition_key.clone()),
+        headers: sent.headers.clone(),
+        payload: sent.payload.clone(),
+    };
+    let payload = message.payload.clone();
     let single = measure(single_events).await;
     let dual = match &single {
         Ok(_) => Some(measure(events(true)?).await),
@@ -131,9 +141,14 @@ pub(super) async fn identity(
     let dual = dual
         .expect("measured after the single pass succeeded")
         .context("dual publishing through switchyard failed")?;
-    let raw = switchyard_rabbitmq::raw_amqp_paced(url, &payload, workload.rate, workload.events)
-        .await
-        .context("raw AMQP benchmark failed")?;
+    let raw =
+        switchyard_rabbitmq::raw_amqp_paced(url, &message, false, workload.rate, workload.events)
+            .await
+            .context("raw AMQP benchmark failed")?;
+    let same_message =
+        switchyard_rabbitmq::raw_amqp_paced(url, &message, true, workload.rate, workload.events)
+            .await
+            .context("raw AMQP benchmark failed")?;
 
     let ratio = |a: &[Duration], b: &[Duration], quantile: f64| {
         percentile_us(a, quantile) / percentile_us(b, quantile).max(f64::MIN_POSITIVE)
@@ -145,11 +160,14 @@ pub(super) async fn identity(
         "events": workload.events,
         "payload_bytes": payload.len(),
         "raw": figures(&raw),
+        "raw_same_message": figures(&same_message),
         "switchyard": figures(&single),
         "dual_publish": figures(&dual),
         "ratio": {
             "switchyard_p50": ratio(&single, &raw, 0.50),
             "switchyard_p99": ratio(&single, &raw, 0.99),
+            "same_message_p50": ratio(&single, &same_message, 0.50),
+            "same_message_p99": ratio(&single, &same_message, 0.99),
             "dual_publish_p50": ratio(&dual, &single, 0.50),
             "dual_publish_p99": ratio(&dual, &single, 0.99),
         },
@@ -173,6 +191,7 @@ pub(super) async fn identity(
     );
     for (label, latencies) in [
         ("raw lapin", &raw),
+        ("raw, same message", &same_message),
         ("switchyard", &single),
         ("switchyard dual", &dual),
     ] {
@@ -184,9 +203,11 @@ pub(super) async fn identity(
         );
     }
     println!(
-        "switchyard/raw p50 {:.2} p99 {:.2}; dual/single p50 {:.2} p99 {:.2}; peak RSS {} MiB",
+        "switchyard/raw p50 {:.2} p99 {:.2}; over the same message p50 {:.2} p99 {:.2}; dual/single p50 {:.2} p99 {:.2}; peak RSS {} MiB",
         ratio(&single, &raw, 0.50),
         ratio(&single, &raw, 0.99),
+        ratio(&single, &same_message, 0.50),
+        ratio(&single, &same_message, 0.99),
         ratio(&dual, &single, 0.50),
         ratio(&dual, &single, 0.99),
         super::peak_rss_bytes().unwrap_or_default() / 1_048_576
