@@ -181,31 +181,13 @@ fn a_registration_mails_its_code_and_dual_publish_can_be_turned_off() {
     let deployment = Deployment::new();
     let scratch = tempfile::tempdir().unwrap();
     let sink = deployment.runtime.block_on(SmtpSink::start()).unwrap();
-    let config = scratch.path().join("switchyard.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[mailer]\nsmtp_url = \"{}\"\ntls = \"none\"\nfrom = \"Example <no-reply@example.com>\"\n",
-            sink.url()
-        ),
-    )
-    .unwrap();
+    let (config, flags) = mailer_serve_flags(&deployment, scratch.path(), &sink);
     let broker = deployment.broker();
     let legacy = format!("{}-legacy", deployment.namespace);
     deployment
         .runtime
         .block_on(broker.ensure_subscription(&SubscriptionConfig::new(&legacy, LEGACY_EXCHANGE)))
         .unwrap();
-    let mut flags = deployment.flags();
-    flags.extend(["--config", config.to_str().unwrap()].map(str::to_string));
-    let mut setup: Vec<String> = ["topics", "setup", "--roles", "mailer"]
-        .map(str::to_string)
-        .to_vec();
-    setup.extend(flags.clone());
-    let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
-    let output = run(&scratch.path().join("setup"), &setup);
-    assert!(output.status.success(), "{output:?}");
-    flags.extend(["--roles", "mailer,relay"].map(str::to_string));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let ttl = [("SWITCHYARD_VERIFICATION_CODE_TTL_SECS", "8")];
 
@@ -419,25 +401,7 @@ fn a_refusing_smtp_server_gets_retries_then_the_mail_waits_in_email_errors() {
     let deployment = Deployment::new();
     let scratch = tempfile::tempdir().unwrap();
     let sink = deployment.runtime.block_on(SmtpSink::start()).unwrap();
-    let config = scratch.path().join("switchyard.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[mailer]\nsmtp_url = \"{}\"\ntls = \"none\"\nfrom = \"Example <no-reply@example.com>\"\n",
-            sink.url()
-        ),
-    )
-    .unwrap();
-    let mut flags = deployment.flags();
-    flags.extend(["--config", config.to_str().unwrap()].map(str::to_string));
-    let mut setup: Vec<String> = ["topics", "setup", "--roles", "mailer"]
-        .map(str::to_string)
-        .to_vec();
-    setup.extend(flags.clone());
-    let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
-    let output = run(&scratch.path().join("setup"), &setup);
-    assert!(output.status.success(), "{output:?}");
-    flags.extend(["--roles", "mailer,relay"].map(str::to_string));
+    let (_, flags) = mailer_serve_flags(&deployment, scratch.path(), &sink);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let server = Server::start_with_env(
         &scratch.path().join("serve"),
@@ -525,6 +489,35 @@ fn a_refusing_smtp_server_gets_retries_then_the_mail_waits_in_email_errors() {
         .runtime
         .block_on(broker.delete_subscription("smtp_send_email_v2"))
         .unwrap();
+}
+
+/// A configuration file in `dir` sending mail to `sink`, the mailer's subscription set up on
+/// the deployment's bus, and the flags of a `serve` running the mailer and the relay on it.
+fn mailer_serve_flags(
+    deployment: &Deployment,
+    dir: &std::path::Path,
+    sink: &SmtpSink,
+) -> (std::path::PathBuf, Vec<String>) {
+    let config = dir.join("switchyard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mailer]\nsmtp_url = \"{}\"\ntls = \"none\"\nfrom = \"Example <no-reply@example.com>\"\n",
+            sink.url()
+        ),
+    )
+    .unwrap();
+    let mut flags = deployment.flags();
+    flags.extend(["--config", config.to_str().unwrap()].map(str::to_string));
+    let mut setup: Vec<String> = ["topics", "setup", "--roles", "mailer"]
+        .map(str::to_string)
+        .to_vec();
+    setup.extend(flags.clone());
+    let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
+    let output = run(&dir.join("setup"), &setup);
+    assert!(output.status.success(), "{output:?}");
+    flags.extend(["--roles", "mailer,relay"].map(str::to_string));
+    (config, flags)
 }
 
 /// Registers accounts one after another until the server stops answering; returns the

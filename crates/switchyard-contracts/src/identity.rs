@@ -142,6 +142,22 @@ pub struct ProjectCreatedPayload {
     pub created_at: DateTime<Utc>,
 }
 
+/// `alice@example.com` → `al***@example.com`: the first two characters of the local part
+/// (one of a two-character one, none of a single character, so that at least one stays
+/// hidden), then `***`, then the domain. Something that is not an address gives `***`.
+/// Logs of every identity flow show addresses this way (registration, the mailer).
+pub fn mask_address(address: &str) -> String {
+    let Some((local, domain)) = address.trim().rsplit_once('@') else {
+        return "***".to_string();
+    };
+    if local.is_empty() || domain.is_empty() {
+        return "***".to_string();
+    }
+    let shown = local.chars().count().saturating_sub(1).min(2);
+    let prefix: String = local.chars().take(shown).collect();
+    format!("{prefix}***@{domain}")
+}
+
 /// The identity event set.
 pub fn event_set() -> EventSet {
     let identity =
@@ -207,6 +223,23 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+
+    fn check(address: &str, masked: &str) {
+        assert_eq!(mask_address(address), masked, "{address}");
+    }
+
+    #[test]
+    fn masked_addresses_keep_two_characters_and_the_domain() {
+        check("abigail@example.com", "ab***@example.com");
+        check("ab@example.com", "a***@example.com");
+        check("a@example.com", "***@example.com");
+        check("  bob.smith@mail.example.org ", "bo***@mail.example.org");
+        check("\"odd@local\"@example.com", "\"o***@example.com");
+        check("nguyễn@ví-dụ.vn", "ng***@ví-dụ.vn");
+        check("not an address", "***");
+        check("@example.com", "***");
+        check("alice@", "***");
+    }
 
     fn at(rfc3339: &str) -> DateTime<Utc> {
         rfc3339.parse().expect("test timestamps are RFC 3339")

@@ -25,7 +25,7 @@ mod store;
 mod subscription;
 
 pub use account::{
-    Account, CODE_LIFETIME, Locale, MAX_ATTEMPTS, MAX_SENDS_PER_WINDOW, RESEND_INTERVAL, mask_email,
+    Account, CODE_LIFETIME, Locale, MAX_ATTEMPTS, MAX_SENDS_PER_WINDOW, RESEND_INTERVAL,
 };
 pub use error::{CodeRefusal, IdentityError};
 pub use legacy::LegacyMessage;

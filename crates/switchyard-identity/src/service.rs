@@ -17,13 +17,13 @@ use serde_json::Value;
 use switchyard_contracts::identity::{
     EMAIL_VERIFICATION_REQUESTED, EmailVerificationPayload, SUBSCRIPTION_CANCELLED,
     SUBSCRIPTION_CREATED, SUBSCRIPTION_STATUS_CHANGED, SubscriptionCancelledPayload,
-    SubscriptionCreatedPayload, SubscriptionStatus, SubscriptionStatusChangedPayload,
+    SubscriptionCreatedPayload, SubscriptionStatus, SubscriptionStatusChangedPayload, mask_address,
 };
 use switchyard_contracts::{Envelope, Outbound, Registry};
 use tokio::sync::Notify;
 
 use crate::account::{
-    Account, Locale, check_code_format, check_password, hash_password, mask_email, normalize_email,
+    Account, Locale, check_code_format, check_password, hash_password, normalize_email,
 };
 use crate::store::{IdentityStore, OutboxEvent, RecordKind, Update};
 use crate::subscription::{Subscription, check_reason, check_uuid, status_word};
@@ -167,12 +167,12 @@ impl Identity {
         self.change(RecordKind::Account, &email, move |current| match current {
             Some(_) => Err(IdentityError::Conflict(format!(
                 "an account with the address {} exists already",
-                mask_email(&taken)
+                mask_address(&taken)
             ))),
             None => Ok((Update::write(value, events), ())),
         })
         .await?;
-        tracing::info!(user_id = %registered.user_id, email = %mask_email(&email), "account registered");
+        tracing::info!(user_id = %registered.user_id, email = %mask_address(&email), "account registered");
         Ok(registered)
     }
 
@@ -203,10 +203,10 @@ impl Identity {
             .await;
         match &result {
             Ok(user_id) => {
-                tracing::info!(user_id = %user_id, email = %mask_email(&email), "address verified")
+                tracing::info!(user_id = %user_id, email = %mask_address(&email), "address verified")
             }
             Err(err) => {
-                tracing::info!(email = %mask_email(&email), reason = %err, "verification refused")
+                tracing::info!(email = %mask_address(&email), reason = %err, "verification refused")
             }
         }
         result
@@ -223,7 +223,7 @@ impl Identity {
                 let Some(current) = current else {
                     return Err(IdentityError::NotFound(format!(
                         "no account has the address {}",
-                        mask_email(&missing)
+                        mask_address(&missing)
                     )));
                 };
                 let mut account: Account = from_json(current)?;
@@ -232,7 +232,7 @@ impl Identity {
                 Ok((Update::write(to_json(&account), events), issued.expires_at))
             })
             .await?;
-        tracing::info!(email = %mask_email(&email), "verification code sent again");
+        tracing::info!(email = %mask_address(&email), "verification code sent again");
         Ok(expires_at)
     }
 

@@ -26,7 +26,9 @@ use switchyard_runtime::{
 use crate::metrics::METRICS;
 use crate::template::{Language, render_verification};
 use crate::transport::{build_transport, classify};
-use crate::{MailerConfig, MailerError, MailerErrorKind, mask_address};
+use switchyard_contracts::identity::mask_address;
+
+use crate::{MailerConfig, MailerError, MailerErrorKind};
 
 /// The mailer's subscription (queue) name.
 pub const MAILER_SUBSCRIPTION: &str = "smtp_send_email_v2";

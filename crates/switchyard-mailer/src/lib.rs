@@ -12,7 +12,7 @@
 //!   with the error ([`MAILER_DEAD_LETTER_TOPIC`]).
 //! - Metrics ([`metrics_registry`]): `emails_processed_total`,
 //!   `emails_failed_total`. Logs name the event id and the masked
-//!   recipient ([`mask_address`]); the code is never logged or counted.
+//!   recipient (`switchyard_contracts::identity::mask_address`); the code is never logged or counted.
 //!
 //! **Boundary:** no broker or store code; SMTP is its only I/O, and it reads no
 //! environment variable itself ([`MailerConfig::with_env`] takes a lookup).
@@ -41,7 +41,6 @@
 mod config;
 mod error;
 mod handler;
-mod mask;
 mod metrics;
 #[cfg(feature = "bench")]
 mod raw_bench;
@@ -59,7 +58,6 @@ pub use handler::{
     EVENT_ID_HEADER, MAILER_DEAD_LETTER_TOPIC, MAILER_SUBSCRIPTION, MAILER_TOPIC_PATTERN, Mailer,
     MailerEvent, subscription_on, subscriptions,
 };
-pub use mask::mask_address;
 pub use metrics::metrics_registry;
 #[cfg(feature = "bench")]
 pub use raw_bench::{bench_payload, raw_smtp};
